@@ -1,0 +1,749 @@
+//! Import inference: Python source bytes in, imports and syntax errors out. Pure, total, no I/O.
+//!
+//! The walk goes by hand over statement-level nodes (module, blocks, compound statements)
+//! instead of running a tree-sitter query over the whole tree: a query costs about a third
+//! on top of parsing, this walk a few per cent. Expressions are only entered when the
+//! statement's bytes mention `__import__`/`import_module` (dynamic imports) or when string
+//! imports are switched on.
+//!
+//! The walk is iterative (an explicit stack), so deeply nested input cannot overflow the
+//! thread's stack.
+
+use tree_sitter::{Node, Parser, Tree};
+
+/// A position in a file: 0-based line and 0-based column counted in UTF-8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A half-open byte range with its start and end positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct TextRange {
+    pub start_byte: u32,
+    pub end_byte: u32,
+    pub start: Position,
+    pub end: Position,
+}
+
+/// How an import was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportKind {
+    /// `import a.b` / `import a.b as c`
+    Import,
+    /// `from a import b` / `from . import x` / `from ..a import *`
+    From,
+    /// `__import__("a.b")` / `importlib.import_module("a.b")`
+    Dynamic,
+    /// A string literal shaped like a dotted module path (only when enabled).
+    String,
+}
+
+/// A name imported by a `from` import, with its range (for diagnostics on that name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImportedName {
+    /// The name as written (`*` for a wildcard import), without its alias.
+    pub name: String,
+    pub range: TextRange,
+}
+
+/// One import found in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Import {
+    /// The module as written, without leading dots (`""` for `from . import x`).
+    pub module: String,
+    /// Number of leading dots: 0 for absolute imports.
+    pub level: u32,
+    /// Names imported by a `from` import (empty for the other kinds).
+    pub names: Vec<ImportedName>,
+    pub kind: ImportKind,
+    /// Inside `try:` guarded by an ImportError handler, or `with suppress(ImportError)`:
+    /// an unresolved weak import is not an error.
+    pub weak: bool,
+    /// Under `if TYPE_CHECKING:`: needed by type checkers only.
+    pub type_only: bool,
+    /// The range of the module name (the dots for `from . import x`; the string for
+    /// dynamic and string imports).
+    pub range: TextRange,
+}
+
+/// A syntax error found by the parser; imports after it are still reported.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyntaxError {
+    pub range: TextRange,
+    pub message: String,
+}
+
+/// Everything the graph needs to know of one file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedFile {
+    /// Sorted by position.
+    pub imports: Vec<Import>,
+    pub syntax_errors: Vec<SyntaxError>,
+    /// True when the file holds at least one statement (comments and blank lines do not
+    /// count); `init_files = "content_only"` skips `__init__.py` files without code.
+    pub has_code: bool,
+}
+
+/// Options that change what a parse returns; they are part of the parse cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParseOptions {
+    /// Report string literals shaped like dotted module paths.
+    pub string_imports: bool,
+    /// The minimum number of dots such a string must contain.
+    pub string_imports_min_dots: u32,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self { string_imports: false, string_imports_min_dots: 2 }
+    }
+}
+
+impl ParseOptions {
+    /// A short stable encoding, mixed into the parse cache key.
+    pub fn cache_tag(self) -> [u8; 5] {
+        let d = self.string_imports_min_dots.to_le_bytes();
+        [u8::from(self.string_imports), d[0], d[1], d[2], d[3]]
+    }
+}
+
+/// The pragma that drops an import when it stands on the import's first or last line.
+pub const NO_INFER_PRAGMA: &str = "pleat: no-infer-dep";
+
+/// At most this many syntax errors are reported per file.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// Parses `source` and returns its imports. Never panics, never fails: undecodable
+/// bytes are read lossily and broken syntax yields `syntax_errors` next to whatever
+/// imports could still be recognised.
+pub fn parse_imports(source: &[u8], options: ParseOptions) -> ParsedFile {
+    let mut parser = new_parser();
+    let Some(tree) = parser.parse(source, None) else {
+        // Only happens on cancellation or a missing language; report it rather than panic.
+        return ParsedFile {
+            syntax_errors: vec![SyntaxError {
+                range: TextRange::default(),
+                message: "the Python parser gave up on this file".to_owned(),
+            }],
+            ..ParsedFile::default()
+        };
+    };
+    extract(&tree, source, options)
+}
+
+/// A parser set up for Python. Cheap enough to make per file; callers on hot paths may
+/// keep one per thread.
+pub fn new_parser() -> Parser {
+    let mut parser = Parser::new();
+    // Setting the language only fails on an ABI mismatch between tree-sitter and the
+    // grammar, which the build pins; a parser without a language returns no tree and
+    // `parse_imports` reports that as an error instead of panicking.
+    let _ = parser.set_language(&tree_sitter_python::LANGUAGE.into());
+    parser
+}
+
+/// Extracts imports from an already parsed tree.
+pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile {
+    let root = tree.root_node();
+    let mut out = Walker { source, imports: Vec::new() };
+    out.walk(root);
+    if options.string_imports {
+        out.string_imports(root, options.string_imports_min_dots);
+    }
+    let mut imports = out.imports;
+    imports.sort_by_key(|i| (i.range.start_byte, i.range.end_byte));
+    imports.dedup_by(|a, b| a.range == b.range && a.module == b.module && a.level == b.level);
+    let mut cursor = root.walk();
+    let has_code = root.named_children(&mut cursor).any(|n| n.kind() != "comment");
+    ParsedFile { imports, syntax_errors: syntax_errors(root, source), has_code }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Ctx {
+    weak: bool,
+    type_only: bool,
+}
+
+struct Walker<'s> {
+    source: &'s [u8],
+    imports: Vec<Import>,
+}
+
+impl Walker<'_> {
+    /// Records an import unless its statement carries the no-infer pragma.
+    fn push(&mut self, import: Import, statement: Node<'_>) {
+        if !has_pragma(self.source, statement.start_byte() as u32, statement.end_byte() as u32) {
+            self.imports.push(import);
+        }
+    }
+
+    fn text(&self, node: Node<'_>) -> &str {
+        std::str::from_utf8(&self.source[node.byte_range()]).unwrap_or("")
+    }
+
+    fn bytes(&self, node: Node<'_>) -> &[u8] {
+        &self.source[node.byte_range()]
+    }
+
+    /// Visits every statement reachable through blocks and compound statements.
+    fn walk(&mut self, root: Node<'_>) {
+        let mut stack: Vec<(Node<'_>, Ctx)> = vec![(root, Ctx::default())];
+        while let Some((node, ctx)) = stack.pop() {
+            self.visit(node, ctx, &mut stack);
+        }
+    }
+
+    fn visit<'t>(&mut self, node: Node<'t>, ctx: Ctx, stack: &mut Vec<(Node<'t>, Ctx)>) {
+        let push_field = |stack: &mut Vec<(Node<'t>, Ctx)>, name: &str, ctx: Ctx| {
+            if let Some(child) = node.child_by_field_name(name) {
+                stack.push((child, ctx));
+            }
+        };
+        match node.kind() {
+            "module" | "block" | "ERROR" => {
+                let mut cursor = node.walk();
+                for child in node.named_children(&mut cursor) {
+                    stack.push((child, ctx));
+                }
+                if node.is_error() {
+                    self.scan_calls(node, ctx);
+                    self.recover_lines(node, ctx);
+                }
+            }
+            "import_statement" => self.import_statement(node, ctx),
+            "import_from_statement" => self.import_from_statement(node, ctx),
+            "if_statement" => {
+                let type_checking =
+                    node.child_by_field_name("condition").is_some_and(|c| self.is_type_checking(c));
+                push_field(stack, "consequence", Ctx { type_only: ctx.type_only || type_checking, ..ctx });
+                let mut cursor = node.walk();
+                for alt in node.children_by_field_name("alternative", &mut cursor) {
+                    stack.push((alt, ctx));
+                }
+                if let Some(cond) = node.child_by_field_name("condition") {
+                    self.scan_calls(cond, ctx);
+                }
+            }
+            "elif_clause" => {
+                push_field(stack, "consequence", ctx);
+                if let Some(cond) = node.child_by_field_name("condition") {
+                    self.scan_calls(cond, ctx);
+                }
+            }
+            "else_clause" | "finally_clause" | "except_clause" | "except_group_clause" => {
+                let mut cursor = node.walk();
+                for child in node.named_children(&mut cursor) {
+                    if child.kind() == "block" {
+                        stack.push((child, ctx));
+                    }
+                }
+            }
+            "try_statement" => {
+                let mut cursor = node.walk();
+                let mut guards_import = false;
+                for child in node.named_children(&mut cursor) {
+                    match child.kind() {
+                        "except_clause" | "except_group_clause" => {
+                            guards_import |= self.catches_import_error(child);
+                            stack.push((child, ctx));
+                        }
+                        "else_clause" | "finally_clause" => stack.push((child, ctx)),
+                        _ => {}
+                    }
+                }
+                push_field(stack, "body", Ctx { weak: ctx.weak || guards_import, ..ctx });
+            }
+            "with_statement" => {
+                let mut suppresses = false;
+                let mut cursor = node.walk();
+                for clause in node.named_children(&mut cursor) {
+                    if clause.kind() == "with_clause" {
+                        let mut items = clause.walk();
+                        for item in clause.named_children(&mut items) {
+                            if let Some(value) = item.child_by_field_name("value") {
+                                suppresses |= self.suppresses_import_error(value);
+                                self.scan_calls(value, ctx);
+                            }
+                        }
+                    }
+                }
+                push_field(stack, "body", Ctx { weak: ctx.weak || suppresses, ..ctx });
+            }
+            "function_definition" | "class_definition" => push_field(stack, "body", ctx),
+            "decorated_definition" => push_field(stack, "definition", ctx),
+            "for_statement" | "while_statement" => {
+                push_field(stack, "body", ctx);
+                push_field(stack, "alternative", ctx);
+                for field in ["right", "condition"] {
+                    if let Some(expr) = node.child_by_field_name(field) {
+                        self.scan_calls(expr, ctx);
+                    }
+                }
+            }
+            "match_statement" => {
+                if let Some(body) = node.child_by_field_name("body") {
+                    let mut cursor = body.walk();
+                    for case in body.named_children(&mut cursor) {
+                        if let Some(consequence) = case.child_by_field_name("consequence") {
+                            stack.push((consequence, ctx));
+                        }
+                    }
+                }
+            }
+            // `from __future__ import x` changes the compiler, not the dependencies.
+            "future_import_statement" | "comment" => {}
+            _ => self.scan_calls(node, ctx),
+        }
+    }
+
+    /// Error recovery: an import swallowed by an ERROR node (say, after an unclosed
+    /// bracket) is found by parsing each line of the node that starts like an import on
+    /// its own. Duplicates of imports the tree already had are removed afterwards.
+    fn recover_lines(&mut self, node: Node<'_>, ctx: Ctx) {
+        let start = node.start_byte();
+        let source = self.source;
+        let bytes = &source[node.byte_range()];
+        let mut offset = 0;
+        let first_column = node.start_position().column;
+        for (row, line) in (node.start_position().row..).zip(bytes.split(|b| *b == b'\n')) {
+            let indent = line.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+            let rest = &line[indent..];
+            if rest.starts_with(b"import ") || rest.starts_with(b"from ") {
+                let mut parser = new_parser();
+                if let Some(tree) = parser.parse(rest, None) {
+                    let mut walker = Walker { source: rest, imports: Vec::new() };
+                    walker.walk_without_recovery(tree.root_node(), ctx);
+                    let column = if offset == 0 { first_column } else { 0 } + indent;
+                    let base = (start + offset + indent) as u32;
+                    for mut import in walker.imports {
+                        shift(&mut import.range, base, row as u32, column as u32);
+                        for name in &mut import.names {
+                            shift(&mut name.range, base, row as u32, column as u32);
+                        }
+                        self.imports.push(import);
+                    }
+                }
+            }
+            offset += line.len() + 1;
+        }
+    }
+
+    fn walk_without_recovery(&mut self, root: Node<'_>, ctx: Ctx) {
+        let mut cursor = root.walk();
+        for child in root.named_children(&mut cursor) {
+            match child.kind() {
+                "import_statement" => self.import_statement(child, ctx),
+                "import_from_statement" => self.import_from_statement(child, ctx),
+                _ => {}
+            }
+        }
+    }
+
+    fn import_statement(&mut self, node: Node<'_>, ctx: Ctx) {
+        let mut cursor = node.walk();
+        for name in node.children_by_field_name("name", &mut cursor) {
+            let dotted =
+                if name.kind() == "aliased_import" { name.child_by_field_name("name") } else { Some(name) };
+            if let Some(dotted) = dotted {
+                let module = dotted_text(self.text(dotted));
+                if !module.is_empty() {
+                    self.push(
+                        Import {
+                            module,
+                            level: 0,
+                            names: Vec::new(),
+                            kind: ImportKind::Import,
+                            weak: ctx.weak,
+                            type_only: ctx.type_only,
+                            range: range_of(dotted),
+                        },
+                        node,
+                    );
+                }
+            }
+        }
+    }
+
+    fn import_from_statement(&mut self, node: Node<'_>, ctx: Ctx) {
+        let Some(module_node) = node.child_by_field_name("module_name") else {
+            return;
+        };
+        let (module, level) = if module_node.kind() == "relative_import" {
+            let mut level = 0;
+            let mut module = String::new();
+            let mut cursor = module_node.walk();
+            for child in module_node.children(&mut cursor) {
+                match child.kind() {
+                    "import_prefix" => level = self.bytes(child).iter().filter(|b| **b == b'.').count(),
+                    "dotted_name" => module = dotted_text(self.text(child)),
+                    _ => {}
+                }
+            }
+            (module, level)
+        } else {
+            (dotted_text(self.text(module_node)), 0)
+        };
+        if level == 0 && (module.is_empty() || module == "__future__") {
+            return;
+        }
+        let mut names = Vec::new();
+        let mut cursor = node.walk();
+        for child in node.children_by_field_name("name", &mut cursor) {
+            let dotted = if child.kind() == "aliased_import" {
+                child.child_by_field_name("name")
+            } else {
+                Some(child)
+            };
+            if let Some(dotted) = dotted {
+                names.push(ImportedName { name: dotted_text(self.text(dotted)), range: range_of(dotted) });
+            }
+        }
+        let mut cursor = node.walk();
+        for child in node.named_children(&mut cursor) {
+            if child.kind() == "wildcard_import" {
+                names.push(ImportedName { name: "*".to_owned(), range: range_of(child) });
+            }
+        }
+        self.push(
+            Import {
+                module,
+                level: u32::try_from(level).unwrap_or(u32::MAX),
+                names,
+                kind: ImportKind::From,
+                weak: ctx.weak,
+                type_only: ctx.type_only,
+                range: range_of(module_node),
+            },
+            node,
+        );
+    }
+
+    /// `TYPE_CHECKING`, `typing.TYPE_CHECKING`, `t.TYPE_CHECKING`, and the same negated
+    /// nowhere: only the plain forms count.
+    fn is_type_checking(&self, condition: Node<'_>) -> bool {
+        match condition.kind() {
+            "identifier" => self.text(condition) == "TYPE_CHECKING",
+            "attribute" => {
+                condition.child_by_field_name("attribute").is_some_and(|a| self.text(a) == "TYPE_CHECKING")
+            }
+            "parenthesized_expression" => {
+                condition.named_child(0).is_some_and(|inner| self.is_type_checking(inner))
+            }
+            _ => false,
+        }
+    }
+
+    /// An `except` clause that catches ImportError, ModuleNotFoundError, Exception,
+    /// BaseException, or everything (a bare `except:`).
+    fn catches_import_error(&self, clause: Node<'_>) -> bool {
+        let value = clause.child_by_field_name("value").or_else(|| {
+            // Grammar versions differ: take the first named child that is not the body.
+            let mut cursor = clause.walk();
+            clause.named_children(&mut cursor).find(|c| !matches!(c.kind(), "block" | "comment"))
+        });
+        let Some(value) = value else {
+            return true; // bare `except:`
+        };
+        self.names_import_error(value)
+    }
+
+    fn names_import_error(&self, expr: Node<'_>) -> bool {
+        match expr.kind() {
+            "identifier" | "attribute" => {
+                let text = self.text(expr);
+                let last = text.rsplit('.').next().unwrap_or(text);
+                matches!(last, "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException")
+            }
+            "tuple" | "parenthesized_expression" | "expression_list" => {
+                let mut cursor = expr.walk();
+                expr.named_children(&mut cursor).any(|c| self.names_import_error(c))
+            }
+            // `except ImportError as e` in grammars that wrap the pair.
+            "as_pattern" => expr.named_child(0).is_some_and(|c| self.names_import_error(c)),
+            _ => false,
+        }
+    }
+
+    /// `suppress(ImportError)` / `contextlib.suppress(ModuleNotFoundError, ...)`.
+    fn suppresses_import_error(&self, value: Node<'_>) -> bool {
+        let value = if value.kind() == "as_pattern" { value.named_child(0).unwrap_or(value) } else { value };
+        if value.kind() != "call" {
+            return false;
+        }
+        let is_suppress = value.child_by_field_name("function").is_some_and(|f| {
+            let text = self.text(f);
+            text == "suppress" || text.ends_with(".suppress")
+        });
+        is_suppress
+            && value.child_by_field_name("arguments").is_some_and(|args| {
+                let mut cursor = args.walk();
+                args.named_children(&mut cursor).any(|a| self.names_import_error(a))
+            })
+    }
+
+    /// Finds `__import__("a")` and `import_module("a", package="b")` calls inside a simple
+    /// statement or expression. Only entered when the bytes mention them.
+    fn scan_calls(&mut self, node: Node<'_>, ctx: Ctx) {
+        let bytes = self.bytes(node);
+        if !contains(bytes, b"__import__") && !contains(bytes, b"import_module") {
+            return;
+        }
+        let mut cursor = node.walk();
+        let mut descend = true;
+        loop {
+            let current = cursor.node();
+            if descend && current.kind() == "call" {
+                self.dynamic_import(current, ctx);
+            }
+            if descend && cursor.goto_first_child() {
+                continue;
+            }
+            descend = true;
+            if cursor.node() == node {
+                break;
+            }
+            if cursor.goto_next_sibling() {
+                continue;
+            }
+            // Climb until a sibling exists or we are back at the start.
+            loop {
+                if !cursor.goto_parent() || cursor.node() == node {
+                    return;
+                }
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn dynamic_import(&mut self, call: Node<'_>, ctx: Ctx) {
+        let Some(function) = call.child_by_field_name("function") else { return };
+        let name = self.text(function);
+        let is_dunder = name == "__import__";
+        let is_import_module = name == "import_module" || name.ends_with(".import_module");
+        if !is_dunder && !is_import_module {
+            return;
+        }
+        let Some(args) = call.child_by_field_name("arguments") else { return };
+        let mut cursor = args.walk();
+        let mut first = None;
+        let mut package = None;
+        for arg in args.named_children(&mut cursor) {
+            match arg.kind() {
+                "string" if first.is_none() => first = Some(arg),
+                "keyword_argument" => {
+                    let key = arg.child_by_field_name("name").map(|n| self.text(n));
+                    let value = arg.child_by_field_name("value");
+                    match (key, value) {
+                        (Some("package"), Some(v)) if v.kind() == "string" => package = self.literal(v),
+                        (Some("name"), Some(v)) if v.kind() == "string" && first.is_none() => first = Some(v),
+                        _ => {}
+                    }
+                }
+                "comment" => {}
+                _ if first.is_none() => return, // first argument is not a literal
+                _ => {}
+            }
+        }
+        let Some(first) = first else { return };
+        let Some(literal) = self.literal(first) else { return };
+        let level = literal.bytes().take_while(|b| *b == b'.').count();
+        let module = if level == 0 {
+            literal
+        } else if is_import_module {
+            // `import_module(".x", package="a.b")`: relative to the literal package.
+            let Some(package) = package else { return };
+            let parts: Vec<&str> = package.split('.').collect();
+            if level > parts.len() {
+                return;
+            }
+            let mut base = parts[..=parts.len() - level].join(".");
+            let rest = &literal[level..];
+            if !rest.is_empty() {
+                if !base.is_empty() {
+                    base.push('.');
+                }
+                base.push_str(rest);
+            }
+            base
+        } else {
+            return;
+        };
+        if !is_dotted_module(&module) {
+            return;
+        }
+        self.push(
+            Import {
+                module,
+                level: 0,
+                names: Vec::new(),
+                kind: ImportKind::Dynamic,
+                weak: ctx.weak,
+                type_only: ctx.type_only,
+                range: range_of(first),
+            },
+            call,
+        );
+    }
+
+    /// The value of a plain string literal (no interpolation, no escapes), or None.
+    fn literal(&self, string: Node<'_>) -> Option<String> {
+        let mut cursor = string.walk();
+        let mut value = String::new();
+        for child in string.children(&mut cursor) {
+            match child.kind() {
+                "string_start" => {
+                    let prefix = self.text(child);
+                    if prefix.chars().any(|c| matches!(c, 'f' | 'F' | 'b' | 'B' | 't' | 'T')) {
+                        return None;
+                    }
+                }
+                "string_content" => value.push_str(self.text(child)),
+                "string_end" => {}
+                _ => return None,
+            }
+        }
+        Some(value)
+    }
+
+    /// Every string literal in the file shaped like `a.b.c` with at least `min_dots` dots.
+    fn string_imports(&mut self, root: Node<'_>, min_dots: u32) {
+        let mut cursor = root.walk();
+        let mut descend = true;
+        loop {
+            let node = cursor.node();
+            if descend && node.kind() == "string" {
+                if let Some(value) = self.literal(node) {
+                    let dots = value.bytes().filter(|b| *b == b'.').count();
+                    if dots >= min_dots as usize && is_dotted_module(&value) {
+                        self.push(
+                            Import {
+                                module: value,
+                                level: 0,
+                                names: Vec::new(),
+                                kind: ImportKind::String,
+                                weak: true,
+                                type_only: false,
+                                range: range_of(node),
+                            },
+                            node,
+                        );
+                    }
+                }
+                descend = false;
+            }
+            if descend && cursor.goto_first_child() {
+                continue;
+            }
+            descend = true;
+            if cursor.goto_next_sibling() {
+                continue;
+            }
+            loop {
+                if !cursor.goto_parent() {
+                    return;
+                }
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Syntax errors: ERROR and MISSING nodes, visiting only subtrees that contain one.
+fn syntax_errors(root: Node<'_>, source: &[u8]) -> Vec<SyntaxError> {
+    let mut errors = Vec::new();
+    if !root.has_error() {
+        return errors;
+    }
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if errors.len() >= MAX_SYNTAX_ERRORS {
+            break;
+        }
+        if node.is_missing() {
+            errors.push(SyntaxError { range: range_of(node), message: format!("missing `{}`", node.kind()) });
+            continue;
+        }
+        if node.is_error() {
+            let text = String::from_utf8_lossy(&source[node.byte_range()]);
+            let first_line = text.lines().next().unwrap_or("").trim();
+            let shown: String = first_line.chars().take(40).collect();
+            let message = if shown.is_empty() {
+                "invalid syntax".to_owned()
+            } else {
+                format!("invalid syntax near `{shown}`")
+            };
+            errors.push(SyntaxError { range: range_of(node), message });
+            continue;
+        }
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> =
+            node.children(&mut cursor).filter(tree_sitter::Node::has_error).collect();
+        stack.extend(children.into_iter().rev());
+    }
+    errors.sort_by_key(|e| e.range.start_byte);
+    errors
+}
+
+/// Moves a range found in a single line parsed alone to where that line is in the file.
+fn shift(range: &mut TextRange, base: u32, row: u32, column: u32) {
+    range.start_byte += base;
+    range.end_byte += base;
+    range.start.column += column;
+    range.end.column += column;
+    range.start.line += row;
+    range.end.line += row;
+}
+
+fn range_of(node: Node<'_>) -> TextRange {
+    let s = node.start_position();
+    let e = node.end_position();
+    TextRange {
+        start_byte: node.start_byte() as u32,
+        end_byte: node.end_byte() as u32,
+        start: Position { line: s.row as u32, column: s.column as u32 },
+        end: Position { line: e.row as u32, column: e.column as u32 },
+    }
+}
+
+/// `a . b` (spaces or continuation lines inside a dotted name) → `a.b`.
+fn dotted_text(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace() && *c != '\\').collect()
+}
+
+fn is_dotted_module(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// True when the pragma stands in a comment on the first or last line of the statement
+/// spanning `start_byte..end_byte`.
+fn has_pragma(source: &[u8], start_byte: u32, end_byte: u32) -> bool {
+    let line_of = |offset: usize| {
+        let offset = offset.min(source.len());
+        let start = source[..offset].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let end = source[offset..].iter().position(|b| *b == b'\n').map_or(source.len(), |p| offset + p);
+        &source[start..end]
+    };
+    let pragma = NO_INFER_PRAGMA.as_bytes();
+    let check = |line: &[u8]| {
+        line.iter().position(|b| *b == b'#').is_some_and(|hash| contains(&line[hash..], pragma))
+    };
+    check(line_of(start_byte as usize)) || check(line_of(end_byte as usize))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! Everything that knows Python: import inference, module resolution, the standard library and third-party names.
+
+pub mod imports;
+pub mod stdlib;
