@@ -1,5 +1,14 @@
 //! Pleat's engine: Python import inference, module resolution, the target graph and its caches.
 //!
-//! The public façade is plain data in editor vocabulary; see `docs/architecture.md`.
+//! The public façade is [`project::Project`] (one repository, indexed and kept up to date)
+//! and [`loader::load`] (a project from disk through the parse cache). Everything at this
+//! boundary is plain data in editor vocabulary; see `docs/architecture.md`.
 
+pub mod config;
+pub mod graph;
+pub mod loader;
+pub mod parse_cache;
+pub mod project;
 pub mod python;
+pub mod specs;
+pub mod vfs;

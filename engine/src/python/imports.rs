@@ -112,6 +112,9 @@ impl ParseOptions {
 /// The pragma that drops an import when it stands on the import's first or last line.
 pub const NO_INFER_PRAGMA: &str = "pleat: no-infer-dep";
 
+/// What a syntax error means for the graph, said after each one.
+const AFTER_ERROR: &str = "imports after it may be missed until it is fixed";
+
 /// At most this many syntax errors are reported per file.
 const MAX_SYNTAX_ERRORS: usize = 20;
 
@@ -157,7 +160,34 @@ pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile 
     imports.dedup_by(|a, b| a.range == b.range && a.module == b.module && a.level == b.level);
     let mut cursor = root.walk();
     let has_code = root.named_children(&mut cursor).any(|n| n.kind() != "comment");
-    ParsedFile { imports, syntax_errors: syntax_errors(root, source), has_code }
+    let mut errors = syntax_errors(root, source);
+    if let Some(error) = encoding_error(source) {
+        errors.insert(0, error);
+    }
+    ParsedFile { imports, syntax_errors: errors, has_code }
+}
+
+/// Python reads source as UTF-8 unless a `coding:` line in the first two lines says
+/// otherwise; anything else is reported, naming the offset and the fix.
+fn encoding_error(source: &[u8]) -> Option<SyntaxError> {
+    let error = std::str::from_utf8(source).err()?;
+    let declared = source
+        .split(|b| *b == b'\n')
+        .take(2)
+        .any(|line| line.starts_with(b"#") && (contains(line, b"coding:") || contains(line, b"coding=")));
+    if declared {
+        return None;
+    }
+    let offset = error.valid_up_to();
+    let line = source[..offset].iter().filter(|b| **b == b'\n').count() as u32;
+    let column = (offset - source[..offset].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1)) as u32;
+    let position = Position { line, column };
+    Some(SyntaxError {
+        range: TextRange { start_byte: offset as u32, end_byte: offset as u32 + 1, start: position, end: position },
+        message: format!(
+            "the file is not valid UTF-8 (byte {offset}); save it as UTF-8 or declare its encoding in a `# -*- coding: ... -*-` line"
+        ),
+    })
 }
 
 #[derive(Clone, Copy, Default)]
@@ -666,7 +696,10 @@ fn syntax_errors(root: Node<'_>, source: &[u8]) -> Vec<SyntaxError> {
             break;
         }
         if node.is_missing() {
-            errors.push(SyntaxError { range: range_of(node), message: format!("missing `{}`", node.kind()) });
+            errors.push(SyntaxError {
+                range: range_of(node),
+                message: format!("syntax error: missing `{}`; {AFTER_ERROR}", node.kind()),
+            });
             continue;
         }
         if node.is_error() {
@@ -674,9 +707,9 @@ fn syntax_errors(root: Node<'_>, source: &[u8]) -> Vec<SyntaxError> {
             let first_line = text.lines().next().unwrap_or("").trim();
             let shown: String = first_line.chars().take(40).collect();
             let message = if shown.is_empty() {
-                "invalid syntax".to_owned()
+                format!("syntax error; {AFTER_ERROR}")
             } else {
-                format!("invalid syntax near `{shown}`")
+                format!("syntax error near `{shown}`; {AFTER_ERROR}")
             };
             errors.push(SyntaxError { range: range_of(node), message });
             continue;

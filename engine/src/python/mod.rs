@@ -2,3 +2,6 @@
 
 pub mod imports;
 pub mod stdlib;
+pub mod resolve;
+pub mod source_roots;
+pub mod third_party;

@@ -381,8 +381,8 @@ import z
             2:8-2:14 import before
             5:8-5:13 import after
             7:8-7:9 import z
-            error 3:12 missing `)`
-            error 6:1 invalid syntax near `from x import (y`
+            error 3:12 syntax error: missing `)`; imports after it may be missed until it is fixed
+            error 6:1 syntax error near `from x import (y`; imports after it may be missed until it is fixed
         "#]],
     );
 }

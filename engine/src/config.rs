@@ -1,0 +1,367 @@
+//! Configuration: finding the repository root and reading `[tool.pleat]` from `pleat.toml` or `pyproject.toml`, with errors that name the file and the fix.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// How imports pull in the `__init__.py` files of the packages they go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum InitFiles {
+    /// Every existing ancestor `__init__.py`.
+    All,
+    /// Only those that hold code (comments and blank lines do not count).
+    #[default]
+    ContentOnly,
+    /// None: only the imported module itself.
+    None,
+}
+
+/// What to do when two first-party files provide the same module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Ambiguity {
+    /// No edge; a finding names both candidates.
+    #[default]
+    None,
+    /// Take the candidate under the importer's own source root, if exactly one is.
+    BySourceRoot,
+}
+
+/// `[tool.pleat]`, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Source-root patterns (globs allowed, relative to the root); `None` means detect.
+    pub source_roots: Option<Vec<String>>,
+    pub init_files: InitFiles,
+    pub string_imports: bool,
+    pub string_imports_min_dots: u32,
+    /// File-name globs that make a file a test.
+    pub test_patterns: Vec<String>,
+    /// Python minor version (3.x) whose standard library is assumed.
+    pub python_minor: u8,
+    /// Distribution name → module names it provides, over the built-in table.
+    pub module_mapping: BTreeMap<String, Vec<String>>,
+    /// File → explicit dependencies; `!path` removes an inferred edge.
+    pub dependencies: BTreeMap<String, Vec<String>>,
+    pub ambiguity: Ambiguity,
+    /// A virtualenv whose installed metadata names the modules of each distribution.
+    pub venv: Option<String>,
+    /// Extra paths (globs) to leave out of the walk, on top of .gitignore.
+    pub exclude: Vec<String>,
+    /// Requirements declared in pyproject.toml (`[project]` dependencies and optional
+    /// dependencies, `[dependency-groups]`, Poetry's dependencies), as PEP 508 strings.
+    pub declared_requirements: Vec<String>,
+    /// Where the configuration came from, if anywhere.
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source_roots: None,
+            init_files: InitFiles::default(),
+            string_imports: false,
+            string_imports_min_dots: 2,
+            test_patterns: default_test_patterns(),
+            python_minor: 11,
+            module_mapping: BTreeMap::new(),
+            dependencies: BTreeMap::new(),
+            ambiguity: Ambiguity::default(),
+            venv: None,
+            exclude: Vec::new(),
+            declared_requirements: Vec::new(),
+            file: None,
+        }
+    }
+}
+
+fn default_test_patterns() -> Vec<String> {
+    ["test_*.py", "*_test.py", "tests.py"].map(str::to_owned).to_vec()
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}; check that the file exists and is readable", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: {message}; fix the file or remove the setting to use the default", path.display())]
+    Invalid { path: PathBuf, line: usize, column: usize, message: String },
+}
+
+impl ConfigError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. } | Self::Invalid { path, .. } => path,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+struct RawConfig {
+    source_roots: Option<Vec<String>>,
+    init_files: Option<InitFiles>,
+    string_imports: Option<bool>,
+    string_imports_min_dots: Option<u32>,
+    test_patterns: Option<Vec<String>>,
+    python_version: Option<String>,
+    module_mapping: Option<BTreeMap<String, Vec<String>>>,
+    dependencies: Option<BTreeMap<String, Vec<String>>>,
+    ambiguity: Option<Ambiguity>,
+    venv: Option<String>,
+    exclude: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct PyProject {
+    tool: Option<Tool>,
+    project: Option<toml::Table>,
+    #[serde(rename = "dependency-groups")]
+    dependency_groups: Option<toml::Table>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    pleat: Option<toml::Value>,
+    poetry: Option<toml::Table>,
+}
+
+/// PEP 508 strings declared anywhere in pyproject.toml.
+fn declared_requirements(doc: &PyProject) -> Vec<String> {
+    fn strings(value: Option<&toml::Value>, out: &mut Vec<String>) {
+        if let Some(list) = value.and_then(toml::Value::as_array) {
+            out.extend(list.iter().filter_map(toml::Value::as_str).map(str::to_owned));
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(project) = &doc.project {
+        strings(project.get("dependencies"), &mut out);
+        if let Some(extras) = project.get("optional-dependencies").and_then(toml::Value::as_table) {
+            for list in extras.values() {
+                strings(Some(list), &mut out);
+            }
+        }
+    }
+    if let Some(groups) = &doc.dependency_groups {
+        for list in groups.values() {
+            strings(Some(list), &mut out);
+        }
+    }
+    if let Some(poetry) = doc.tool.as_ref().and_then(|t| t.poetry.as_ref()) {
+        let mut tables = vec![poetry.get("dependencies"), poetry.get("dev-dependencies")];
+        if let Some(groups) = poetry.get("group").and_then(toml::Value::as_table) {
+            tables.extend(groups.values().map(|g| g.get("dependencies")));
+        }
+        for table in tables.into_iter().flatten().filter_map(toml::Value::as_table) {
+            out.extend(table.keys().filter(|k| k.as_str() != "python").cloned());
+        }
+    }
+    out
+}
+
+/// Where the configuration lives in a root, if anywhere: `pleat.toml` wins over
+/// `pyproject.toml`.
+pub fn config_file(root: &Path) -> Option<PathBuf> {
+    let pleat = root.join("pleat.toml");
+    if pleat.is_file() {
+        return Some(pleat);
+    }
+    let pyproject = root.join("pyproject.toml");
+    pyproject.is_file().then_some(pyproject)
+}
+
+/// Reads the configuration of `root` (defaults when there is none).
+pub fn load(root: &Path) -> Result<Config, ConfigError> {
+    let Some(path) = config_file(root) else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    let text = String::from_utf8(text).map_err(|e| ConfigError::Invalid {
+        path: path.clone(),
+        line: 1,
+        column: 1,
+        message: format!("the file is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
+    })?;
+    parse(&path, &text)
+}
+
+/// Parses configuration text; `path` decides the layout (`pleat.toml` is the table
+/// itself, `pyproject.toml` holds it under `[tool.pleat]`).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let invalid = |span: Option<std::ops::Range<usize>>, message: String| {
+        let (line, column) = span.map_or((1, 1), |s| line_column(text, s.start));
+        ConfigError::Invalid { path: path.to_owned(), line, column, message }
+    };
+    let is_pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
+    let (raw, project, declared) = if is_pyproject {
+        let doc: PyProject =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+        let declared = declared_requirements(&doc);
+        let raw = match doc.tool.and_then(|t| t.pleat) {
+            Some(value) => RawConfig::deserialize(value)
+                .map_err(|e| invalid(None, format!("in [tool.pleat]: {}", e.message().trim())))?,
+            None => RawConfig::default(),
+        };
+        (raw, doc.project, declared)
+    } else {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+        (raw, None, Vec::new())
+    };
+    let python_minor = match raw.python_version.as_deref() {
+        Some(v) => parse_python_minor(v).ok_or_else(|| {
+            invalid(
+                None,
+                format!("python_version = {v:?} is not a Python 3 version; write it like \"3.11\""),
+            )
+        })?,
+        None => project
+            .as_ref()
+            .and_then(|p| p.get("requires-python"))
+            .and_then(toml::Value::as_str)
+            .and_then(minor_from_requires_python)
+            .unwrap_or(11),
+    };
+    let defaults = Config::default();
+    Ok(Config {
+        source_roots: raw.source_roots,
+        init_files: raw.init_files.unwrap_or_default(),
+        string_imports: raw.string_imports.unwrap_or(false),
+        string_imports_min_dots: raw.string_imports_min_dots.unwrap_or(defaults.string_imports_min_dots),
+        test_patterns: raw.test_patterns.unwrap_or(defaults.test_patterns),
+        python_minor,
+        module_mapping: raw.module_mapping.unwrap_or_default(),
+        dependencies: raw.dependencies.unwrap_or_default(),
+        ambiguity: raw.ambiguity.unwrap_or_default(),
+        venv: raw.venv,
+        exclude: raw.exclude.unwrap_or_default(),
+        declared_requirements: declared,
+        file: Some(path.to_owned()),
+    })
+}
+
+fn parse_python_minor(version: &str) -> Option<u8> {
+    let mut parts = version.trim().split('.');
+    (parts.next()? == "3").then_some(())?;
+    parts.next()?.parse().ok()
+}
+
+/// `">=3.9"`, `">=3.10,<4"`, `"~=3.8"` → the lowest minor allowed.
+fn minor_from_requires_python(spec: &str) -> Option<u8> {
+    spec.split(',').find_map(|clause| {
+        let clause = clause.trim();
+        let version = clause.strip_prefix(">=").or_else(|| clause.strip_prefix("~="))?;
+        parse_python_minor(version.trim().trim_end_matches(".*"))
+    })
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// True when `root` holds a configuration that marks it as a Pleat root.
+fn is_configured_root(dir: &Path) -> bool {
+    if dir.join("pleat.toml").is_file() {
+        return true;
+    }
+    let pyproject = dir.join("pyproject.toml");
+    std::fs::read_to_string(pyproject).is_ok_and(|text| {
+        text.lines().any(|l| {
+            let l = l.trim();
+            l == "[tool.pleat]" || l.starts_with("[tool.pleat.") || l.starts_with("[tool.pleat ]")
+        })
+    })
+}
+
+/// The repository root for a starting folder: the nearest ancestor with `pleat.toml`
+/// or a `pyproject.toml` holding `[tool.pleat]`, else the git root, else `start`.
+pub fn find_root(start: &Path) -> PathBuf {
+    if let Some(dir) = start.ancestors().find(|d| is_configured_root(d)) {
+        return dir.to_owned();
+    }
+    if let Some(dir) = start.ancestors().find(|d| d.join(".git").exists()) {
+        return dir.to_owned();
+    }
+    start.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pyproject(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/repo/pyproject.toml"), text)
+    }
+
+    #[test]
+    fn defaults_without_a_section() {
+        let config = pyproject("[project]\nname = \"x\"\n").unwrap();
+        assert_eq!(config.init_files, InitFiles::ContentOnly);
+        assert_eq!(config.test_patterns, default_test_patterns());
+        assert_eq!(config.python_minor, 11);
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let config = pyproject(
+            r#"
+[project]
+requires-python = ">=3.9"
+dependencies = ["requests>=2", "PyYAML"]
+optional-dependencies = { dev = ["pytest"] }
+[dependency-groups]
+lint = ["ruff"]
+[tool.poetry.dependencies]
+python = "^3.9"
+attrs = "*"
+[tool.pleat]
+source_roots = ["src", "libs/*"]
+init_files = "all"
+string_imports = true
+string_imports_min_dots = 1
+ambiguity = "by_source_root"
+[tool.pleat.module_mapping]
+my-dist = ["mymod"]
+[tool.pleat.dependencies]
+"pkg/a.py" = ["pkg/plugins/x.py", "!pkg/b.py"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.source_roots, Some(vec!["src".to_owned(), "libs/*".to_owned()]));
+        assert_eq!(config.init_files, InitFiles::All);
+        assert!(config.string_imports);
+        assert_eq!(config.string_imports_min_dots, 1);
+        assert_eq!(config.python_minor, 9);
+        assert_eq!(config.ambiguity, Ambiguity::BySourceRoot);
+        assert_eq!(config.module_mapping["my-dist"], vec!["mymod".to_owned()]);
+        assert_eq!(config.dependencies["pkg/a.py"].len(), 2);
+        assert_eq!(config.declared_requirements, ["requests>=2", "PyYAML", "pytest", "ruff", "attrs"]);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let err = pyproject("[tool.pleat]\nsource_roots = [\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/repo/pyproject.toml:"), "{text}");
+        let err = pyproject("[tool.pleat]\nsource_rots = [\"src\"]\n").unwrap_err().to_string();
+        assert!(err.contains("source_rots") && err.contains("fix the file"), "{err}");
+        let err = pyproject("[tool.pleat]\ninit_files = \"some\"\n").unwrap_err().to_string();
+        assert!(err.contains("some"), "{err}");
+        let err = pyproject("[tool.pleat]\npython_version = \"2.7\"\n").unwrap_err().to_string();
+        assert!(err.contains("3.11"), "{err}");
+        let err = parse(Path::new("/repo/pleat.toml"), "init_files = 3").unwrap_err().to_string();
+        assert!(err.starts_with("/repo/pleat.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn requires_python_gives_the_minor() {
+        assert_eq!(minor_from_requires_python(">=3.10,<4"), Some(10));
+        assert_eq!(minor_from_requires_python("~=3.8"), Some(8));
+        assert_eq!(minor_from_requires_python("<4"), None);
+    }
+}

@@ -1,0 +1,236 @@
+//! The files of a repository: walking it (honouring .gitignore), repository-relative paths, and the stat data that tells whether a file changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+/// What the walk keeps of a file: enough to tell, without reading it, whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStat {
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+/// A file found by the walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkedFile {
+    /// Repository-relative, `/`-separated.
+    pub path: String,
+    pub stat: FileStat,
+}
+
+/// Everything of interest in a repository.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Python sources and stubs, sorted by path.
+    pub python: Vec<WalkedFile>,
+    /// `requirements*.txt` files, sorted.
+    pub requirements: Vec<String>,
+    /// Every folder that directly holds a Python file, sorted.
+    pub dirs: Vec<String>,
+}
+
+/// A glob list that could not be compiled.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid glob {glob:?} in {setting}: {message}; fix the pattern in [tool.pleat]")]
+pub struct GlobError {
+    pub glob: String,
+    pub setting: &'static str,
+    pub message: String,
+}
+
+/// Compiles a list of globs (`*` does not cross `/`).
+pub fn glob_set(globs: &[String], setting: &'static str) -> Result<GlobSet, GlobError> {
+    let mut builder = GlobSetBuilder::new();
+    for glob in globs {
+        let compiled = globset::GlobBuilder::new(glob.trim_start_matches('/'))
+            .literal_separator(true)
+            .build()
+            .map_err(|e| GlobError { glob: glob.clone(), setting, message: e.kind().to_string() })?;
+        builder.add(compiled);
+    }
+    builder.build().map_err(|e| GlobError { glob: String::new(), setting, message: e.to_string() })
+}
+
+/// A single glob, as a matcher.
+pub fn glob(pattern: &str, setting: &'static str) -> Result<globset::GlobMatcher, GlobError> {
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| GlobError { glob: pattern.to_owned(), setting, message: e.kind().to_string() })
+}
+
+/// Folders never walked: version control, caches, virtualenvs, node modules.
+fn skipped_dir(name: &str, path: &Path) -> bool {
+    matches!(name, "__pycache__" | "node_modules" | "site-packages")
+        || (name.starts_with('.') && name.len() > 1)
+        || path.join("pyvenv.cfg").is_file()
+}
+
+/// Walks `root` on all cores, honouring .gitignore (also outside a git repository),
+/// skipping hidden folders, virtualenvs and the `exclude` globs.
+pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
+    let found = Mutex::new(Walk::default());
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_global(false)
+        .git_exclude(true)
+        .require_git(false)
+        .parents(false)
+        .follow_links(false)
+        .threads(std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(8))
+        .filter_entry(|entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            let name = entry.file_name().to_string_lossy();
+            if is_dir && entry.depth() > 0 && skipped_dir(&name, entry.path()) {
+                return false;
+            }
+            true
+        })
+        .build_parallel();
+    walker.run(|| {
+        let found = &found;
+        let root = root.to_path_buf();
+        let exclude = exclude.clone();
+        let mut local = Walk::default();
+        // Flush the thread's findings when the closure is dropped.
+        struct Flush<'a> {
+            local: Walk,
+            into: &'a Mutex<Walk>,
+        }
+        impl Drop for Flush<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut all) = self.into.lock() {
+                    all.python.append(&mut self.local.python);
+                    all.requirements.append(&mut self.local.requirements);
+                    all.dirs.append(&mut self.local.dirs);
+                }
+            }
+        }
+        let mut flush = Flush { local: std::mem::take(&mut local), into: found };
+        Box::new(move |entry| {
+            let Ok(entry) = entry else { return ignore::WalkState::Continue };
+            let Some(rel) = relative(&root, entry.path()) else { return ignore::WalkState::Continue };
+            if !rel.is_empty() && exclude.is_match(&rel) {
+                return ignore::WalkState::Skip;
+            }
+            let Some(file_type) = entry.file_type() else { return ignore::WalkState::Continue };
+            if !file_type.is_file() {
+                return ignore::WalkState::Continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if name.ends_with(".py") || name.ends_with(".pyi") {
+                if let Ok(meta) = entry.metadata() {
+                    flush.local.python.push(WalkedFile { path: rel, stat: stat_of(&meta) });
+                }
+            } else if name.starts_with("requirements") && name.ends_with(".txt") {
+                flush.local.requirements.push(rel);
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    let mut walk = found.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    walk.python.sort_by(|a, b| a.path.cmp(&b.path));
+    walk.python.dedup_by(|a, b| a.path == b.path);
+    walk.requirements.sort();
+    let mut dirs: Vec<String> = walk.python.iter().map(|f| parent(&f.path).to_owned()).collect();
+    dirs.dedup();
+    dirs.sort();
+    dirs.dedup();
+    walk.dirs = dirs;
+    walk
+}
+
+/// The stat data of a file's metadata.
+pub fn stat_of(meta: &std::fs::Metadata) -> FileStat {
+    use std::os::unix::fs::MetadataExt;
+    FileStat {
+        size: meta.len(),
+        mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        inode: meta.ino(),
+    }
+}
+
+/// `root/a/b.py` → `a/b.py`; None when `path` is not under `root` or not UTF-8.
+pub fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut out = String::new();
+    for part in rel.components() {
+        let part = part.as_os_str().to_str()?;
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    Some(out)
+}
+
+/// `a/b/c.py` → `a/b`; `c.py` → ``.
+pub fn parent(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
+}
+
+/// `a/b/c.py` → `c.py`.
+pub fn file_name(path: &str) -> &str {
+    path.rfind('/').map_or(path, |i| &path[i + 1..])
+}
+
+/// `dir` joined with `name`, where `dir` may be the root (``).
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
+}
+
+/// The absolute path of a repository-relative one.
+pub fn absolute(root: &Path, rel: &str) -> PathBuf {
+    root.join(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_python_files_honouring_gitignore_and_skipping_venvs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            ("pkg/__init__.py", ""),
+            ("pkg/a.py", "import os"),
+            ("pkg/a.pyi", ""),
+            ("ignored/x.py", ""),
+            (".hidden/y.py", ""),
+            ("venv/lib/z.py", ""),
+            ("venv/pyvenv.cfg", ""),
+            ("pkg/__pycache__/a.py", ""),
+            ("requirements.txt", "requests\n"),
+            ("requirements-dev.txt", "pytest\n"),
+            ("build/gen.py", ""),
+            (".gitignore", "ignored/\n"),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let exclude = glob_set(&["build".to_owned()], "exclude").unwrap();
+        let walk = walk(root, &exclude);
+        let paths: Vec<&str> = walk.python.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["pkg/__init__.py", "pkg/a.py", "pkg/a.pyi"]);
+        assert_eq!(walk.requirements, ["requirements-dev.txt", "requirements.txt"]);
+        assert_eq!(walk.dirs, ["pkg"]);
+        assert_eq!(walk.python[1].stat.size, 9);
+    }
+
+    #[test]
+    fn path_helpers() {
+        assert_eq!(parent("a/b/c.py"), "a/b");
+        assert_eq!(parent("c.py"), "");
+        assert_eq!(file_name("a/b/c.py"), "c.py");
+        assert_eq!(join("", "x"), "x");
+        assert_eq!(join("a", "x"), "a/x");
+        assert_eq!(relative(Path::new("/r"), Path::new("/r/a/b.py")).as_deref(), Some("a/b.py"));
+        assert!(glob_set(&["a/[".to_owned()], "exclude").is_err());
+    }
+}
