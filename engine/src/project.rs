@@ -433,7 +433,11 @@ fn third_party_index(root: &Path, config: &Config, requirement_files: &[(String,
         {
             mapped.1.clone()
         } else if let Some(dist) = installed.get(normalized.as_str()).filter(|d| !d.modules.is_empty()) {
-            dist.modules.clone()
+            // Installed metadata names only the top level of a namespace package
+            // (`google` for protobuf): keep the table's dotted names when they agree.
+            let table = third_party::modules_for_distribution(&normalized);
+            let refines = |m: &String| dist.modules.iter().any(|top| m.starts_with(&format!("{top}.")));
+            if !table.is_empty() && table.iter().all(refines) { table } else { dist.modules.clone() }
         } else {
             third_party::modules_for_distribution(&normalized)
         };
