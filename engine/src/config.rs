@@ -207,15 +207,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         };
         (raw, doc.project, declared)
     } else {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
         (raw, None, Vec::new())
     };
     let python_minor = match raw.python_version.as_deref() {
         Some(v) => parse_python_minor(v).ok_or_else(|| {
-            invalid(
-                None,
-                format!("python_version = {v:?} is not a Python 3 version; write it like \"3.11\""),
-            )
+            invalid(None, format!("python_version = {v:?} is not a Python 3 version; write it like \"3.11\""))
         })?,
         None => project
             .as_ref()

@@ -134,7 +134,11 @@ impl Graph {
         self.closure(start, |id| self.dependents_of(id).iter().copied())
     }
 
-    fn closure<I: Iterator<Item = FileId>>(&self, start: &[FileId], next: impl Fn(FileId) -> I) -> Vec<FileId> {
+    fn closure<I: Iterator<Item = FileId>>(
+        &self,
+        start: &[FileId],
+        next: impl Fn(FileId) -> I,
+    ) -> Vec<FileId> {
         let mut seen = vec![false; self.deps.len()];
         let mut out = Vec::new();
         let mut stack: Vec<FileId> = start.to_vec();

@@ -60,7 +60,9 @@ impl StatIndex {
 
 /// The cache could not be opened or written.
 #[derive(Debug, thiserror::Error)]
-#[error("the parse cache in {dir} is unusable ({source}); delete that folder or pick another with --cache-dir")]
+#[error(
+    "the parse cache in {dir} is unusable ({source}); delete that folder or pick another with --cache-dir"
+)]
 pub struct CacheError {
     pub dir: String,
     pub source: heed::Error,
@@ -344,7 +346,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let parsed = sample();
         let key = parse_key(blake3::hash(b"x").as_bytes(), ParseOptions::default());
-        let other = parse_key(blake3::hash(b"x").as_bytes(), ParseOptions { string_imports: true, ..ParseOptions::default() });
+        let other = parse_key(
+            blake3::hash(b"x").as_bytes(),
+            ParseOptions { string_imports: true, ..ParseOptions::default() },
+        );
         assert_ne!(key, other, "options are part of the key");
         let index = StatIndex {
             written_ns: 5_000_000_000,

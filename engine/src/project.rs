@@ -135,7 +135,8 @@ impl Project {
         let mut explicit = Vec::new();
         for (pattern, list) in &config.dependencies {
             let matcher = vfs::glob(pattern, "dependencies")?;
-            let (remove, add): (Vec<String>, Vec<String>) = list.iter().cloned().partition(|d| d.starts_with('!'));
+            let (remove, add): (Vec<String>, Vec<String>) =
+                list.iter().cloned().partition(|d| d.starts_with('!'));
             let remove = remove.into_iter().map(|d| d.trim_start_matches('!').to_owned()).collect();
             explicit.push(ExplicitDeps { matcher, add, remove });
         }
@@ -145,7 +146,12 @@ impl Project {
             config,
             files: Vec::new(),
             by_path: HashMap::new(),
-            resolver: Resolver::new(SourceRoots::default(), settings_of(&Config::default()), ThirdPartyIndex::default(), []),
+            resolver: Resolver::new(
+                SourceRoots::default(),
+                settings_of(&Config::default()),
+                ThirdPartyIndex::default(),
+                [],
+            ),
             graph: Graph::default(),
             deps: Vec::new(),
             tests,
@@ -208,10 +214,8 @@ impl Project {
     }
 
     fn resolve_all(&mut self) {
-        let results: Vec<FileDeps> = (0..self.files.len())
-            .into_par_iter()
-            .map(|i| self.resolve_one(FileId(i as u32)))
-            .collect();
+        let results: Vec<FileDeps> =
+            (0..self.files.len()).into_par_iter().map(|i| self.resolve_one(FileId(i as u32))).collect();
         self.deps = Vec::with_capacity(results.len());
         for (i, mut deps) in results.into_iter().enumerate() {
             self.graph.set_edges(FileId(i as u32), std::mem::take(&mut deps.edges));
@@ -225,7 +229,13 @@ impl Project {
         let mut deps = self.resolver.resolve(id, &file.parsed);
         if file.kind == TargetKind::Test {
             for conftest in self.resolver.conftests(id) {
-                deps.edges.push(Edge { to: conftest, kind: EdgeKind::Conftest, line: 0, type_only: false, weak: false });
+                deps.edges.push(Edge {
+                    to: conftest,
+                    kind: EdgeKind::Conftest,
+                    line: 0,
+                    type_only: false,
+                    weak: false,
+                });
             }
         }
         for entry in self.explicit.iter().filter(|e| e.matcher.is_match(&file.path)) {
@@ -401,7 +411,11 @@ fn settings_of(config: &Config) -> ResolveSettings {
 
 /// Declared distributions (requirements files, pyproject) → the modules they provide,
 /// from the virtualenv's metadata when there is one, else the built-in table.
-fn third_party_index(root: &Path, config: &Config, requirement_files: &[(String, String)]) -> ThirdPartyIndex {
+fn third_party_index(
+    root: &Path,
+    config: &Config,
+    requirement_files: &[(String, String)],
+) -> ThirdPartyIndex {
     let installed = venv_dir(root, config)
         .and_then(|venv| third_party::find_site_packages(&venv))
         .map(|site| third_party::read_site_packages(&site))
@@ -414,9 +428,10 @@ fn third_party_index(root: &Path, config: &Config, requirement_files: &[(String,
             declared.push((requirement.name, format!("{path}:{}", requirement.line)));
         }
     }
-    let pyproject = config.file.as_ref().map_or_else(|| "pyproject.toml".to_owned(), |f| {
-        f.file_name().map_or_else(|| "pyproject.toml".to_owned(), |n| n.to_string_lossy().into_owned())
-    });
+    let pyproject = config.file.as_ref().map_or_else(
+        || "pyproject.toml".to_owned(),
+        |f| f.file_name().map_or_else(|| "pyproject.toml".to_owned(), |n| n.to_string_lossy().into_owned()),
+    );
     for spec in &config.declared_requirements {
         if let Some(name) = third_party::requirement_name(spec) {
             declared.push((name, pyproject.clone()));
@@ -426,10 +441,8 @@ fn third_party_index(root: &Path, config: &Config, requirement_files: &[(String,
     let mut declared_names = std::collections::HashSet::new();
     for (name, declared_in) in declared {
         let normalized = third_party::normalize_dist_name(&name);
-        let modules = if let Some(mapped) = config
-            .module_mapping
-            .iter()
-            .find(|(k, _)| third_party::normalize_dist_name(k) == normalized)
+        let modules = if let Some(mapped) =
+            config.module_mapping.iter().find(|(k, _)| third_party::normalize_dist_name(k) == normalized)
         {
             mapped.1.clone()
         } else if let Some(dist) = installed.get(normalized.as_str()).filter(|d| !d.modules.is_empty()) {

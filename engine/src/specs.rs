@@ -87,7 +87,10 @@ impl Specs {
 
     /// Selects from `paths`; an include spec that matches nothing at all is an error
     /// (a typo should not silently select nothing).
-    pub fn select<'a>(&self, paths: impl IntoIterator<Item = &'a str> + Clone) -> Result<Vec<&'a str>, SpecError> {
+    pub fn select<'a>(
+        &self,
+        paths: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Result<Vec<&'a str>, SpecError> {
         for spec in &self.include {
             if !matches!(spec, Spec::All) && !paths.clone().into_iter().any(|p| spec.matches(p)) {
                 return Err(SpecError::NoMatch(spec.text()));
@@ -127,7 +130,8 @@ fn parse_one(text: &str) -> Result<Spec, SpecError> {
 mod tests {
     use super::*;
 
-    const PATHS: &[&str] = &["a.py", "pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/test_b.py", "tests/t.py"];
+    const PATHS: &[&str] =
+        &["a.py", "pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/test_b.py", "tests/t.py"];
 
     fn select(args: &[&str]) -> Result<Vec<&'static str>, SpecError> {
         Specs::parse(args)?.select(PATHS.iter().copied())
@@ -136,14 +140,20 @@ mod tests {
     #[test]
     fn pants_style_specs() {
         assert_eq!(select(&["::"]).unwrap().len(), PATHS.len());
-        assert_eq!(select(&["pkg::"]).unwrap(), ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/test_b.py"]);
+        assert_eq!(
+            select(&["pkg::"]).unwrap(),
+            ["pkg/__init__.py", "pkg/a.py", "pkg/sub/b.py", "pkg/sub/test_b.py"]
+        );
         assert_eq!(select(&["pkg:"]).unwrap(), ["pkg/__init__.py", "pkg/a.py"]);
         assert_eq!(select(&["pkg"]).unwrap(), ["pkg/__init__.py", "pkg/a.py"]);
         assert_eq!(select(&["./pkg/a.py"]).unwrap(), ["pkg/a.py"]);
         assert_eq!(select(&[":"]).unwrap(), ["a.py"]);
         assert_eq!(select(&["pkg/**/test_*.py"]).unwrap(), ["pkg/sub/test_b.py"]);
         assert_eq!(select(&["pkg/*.py"]).unwrap(), ["pkg/__init__.py", "pkg/a.py"]);
-        assert_eq!(select(&["::", "-pkg/sub::"]).unwrap(), ["a.py", "pkg/__init__.py", "pkg/a.py", "tests/t.py"]);
+        assert_eq!(
+            select(&["::", "-pkg/sub::"]).unwrap(),
+            ["a.py", "pkg/__init__.py", "pkg/a.py", "tests/t.py"]
+        );
         assert_eq!(select(&["-tests::"]).unwrap().len(), PATHS.len() - 1);
     }
 

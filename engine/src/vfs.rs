@@ -57,9 +57,11 @@ pub fn glob_set(globs: &[String], setting: &'static str) -> Result<GlobSet, Glob
 
 /// A single glob, as a matcher.
 pub fn glob(pattern: &str, setting: &'static str) -> Result<globset::GlobMatcher, GlobError> {
-    Glob::new(pattern)
-        .map(|g| g.compile_matcher())
-        .map_err(|e| GlobError { glob: pattern.to_owned(), setting, message: e.kind().to_string() })
+    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| GlobError {
+        glob: pattern.to_owned(),
+        setting,
+        message: e.kind().to_string(),
+    })
 }
 
 /// Folders never walked: version control, caches, virtualenvs, node modules.

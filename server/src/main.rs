@@ -1,1 +1,130 @@
-fn main() {}
+//! The `pleat` binary: command-line parsing and dispatch to the goals; errors become one sentence on stderr and an exit code.
+
+mod commands;
+mod debug;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Pleat: the import graph of a Python repository, from the terminal.
+#[derive(Parser, Debug)]
+#[command(name = "pleat", version, about, long_about = None)]
+pub struct Cli {
+    /// The repository root (default: the nearest ancestor with pleat.toml or a
+    /// pyproject.toml holding [tool.pleat], else the git root, else the current folder).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Where parse results are cached (default: $PLEAT_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/pleat, else ~/.cache/pleat).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Do not read or write the parse cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Print what loading did (files read, parsed, cache warnings) on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    /// Graphviz (for `graph` only).
+    Dot,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List targets (files) and their kinds.
+    List {
+        /// `::` (all), `dir::` (recursive), `dir:` (one folder), paths, globs; `-spec` excludes.
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
+    /// What the given files depend on.
+    Dependencies {
+        #[arg(long)]
+        transitive: bool,
+        #[arg(required = true)]
+        specs: Vec<String>,
+    },
+    /// What depends on the given files.
+    Dependents {
+        #[arg(long)]
+        transitive: bool,
+        #[arg(required = true)]
+        specs: Vec<String>,
+    },
+    /// The shortest import chain from one file to another, each hop with its line.
+    Paths { from: String, to: String },
+    /// The whole graph: each file and the files it imports (JSON as `ruff analyze graph`, or dot).
+    Graph {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
+    /// Unresolved and ambiguous imports with file:line:col; exits 1 if there are any.
+    CheckImports {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
+    /// Files changed since a git ref, with their dependents.
+    Changed {
+        #[arg(long, value_name = "REF")]
+        since: String,
+        #[arg(long, value_enum)]
+        dependents: Option<DependentsMode>,
+    },
+    /// Import cycles.
+    Cycles {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
+    /// Tools for benchmarks and debugging.
+    #[command(subcommand, hide = true)]
+    Debug(debug::DebugCommand),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DependentsMode {
+    Direct,
+    Transitive,
+}
+
+/// An error for the user: the message, and the exit code.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// Bad input: usage, configuration, specs (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 2 }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self { message: format!("cannot write the output: {e}"), code: 3 }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("pleat: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -140,7 +140,9 @@ fn ancestor_init_files_all_and_none() {
 //- main.py
 from pkg.sub import deep
 "#;
-    check(&format!("//- pleat.toml\ninit_files = \"all\"\n{fixture}"), &expect![[r#"
+    check(
+        &format!("//- pleat.toml\ninit_files = \"all\"\n{fixture}"),
+        &expect![[r#"
         main.py [source] (main)
           → pkg/__init__.py :1 init
           → pkg/sub/__init__.py :1 init
@@ -148,14 +150,18 @@ from pkg.sub import deep
         pkg/__init__.py [source] (pkg)
         pkg/sub/__init__.py [source] (pkg.sub)
         pkg/sub/deep.py [source] (pkg.sub.deep)
-    "#]]);
-    check(&format!("//- pleat.toml\ninit_files = \"none\"\n{fixture}"), &expect![[r#"
+    "#]],
+    );
+    check(
+        &format!("//- pleat.toml\ninit_files = \"none\"\n{fixture}"),
+        &expect![[r#"
         main.py [source] (main)
           → pkg/sub/deep.py :1
         pkg/__init__.py [source] (pkg)
         pkg/sub/__init__.py [source] (pkg.sub)
         pkg/sub/deep.py [source] (pkg.sub.deep)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -263,7 +269,7 @@ except ImportError:
               ⇒ google-cloud-storage (requirements-dev.txt:2)
               ⇒ my-dist (pyproject.toml)
               ⇒ python-dateutil (pyproject.toml)
-              ! 4:8 `not_declared.sub` matches no module under the source roots . and no declared requirement; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots
+              ! 4:8 `not_declared.sub` matches no module under the source roots `.` and no declared requirement; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots
         "#]],
     );
 }
@@ -280,7 +286,7 @@ import tomllib
 "#,
         &expect![[r#"
             a.py [source] (a)
-              ! 1:8 `distutils` matches no module under the source roots . and no declared requirement; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots
+              ! 1:8 `distutils` matches no module under the source roots `.` and no declared requirement; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots
         "#]],
     );
 }
@@ -429,7 +435,9 @@ import pkg.a
 ",
     );
     let id = |p: &str| project.id(p).unwrap();
-    let paths = |ids: Vec<crate::graph::FileId>| ids.into_iter().map(|i| project.path(i).to_owned()).collect::<Vec<_>>();
+    let paths = |ids: Vec<crate::graph::FileId>| {
+        ids.into_iter().map(|i| project.path(i).to_owned()).collect::<Vec<_>>()
+    };
     assert_eq!(paths(project.dependents(&[id("pkg/c.py")], false)), ["pkg/b.py"]);
     assert_eq!(
         paths(project.dependents(&[id("pkg/c.py")], true)),

@@ -183,7 +183,12 @@ fn encoding_error(source: &[u8]) -> Option<SyntaxError> {
     let column = (offset - source[..offset].iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1)) as u32;
     let position = Position { line, column };
     Some(SyntaxError {
-        range: TextRange { start_byte: offset as u32, end_byte: offset as u32 + 1, start: position, end: position },
+        range: TextRange {
+            start_byte: offset as u32,
+            end_byte: offset as u32 + 1,
+            start: position,
+            end: position,
+        },
         message: format!(
             "the file is not valid UTF-8 (byte {offset}); save it as UTF-8 or declare its encoding in a `# -*- coding: ... -*-` line"
         ),

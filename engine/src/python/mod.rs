@@ -1,7 +1,7 @@
 //! Everything that knows Python: import inference, module resolution, the standard library and third-party names.
 
 pub mod imports;
-pub mod stdlib;
 pub mod resolve;
 pub mod source_roots;
+pub mod stdlib;
 pub mod third_party;

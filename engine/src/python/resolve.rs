@@ -195,10 +195,7 @@ impl Resolver {
 
     /// The files providing a module (primary names first, then outer ones).
     pub fn files_for(&self, module: &str) -> &[FileId] {
-        self.primary
-            .get(module)
-            .or_else(|| self.outer.get(module))
-            .map_or(&[], Vec::as_slice)
+        self.primary.get(module).or_else(|| self.outer.get(module)).map_or(&[], Vec::as_slice)
     }
 
     fn exists(&self, module: &str) -> bool {
@@ -299,7 +296,13 @@ impl Resolver {
 
     fn resolve_module(&self, file: &ModuleFile, import: &Import, module: &str, deps: &mut FileDeps) {
         let line = import.range.start.line;
-        let edge = |to: FileId, kind: EdgeKind| Edge { to, kind, line, type_only: import.type_only, weak: import.weak };
+        let edge = |to: FileId, kind: EdgeKind| Edge {
+            to,
+            kind,
+            line,
+            type_only: import.type_only,
+            weak: import.weak,
+        };
         let candidates = self.files_for(module);
         if !candidates.is_empty() {
             match self.choose(file, candidates) {
@@ -312,10 +315,8 @@ impl Resolver {
                     }
                 }
                 Err(()) => {
-                    let paths: Vec<String> = candidates
-                        .iter()
-                        .filter_map(|c| self.file(*c).map(|f| f.path.clone()))
-                        .collect();
+                    let paths: Vec<String> =
+                        candidates.iter().filter_map(|c| self.file(*c).map(|f| f.path.clone())).collect();
                     deps.findings.push(Finding {
                         kind: FindingKind::Ambiguous,
                         range: import.range,
@@ -446,11 +447,7 @@ impl Resolver {
     fn lookup_path(&self, path: &str) -> Option<FileId> {
         let root = self.roots.root_of(path)?;
         let module = module_name(path, root)?;
-        self.primary
-            .get(&module)?
-            .iter()
-            .copied()
-            .find(|id| self.file(*id).is_some_and(|f| f.path == path))
+        self.primary.get(&module)?.iter().copied().find(|id| self.file(*id).is_some_and(|f| f.path == path))
     }
 }
 

@@ -80,8 +80,11 @@ impl SourceRoots {
         if self.roots.is_empty() {
             return "(none)".to_owned();
         }
-        let mut shown: Vec<String> =
-            self.roots.iter().map(|r| if r.is_empty() { ".".to_owned() } else { format!("{r}/") }).collect();
+        let mut shown: Vec<String> = self
+            .roots
+            .iter()
+            .map(|r| if r.is_empty() { "`.`".to_owned() } else { format!("`{r}/`") })
+            .collect();
         // Deepest first reads better: the roots most likely meant come first.
         shown.reverse();
         shown.join(", ")
@@ -164,7 +167,7 @@ mod tests {
         assert_eq!(roots.root_of("projects/lib/lib/__init__.py"), Some("projects/lib"));
         assert_eq!(roots.root_of("projects/other.py"), Some(""));
         assert_eq!(roots.containing("src/app/x.py").collect::<Vec<_>>(), ["src", ""]);
-        assert_eq!(roots.describe(), "tests/, src/, projects/lib/, .");
+        assert_eq!(roots.describe(), "`tests/`, `src/`, `projects/lib/`, `.`");
     }
 
     #[test]

@@ -50,9 +50,7 @@ fn is_valid_dist_name(name: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && bytes
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -95,9 +93,8 @@ pub struct Requirement {
 #[must_use]
 pub fn requirement_name(pep508: &str) -> Option<String> {
     let s = pep508.trim_start();
-    let end = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .unwrap_or(s.len());
+    let end =
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).unwrap_or(s.len());
     let (name, rest) = s.split_at(end);
     if !is_valid_dist_name(name) {
         return None;
@@ -205,12 +202,10 @@ fn option_kind(flag: &str) -> OptionKind {
     match flag {
         "-r" | "--requirement" => OptionKind::Requirement,
         "-e" | "--editable" => OptionKind::Editable,
-        "-i" | "--index-url" | "--extra-index-url" | "-f" | "--find-links" | "-c"
-        | "--constraint" | "--trusted-host" | "--use-feature" | "--only-binary" | "--no-binary"
-        | "--hash" | "--global-option" | "--install-option" | "-C" | "--config-settings"
-        | "--platform" | "--python-version" | "--implementation" | "--abi" | "--progress-bar" => {
-            OptionKind::SkipValue
-        }
+        "-i" | "--index-url" | "--extra-index-url" | "-f" | "--find-links" | "-c" | "--constraint"
+        | "--trusted-host" | "--use-feature" | "--only-binary" | "--no-binary" | "--hash"
+        | "--global-option" | "--install-option" | "-C" | "--config-settings" | "--platform"
+        | "--python-version" | "--implementation" | "--abi" | "--progress-bar" => OptionKind::SkipValue,
         _ => OptionKind::Flag,
     }
 }
@@ -225,10 +220,7 @@ fn split_option(token: &str) -> (&str, Option<&str>) {
         }
     } else {
         // A short option: "-r", or "-rfile" / "-r=file" with the value attached.
-        let flag_end = token
-            .char_indices()
-            .nth(2)
-            .map_or(token.len(), |(index, _)| index);
+        let flag_end = token.char_indices().nth(2).map_or(token.len(), |(index, _)| index);
         let (flag, rest) = token.split_at(flag_end);
         let rest = rest.strip_prefix('=').unwrap_or(rest);
         (flag, (!rest.is_empty()).then_some(rest))
@@ -239,10 +231,7 @@ fn split_option(token: &str) -> (&str, Option<&str>) {
 /// `shlex`).
 fn unquote(value: &str) -> &str {
     for quote in ['"', '\''] {
-        if let Some(inner) = value
-            .strip_prefix(quote)
-            .and_then(|v| v.strip_suffix(quote))
-        {
+        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
             return inner;
         }
     }
@@ -251,10 +240,7 @@ fn unquote(value: &str) -> &str {
 
 fn parse_logical_line(line: &str, line_no: u32, out: &mut RequirementsFile) {
     let tokens: Vec<&str> = line.split_whitespace().collect();
-    let options_at = tokens
-        .iter()
-        .position(|t| t.starts_with('-'))
-        .unwrap_or(tokens.len());
+    let options_at = tokens.iter().position(|t| t.starts_with('-')).unwrap_or(tokens.len());
     let (args, options) = tokens.split_at(options_at);
     if !args.is_empty() {
         let arg = args.join(" ");
@@ -291,11 +277,7 @@ fn parse_logical_line(line: &str, line_no: u32, out: &mut RequirementsFile) {
 
 fn push_requirement(out: &mut RequirementsFile, name: String, line: u32) {
     let normalized = normalize_dist_name(&name);
-    out.requirements.push(Requirement {
-        name,
-        normalized,
-        line,
-    });
+    out.requirements.push(Requirement { name, normalized, line });
 }
 
 /// The name of a requirement-line argument: a PEP 508 requirement
@@ -316,27 +298,17 @@ fn looks_like_archive_file(arg: &str) -> bool {
     if arg.contains('@') {
         return false;
     }
-    let head = arg
-        .split(';')
-        .next()
-        .unwrap_or(arg)
-        .trim()
-        .to_ascii_lowercase();
-    [
-        ".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar",
-    ]
-    .iter()
-    .any(|ext| head.ends_with(ext))
+    let head = arg.split(';').next().unwrap_or(arg).trim().to_ascii_lowercase();
+    [".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tar"]
+        .iter()
+        .any(|ext| head.ends_with(ext))
 }
 
 /// The `egg=` value of a URL or path fragment (`...#egg=name&subdirectory=x`),
 /// reduced to its distribution name (`name[extra]` → `name`).
 fn egg_name(target: &str) -> Option<String> {
     let (_, fragment) = target.split_once('#')?;
-    fragment
-        .split('&')
-        .filter_map(|part| part.strip_prefix("egg="))
-        .find_map(requirement_name)
+    fragment.split('&').filter_map(|part| part.strip_prefix("egg=")).find_map(requirement_name)
 }
 
 // ---------------------------------------------------------------------------
@@ -351,37 +323,19 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("absl-py", &["absl"]),
     ("antlr4-python3-runtime", &["antlr4"]),
     ("apache-airflow", &["airflow"]),
-    (
-        "apache-airflow-providers-amazon",
-        &["airflow.providers.amazon"],
-    ),
-    (
-        "apache-airflow-providers-cncf-kubernetes",
-        &["airflow.providers.cncf.kubernetes"],
-    ),
-    (
-        "apache-airflow-providers-google",
-        &["airflow.providers.google"],
-    ),
+    ("apache-airflow-providers-amazon", &["airflow.providers.amazon"]),
+    ("apache-airflow-providers-cncf-kubernetes", &["airflow.providers.cncf.kubernetes"]),
+    ("apache-airflow-providers-google", &["airflow.providers.google"]),
     ("apache-airflow-providers-http", &["airflow.providers.http"]),
-    (
-        "apache-airflow-providers-postgres",
-        &["airflow.providers.postgres"],
-    ),
+    ("apache-airflow-providers-postgres", &["airflow.providers.postgres"]),
     ("argon2-cffi", &["argon2"]),
     ("attrs", &["attr", "attrs"]),
     ("auth0-python", &["auth0"]),
     ("avro-python3", &["avro"]),
     ("aws-cdk-lib", &["aws_cdk"]),
-    (
-        "azure-storage-file-datalake",
-        &["azure.storage.filedatalake"],
-    ),
+    ("azure-storage-file-datalake", &["azure.storage.filedatalake"]),
     ("azure-storage-file-share", &["azure.storage.fileshare"]),
-    (
-        "backports-functools-lru-cache",
-        &["backports.functools_lru_cache"],
-    ),
+    ("backports-functools-lru-cache", &["backports.functools_lru_cache"]),
     ("backports-tarfile", &["backports.tarfile"]),
     ("backports-zoneinfo", &["backports.zoneinfo"]),
     ("basemap", &["mpl_toolkits.basemap"]),
@@ -423,10 +377,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("django-taggit", &["taggit"]),
     ("django-webpack-loader", &["webpack_loader"]),
     ("djangorestframework", &["rest_framework"]),
-    (
-        "djangorestframework-simplejwt",
-        &["rest_framework_simplejwt"],
-    ),
+    ("djangorestframework-simplejwt", &["rest_framework_simplejwt"]),
     ("dnspython", &["dns"]),
     ("docker-compose", &["compose"]),
     ("dogpile-cache", &["dogpile.cache"]),
@@ -438,18 +389,12 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("ffmpeg-python", &["ffmpeg"]),
     ("fonttools", &["fontTools"]),
     ("fpdf2", &["fpdf"]),
-    (
-        "future",
-        &["future", "libfuturize", "libpasteurize", "past"],
-    ),
+    ("future", &["future", "libfuturize", "libpasteurize", "past"]),
     ("gdal", &["osgeo", "osgeo_utils"]),
     ("gin-config", &["gin"]),
     ("gitpython", &["git"]),
     ("google-api-core", &["google.api_core"]),
-    (
-        "google-api-python-client",
-        &["googleapiclient", "apiclient"],
-    ),
+    ("google-api-python-client", &["googleapiclient", "apiclient"]),
     ("google-auth", &["google.auth", "google.oauth2"]),
     ("google-cloud-audit-log", &["google.cloud.audit"]),
     (
@@ -475,20 +420,9 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ),
     (
         "google-cloud-pubsub",
-        &[
-            "google.cloud.pubsub",
-            "google.cloud.pubsub_v1",
-            "google.pubsub",
-            "google.pubsub_v1",
-        ],
+        &["google.cloud.pubsub", "google.cloud.pubsub_v1", "google.pubsub", "google.pubsub_v1"],
     ),
-    (
-        "google-cloud-resource-manager",
-        &[
-            "google.cloud.resourcemanager",
-            "google.cloud.resourcemanager_v3",
-        ],
-    ),
+    ("google-cloud-resource-manager", &["google.cloud.resourcemanager", "google.cloud.resourcemanager_v3"]),
     (
         "google-cloud-secret-manager",
         &[
@@ -543,10 +477,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("mecab-python3", &["MeCab"]),
     ("msgpack-python", &["msgpack"]),
     ("mysql-connector", &["mysql.connector"]),
-    (
-        "mysql-connector-python",
-        &["mysql.connector", "mysql.ai", "mysqlx"],
-    ),
+    ("mysql-connector-python", &["mysql.connector", "mysql.ai", "mysqlx"]),
     ("mysqlclient", &["MySQLdb"]),
     ("neptune-client", &["neptune"]),
     ("netcdf4", &["netCDF4"]),
@@ -563,40 +494,16 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("opensearch-py", &["opensearchpy"]),
     ("opentelemetry-api", &["opentelemetry"]),
     ("opentelemetry-distro", &["opentelemetry.distro"]),
-    (
-        "opentelemetry-exporter-otlp",
-        &["opentelemetry.exporter.otlp"],
-    ),
-    (
-        "opentelemetry-exporter-otlp-proto-common",
-        &["opentelemetry.exporter.otlp.proto.common"],
-    ),
-    (
-        "opentelemetry-exporter-otlp-proto-grpc",
-        &["opentelemetry.exporter.otlp.proto.grpc"],
-    ),
-    (
-        "opentelemetry-exporter-otlp-proto-http",
-        &["opentelemetry.exporter.otlp.proto.http"],
-    ),
-    (
-        "opentelemetry-exporter-prometheus",
-        &["opentelemetry.exporter.prometheus"],
-    ),
-    (
-        "opentelemetry-instrumentation",
-        &["opentelemetry.instrumentation"],
-    ),
-    (
-        "opentelemetry-propagator-b3",
-        &["opentelemetry.propagators.b3"],
-    ),
+    ("opentelemetry-exporter-otlp", &["opentelemetry.exporter.otlp"]),
+    ("opentelemetry-exporter-otlp-proto-common", &["opentelemetry.exporter.otlp.proto.common"]),
+    ("opentelemetry-exporter-otlp-proto-grpc", &["opentelemetry.exporter.otlp.proto.grpc"]),
+    ("opentelemetry-exporter-otlp-proto-http", &["opentelemetry.exporter.otlp.proto.http"]),
+    ("opentelemetry-exporter-prometheus", &["opentelemetry.exporter.prometheus"]),
+    ("opentelemetry-instrumentation", &["opentelemetry.instrumentation"]),
+    ("opentelemetry-propagator-b3", &["opentelemetry.propagators.b3"]),
     ("opentelemetry-proto", &["opentelemetry.proto"]),
     ("opentelemetry-sdk", &["opentelemetry.sdk"]),
-    (
-        "opentelemetry-semantic-conventions",
-        &["opentelemetry.semconv"],
-    ),
+    ("opentelemetry-semantic-conventions", &["opentelemetry.semconv"]),
     ("opentelemetry-util-http", &["opentelemetry.util.http"]),
     ("opentsne", &["openTSNE"]),
     ("paho-mqtt", &["paho.mqtt"]),
@@ -630,10 +537,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("pymupdf", &["fitz", "pymupdf"]),
     ("pynacl", &["nacl"]),
     ("pyobjc-core", &["objc"]),
-    (
-        "pyobjc-framework-cocoa",
-        &["AppKit", "Cocoa", "CoreFoundation", "Foundation"],
-    ),
+    ("pyobjc-framework-cocoa", &["AppKit", "Cocoa", "CoreFoundation", "Foundation"]),
     ("pyopengl", &["OpenGL"]),
     ("pyopengl-accelerate", &["OpenGL_accelerate"]),
     ("pyopenssl", &["OpenSSL"]),
@@ -747,10 +651,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("scikit-learn", &["sklearn"]),
     ("scikit-optimize", &["skopt"]),
     ("scylla-driver", &["cassandra"]),
-    (
-        "setuptools",
-        &["setuptools", "pkg_resources", "_distutils_hack"],
-    ),
+    ("setuptools", &["setuptools", "pkg_resources", "_distutils_hack"]),
     ("smbprotocol", &["smbprotocol", "smbclient"]),
     ("snowflake-connector-python", &["snowflake.connector"]),
     ("snowflake-snowpark-python", &["snowflake.snowpark"]),
@@ -764,10 +665,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("sphinxcontrib-jquery", &["sphinxcontrib.jquery"]),
     ("sphinxcontrib-jsmath", &["sphinxcontrib.jsmath"]),
     ("sphinxcontrib-qthelp", &["sphinxcontrib.qthelp"]),
-    (
-        "sphinxcontrib-serializinghtml",
-        &["sphinxcontrib.serializinghtml"],
-    ),
+    ("sphinxcontrib-serializinghtml", &["sphinxcontrib.serializinghtml"]),
     ("strawberry-graphql", &["strawberry"]),
     ("ta-lib", &["talib"]),
     ("tabula-py", &["tabula"]),
@@ -838,10 +736,7 @@ fn modules_for_normalized(mut name: &str) -> Vec<String> {
         return vec![format!("google.cloud.{}", rest.replace('-', "_"))];
     }
     if let Some(rest) = non_empty(name.strip_prefix("opentelemetry-instrumentation-")) {
-        return vec![format!(
-            "opentelemetry.instrumentation.{}",
-            rest.replace('-', "_")
-        )];
+        return vec![format!("opentelemetry.instrumentation.{}", rest.replace('-', "_"))];
     }
     if let Some(rest) = non_empty(name.strip_prefix("azure-")) {
         return vec![format!("azure.{}", rest.replace('-', "."))];
@@ -856,11 +751,8 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// For a stub distribution, the distribution it types: `types-x` → `x`,
 /// `x-stubs` → `x`.
 fn stub_base(normalized: &str) -> Option<&str> {
-    non_empty(normalized.strip_prefix("types-")).or_else(|| {
-        normalized
-            .strip_suffix("-stubs")
-            .filter(|base| !base.is_empty() && !base.ends_with('-'))
-    })
+    non_empty(normalized.strip_prefix("types-"))
+        .or_else(|| normalized.strip_suffix("-stubs").filter(|base| !base.is_empty() && !base.ends_with('-')))
 }
 
 /// True for type-stub distributions (types-*, *-stubs).
@@ -906,33 +798,19 @@ pub fn read_site_packages(site_packages: &Path) -> Vec<InstalledDist> {
     };
     let mut dist_infos: Vec<PathBuf> = entries
         .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.ends_with(".dist-info"))
-        })
+        .filter(|entry| entry.file_name().to_str().is_some_and(|name| name.ends_with(".dist-info")))
         .map(|entry| entry.path())
         .filter(|path| path.is_dir())
         .collect();
     dist_infos.sort();
-    let mut dists: Vec<InstalledDist> = dist_infos
-        .iter()
-        .filter_map(|dir| read_dist_info(dir))
-        .collect();
-    dists.sort_by(|a, b| {
-        a.normalized
-            .cmp(&b.normalized)
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    let mut dists: Vec<InstalledDist> = dist_infos.iter().filter_map(|dir| read_dist_info(dir)).collect();
+    dists.sort_by(|a, b| a.normalized.cmp(&b.normalized).then_with(|| a.name.cmp(&b.name)));
     dists
 }
 
 /// A file's text, with invalid UTF-8 replaced; `None` if it cannot be read.
 fn read_text(path: &Path) -> Option<String> {
-    fs::read(path)
-        .ok()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    fs::read(path).ok().map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn read_dist_info(dir: &Path) -> Option<InstalledDist> {
@@ -940,21 +818,14 @@ fn read_dist_info(dir: &Path) -> Option<InstalledDist> {
         .and_then(|text| metadata_name(&text))
         .or_else(|| name_from_dist_info_dir(dir))?;
     let normalized = normalize_dist_name(&name);
-    let mut modules = read_text(&dir.join("top_level.txt"))
-        .map(|text| modules_from_top_level(&text))
-        .unwrap_or_default();
+    let mut modules =
+        read_text(&dir.join("top_level.txt")).map(|text| modules_from_top_level(&text)).unwrap_or_default();
     if modules.is_empty() {
-        modules = read_text(&dir.join("RECORD"))
-            .map(|text| modules_from_record(&text))
-            .unwrap_or_default();
+        modules = read_text(&dir.join("RECORD")).map(|text| modules_from_record(&text)).unwrap_or_default();
     }
     modules.sort();
     modules.dedup();
-    Some(InstalledDist {
-        name,
-        normalized,
-        modules,
-    })
+    Some(InstalledDist { name, normalized, modules })
 }
 
 /// The `Name:` header of a core-metadata file (headers end at the first
@@ -1034,11 +905,7 @@ fn modules_from_record(text: &str) -> Vec<String> {
         let Some(first) = components.next() else {
             continue;
         };
-        if path.starts_with('/')
-            || first == ".."
-            || first == "__pycache__"
-            || is_metadata_dir(first)
-        {
+        if path.starts_with('/') || first == ".." || first == "__pycache__" || is_metadata_dir(first) {
             continue;
         }
         let last = path.rsplit('/').next().unwrap_or(&path);
@@ -1062,17 +929,13 @@ fn modules_from_record(text: &str) -> Vec<String> {
 /// `*.dist-info`, `*.data` and `*.egg-info` folders.
 fn is_metadata_dir(name: &str) -> bool {
     Path::new(name).extension().is_some_and(|ext| {
-        ["dist-info", "data", "egg-info"]
-            .iter()
-            .any(|known| ext.eq_ignore_ascii_case(known))
+        ["dist-info", "data", "egg-info"].iter().any(|known| ext.eq_ignore_ascii_case(known))
     })
 }
 
 /// A Python source, stub or extension module file name.
 fn is_python_file(file_name: &str) -> bool {
-    [".py", ".pyi", ".so", ".pyd"]
-        .iter()
-        .any(|ext| file_name.ends_with(ext))
+    [".py", ".pyi", ".so", ".pyd"].iter().any(|ext| file_name.ends_with(ext))
 }
 
 /// `venv/lib/python3.*/site-packages` (POSIX) or `venv/Lib/site-packages`; None if absent.
@@ -1097,10 +960,7 @@ pub fn find_site_packages(venv: &Path) -> Option<PathBuf> {
             let digits: String = version.chars().take_while(char::is_ascii_digit).collect();
             let minor = digits.parse::<u32>().unwrap_or(0);
             let candidate = (minor, name.to_owned(), site_packages);
-            if best
-                .as_ref()
-                .is_none_or(|current| (candidate.0, &candidate.1) > (current.0, &current.1))
-            {
+            if best.as_ref().is_none_or(|current| (candidate.0, &candidate.1) > (current.0, &current.1)) {
                 best = Some(candidate);
             }
         }
@@ -1146,16 +1006,10 @@ mod tests {
         for (input, expected) in [
             ("requests", some("requests")),
             ("requests[socks]>=2; python_version<'3.8'", some("requests")),
-            (
-                "requests [security, socks] >= 2.8.1, == 2.8.*",
-                some("requests"),
-            ),
+            ("requests [security, socks] >= 2.8.1, == 2.8.*", some("requests")),
             ("pkg @ https://example.com/pkg-1.0.tar.gz", some("pkg")),
             ("pkg@https://example.com/pkg.zip", some("pkg")),
-            (
-                "pkg[extra] @ git+https://github.com/a/b.git@v1",
-                some("pkg"),
-            ),
+            ("pkg[extra] @ git+https://github.com/a/b.git@v1", some("pkg")),
             ("PyYAML==6.0.1", some("PyYAML")),
             ("  Django >= 4.2 ", some("Django")),
             ("name===1.0", some("name")),
@@ -1198,10 +1052,7 @@ mod tests {
     // -- requirements.txt -----------------------------------------------
 
     fn names(file: &RequirementsFile) -> Vec<(&str, u32)> {
-        file.requirements
-            .iter()
-            .map(|r| (r.name.as_str(), r.line))
-            .collect()
+        file.requirements.iter().map(|r| (r.name.as_str(), r.line)).collect()
     }
 
     #[test]
@@ -1262,15 +1113,8 @@ name-with-url-hash==1.0 # comment with # more
                 ("name-with-url-hash", 37),
             ]
         );
-        assert_eq!(
-            parsed.includes,
-            vec!["base.txt", "dev/extra.txt", "third.txt", "fourth.txt"]
-        );
-        let normalized: Vec<&str> = parsed
-            .requirements
-            .iter()
-            .map(|r| r.normalized.as_str())
-            .collect();
+        assert_eq!(parsed.includes, vec!["base.txt", "dev/extra.txt", "third.txt", "fourth.txt"]);
+        let normalized: Vec<&str> = parsed.requirements.iter().map(|r| r.normalized.as_str()).collect();
         assert_eq!(normalized[1], "pyyaml");
         assert_eq!(normalized[2], "editablepkg");
         assert_eq!(normalized[3], "other-pkg");
@@ -1280,10 +1124,7 @@ name-with-url-hash==1.0 # comment with # more
     fn continuation_lines_join_and_keep_first_line_number() {
         let text = "first\n\nsplit\\\n-name>=1\\\n.0\nlast \\\n";
         let parsed = parse_requirements_txt(text);
-        assert_eq!(
-            names(&parsed),
-            vec![("first", 1), ("split-name", 3), ("last", 6)]
-        );
+        assert_eq!(names(&parsed), vec![("first", 1), ("split-name", 3), ("last", 6)]);
     }
 
     #[test]
@@ -1321,18 +1162,12 @@ name-with-url-hash==1.0 # comment with # more
             vec![("requests", 1), ("flask", 2)]
         );
         assert!(parse_requirements_txt("-r").includes.is_empty());
-        assert!(
-            parse_requirements_txt("-e git+https://x#egg=")
-                .requirements
-                .is_empty()
-        );
+        assert!(parse_requirements_txt("-e git+https://x#egg=").requirements.is_empty());
     }
 
     #[test]
     fn short_inputs_never_panic() {
-        let alphabet = [
-            "a", "-", "_", ".", "#", "\\", "\n", " ", "=", "@", "[", ";", "é", "\"", "r", "e",
-        ];
+        let alphabet = ["a", "-", "_", ".", "#", "\\", "\n", " ", "=", "@", "[", ";", "é", "\"", "r", "e"];
         for a in alphabet {
             for b in alphabet {
                 for c in alphabet {
@@ -1367,11 +1202,7 @@ name-with-url-hash==1.0 # comment with # more
 
     #[test]
     fn table_is_sorted_unique_and_large() {
-        assert!(
-            MODULE_TABLE.len() >= 130,
-            "only {} entries",
-            MODULE_TABLE.len()
-        );
+        assert!(MODULE_TABLE.len() >= 130, "only {} entries", MODULE_TABLE.len());
         for pair in MODULE_TABLE.windows(2) {
             assert!(pair[0].0 < pair[1].0, "{} !< {}", pair[0].0, pair[1].0);
         }
@@ -1379,19 +1210,13 @@ name-with-url-hash==1.0 # comment with # more
             assert_eq!(normalize_dist_name(key), *key, "key not normalized");
             assert!(!mods.is_empty(), "{key} has no modules");
             for module in *mods {
-                assert!(
-                    module.split('.').all(is_identifier),
-                    "{key}: bad module {module}"
-                );
+                assert!(module.split('.').all(is_identifier), "{key}: bad module {module}");
             }
             // Every entry must say something the fallback would not.
             let fallback = vec![key.replace('-', "_")];
             let listed: Vec<String> = mods.iter().map(|m| (*m).to_owned()).collect();
             let required_anyway = ["typing-extensions", "importlib-metadata", "pytest-asyncio"];
-            assert!(
-                listed != fallback || required_anyway.contains(key),
-                "{key} is redundant"
-            );
+            assert!(listed != fallback || required_anyway.contains(key), "{key} is redundant");
             assert_eq!(table_lookup(key), Some(*mods));
         }
     }
@@ -1424,10 +1249,7 @@ name-with-url-hash==1.0 # comment with # more
             ("pyopenssl", &["OpenSSL"]),
             ("pygithub", &["github"]),
             ("python-jose", &["jose"]),
-            (
-                "setuptools",
-                &["setuptools", "pkg_resources", "_distutils_hack"],
-            ),
+            ("setuptools", &["setuptools", "pkg_resources", "_distutils_hack"]),
             ("beautifulsoup", &["BeautifulSoup"]),
             ("django-cors-headers", &["corsheaders"]),
             ("djangorestframework", &["rest_framework"]),
@@ -1460,23 +1282,11 @@ name-with-url-hash==1.0 # comment with # more
             assert_eq!(modules(dist), expected, "{dist}");
         }
         let common = modules("googleapis-common-protos");
-        for module in [
-            "google.api",
-            "google.rpc",
-            "google.type",
-            "google.longrunning",
-        ] {
+        for module in ["google.api", "google.rpc", "google.type", "google.longrunning"] {
             assert!(common.contains(&module.to_owned()), "{module}");
         }
         let win = modules("pywin32");
-        for module in [
-            "win32api",
-            "win32con",
-            "win32gui",
-            "win32com",
-            "pythoncom",
-            "pywintypes",
-        ] {
+        for module in ["win32api", "win32con", "win32gui", "win32com", "pythoncom", "pywintypes"] {
             assert!(win.contains(&module.to_owned()), "{module}");
         }
         // Names as written are normalised first.
@@ -1489,26 +1299,17 @@ name-with-url-hash==1.0 # comment with # more
     #[test]
     fn patterns() {
         assert_eq!(modules("google-cloud-storage"), ["google.cloud.storage"]);
-        assert_eq!(
-            modules("google-cloud-bigquery-storage"),
-            ["google.cloud.bigquery_storage"]
-        );
+        assert_eq!(modules("google-cloud-bigquery-storage"), ["google.cloud.bigquery_storage"]);
         assert_eq!(modules("azure-storage-blob"), ["azure.storage.blob"]);
         assert_eq!(modules("azure-mgmt-network"), ["azure.mgmt.network"]);
         assert_eq!(modules("azure-identity"), ["azure.identity"]);
         assert_eq!(modules("azure"), ["azure"]);
-        assert_eq!(
-            modules("opentelemetry-instrumentation-flask"),
-            ["opentelemetry.instrumentation.flask"]
-        );
+        assert_eq!(modules("opentelemetry-instrumentation-flask"), ["opentelemetry.instrumentation.flask"]);
         assert_eq!(
             modules("opentelemetry-instrumentation-aws-lambda"),
             ["opentelemetry.instrumentation.aws_lambda"]
         );
-        assert_eq!(
-            modules("opentelemetry-instrumentation"),
-            ["opentelemetry.instrumentation"]
-        );
+        assert_eq!(modules("opentelemetry-instrumentation"), ["opentelemetry.instrumentation"]);
         assert_eq!(modules("google-cloud"), ["google_cloud"]);
     }
 
@@ -1522,24 +1323,11 @@ name-with-url-hash==1.0 # comment with # more
         assert_eq!(modules("pandas-stubs"), ["pandas"]);
         assert_eq!(modules("grpc-stubs"), ["grpc"]);
         assert_eq!(modules("types-my-lib"), ["my_lib"]);
-        for stub in [
-            "types-requests",
-            "django-stubs",
-            "types_PyYAML",
-            "Pandas-Stubs",
-        ] {
+        for stub in ["types-requests", "django-stubs", "types_PyYAML", "Pandas-Stubs"] {
             assert!(is_stub_distribution(stub), "{stub}");
         }
-        for not_stub in [
-            "requests",
-            "types",
-            "stubs",
-            "types-",
-            "-stubs",
-            "django-stubs-ext",
-            "typeshed",
-            "",
-        ] {
+        for not_stub in ["requests", "types", "stubs", "types-", "-stubs", "django-stubs-ext", "typeshed", ""]
+        {
             assert!(!is_stub_distribution(not_stub), "{not_stub}");
         }
     }
@@ -1575,14 +1363,8 @@ name-with-url-hash==1.0 # comment with # more
             &sp.join("PyYAML-6.0.1.dist-info/METADATA"),
             b"Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\n\nName: NotThis\n",
         );
-        write(
-            &sp.join("PyYAML-6.0.1.dist-info/top_level.txt"),
-            b"_yaml\nyaml\n\n",
-        );
-        write(
-            &sp.join("PyYAML-6.0.1.dist-info/RECORD"),
-            b"ignored/__init__.py,,\n",
-        );
+        write(&sp.join("PyYAML-6.0.1.dist-info/top_level.txt"), b"_yaml\nyaml\n\n");
+        write(&sp.join("PyYAML-6.0.1.dist-info/RECORD"), b"ignored/__init__.py,,\n");
 
         // 2. Only RECORD.
         write(
@@ -1616,34 +1398,22 @@ name-with-url-hash==1.0 # comment with # more
         );
 
         // 3. Broken: METADATA is binary junk, RECORD is a directory, no top_level.txt.
-        write(
-            &sp.join("broken_pkg-1.0.dist-info/METADATA"),
-            &[0xff, 0xfe, 0x00, b':', 0x80, b'\n'],
-        );
+        write(&sp.join("broken_pkg-1.0.dist-info/METADATA"), &[0xff, 0xfe, 0x00, b':', 0x80, b'\n']);
         fs::create_dir_all(sp.join("broken_pkg-1.0.dist-info/RECORD")).expect("dir");
 
         // 4. Broken beyond recovery: no readable name at all.
         write(&sp.join("-.dist-info/METADATA"), b"Version: 1\n");
 
         // 5. Empty top_level.txt falls back to RECORD; stub folders count as the module.
-        write(
-            &sp.join("types_requests-2.31.dist-info/METADATA"),
-            b"Name: types-requests\n",
-        );
-        write(
-            &sp.join("types_requests-2.31.dist-info/top_level.txt"),
-            b"\n",
-        );
+        write(&sp.join("types_requests-2.31.dist-info/METADATA"), b"Name: types-requests\n");
+        write(&sp.join("types_requests-2.31.dist-info/top_level.txt"), b"\n");
         write(
             &sp.join("types_requests-2.31.dist-info/RECORD"),
             b"requests-stubs/__init__.pyi,,\nrequests-stubs/api.pyi,,\n",
         );
 
         // 6. pywin32-style path entries in top_level.txt.
-        write(
-            &sp.join("pywin32-306.dist-info/METADATA"),
-            b"Name: pywin32\n",
-        );
+        write(&sp.join("pywin32-306.dist-info/METADATA"), b"Name: pywin32\n");
         write(
             &sp.join("pywin32-306.dist-info/top_level.txt"),
             b"win32api\nwin32\\lib\\win32con\nwin32/winxpgui\nnot-valid\n",
@@ -1663,13 +1433,7 @@ name-with-url-hash==1.0 # comment with # more
         let dists = read_site_packages(sp);
         let summary: Vec<(&str, &str, Vec<&str>)> = dists
             .iter()
-            .map(|d| {
-                (
-                    d.name.as_str(),
-                    d.normalized.as_str(),
-                    d.modules.iter().map(String::as_str).collect(),
-                )
-            })
+            .map(|d| (d.name.as_str(), d.normalized.as_str(), d.modules.iter().map(String::as_str).collect()))
             .collect();
         assert_eq!(
             summary,
@@ -1678,21 +1442,9 @@ name-with-url-hash==1.0 # comment with # more
                 (
                     "python-dateutil",
                     "python-dateutil",
-                    vec![
-                        "_speedups",
-                        "dateutil",
-                        "quoted",
-                        "requests",
-                        "six",
-                        "typed",
-                        "winmod"
-                    ]
+                    vec!["_speedups", "dateutil", "quoted", "requests", "six", "typed", "winmod"]
                 ),
-                (
-                    "pywin32",
-                    "pywin32",
-                    vec!["win32api", "win32con", "winxpgui"]
-                ),
+                ("pywin32", "pywin32", vec!["win32api", "win32con", "winxpgui"]),
                 ("PyYAML", "pyyaml", vec!["_yaml", "yaml"]),
                 ("types-requests", "types-requests", vec!["requests"]),
             ]
@@ -1722,17 +1474,11 @@ name-with-url-hash==1.0 # comment with # more
         fs::create_dir_all(venv.join("lib/python3.9/site-packages")).expect("dir");
         fs::create_dir_all(venv.join("lib/python3.11/site-packages")).expect("dir");
         fs::create_dir_all(venv.join("lib/python3.10/site-packages")).expect("dir");
-        assert_eq!(
-            find_site_packages(venv),
-            Some(venv.join("lib/python3.11/site-packages"))
-        );
+        assert_eq!(find_site_packages(venv), Some(venv.join("lib/python3.11/site-packages")));
 
         let win = tempfile::tempdir().expect("tempdir");
         fs::create_dir_all(win.path().join("Lib/site-packages")).expect("dir");
-        assert_eq!(
-            find_site_packages(win.path()),
-            Some(win.path().join("Lib").join("site-packages"))
-        );
+        assert_eq!(find_site_packages(win.path()), Some(win.path().join("Lib").join("site-packages")));
         assert_eq!(find_site_packages(&win.path().join("missing")), None);
     }
 }

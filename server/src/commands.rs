@@ -1,0 +1,433 @@
+//! The graph goals: list, dependencies, dependents, paths, graph, check-imports, changed, cycles — engine queries in, human or JSON text out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use engine::graph::{EdgeKind, FileId};
+use engine::loader::{self, LoadOptions};
+use engine::project::Project;
+use engine::python::resolve::{Finding, FindingKind, Requirement};
+use engine::specs::Specs;
+use serde::Serialize;
+
+use crate::output::Out;
+use crate::{Cli, Command, DependentsMode, Failure, Format};
+
+/// Runs one command; returns the exit code.
+pub fn run(cli: &Cli) -> Result<u8, Failure> {
+    if let Command::Debug(command) = &cli.command {
+        return crate::debug::run(cli, command);
+    }
+    let project = load(cli)?;
+    let mut out = Out::new();
+    let code = match &cli.command {
+        Command::List { specs } => list(&project, specs, cli.format, &mut out)?,
+        Command::Dependencies { transitive, specs } => {
+            related(&project, specs, *transitive, Direction::Dependencies, cli.format, &mut out)?
+        }
+        Command::Dependents { transitive, specs } => {
+            related(&project, specs, *transitive, Direction::Dependents, cli.format, &mut out)?
+        }
+        Command::Paths { from, to } => paths(&project, from, to, cli.format, &mut out)?,
+        Command::Graph { specs } => graph(&project, specs, cli.format, &mut out)?,
+        Command::CheckImports { specs } => check_imports(&project, specs, cli.format, &mut out)?,
+        Command::Changed { since, dependents } => {
+            changed(&project, since, *dependents, cli.format, &mut out)?
+        }
+        Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
+        Command::Debug(_) => 0,
+    };
+    out.finish()?;
+    Ok(code)
+}
+
+/// The root the command works on.
+pub fn root(cli: &Cli) -> Result<PathBuf, Failure> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::usage(format!("cannot read the current folder ({e}); pass --root DIR")))?;
+    match &cli.root {
+        Some(root) => {
+            let root = cwd.join(root);
+            if root.is_dir() {
+                Ok(root)
+            } else {
+                Err(Failure::usage(format!(
+                    "--root {} is not a folder; pass an existing folder",
+                    root.display()
+                )))
+            }
+        }
+        None => Ok(engine::config::find_root(&cwd)),
+    }
+}
+
+/// The cache folder the command uses, if any.
+pub fn cache_dir(cli: &Cli) -> Option<PathBuf> {
+    if cli.no_cache {
+        return None;
+    }
+    cli.cache_dir.clone().or_else(loader::default_cache_dir)
+}
+
+/// Loads the project, printing cache warnings (and with --verbose, what loading did).
+pub fn load(cli: &Cli) -> Result<Project, Failure> {
+    let root = root(cli)?;
+    let started = std::time::Instant::now();
+    let (project, report) = loader::load(&root, &LoadOptions { cache_dir: cache_dir(cli) })
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    for warning in &report.warnings {
+        eprintln!("pleat: warning: {warning}");
+    }
+    if cli.verbose {
+        eprintln!(
+            "pleat: {} files under {} ({} read, {} parsed) in {:.1} ms",
+            report.files,
+            project.root.display(),
+            report.read,
+            report.parsed,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(project)
+}
+
+/// The files selected by specs (paths given absolute are made root-relative).
+fn select(project: &Project, specs: &[String]) -> Result<Vec<FileId>, Failure> {
+    let specs: Vec<String> = specs.iter().map(|s| relative_spec(&project.root, s)).collect();
+    let parsed = Specs::parse(&specs).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut paths: Vec<&str> = project.files().map(|(_, f)| f.path.as_str()).collect();
+    paths.sort_unstable();
+    let selected = parsed.select(paths.iter().copied()).map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(selected.into_iter().filter_map(|p| project.id(p)).collect())
+}
+
+fn relative_spec(root: &Path, spec: &str) -> String {
+    let (sign, body) = spec.strip_prefix('-').map_or(("", spec), |rest| ("-", rest));
+    match Path::new(body).strip_prefix(root) {
+        Ok(rel) if Path::new(body).is_absolute() => format!("{sign}{}", rel.to_string_lossy()),
+        _ => spec.to_owned(),
+    }
+}
+
+fn paths_of(project: &Project, ids: &[FileId]) -> Vec<String> {
+    ids.iter().map(|id| project.path(*id).to_owned()).collect()
+}
+
+#[derive(Serialize)]
+struct Target<'a> {
+    path: &'a str,
+    kind: &'static str,
+    module: Option<&'a str>,
+}
+
+fn list(project: &Project, specs: &[String], format: Format, out: &mut Out) -> Result<u8, Failure> {
+    let ids = select(project, specs)?;
+    let targets: Vec<Target<'_>> = ids
+        .iter()
+        .filter_map(|id| {
+            project.file(*id).map(|f| Target {
+                path: &f.path,
+                kind: f.kind.as_str(),
+                module: project.module(*id),
+            })
+        })
+        .collect();
+    if format == Format::Json {
+        out.json(&targets)?;
+    } else {
+        let width = targets.iter().map(|t| t.path.len()).max().unwrap_or(0);
+        for t in &targets {
+            out.line(format_args!("{:width$}  {}", t.path, t.kind))?;
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Dependencies,
+    Dependents,
+}
+
+#[derive(Serialize)]
+struct Related {
+    files: Vec<String>,
+    third_party: Vec<ThirdParty>,
+}
+
+#[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+struct ThirdParty {
+    name: String,
+    declared_in: String,
+}
+
+fn related(
+    project: &Project,
+    specs: &[String],
+    transitive: bool,
+    direction: Direction,
+    format: Format,
+    out: &mut Out,
+) -> Result<u8, Failure> {
+    let ids = select(project, specs)?;
+    let found = match direction {
+        Direction::Dependencies => project.dependencies(&ids, transitive),
+        Direction::Dependents => project.dependents(&ids, transitive),
+    };
+    let mut third_party: Vec<ThirdParty> = Vec::new();
+    if direction == Direction::Dependencies {
+        for id in ids.iter().chain(if transitive { found.iter() } else { [].iter() }) {
+            if let Some(deps) = project.deps(*id) {
+                third_party.extend(deps.third_party.iter().map(third_party_of));
+            }
+        }
+        third_party.sort();
+        third_party.dedup();
+    }
+    let files = paths_of(project, &found);
+    if format == Format::Json {
+        out.json(&Related { files, third_party })?;
+    } else {
+        for file in &files {
+            out.line(file)?;
+        }
+        for t in &third_party {
+            out.line(format_args!("{} (third-party, {})", t.name, t.declared_in))?;
+        }
+    }
+    Ok(0)
+}
+
+fn third_party_of(r: &Requirement) -> ThirdParty {
+    ThirdParty { name: r.name.clone(), declared_in: r.declared_in.clone() }
+}
+
+#[derive(Serialize)]
+struct Hop {
+    file: String,
+    line: u32,
+    imports: String,
+    via: &'static str,
+}
+
+fn edge_kind(kind: EdgeKind) -> &'static str {
+    match kind {
+        EdgeKind::Import => "import",
+        EdgeKind::Init => "package __init__",
+        EdgeKind::Conftest => "conftest",
+        EdgeKind::Explicit => "explicit dependency",
+    }
+}
+
+fn one_file(project: &Project, spec: &str) -> Result<FileId, Failure> {
+    let rel = relative_spec(&project.root, spec);
+    let rel = rel.strip_prefix("./").unwrap_or(&rel);
+    project.id(rel).ok_or_else(|| {
+        Failure::usage(format!(
+            "{rel} is not a Python file under {}; give a path relative to the root",
+            project.root.display()
+        ))
+    })
+}
+
+fn paths(project: &Project, from: &str, to: &str, format: Format, out: &mut Out) -> Result<u8, Failure> {
+    let (a, b) = (one_file(project, from)?, one_file(project, to)?);
+    let Some(hops) = project.graph().path(a, b) else {
+        if format == Format::Json {
+            out.json(&serde_json::json!({"from": project.path(a), "to": project.path(b), "hops": null}))?;
+        } else {
+            out.line(format_args!(
+                "{} does not depend on {}, directly or transitively",
+                project.path(a),
+                project.path(b)
+            ))?;
+        }
+        return Ok(1);
+    };
+    let hops: Vec<Hop> = hops
+        .iter()
+        .map(|(file, edge)| Hop {
+            file: project.path(*file).to_owned(),
+            line: edge.line + 1,
+            imports: project.path(edge.to).to_owned(),
+            via: edge_kind(edge.kind),
+        })
+        .collect();
+    if format == Format::Json {
+        out.json(&serde_json::json!({"from": project.path(a), "to": project.path(b), "hops": hops}))?;
+    } else {
+        for hop in &hops {
+            let via = if hop.via == "import" { String::new() } else { format!(" ({})", hop.via) };
+            out.line(format_args!("{}:{} → {}{via}", hop.file, hop.line, hop.imports))?;
+        }
+    }
+    Ok(0)
+}
+
+fn graph(project: &Project, specs: &[String], format: Format, out: &mut Out) -> Result<u8, Failure> {
+    let ids = select(project, specs)?;
+    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for id in &ids {
+        let mut deps: Vec<&str> = project.graph().edges(*id).iter().map(|e| project.path(e.to)).collect();
+        deps.sort_unstable();
+        map.insert(project.path(*id), deps);
+    }
+    match format {
+        Format::Dot => {
+            out.line("digraph pleat {")?;
+            for (file, deps) in &map {
+                out.line(format_args!("  {file:?};"))?;
+                for dep in deps {
+                    out.line(format_args!("  {file:?} -> {dep:?};"))?;
+                }
+            }
+            out.line("}")?;
+        }
+        // The graph is data: JSON is the human format too, as with `ruff analyze graph`.
+        Format::Json | Format::Human => out.json(&map)?,
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct FindingOut<'a> {
+    file: &'a str,
+    line: u32,
+    column: u32,
+    kind: &'static str,
+    severity: &'static str,
+    module: &'a str,
+    message: &'a str,
+}
+
+fn finding_kind(kind: FindingKind) -> (&'static str, &'static str) {
+    match kind {
+        FindingKind::Unresolved => ("unresolved", "error"),
+        FindingKind::Ambiguous => ("ambiguous", "error"),
+        FindingKind::RelativeBeyondTop => ("relative-beyond-top", "error"),
+        FindingKind::MissingExplicitDependency => ("missing-explicit-dependency", "error"),
+        FindingKind::SyntaxError => ("syntax-error", "warning"),
+    }
+}
+
+fn check_imports(project: &Project, specs: &[String], format: Format, out: &mut Out) -> Result<u8, Failure> {
+    let ids = select(project, specs)?;
+    let mut found: Vec<FindingOut<'_>> = Vec::new();
+    for id in &ids {
+        let Some(deps) = project.deps(*id) else { continue };
+        for finding in &deps.findings {
+            found.push(finding_out(project.path(*id), finding));
+        }
+    }
+    let errors = found.iter().filter(|f| f.severity == "error").count();
+    if format == Format::Json {
+        out.json(&serde_json::json!({"findings": found, "errors": errors, "files": ids.len()}))?;
+    } else {
+        for f in &found {
+            out.line(format_args!("{}:{}:{}: {}: {}", f.file, f.line, f.column, f.severity, f.message))?;
+        }
+        let warnings = found.len() - errors;
+        if errors == 0 {
+            out.line(format_args!("✓ {} files: every import resolves ({warnings} warnings)", ids.len()))?;
+        } else {
+            out.line(format_args!("✕ {} files: {errors} import problems, {warnings} warnings", ids.len()))?;
+        }
+    }
+    Ok(u8::from(errors > 0))
+}
+
+fn finding_out<'a>(file: &'a str, finding: &'a Finding) -> FindingOut<'a> {
+    let (kind, severity) = finding_kind(finding.kind);
+    FindingOut {
+        file,
+        line: finding.range.start.line + 1,
+        column: finding.range.start.column + 1,
+        kind,
+        severity,
+        module: &finding.module,
+        message: &finding.message,
+    }
+}
+
+fn changed(
+    project: &Project,
+    since: &str,
+    dependents: Option<DependentsMode>,
+    format: Format,
+    out: &mut Out,
+) -> Result<u8, Failure> {
+    let files = git_changed(&project.root, since)?;
+    let changed: Vec<FileId> = files.iter().filter_map(|p| project.id(p)).collect();
+    let mut all = changed.clone();
+    match dependents {
+        Some(DependentsMode::Direct) => all.extend(project.dependents(&changed, false)),
+        Some(DependentsMode::Transitive) => all.extend(project.dependents(&changed, true)),
+        None => {}
+    }
+    all.sort_by(|a, b| project.path(*a).cmp(project.path(*b)));
+    all.dedup();
+    let affected = project.affected_tests(&changed);
+    if format == Format::Json {
+        out.json(&serde_json::json!({
+            "changed": paths_of(project, &changed),
+            "files": paths_of(project, &all),
+            "affected_tests": paths_of(project, &affected),
+        }))?;
+    } else {
+        for id in &all {
+            out.line(project.path(*id))?;
+        }
+    }
+    Ok(0)
+}
+
+/// Repository-relative paths changed since `since` (committed, staged, unstaged and
+/// untracked), through the git command line.
+fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
+    let git = |args: &[&str]| -> Result<String, Failure> {
+        let output =
+            std::process::Command::new("git").arg("-C").arg(root).args(args).output().map_err(|e| {
+                Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH"))
+            })?;
+        if !output.status.success() {
+            return Err(Failure::usage(format!(
+                "git {} failed in {}: {}; check that this is a git repository and that `{since}` is a valid ref",
+                args.join(" "),
+                root.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    // Run in the root, both commands print paths relative to it.
+    let mut paths = Vec::new();
+    let diff = git(&["diff", "--name-only", "--no-renames", "--relative", since, "--"])?;
+    let untracked = git(&["ls-files", "--others", "--exclude-standard"])?;
+    paths.extend(diff.lines().map(str::to_owned));
+    paths.extend(untracked.lines().map(str::to_owned));
+    paths.sort();
+    paths.dedup();
+    Ok(paths)
+}
+
+fn cycles(project: &Project, specs: &[String], format: Format, out: &mut Out) -> Result<u8, Failure> {
+    let ids = select(project, specs)?;
+    let cycles: Vec<Vec<String>> = project
+        .cycles()
+        .into_iter()
+        .filter(|c| c.iter().any(|id| ids.contains(id)))
+        .map(|c| {
+            let mut paths = paths_of(project, &c);
+            paths.sort();
+            paths
+        })
+        .collect();
+    if format == Format::Json {
+        out.json(&cycles)?;
+    } else {
+        for cycle in &cycles {
+            out.line(cycle.join(" ⇄ "))?;
+        }
+    }
+    Ok(0)
+}

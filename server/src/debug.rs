@@ -1,0 +1,98 @@
+//! Hidden commands for benchmarks: the tree-sitter parsing floor, and timing one-file incremental updates.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Subcommand;
+use engine::project::SourceFile;
+use engine::python::imports::{ParseOptions, new_parser};
+use rayon::prelude::*;
+
+use crate::{Cli, Failure};
+
+#[derive(Subcommand, Debug)]
+pub enum DebugCommand {
+    /// Walk DIR, read and tree-sitter-parse every Python file on N threads (the floor a
+    /// cold graph build cannot beat).
+    ParseAll {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Load the project, then edit FILE in memory REPEAT times, each time updating the
+    /// graph and computing the affected tests; print the time per update.
+    Incremental {
+        file: String,
+        #[arg(long, default_value_t = 50)]
+        repeat: usize,
+    },
+}
+
+pub fn run(cli: &Cli, command: &DebugCommand) -> Result<u8, Failure> {
+    match command {
+        DebugCommand::ParseAll { dir, threads } => parse_all(dir, *threads),
+        DebugCommand::Incremental { file, repeat } => incremental(cli, file, *repeat),
+    }
+}
+
+fn parse_all(dir: &std::path::Path, threads: usize) -> Result<u8, Failure> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Failure::usage(format!("cannot start {threads} threads: {e}")))?;
+    let started = Instant::now();
+    let walk = engine::vfs::walk(dir, &globset::GlobSet::empty());
+    let nodes: usize = pool.install(|| {
+        walk.python
+            .par_iter()
+            .map_init(new_parser, |parser, file| {
+                let Ok(bytes) = std::fs::read(dir.join(&file.path)) else { return 0 };
+                parser.parse(&bytes, None).map_or(0, |tree| tree.root_node().child_count() as usize)
+            })
+            .sum()
+    });
+    println!(
+        "parsed {} files in {:.1} ms ({} top-level nodes)",
+        walk.python.len(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        nodes
+    );
+    Ok(0)
+}
+
+fn incremental(cli: &Cli, file: &str, repeat: usize) -> Result<u8, Failure> {
+    let mut project = crate::commands::load(cli)?;
+    let Some(id) = project.id(file) else {
+        return Err(Failure::usage(format!(
+            "{file} is not a Python file of the project; give a root-relative path"
+        )));
+    };
+    let original = std::fs::read(project.root.join(file))
+        .map_err(|e| Failure::usage(format!("cannot read {file}: {e}")))?;
+    let options = ParseOptions {
+        string_imports: project.config.string_imports,
+        string_imports_min_dots: project.config.string_imports_min_dots,
+    };
+    let mut times = Vec::with_capacity(repeat);
+    let mut affected = 0;
+    for i in 0..repeat {
+        // Alternate between adding an import line and the original: edges really change.
+        let mut content = original.clone();
+        if i % 2 == 0 {
+            content.extend_from_slice(b"\nimport os.path  # edited\n");
+        }
+        let started = Instant::now();
+        let source = SourceFile::from_bytes(file, &content, options);
+        project.set_file(source).map_err(|e| Failure::usage(e.to_string()))?;
+        affected = project.affected_tests(&[id]).len();
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
+    let max = times.last().copied().unwrap_or(0.0);
+    println!(
+        "{repeat} updates of {file} ({} files, {affected} affected tests): median {median:.0} µs, max {max:.0} µs",
+        project.len()
+    );
+    Ok(0)
+}
