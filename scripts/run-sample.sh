@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up Pleat on a fresh machine (builds the release binary) and runs the graph goals on
+# the sample repository kept in examples/sample.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release -p pleat
+pleat=target/release/pleat
+sample=examples/sample
+# A cache folder of the project's own, so a first run shows the cold and warm paths.
+export PLEAT_CACHE_DIR="${PLEAT_CACHE_DIR:-$PWD/target/pleat-cache}"
+
+run() {
+    echo
+    echo "\$ pleat $*"
+    "$pleat" --root "$sample" "$@"
+}
+
+run list ::
+run dependencies --transitive tests/test_cart.py
+run dependents --transitive src/shop/pricing/tax.py
+run paths tests/test_cart.py src/shop/pricing/tax.py
+run graph ::
+run check-imports ::
