@@ -4,11 +4,10 @@ use std::path::Path;
 
 fn main() {
     let mut hasher = blake3::Hasher::new();
-    for file in ["src/python/imports.rs"] {
-        println!("cargo:rerun-if-changed={file}");
-        if let Ok(text) = std::fs::read(file) {
-            hasher.update(&text);
-        }
+    let parser = "src/python/imports.rs";
+    println!("cargo:rerun-if-changed={parser}");
+    if let Ok(text) = std::fs::read(parser) {
+        hasher.update(&text);
     }
     // The grammar and tree-sitter versions as locked.
     let lock = Path::new("../Cargo.lock");

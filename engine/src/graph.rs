@@ -60,6 +60,7 @@ impl Graph {
     /// Replaces the edges of `from`, updating the reverse index by difference.
     /// Several edges to one target merge into one: the earliest line, and `type_only` /
     /// `weak` only if every one of them is.
+    #[allow(clippy::many_single_char_names)] // a two-list merge reads best with i, j, a, b
     pub fn set_edges(&mut self, from: FileId, mut edges: Vec<Edge>) {
         self.ensure(from);
         for edge in &edges {

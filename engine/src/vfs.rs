@@ -71,6 +71,23 @@ fn skipped_dir(name: &str, path: &Path) -> bool {
         || path.join("pyvenv.cfg").is_file()
 }
 
+/// One walker thread's findings, merged into the shared result when the thread's
+/// visitor is dropped (one lock per thread, not per file).
+struct Flush<'a> {
+    local: Walk,
+    into: &'a Mutex<Walk>,
+}
+
+impl Drop for Flush<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut all) = self.into.lock() {
+            all.python.append(&mut self.local.python);
+            all.requirements.append(&mut self.local.requirements);
+            all.dirs.append(&mut self.local.dirs);
+        }
+    }
+}
+
 /// Walks `root` on all cores, honouring .gitignore (also outside a git repository),
 /// skipping hidden folders, virtualenvs and the `exclude` globs.
 pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
@@ -97,22 +114,7 @@ pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
         let found = &found;
         let root = root.to_path_buf();
         let exclude = exclude.clone();
-        let mut local = Walk::default();
-        // Flush the thread's findings when the closure is dropped.
-        struct Flush<'a> {
-            local: Walk,
-            into: &'a Mutex<Walk>,
-        }
-        impl Drop for Flush<'_> {
-            fn drop(&mut self) {
-                if let Ok(mut all) = self.into.lock() {
-                    all.python.append(&mut self.local.python);
-                    all.requirements.append(&mut self.local.requirements);
-                    all.dirs.append(&mut self.local.dirs);
-                }
-            }
-        }
-        let mut flush = Flush { local: std::mem::take(&mut local), into: found };
+        let mut flush = Flush { local: Walk::default(), into: found };
         Box::new(move |entry| {
             let Ok(entry) = entry else { return ignore::WalkState::Continue };
             let Some(rel) = relative(&root, entry.path()) else { return ignore::WalkState::Continue };

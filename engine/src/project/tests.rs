@@ -49,7 +49,9 @@ fn render(project: &Project) -> String {
     for (id, file) in files {
         let module = project.module(id).map_or(String::new(), |m| format!(" ({m})"));
         let _ = writeln!(out, "{} [{}]{module}", file.path, file.kind.as_str());
-        for edge in project.graph().edges(id) {
+        let mut edges = project.graph().edges(id).to_vec();
+        edges.sort_by(|a, b| project.path(a.to).cmp(project.path(b.to)));
+        for edge in &edges {
             let kind = match edge.kind {
                 EdgeKind::Import => "",
                 EdgeKind::Init => " init",
@@ -449,4 +451,126 @@ import pkg.a
     assert_eq!(hops.len(), 3);
     assert_eq!(project.cycles().len(), 1);
     assert_eq!(project.file(id("tests/test_a.py")).unwrap().kind, TargetKind::Test);
+}
+
+/// A small deterministic generator (xorshift), so the property test needs no crate and
+/// every failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const MODULE_PATHS: &[&str] = &[
+    "pkg/__init__.py",
+    "pkg/a.py",
+    "pkg/b.py",
+    "pkg/sub/__init__.py",
+    "pkg/sub/c.py",
+    "pkg/sub/d.pyi",
+    "pkg/sub/d.py",
+    "other/e.py",
+    "src/lib/__init__.py",
+    "src/lib/f.py",
+    "tests/conftest.py",
+    "tests/test_a.py",
+    "tests/unit/test_b.py",
+    "top.py",
+];
+
+fn random_source(rng: &mut Rng) -> String {
+    const IMPORTS: &[&str] = &[
+        "import pkg.a",
+        "from pkg import b",
+        "from pkg.sub import c, d",
+        "from . import a",
+        "from .. import b",
+        "from .sub import c",
+        "import other.e",
+        "from lib import f",
+        "import lib.f as g",
+        "import os",
+        "import missing.module",
+        "from pkg import nothing_here",
+        "x = 1",
+        "",
+    ];
+    let mut text = String::new();
+    for _ in 0..rng.below(5) {
+        let line = IMPORTS[rng.below(IMPORTS.len())];
+        match rng.below(6) {
+            0 => {
+                let _ = write!(text, "try:\n    {line}\nexcept ImportError:\n    pass\n");
+            }
+            1 => {
+                let _ = write!(text, "if TYPE_CHECKING:\n    {line}\n");
+            }
+            _ => {
+                let _ = writeln!(text, "{line}");
+            }
+        }
+    }
+    text
+}
+
+fn snapshot(project: &Project) -> String {
+    render(project)
+}
+
+#[test]
+fn incremental_updates_equal_a_rebuild() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let options = crate::python::imports::ParseOptions::default();
+        let mut current: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        for path in MODULE_PATHS {
+            if rng.below(4) > 0 {
+                current.insert((*path).to_owned(), random_source(&mut rng));
+            }
+        }
+        let build = |files: &std::collections::BTreeMap<String, String>| {
+            let sources =
+                files.iter().map(|(p, t)| SourceFile::from_bytes(p, t.as_bytes(), options)).collect();
+            Project::new(Path::new("/repo"), Config::default(), sources, &[]).unwrap()
+        };
+        let mut project = build(&current);
+        for step in 0..40 {
+            let path = MODULE_PATHS[rng.below(MODULE_PATHS.len())].to_owned();
+            match rng.below(5) {
+                0 if current.contains_key(&path) => {
+                    current.remove(&path);
+                    project.remove_file(&path).unwrap();
+                }
+                1 => {
+                    // Empty / non-empty flips matter for __init__.py under content_only.
+                    let text = if rng.below(2) == 0 { String::new() } else { "X = 1\n".to_owned() };
+                    project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options)).unwrap();
+                    current.insert(path, text);
+                }
+                _ => {
+                    let text = random_source(&mut rng);
+                    project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options)).unwrap();
+                    current.insert(path, text);
+                }
+            }
+            let fresh = build(&current);
+            assert_eq!(snapshot(&project), snapshot(&fresh), "seed {seed}, step {step}");
+            for (id, file) in fresh.files() {
+                let other = project.id(&file.path).unwrap();
+                let dependents = |p: &Project, i| {
+                    p.dependents(&[i], true).into_iter().map(|d| p.path(d).to_owned()).collect::<Vec<_>>()
+                };
+                assert_eq!(dependents(&project, other), dependents(&fresh, id), "seed {seed}, step {step}");
+            }
+        }
+    }
 }

@@ -225,27 +225,26 @@ impl Resolver {
 
     fn resolve_import(&self, file: &ModuleFile, import: &Import, deps: &mut FileDeps) {
         let base = if import.level > 0 {
-            match self.relative_base(file, import.level) {
-                Some(package) => join_module(&package, &import.module),
-                None => {
-                    let dots = ".".repeat(import.level as usize);
-                    let package = match file.module.as_deref().map(|m| package_of(file, m)) {
-                        Some("") => "a top-level module".to_owned(),
-                        Some(package) => format!("in package `{package}`"),
-                        None => "not importable by name".to_owned(),
-                    };
-                    deps.findings.push(Finding {
-                        kind: FindingKind::RelativeBeyondTop,
-                        range: import.range,
-                        module: format!("{dots}{}", import.module),
-                        message: format!(
-                            "relative import `{dots}{}` goes beyond the top-level package ({} is {package}); use fewer dots or an absolute import",
-                            import.module, file.path
-                        ),
-                        candidates: Vec::new(),
-                    });
-                    return;
-                }
+            if let Some(package) = relative_base(file, import.level) {
+                join_module(&package, &import.module)
+            } else {
+                let dots = ".".repeat(import.level as usize);
+                let package = match file.module.as_deref().map(|m| package_of(file, m)) {
+                    Some("") => "a top-level module".to_owned(),
+                    Some(package) => format!("in package `{package}`"),
+                    None => "not importable by name".to_owned(),
+                };
+                deps.findings.push(Finding {
+                    kind: FindingKind::RelativeBeyondTop,
+                    range: import.range,
+                    module: format!("{dots}{}", import.module),
+                    message: format!(
+                        "relative import `{dots}{}` goes beyond the top-level package ({} is {package}); use fewer dots or an absolute import",
+                        import.module, file.path
+                    ),
+                    candidates: Vec::new(),
+                });
+                return;
             }
         } else {
             import.module.clone()
@@ -281,19 +280,6 @@ impl Resolver {
         }
     }
 
-    /// The package a relative import of `level` dots starts from.
-    fn relative_base(&self, file: &ModuleFile, level: u32) -> Option<String> {
-        let module = file.module.as_deref()?;
-        let package = package_of(file, module);
-        let mut parts: Vec<&str> = if package.is_empty() { Vec::new() } else { package.split('.').collect() };
-        let up = level as usize - 1;
-        if parts.is_empty() || up >= parts.len() {
-            return None;
-        }
-        parts.truncate(parts.len() - up);
-        Some(parts.join("."))
-    }
-
     fn resolve_module(&self, file: &ModuleFile, import: &Import, module: &str, deps: &mut FileDeps) {
         let line = import.range.start.line;
         let edge = |to: FileId, kind: EdgeKind| Edge {
@@ -305,30 +291,27 @@ impl Resolver {
         };
         let candidates = self.files_for(module);
         if !candidates.is_empty() {
-            match self.choose(file, candidates) {
-                Ok(chosen) => {
-                    for id in chosen {
-                        deps.edges.push(edge(id, EdgeKind::Import));
-                    }
-                    for init in self.ancestor_inits(module) {
-                        deps.edges.push(edge(init, EdgeKind::Init));
-                    }
+            if let Ok(chosen) = self.choose(file, candidates) {
+                for id in chosen {
+                    deps.edges.push(edge(id, EdgeKind::Import));
                 }
-                Err(()) => {
-                    let paths: Vec<String> =
-                        candidates.iter().filter_map(|c| self.file(*c).map(|f| f.path.clone())).collect();
-                    deps.findings.push(Finding {
-                        kind: FindingKind::Ambiguous,
-                        range: import.range,
-                        module: module.to_owned(),
-                        message: format!(
-                            "`{module}` is provided by {} files: {}; keep one, or set ambiguity = \"by_source_root\" or an explicit dependency in [tool.pleat]",
-                            paths.len(),
-                            paths.join(" and ")
-                        ),
-                        candidates: candidates.to_vec(),
-                    });
+                for init in self.ancestor_inits(module) {
+                    deps.edges.push(edge(init, EdgeKind::Init));
                 }
+            } else {
+                let paths: Vec<String> =
+                    candidates.iter().filter_map(|c| self.file(*c).map(|f| f.path.clone())).collect();
+                deps.findings.push(Finding {
+                    kind: FindingKind::Ambiguous,
+                    range: import.range,
+                    module: module.to_owned(),
+                    message: format!(
+                        "`{module}` is provided by {} files: {}; keep one, or set ambiguity = \"by_source_root\" or an explicit dependency in [tool.pleat]",
+                        paths.len(),
+                        paths.join(" and ")
+                    ),
+                    candidates: candidates.to_vec(),
+                });
             }
             return;
         }
@@ -457,6 +440,19 @@ fn add_package_prefixes(packages: &mut HashSet<String>, module: &str) {
             packages.insert(module[..i].to_owned());
         }
     }
+}
+
+/// The package a relative import of `level` dots starts from.
+fn relative_base(file: &ModuleFile, level: u32) -> Option<String> {
+    let module = file.module.as_deref()?;
+    let package = package_of(file, module);
+    let mut parts: Vec<&str> = if package.is_empty() { Vec::new() } else { package.split('.').collect() };
+    let up = level as usize - 1;
+    if parts.is_empty() || up >= parts.len() {
+        return None;
+    }
+    parts.truncate(parts.len() - up);
+    Some(parts.join("."))
 }
 
 /// The package of a module: itself for `__init__.py`, else its parent.
