@@ -1,1 +1,1204 @@
-//! e2e
+//! End-to-end tests of the `pleat` binary: every goal run as a real process on fixture repositories written into temporary folders (each with its own cache folder), plus cache, configuration, git, root discovery, closed-pipe and sample-repository behaviour.
+
+use std::fs::File;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
+
+// ---- harness ----
+
+/// A fixture repository in a temporary folder: `<tmp>/repo` is the root, `<tmp>/cache`
+/// the parse cache, so nothing a test does touches the user's own cache.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    /// Writes a multi-file fixture: each `//- path` line starts a file, the lines up to
+    /// the next header are its content.
+    fn new(fixture: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("repo")).unwrap();
+        let repo = Self { dir };
+        for (path, content) in parse_fixture(fixture) {
+            repo.write(&path, &content);
+        }
+        repo
+    }
+
+    /// The repository root, canonical (as pleat prints it).
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("repo").canonicalize().unwrap()
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+        let path = self.dir.path().join("repo").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+
+    /// Sets the modification time of a file `ago` in the past.
+    fn age(&self, rel: &str, ago: Duration) {
+        set_mtime(&self.path(rel), SystemTime::now() - ago);
+    }
+
+    /// Sets the modification time of every file of the repository `ago` in the past.
+    fn age_all(&self, ago: Duration) {
+        let when = SystemTime::now() - ago;
+        for file in files_under(&self.root()) {
+            set_mtime(&file, when);
+        }
+    }
+
+    /// `pleat --root <root> --cache-dir <cache> ARGS…`, from the root.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = bare_command(&self.cache());
+        command.current_dir(self.root()).arg("--root").arg(self.root()).args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.command(args))
+    }
+
+    /// Runs git in the root with no user or system configuration.
+    fn git(&self, args: &[&str]) {
+        let output = git_command(&self.root()).args(args).output().expect("git runs");
+        assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+fn parse_fixture(fixture: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for line in fixture.lines() {
+        if let Some(path) = line.strip_prefix("//- ") {
+            files.push((path.trim().to_owned(), String::new()));
+        } else if let Some((_, content)) = files.last_mut() {
+            content.push_str(line);
+            content.push('\n');
+        } else {
+            assert!(line.trim().is_empty(), "fixture text before the first `//- path` header: {line:?}");
+        }
+    }
+    files
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn set_mtime(path: &Path, when: SystemTime) {
+    File::options().write(true).open(path).unwrap().set_modified(when).unwrap();
+}
+
+/// `pleat --cache-dir <cache>` with an environment that cannot point anywhere else.
+fn bare_command(cache: &Path) -> Command {
+    let mut command = Command::new(PLEAT);
+    command
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("PLEAT_CACHE_DIR", cache)
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("RUST_BACKTRACE")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    command
+}
+
+fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE");
+    command
+}
+
+/// The outcome of one run.
+struct Run {
+    /// The exit code; `None` when a signal ended the process.
+    code: Option<i32>,
+    signal: Option<i32>,
+    stdout: String,
+    stderr: String,
+    shown: String,
+}
+
+impl Run {
+    fn of(mut command: Command) -> Self {
+        let shown = format!("{command:?}");
+        let output = command.stdin(Stdio::null()).output().expect("pleat runs");
+        let run = Self {
+            code: output.status.code(),
+            signal: output.status.signal(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            shown,
+        };
+        run.assert_no_crash();
+        run
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}\n--- exit code: {:?}, signal: {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.shown, self.code, self.signal, self.stdout, self.stderr
+        )
+    }
+
+    /// Not killed by a signal, no panic.
+    fn assert_no_crash(&self) {
+        assert!(self.code.is_some(), "pleat was killed by a signal (crash)\n{}", self.describe());
+        assert!(!self.stderr.contains("panicked"), "pleat panicked\n{}", self.describe());
+        assert!(self.code != Some(101), "exit code 101 (a panic)\n{}", self.describe());
+    }
+
+    fn code(&self, expected: i32) -> &Self {
+        assert_eq!(self.code, Some(expected), "unexpected exit code\n{}", self.describe());
+        self
+    }
+
+    fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
+    }
+
+    fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// A usage error: exit 2, and one line `pleat: …` on stderr, which is returned.
+    fn usage_error(&self) -> &str {
+        self.code(2);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr\n{}", self.describe());
+        assert!(lines[0].starts_with("pleat: "), "stderr should start with `pleat: `\n{}", self.describe());
+        lines[0]
+    }
+}
+
+/// A small package: relative imports, an `__init__.py` with code and one with only a
+/// comment, a stub, tests with nested conftests, and third-party requirements.
+const PACKAGE: &str = r#"
+//- requirements.txt
+requests>=2
+pytest
+//- app/__init__.py
+from .core import run
+//- app/core.py
+import os
+import requests
+from . import util
+from .sub.helpers import helper
+
+
+def run():
+    return helper() + util.VALUE
+//- app/util.py
+VALUE = 1
+//- app/sub/__init__.py
+# only a comment: importing app.sub.helpers does not depend on this file
+//- app/sub/helpers.py
+from ..util import VALUE
+
+
+def helper():
+    return VALUE
+//- app/types.pyi
+x: int
+//- tests/conftest.py
+import pytest
+//- tests/test_core.py
+from app.core import run
+
+
+def test_run():
+    assert run() == 2
+//- tests/unit/conftest.py
+FIXTURE = 1
+//- tests/unit/util_test.py
+from app.util import VALUE
+
+
+def test_value():
+    assert VALUE == 1
+"#;
+
+/// The graph of [`PACKAGE`].
+fn package_graph() -> Value {
+    json!({
+        "app/__init__.py": ["app/core.py"],
+        "app/core.py": ["app/__init__.py", "app/sub/helpers.py", "app/util.py"],
+        "app/sub/__init__.py": [],
+        "app/sub/helpers.py": ["app/__init__.py", "app/util.py"],
+        "app/types.pyi": [],
+        "app/util.py": [],
+        "tests/conftest.py": [],
+        "tests/test_core.py": ["app/__init__.py", "app/core.py", "tests/conftest.py"],
+        "tests/unit/conftest.py": [],
+        "tests/unit/util_test.py": [
+            "app/__init__.py",
+            "app/util.py",
+            "tests/conftest.py",
+            "tests/unit/conftest.py"
+        ],
+    })
+}
+
+fn list_paths(run: &Run) -> Vec<String> {
+    run.json().as_array().unwrap().iter().map(|t| t["path"].as_str().unwrap().to_owned()).collect()
+}
+
+// ---- list ----
+
+#[test]
+fn list_human_shows_every_file_and_its_kind() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["list"]);
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        "\
+app/__init__.py          source
+app/core.py              source
+app/sub/__init__.py      source
+app/sub/helpers.py       source
+app/types.pyi            stub
+app/util.py              source
+tests/conftest.py        test_util
+tests/test_core.py       test
+tests/unit/conftest.py   test_util
+tests/unit/util_test.py  test
+"
+    );
+}
+
+#[test]
+fn list_json_gives_path_kind_and_module() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "list", "::"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!([
+            {"path": "app/__init__.py", "kind": "source", "module": "app"},
+            {"path": "app/core.py", "kind": "source", "module": "app.core"},
+            {"path": "app/sub/__init__.py", "kind": "source", "module": "app.sub"},
+            {"path": "app/sub/helpers.py", "kind": "source", "module": "app.sub.helpers"},
+            {"path": "app/types.pyi", "kind": "stub", "module": "app.types"},
+            {"path": "app/util.py", "kind": "source", "module": "app.util"},
+            {"path": "tests/conftest.py", "kind": "test_util", "module": "tests.conftest"},
+            {"path": "tests/test_core.py", "kind": "test", "module": "tests.test_core"},
+            {"path": "tests/unit/conftest.py", "kind": "test_util", "module": "tests.unit.conftest"},
+            {"path": "tests/unit/util_test.py", "kind": "test", "module": "tests.unit.util_test"},
+        ])
+    );
+}
+
+#[test]
+fn list_specs_select_folders_globs_paths_and_exclusions() {
+    let repo = Repo::new(PACKAGE);
+    let select = |specs: &[&str]| {
+        let mut args = vec!["--format", "json", "list", "--"];
+        args.extend_from_slice(specs);
+        let run = repo.run(&args);
+        run.ok();
+        list_paths(&run)
+    };
+    let all_app = [
+        "app/__init__.py",
+        "app/core.py",
+        "app/sub/__init__.py",
+        "app/sub/helpers.py",
+        "app/types.pyi",
+        "app/util.py",
+    ];
+    assert_eq!(select(&["app::"]), all_app);
+    assert_eq!(select(&["app:"]), ["app/__init__.py", "app/core.py", "app/types.pyi", "app/util.py"]);
+    assert_eq!(select(&["app"]), ["app/__init__.py", "app/core.py", "app/types.pyi", "app/util.py"]);
+    assert_eq!(select(&["./app/util.py"]), ["app/util.py"]);
+    assert_eq!(select(&["tests/**/conftest.py"]), ["tests/conftest.py", "tests/unit/conftest.py"]);
+    assert_eq!(select(&["app/*.py"]), ["app/__init__.py", "app/core.py", "app/util.py"]);
+    assert_eq!(
+        select(&["app::", "-app/sub::"]),
+        ["app/__init__.py", "app/core.py", "app/types.pyi", "app/util.py"]
+    );
+    assert_eq!(
+        select(&["-app::", "-tests/unit:"]),
+        ["tests/conftest.py", "tests/test_core.py"],
+        "excludes alone start from everything"
+    );
+    assert_eq!(select(&["app/core.py", "tests/test_core.py"]), ["app/core.py", "tests/test_core.py"]);
+    // A path given absolute is taken relative to the root.
+    let absolute = repo.path("app/util.py");
+    assert_eq!(select(&[absolute.to_str().unwrap()]), ["app/util.py"]);
+}
+
+/// The help says "`-spec` excludes", as in Pants: `pleat list :: -tests::` should work
+/// without a `--` before the specs.
+#[test]
+fn exclude_specs_work_without_a_double_dash() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "list", "app::", "-app/sub::"]);
+    run.ok();
+    assert_eq!(list_paths(&run), ["app/__init__.py", "app/core.py", "app/types.pyi", "app/util.py"]);
+}
+
+#[test]
+fn specs_that_match_nothing_are_usage_errors() {
+    let repo = Repo::new(PACKAGE);
+    let line = repo.run(&["list", "nope.py"]).usage_error().to_owned();
+    assert!(line.contains("`nope.py` matches no Python file"), "{line}");
+    let line = repo.run(&["dependencies", "app/missing::"]).usage_error().to_owned();
+    assert!(line.contains("app/missing::"), "{line}");
+    let line = repo.run(&["list", "app/[.py"]).usage_error().to_owned();
+    assert!(line.contains("invalid glob"), "{line}");
+}
+
+#[test]
+fn a_root_that_is_not_a_folder_is_a_usage_error() {
+    let repo = Repo::new(PACKAGE);
+    let mut command = bare_command(&repo.cache());
+    command.arg("--root").arg(repo.dir.path().join("nowhere")).arg("list");
+    let run = Run::of(command);
+    let line = run.usage_error();
+    assert!(line.contains("nowhere") && line.contains("is not a folder"), "{line}");
+}
+
+// ---- dependencies and dependents ----
+
+#[test]
+fn dependencies_direct_with_relative_imports_inits_and_third_party() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "dependencies", "app/core.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            // `from . import util` and `from .sub.helpers import helper`; app/__init__.py
+            // has code and runs first; app/sub/__init__.py is only a comment.
+            "files": ["app/__init__.py", "app/sub/helpers.py", "app/util.py"],
+            "third_party": [{"name": "requests", "declared_in": "requirements.txt:1"}],
+        })
+    );
+    let run = repo.run(&["dependencies", "app/core.py"]);
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        "app/__init__.py\napp/sub/helpers.py\napp/util.py\nrequests (third-party, requirements.txt:1)\n"
+    );
+}
+
+#[test]
+fn dependencies_of_tests_include_their_conftests() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "dependencies", "tests/unit/util_test.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "files": ["app/__init__.py", "app/util.py", "tests/conftest.py", "tests/unit/conftest.py"],
+            "third_party": [],
+        })
+    );
+}
+
+#[test]
+fn dependencies_transitive_collect_third_party_of_every_file_reached() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "dependencies", "--transitive", "tests/test_core.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "files": [
+                "app/__init__.py",
+                "app/core.py",
+                "app/sub/helpers.py",
+                "app/util.py",
+                "tests/conftest.py",
+            ],
+            "third_party": [
+                {"name": "pytest", "declared_in": "requirements.txt:2"},
+                {"name": "requests", "declared_in": "requirements.txt:1"},
+            ],
+        })
+    );
+}
+
+#[test]
+fn dependents_direct_and_transitive() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["dependents", "app/util.py"]);
+    run.ok();
+    assert_eq!(run.lines(), ["app/core.py", "app/sub/helpers.py", "tests/unit/util_test.py"]);
+
+    let run = repo.run(&["--format", "json", "dependents", "--transitive", "app/util.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "files": [
+                "app/__init__.py",
+                "app/core.py",
+                "app/sub/helpers.py",
+                "tests/test_core.py",
+                "tests/unit/util_test.py",
+            ],
+            "third_party": [],
+        })
+    );
+}
+
+#[test]
+fn tests_depend_on_the_conftests_above_them() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["dependents", "tests/conftest.py"]);
+    run.ok();
+    assert_eq!(run.lines(), ["tests/test_core.py", "tests/unit/util_test.py"]);
+    let run = repo.run(&["dependents", "tests/unit/conftest.py"]);
+    run.ok();
+    assert_eq!(run.lines(), ["tests/unit/util_test.py"]);
+}
+
+#[test]
+fn dependencies_need_a_spec() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["dependencies"]);
+    run.code(2);
+    assert!(run.stdout.is_empty(), "{}", run.describe());
+}
+
+// ---- paths ----
+
+#[test]
+fn paths_give_each_hop_with_its_line() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "json", "paths", "tests/test_core.py", "app/sub/helpers.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "from": "tests/test_core.py",
+            "to": "app/sub/helpers.py",
+            "hops": [
+                {"file": "tests/test_core.py", "line": 1, "imports": "app/core.py", "via": "import"},
+                {"file": "app/core.py", "line": 4, "imports": "app/sub/helpers.py", "via": "import"},
+            ],
+        })
+    );
+    let run = repo.run(&["paths", "tests/test_core.py", "app/util.py"]);
+    run.ok();
+    assert_eq!(run.stdout, "tests/test_core.py:1 → app/core.py\napp/core.py:3 → app/util.py\n");
+}
+
+#[test]
+fn paths_name_conftest_and_init_hops() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["paths", "tests/unit/util_test.py", "tests/conftest.py"]);
+    run.ok();
+    assert_eq!(run.stdout, "tests/unit/util_test.py:1 → tests/conftest.py (conftest)\n");
+    let run = repo.run(&["--format", "json", "paths", "app/sub/helpers.py", "app/__init__.py"]);
+    run.ok();
+    assert_eq!(
+        run.json()["hops"],
+        json!([{"file": "app/sub/helpers.py", "line": 1, "imports": "app/__init__.py", "via": "package __init__"}])
+    );
+}
+
+#[test]
+fn paths_without_a_chain_exit_1_with_a_message() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["paths", "app/util.py", "tests/test_core.py"]);
+    run.code(1);
+    assert_eq!(run.stdout, "app/util.py does not depend on tests/test_core.py, directly or transitively\n");
+    let run = repo.run(&["--format", "json", "paths", "app/util.py", "app/core.py"]);
+    run.code(1);
+    assert_eq!(run.json(), json!({"from": "app/util.py", "to": "app/core.py", "hops": null}));
+}
+
+#[test]
+fn paths_with_an_unknown_file_are_usage_errors() {
+    let repo = Repo::new(PACKAGE);
+    let line = repo.run(&["paths", "app/nope.py", "app/util.py"]).usage_error().to_owned();
+    assert!(line.contains("app/nope.py is not a Python file under"), "{line}");
+}
+
+// ---- graph ----
+
+#[test]
+fn graph_json_is_every_file_and_its_sorted_dependencies() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["graph"]);
+    run.ok();
+    assert_eq!(run.json(), package_graph());
+    let run = repo.run(&["--format", "json", "graph", "app:"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "app/__init__.py": ["app/core.py"],
+            "app/core.py": ["app/__init__.py", "app/sub/helpers.py", "app/util.py"],
+            "app/types.pyi": [],
+            "app/util.py": [],
+        })
+    );
+}
+
+#[test]
+fn graph_dot_has_nodes_and_edges() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--format", "dot", "graph"]);
+    run.ok();
+    let lines = run.lines();
+    assert_eq!(lines.first(), Some(&"digraph pleat {"));
+    assert_eq!(lines.last(), Some(&"}"));
+    assert!(lines.contains(&r#"  "app/core.py" -> "app/util.py";"#), "{}", run.stdout);
+    assert!(lines.contains(&r#"  "app/util.py";"#), "{}", run.stdout);
+    let edges = lines.iter().filter(|l| l.contains(" -> ")).count();
+    assert_eq!(edges, 13, "{}", run.stdout);
+}
+
+#[test]
+fn cycles_are_listed() {
+    let repo = Repo::new(
+        r#"
+//- pkg/__init__.py
+//- pkg/a.py
+from pkg import b
+//- pkg/b.py
+import pkg.a
+//- pkg/c.py
+import pkg.a
+"#,
+    );
+    let run = repo.run(&["--format", "json", "cycles"]);
+    run.ok();
+    assert_eq!(run.json(), json!([["pkg/a.py", "pkg/b.py"]]));
+}
+
+// ---- check-imports ----
+
+#[test]
+fn check_imports_reports_unresolved_imports_with_location_and_source_roots() {
+    let repo = Repo::new(
+        r#"
+//- requirements.txt
+requests
+//- src/pkg/__init__.py
+//- src/pkg/sibling.py
+X = 1
+//- src/pkg/mod.py
+from __future__ import annotations
+import os, sys
+import json
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+import requests.adapters
+from . import sibling
+try:
+    import ujson
+except ImportError:
+    ujson = None
+import not_installed_anywhere.sub
+"#,
+    );
+    let run = repo.run(&["check-imports"]);
+    run.code(1);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "{}", run.describe());
+    assert!(
+        lines[0].starts_with("src/pkg/mod.py:12:8: error: `not_installed_anywhere.sub` matches no module"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        lines[0].contains("source roots `src/`, `.`"),
+        "the searched roots are named\n{}",
+        run.describe()
+    );
+    assert_eq!(lines[1], "✕ 3 files: 1 import problems, 0 warnings");
+
+    let run = repo.run(&["--format", "json", "check-imports", "::"]);
+    run.code(1);
+    let report = run.json();
+    assert_eq!(report["errors"], 1);
+    assert_eq!(report["files"], 3);
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "stdlib, weak, relative and declared imports are not reported: {report:#}");
+    let finding = &findings[0];
+    assert_eq!(finding["file"], "src/pkg/mod.py");
+    assert_eq!(finding["line"], 12);
+    assert_eq!(finding["column"], 8);
+    assert_eq!(finding["kind"], "unresolved");
+    assert_eq!(finding["severity"], "error");
+    assert_eq!(finding["module"], "not_installed_anywhere.sub");
+}
+
+#[test]
+fn check_imports_on_a_clean_repository_exits_0() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["check-imports"]);
+    run.ok();
+    assert_eq!(run.stdout, "✓ 10 files: every import resolves (0 warnings)\n");
+    let run = repo.run(&["--format", "json", "check-imports", "app::"]);
+    run.ok();
+    assert_eq!(run.json(), json!({"findings": [], "errors": 0, "files": 6}));
+}
+
+#[test]
+fn check_imports_only_checks_the_selected_files() {
+    let repo = Repo::new(
+        r#"
+//- good.py
+import os
+//- bad.py
+import nowhere
+"#,
+    );
+    repo.run(&["check-imports", "good.py"]).ok();
+    repo.run(&["check-imports", "bad.py"]).code(1);
+}
+
+#[test]
+fn check_imports_reports_ambiguous_modules_naming_both_files() {
+    let repo = Repo::new(
+        r#"
+//- a/dup/__init__.py
+//- a/dup/mod.py
+X = 1
+//- b/dup/__init__.py
+//- b/dup/mod.py
+X = 2
+//- main.py
+import dup.mod
+"#,
+    );
+    let run = repo.run(&["--format", "json", "check-imports"]);
+    run.code(1);
+    let findings = run.json()["findings"].as_array().unwrap().clone();
+    assert_eq!(findings.len(), 1, "{}", run.describe());
+    assert_eq!(findings[0]["kind"], "ambiguous");
+    assert_eq!(findings[0]["file"], "main.py");
+    assert_eq!((findings[0]["line"].as_u64(), findings[0]["column"].as_u64()), (Some(1), Some(8)));
+    let message = findings[0]["message"].as_str().unwrap();
+    assert!(message.contains("a/dup/mod.py") && message.contains("b/dup/mod.py"), "{message}");
+    // No edge is guessed.
+    let run = repo.run(&["dependencies", "main.py"]);
+    run.ok();
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn check_imports_reports_relative_imports_beyond_the_top_level_package() {
+    let repo = Repo::new(
+        r#"
+//- pkg/__init__.py
+//- pkg/sub/__init__.py
+//- pkg/sub/deep.py
+from .. import ok
+from ... import too_far
+//- pkg/ok.py
+//- script.py
+from . import helper
+"#,
+    );
+    let run = repo.run(&["check-imports"]);
+    run.code(1);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 3, "{}", run.describe());
+    assert!(lines[0].starts_with("pkg/sub/deep.py:2:6: error: relative import `...`"), "{}", run.describe());
+    assert!(lines[0].contains("beyond the top-level package"), "{}", run.describe());
+    assert!(lines[1].starts_with("script.py:1:6: error: relative import `.`"), "{}", run.describe());
+    assert_eq!(lines[2], "✕ 5 files: 2 import problems, 0 warnings");
+    let run = repo.run(&["--format", "json", "check-imports"]);
+    let report = run.json();
+    let kinds: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["relative-beyond-top", "relative-beyond-top"]);
+}
+
+#[test]
+fn invalid_utf8_and_syntax_errors_are_warnings_not_failures() {
+    let repo = Repo::new(
+        r#"
+//- pkg/__init__.py
+//- pkg/util.py
+VALUE = 1
+//- pkg/broken.py
+def broken(:
+    pass
+import pkg.util
+"#,
+    );
+    repo.write("pkg/latin.py", b"import os\nname = \"caf\xe9\"\nimport pkg.util\n");
+    let run = repo.run(&["--format", "json", "check-imports"]);
+    run.ok();
+    let report = run.json();
+    assert_eq!(report["errors"], 0, "{report:#}");
+    let findings = report["findings"].as_array().unwrap();
+    let mut seen: Vec<(&str, u64, &str, &str)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap(),
+                f["line"].as_u64().unwrap(),
+                f["kind"].as_str().unwrap(),
+                f["severity"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [("pkg/broken.py", 1, "syntax-error", "warning"), ("pkg/latin.py", 2, "syntax-error", "warning")],
+        "{report:#}"
+    );
+    let run = repo.run(&["check-imports"]);
+    run.ok();
+    assert_eq!(run.lines().last(), Some(&"✓ 4 files: every import resolves (2 warnings)"));
+    // The imports after the bad bytes and the syntax error are still found.
+    let run = repo.run(&["graph", "pkg/broken.py", "pkg/latin.py"]);
+    run.ok();
+    assert_eq!(run.json(), json!({"pkg/broken.py": ["pkg/util.py"], "pkg/latin.py": ["pkg/util.py"]}));
+}
+
+/// Python ignores a UTF-8 byte order mark: `import missing` at the start of the first line
+/// is at column 8, as in an editor.
+#[test]
+fn columns_do_not_count_a_byte_order_mark() {
+    let repo = Repo::new("");
+    repo.write("bom.py", b"\xef\xbb\xbfimport missing_module\n");
+    let run = repo.run(&["check-imports"]);
+    run.code(1);
+    assert!(run.stdout.starts_with("bom.py:1:8: error: `missing_module`"), "{}", run.describe());
+}
+
+// ---- the parse cache ----
+
+#[test]
+fn a_warm_cache_reads_and_parses_nothing_and_sees_edits() {
+    let repo = Repo::new(PACKAGE);
+    repo.age_all(Duration::from_secs(10));
+    let run = repo.run(&["-v", "graph"]);
+    run.ok();
+    assert!(run.stderr.contains("10 files under"), "{}", run.describe());
+    assert!(run.stderr.contains("(10 read, 10 parsed)"), "{}", run.describe());
+    assert_eq!(run.json(), package_graph());
+
+    let run = repo.run(&["-v", "graph"]);
+    run.ok();
+    assert!(run.stderr.contains("(0 read, 0 parsed)"), "a warm start reads nothing\n{}", run.describe());
+    assert_eq!(run.json(), package_graph());
+
+    repo.write("app/util.py", "import app.sub.helpers\nVALUE = 1\n");
+    repo.age("app/util.py", Duration::from_secs(5));
+    let run = repo.run(&["-v", "graph"]);
+    run.ok();
+    assert!(run.stderr.contains("(1 read, 1 parsed)"), "{}", run.describe());
+    let mut expected = package_graph();
+    expected["app/util.py"] = json!(["app/__init__.py", "app/sub/helpers.py"]);
+    assert_eq!(run.json(), expected);
+
+    let run = repo.run(&["-v", "graph"]);
+    run.ok();
+    assert!(run.stderr.contains("(0 read, 0 parsed)"), "{}", run.describe());
+    assert_eq!(run.json(), expected);
+}
+
+#[test]
+fn no_cache_writes_no_cache() {
+    let repo = Repo::new(PACKAGE);
+    let run = repo.run(&["--no-cache", "-v", "graph"]);
+    run.ok();
+    assert_eq!(run.json(), package_graph());
+    assert!(!repo.cache().exists(), "--no-cache created {}", repo.cache().display());
+}
+
+/// Runs `graph` on a cache broken by `damage`, and checks the answer is still right.
+fn graph_survives(damage: impl Fn(&Path)) {
+    let repo = Repo::new(PACKAGE);
+    repo.age_all(Duration::from_secs(10));
+    repo.run(&["graph"]).ok();
+    let folder = repo.cache().join("graph-v1");
+    assert!(folder.join("data.mdb").is_file(), "the cache layout changed: {}", folder.display());
+    damage(&folder);
+    for _ in 0..2 {
+        let run = repo.run(&["-v", "graph"]);
+        run.ok();
+        assert_eq!(run.json(), package_graph(), "{}", run.describe());
+    }
+}
+
+#[test]
+fn a_cache_overwritten_with_garbage_is_not_fatal() {
+    graph_survives(|folder| {
+        for file in files_under(folder) {
+            let len = std::fs::metadata(&file).unwrap().len() as usize;
+            let garbage: Vec<u8> = b"not an lmdb file! ".iter().copied().cycle().take(len.max(64)).collect();
+            std::fs::write(&file, garbage).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_cache_folder_that_is_a_file_is_not_fatal() {
+    let repo = Repo::new(PACKAGE);
+    std::fs::create_dir_all(repo.cache()).unwrap();
+    std::fs::write(repo.cache().join("graph-v1"), "a file, not a folder").unwrap();
+    let run = repo.run(&["graph"]);
+    run.ok();
+    assert_eq!(run.json(), package_graph());
+    assert!(run.stderr.contains("pleat: warning: the parse cache"), "{}", run.describe());
+}
+
+#[test]
+fn an_emptied_cache_file_is_not_fatal() {
+    graph_survives(|folder| {
+        File::create(folder.join("data.mdb")).unwrap();
+    });
+}
+
+/// A cache file cut short (a full disk, a copy interrupted): LMDB maps pages past the
+/// end of the file.
+#[test]
+fn a_truncated_cache_file_is_not_fatal() {
+    graph_survives(|folder| {
+        let file = File::options().write(true).open(folder.join("data.mdb")).unwrap();
+        file.set_len(8192).unwrap();
+    });
+}
+
+/// Garbage in the data pages, with LMDB's two meta pages (the first 8 KiB with 4 KiB pages)
+/// left intact.
+#[test]
+fn garbage_in_the_cache_pages_is_not_fatal() {
+    graph_survives(|folder| {
+        let path = folder.join("data.mdb");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let garbage = b"garbage!".iter().copied().cycle();
+        for (byte, g) in bytes.iter_mut().skip(8192).zip(garbage) {
+            *byte = g;
+        }
+        std::fs::write(&path, bytes).unwrap();
+    });
+}
+
+// ---- configuration ----
+
+/// The line number after `file:` in an error line.
+fn line_after(text: &str, file: &str) -> Option<usize> {
+    let at = text.find(&format!("{file}:"))? + file.len() + 1;
+    text[at..].split(':').next()?.parse().ok()
+}
+
+#[test]
+fn invalid_toml_in_pyproject_names_the_file_and_line() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "x"
+
+[tool.pleat]
+source_roots = ["src"
+init_files = "all"
+//- a.py
+import os
+"#,
+    );
+    for command in [&["list"][..], &["graph"], &["check-imports"]] {
+        let run = repo.run(command);
+        let line = run.usage_error();
+        assert!(line.contains(&format!("{}/pyproject.toml:", repo.root().display())), "{line}");
+        let number = line_after(line, "pyproject.toml");
+        assert!(matches!(number, Some(5 | 6)), "the line of the unclosed array: {line}");
+        assert!(run.stdout.is_empty(), "{}", run.describe());
+    }
+}
+
+#[test]
+fn a_broken_pleat_toml_names_the_file_and_line() {
+    let repo = Repo::new(
+        r#"
+//- pleat.toml
+init_files = "all"
+string_imports = yes
+//- a.py
+import os
+"#,
+    );
+    let line = repo.run(&["list"]).usage_error().to_owned();
+    assert_eq!(line_after(&line, "pleat.toml"), Some(2), "{line}");
+}
+
+/// Settings in `[tool.pleat]` that TOML accepts but Pleat does not (an unknown key, a
+/// wrong value) should point at their own line, not at 1:1.
+#[test]
+fn pyproject_setting_errors_name_the_line_of_the_setting() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "x"
+
+[tool.pleat]
+source_rots = ["src"]
+//- a.py
+import os
+"#,
+    );
+    let line = repo.run(&["list"]).usage_error().to_owned();
+    assert!(line.contains("pyproject.toml:") && line.contains("source_rots"), "{line}");
+    assert_eq!(line_after(&line, "pyproject.toml"), Some(5), "the unknown key is on line 5: {line}");
+
+    repo.write("pyproject.toml", "[project]\nname = \"x\"\n\n[tool.pleat]\ninit_files = \"some\"\n");
+    let line = repo.run(&["list"]).usage_error().to_owned();
+    assert!(line.contains("some"), "{line}");
+    assert_eq!(line_after(&line, "pyproject.toml"), Some(5), "the bad value is on line 5: {line}");
+}
+
+#[test]
+fn configuration_changes_the_graph() {
+    let repo = Repo::new(
+        r#"
+//- pleat.toml
+init_files = "all"
+test_patterns = ["check_*.py"]
+//- app/__init__.py
+//- app/a.py
+import app.b
+//- app/b.py
+//- check_a.py
+import app.a
+"#,
+    );
+    let run = repo.run(&["--format", "json", "graph"]);
+    run.ok();
+    assert_eq!(run.json()["app/a.py"], json!(["app/__init__.py", "app/b.py"]), "init_files = all");
+    let run = repo.run(&["list", "check_a.py"]);
+    run.ok();
+    assert_eq!(run.stdout, "check_a.py  test\n");
+}
+
+// ---- changed ----
+
+#[test]
+fn changed_since_a_ref_lists_edits_untracked_files_and_their_dependents() {
+    let repo = Repo::new(PACKAGE);
+    repo.write("README.md", "# app\n");
+    repo.git(&["init", "-q"]);
+    repo.git(&["config", "user.name", "Pleat Tests"]);
+    repo.git(&["config", "user.email", "tests@example.invalid"]);
+    repo.git(&["config", "commit.gpgsign", "false"]);
+    repo.git(&["add", "-A"]);
+    repo.git(&["commit", "-q", "-m", "initial"]);
+    repo.write("app/util.py", "VALUE = 2\n");
+    repo.write("app/extra.py", "EXTRA = 1\n");
+    repo.write("README.md", "# app, changed\n");
+
+    let run = repo.run(&["changed", "--since", "HEAD"]);
+    run.ok();
+    assert_eq!(run.lines(), ["app/extra.py", "app/util.py"], "non-Python files are left out");
+
+    let run = repo.run(&["changed", "--since", "HEAD", "--dependents", "direct"]);
+    run.ok();
+    assert_eq!(
+        run.lines(),
+        ["app/core.py", "app/extra.py", "app/sub/helpers.py", "app/util.py", "tests/unit/util_test.py"]
+    );
+
+    let run = repo.run(&["changed", "--since", "HEAD", "--dependents", "transitive"]);
+    run.ok();
+    assert_eq!(
+        run.lines(),
+        [
+            "app/__init__.py",
+            "app/core.py",
+            "app/extra.py",
+            "app/sub/helpers.py",
+            "app/util.py",
+            "tests/test_core.py",
+            "tests/unit/util_test.py",
+        ]
+    );
+
+    let run = repo.run(&["--format", "json", "changed", "--since", "HEAD", "--dependents", "transitive"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({
+            "changed": ["app/extra.py", "app/util.py"],
+            "files": [
+                "app/__init__.py",
+                "app/core.py",
+                "app/extra.py",
+                "app/sub/helpers.py",
+                "app/util.py",
+                "tests/test_core.py",
+                "tests/unit/util_test.py",
+            ],
+            "affected_tests": ["tests/test_core.py", "tests/unit/util_test.py"],
+        })
+    );
+}
+
+/// Outside a git repository, one line says so (not git's whole usage text).
+#[test]
+fn changed_outside_a_git_repository_is_a_one_line_usage_error() {
+    let repo = Repo::new(PACKAGE);
+    let line = repo.run(&["changed", "--since", "HEAD"]).usage_error().to_owned();
+    assert!(line.contains("git"), "{line}");
+}
+
+#[test]
+fn changed_with_a_bad_ref_is_a_usage_error() {
+    let repo = Repo::new(PACKAGE);
+    repo.git(&["init", "-q"]);
+    let line = repo.run(&["changed", "--since", "no-such-ref"]).usage_error().to_owned();
+    assert!(line.contains("no-such-ref"), "{line}");
+}
+
+// ---- root discovery ----
+
+#[test]
+fn the_root_is_found_from_a_subfolder() {
+    let repo = Repo::new(PACKAGE);
+    repo.write("pleat.toml", "");
+    // A nested pyproject.toml without [tool.pleat] does not make a root.
+    repo.write("app/sub/pyproject.toml", "[project]\nname = \"sub\"\n");
+    let mut command = bare_command(&repo.cache());
+    command.current_dir(repo.path("app/sub")).args(["-v", "--format", "json", "list"]);
+    let run = Run::of(command);
+    run.ok();
+    assert_eq!(list_paths(&run).len(), 10, "{}", run.describe());
+    assert!(run.stderr.contains(&format!("10 files under {} ", repo.root().display())), "{}", run.describe());
+}
+
+#[test]
+fn a_pyproject_with_tool_pleat_marks_the_root_and_specs_stay_root_relative() {
+    let repo = Repo::new(PACKAGE);
+    repo.write("pyproject.toml", "[project]\nname = \"app\"\n\n[tool.pleat]\n");
+    let mut command = bare_command(&repo.cache());
+    command.current_dir(repo.path("tests/unit")).args(["dependents", "app/util.py"]);
+    let run = Run::of(command);
+    run.ok();
+    assert_eq!(run.lines(), ["app/core.py", "app/sub/helpers.py", "tests/unit/util_test.py"]);
+}
+
+#[test]
+fn without_configuration_the_git_root_is_the_root() {
+    let repo = Repo::new(PACKAGE);
+    repo.git(&["init", "-q"]);
+    let mut command = bare_command(&repo.cache());
+    command.current_dir(repo.path("app")).args(["--format", "json", "list"]);
+    let run = Run::of(command);
+    run.ok();
+    assert_eq!(list_paths(&run).len(), 10, "{}", run.describe());
+}
+
+// ---- output ----
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let repo = Repo::new("//- pkg/__init__.py\n");
+    for i in 0..3000 {
+        repo.write(
+            &format!("pkg/module_{i:04}.py"),
+            format!("import pkg.module_{:04}\nimport pkg.module_{:04}\n", (i + 1) % 3000, (i + 7) % 3000),
+        );
+    }
+    for args in [
+        &["graph"][..],
+        &["--format", "dot", "graph"],
+        &["list"],
+        &["dependents", "--transitive", "pkg/__init__.py"],
+    ] {
+        let mut command = repo.command(args);
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} printed: {stderr}");
+    }
+    // And the whole output is there when someone reads it.
+    let run = repo.run(&["graph"]);
+    run.ok();
+    assert_eq!(run.json().as_object().unwrap().len(), 3001);
+}
+
+#[test]
+fn stdout_to_a_full_device_is_an_error_not_a_panic() {
+    let repo = Repo::new(PACKAGE);
+    let Ok(full) = File::options().write(true).open("/dev/full") else { return };
+    let mut command = repo.command(&["graph"]);
+    let output = command.stdout(full).stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.starts_with("pleat: cannot write the output"), "{stderr}");
+}
+
+// ---- the sample repository ----
+
+fn sample_command(args: &[&str]) -> Run {
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sample");
+    let mut command = Command::new(PLEAT);
+    command.env_remove("PLEAT_CACHE_DIR").args(["--no-cache", "--root", sample]).args(args);
+    Run::of(command)
+}
+
+#[test]
+fn the_sample_repository_checks_clean() {
+    let run = sample_command(&["check-imports", "::"]);
+    run.ok();
+    assert!(run.stdout.contains("every import resolves"), "{}", run.describe());
+}
+
+#[test]
+fn the_sample_repository_answers_dependents() {
+    let run = sample_command(&["dependents", "--transitive", "src/shop/pricing/tax.py"]);
+    run.ok();
+    let lines = run.lines();
+    for expected in ["src/shop/pricing/__init__.py", "src/shop/cart.py", "tests/test_cart.py"] {
+        assert!(lines.contains(&expected), "{expected} missing\n{}", run.describe());
+    }
+    let run = sample_command(&["--format", "json", "dependencies", "tests/test_cart.py"]);
+    run.ok();
+    let deps = run.json();
+    let files: Vec<&str> = deps["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    assert!(files.contains(&"tests/conftest.py"), "{deps:#}");
+    assert!(files.contains(&"src/shop/__init__.py"), "{deps:#}");
+}

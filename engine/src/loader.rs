@@ -28,6 +28,8 @@ pub struct LoadReport {
     pub parsed: usize,
     /// Problems with the cache; loading carried on without it.
     pub warnings: Vec<String>,
+    /// Wall time of each phase, in order, for `--verbose` and benchmarks.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// The default cache folder: `$PLEAT_CACHE_DIR`, else `$XDG_CACHE_HOME/pleat`, else
@@ -52,11 +54,18 @@ struct Pending {
 
 /// Loads the project at `root`.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport), ProjectError> {
+    let mut clock = std::time::Instant::now();
+    let mut phases = Vec::new();
+    let mut lap = |name: &'static str| {
+        phases.push((name, clock.elapsed()));
+        clock = std::time::Instant::now();
+    };
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     let config = config::load(&root)?;
     let exclude = vfs::glob_set(&config.exclude, "exclude")?;
     let walk = vfs::walk(&root, &exclude);
     let mut report = LoadReport { files: walk.python.len(), ..LoadReport::default() };
+    lap("walk");
 
     let cache = options.cache_dir.as_ref().and_then(|dir| match ParseCache::open(dir) {
         Ok(cache) => Some(cache),
@@ -89,6 +98,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
         })
         .collect();
     report.read = pending.iter().filter(|p| p.content.is_some() || p.read_error.is_some()).count();
+    lap("stat+read");
 
     // Phase 2: cached parse results by content digest.
     let keys: Vec<[u8; 32]> =
@@ -117,6 +127,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
         })
         .collect();
     report.parsed = parsed.iter().filter(|p| p.is_some()).count();
+    lap("cache lookup+parse");
 
     let mut files = Vec::with_capacity(pending.len());
     let mut fresh: Vec<([u8; 32], Arc<crate::python::imports::ParsedFile>)> = Vec::new();
@@ -159,12 +170,15 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
         }
     }
 
+    lap("cache write");
     let requirements: Vec<(String, String)> = walk
         .requirements
         .iter()
         .filter_map(|path| std::fs::read_to_string(root.join(path)).ok().map(|text| (path.clone(), text)))
         .collect();
     let project = Project::new(&root, config, files, &requirements)?;
+    lap("resolve");
+    report.phases = phases;
     Ok((project, report))
 }
 

@@ -87,6 +87,12 @@ pub fn load(cli: &Cli) -> Result<Project, Failure> {
             report.parsed,
             started.elapsed().as_secs_f64() * 1000.0
         );
+        let phases: Vec<String> = report
+            .phases
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1} ms", d.as_secs_f64() * 1000.0))
+            .collect();
+        eprintln!("pleat: phases: {}", phases.join(", "));
     }
     Ok(project)
 }

@@ -147,6 +147,69 @@ pub fn new_parser() -> Parser {
     parser
 }
 
+/// A parser that keeps the last tree of one document and re-parses edits incrementally,
+/// as an editor needs on every keystroke: tree-sitter reuses the unchanged subtrees, so a
+/// one-line edit of a large file costs a fraction of a full parse.
+pub struct IncrementalParser {
+    parser: Parser,
+    tree: Option<Tree>,
+    source: Vec<u8>,
+    options: ParseOptions,
+}
+
+impl IncrementalParser {
+    pub fn new(options: ParseOptions) -> Self {
+        Self { parser: new_parser(), tree: None, source: Vec::new(), options }
+    }
+
+    /// Parses the document's new full text, reusing the previous tree for the parts that
+    /// did not change (found by common prefix and suffix).
+    pub fn parse(&mut self, source: Vec<u8>) -> ParsedFile {
+        if let Some(tree) = self.tree.as_mut() {
+            let old = &self.source;
+            let prefix = old.iter().zip(&source).take_while(|(a, b)| a == b).count();
+            let max_suffix = old.len().min(source.len()) - prefix;
+            let suffix = old
+                .iter()
+                .rev()
+                .zip(source.iter().rev())
+                .take(max_suffix)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let edit = tree_sitter::InputEdit {
+                start_byte: prefix,
+                old_end_byte: old.len() - suffix,
+                new_end_byte: source.len() - suffix,
+                start_position: point_at(old, prefix),
+                old_end_position: point_at(old, old.len() - suffix),
+                new_end_position: point_at(&source, source.len() - suffix),
+            };
+            tree.edit(&edit);
+        }
+        let tree = self.parser.parse(&source, self.tree.as_ref());
+        self.source = source;
+        match tree {
+            Some(tree) => {
+                let parsed = extract(&tree, &self.source, self.options);
+                self.tree = Some(tree);
+                parsed
+            }
+            None => {
+                self.tree = None;
+                parse_imports(&self.source, self.options)
+            }
+        }
+    }
+}
+
+/// The row and byte column of an offset.
+fn point_at(source: &[u8], offset: usize) -> tree_sitter::Point {
+    let before = &source[..offset];
+    let row = before.iter().filter(|b| **b == b'\n').count();
+    let column = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    tree_sitter::Point { row, column }
+}
+
 /// Extracts imports from an already parsed tree.
 pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile {
     let root = tree.root_node();

@@ -443,3 +443,22 @@ fn deep_nesting_and_large_files() {
     let parsed = parse_imports(big.as_bytes(), ParseOptions::default());
     assert_eq!(parsed.imports.len(), n);
 }
+
+#[test]
+fn incremental_parses_equal_full_parses() {
+    let options = ParseOptions::default();
+    let mut parser = super::IncrementalParser::new(options);
+    let versions = [
+        "import a\nfrom b import c\n",
+        "import a\nimport inserted\nfrom b import c\n",
+        "import a\nfrom b import c\n",
+        "import a\nfrom b import (c,\n",
+        "",
+        "def f():\n    import deep\nimport a\n",
+        "def f():\n    import deeper\nimport a\n",
+    ];
+    for text in versions {
+        let incremental = parser.parse(text.as_bytes().to_vec());
+        assert_eq!(incremental, parse_imports(text.as_bytes(), options), "{text:?}");
+    }
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Owns: the graph benchmark. Downloads two pinned real projects from PyPI (Django, hand-written;
+# azure-mgmt-network 19.3.0, generated) into a scratch folder and, on the same files, times
+# `pleat graph` cold and warm, `ruff analyze graph`, and the tree-sitter floor
+# (`pleat debug parse-all --threads 2`); then compares edges with ruff's, times one-file
+# incremental updates, and runs `pleat check-imports` once. Prints a markdown table per project.
+#
+# Usage: bench/graph.sh                      (from anywhere; builds pleat itself)
+# Environment:
+#   PLEAT_BENCH_DIR       scratch folder (default /tmp/pleat-bench); downloads are kept there
+#   PLEAT_BENCH_RUNS      timed runs per command, the median is reported (default 5)
+#   PLEAT_BENCH_PROJECTS  which projects, space-separated (default "django azure")
+#   PLEAT_BIN             use this pleat binary instead of building one
+# Needs: python3 (with venv), cargo; network access to PyPI for the first run only.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="${PLEAT_BENCH_DIR:-/tmp/pleat-bench}"
+RUNS="${PLEAT_BENCH_RUNS:-5}"
+PROJECTS="${PLEAT_BENCH_PROJECTS:-django azure}"
+OUT="$BENCH/out"
+
+# Pinned inputs. The hashes are those PyPI serves for these files; a mismatch stops the run.
+DJANGO_VERSION=5.2.19
+DJANGO_FILE="django-$DJANGO_VERSION.tar.gz"
+DJANGO_SHA256=ad03d8abc51dbff95ebf34b27123cf0c26a3b62db7ba0cd520783686362533d1
+AZURE_VERSION=19.3.0 # the last release with every API version (v2015_06_15 … v2021_05_01) as its own files
+AZURE_FILE="azure_mgmt_network-$AZURE_VERSION-py2.py3-none-any.whl"
+AZURE_SHA256=00e391243ed772ebfe551dec3a3f50c4001ac622a4c5504ef4453001f8c63433
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+command -v python3 >/dev/null || die "python3 is needed (for the venv holding ruff, and the timer)"
+
+# --- pleat ------------------------------------------------------------------------------------
+if [[ -n "${PLEAT_BIN:-}" ]]; then
+  PLEAT="$PLEAT_BIN"
+else
+  log "building pleat (cargo build --release -p pleat)"
+  (cd "$REPO" && cargo build --release -p pleat)
+  PLEAT="$REPO/target/release/pleat"
+fi
+[[ -x "$PLEAT" ]] || die "no pleat binary at $PLEAT"
+
+# --- ruff, in a venv of its own ---------------------------------------------------------------
+mkdir -p "$BENCH/dl" "$BENCH/src" "$BENCH/cache" "$OUT"
+VENV="$BENCH/venv"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! cmp -s "$REPO/bench/requirements.txt" "$VENV/.requirements.txt"; then
+  log "installing bench/requirements.txt into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO/bench/requirements.txt"
+  cp "$REPO/bench/requirements.txt" "$VENV/.requirements.txt"
+fi
+RUFF="$VENV/bin/ruff"
+
+# --- the projects -----------------------------------------------------------------------------
+# fetch FILE SHA256 PIP-ARGS...: downloads FILE into dl/ unless it is there, and checks its hash.
+fetch() {
+  local file="$1" sha="$2"
+  shift 2
+  if [[ ! -f "$BENCH/dl/$file" ]]; then
+    log "downloading $file"
+    "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps -d "$BENCH/dl" "$@"
+  fi
+  echo "$sha  $BENCH/dl/$file" | sha256sum --check --quiet - || die "$file: hash mismatch"
+}
+
+# unpack NAME CMD...: runs CMD in a fresh folder and moves it to src/NAME, once.
+unpack() {
+  local name="$1"
+  shift
+  [[ -f "$BENCH/src/$name/.unpacked" ]] && return 0
+  log "unpacking $name"
+  rm -rf "$BENCH/src/$name" "$BENCH/src/$name.tmp"
+  mkdir -p "$BENCH/src/$name.tmp"
+  (cd "$BENCH/src/$name.tmp" && "$@")
+  mv "$BENCH/src/$name.tmp" "$BENCH/src/$name"
+  touch "$BENCH/src/$name/.unpacked"
+}
+
+# Each project: its folder, the source roots both tools are given, and files to edit in memory.
+declare -A DIR ROOTS EDIT LABEL
+for p in $PROJECTS; do
+  case "$p" in
+  django)
+    fetch "$DJANGO_FILE" "$DJANGO_SHA256" --no-binary :all: "django==$DJANGO_VERSION"
+    unpack "django-$DJANGO_VERSION" tar -xzf "$BENCH/dl/$DJANGO_FILE" --strip-components=1
+    DIR[$p]="$BENCH/src/django-$DJANGO_VERSION"
+    # Django's runtests.py runs from tests/ (so sys.path[0] is tests/, and test apps import each
+    # other as top-level packages: `from admin_scripts.tests import ...`), with django itself
+    # installed from the checkout (`pip install -e ..`): the roots are the checkout and tests/.
+    ROOTS[$p]='".", "tests"'
+    EDIT[$p]="django/db/models/fields/__init__.py"
+    LABEL[$p]="Django $DJANGO_VERSION (sdist; hand-written)"
+    ;;
+  azure)
+    fetch "$AZURE_FILE" "$AZURE_SHA256" --only-binary :all: "azure-mgmt-network==$AZURE_VERSION"
+    unpack "azure-mgmt-network-$AZURE_VERSION" python3 -m zipfile -e "$BENCH/dl/$AZURE_FILE" .
+    DIR[$p]="$BENCH/src/azure-mgmt-network-$AZURE_VERSION"
+    # A wheel: the top-level (namespace) package azure/ sits at the root.
+    ROOTS[$p]='"."'
+    # The package most files import (231 direct importers), then the largest file (1.1 MB).
+    EDIT[$p]="azure/mgmt/network/v2021_05_01/models/__init__.py azure/mgmt/network/v2021_05_01/models/_models_py3.py"
+    LABEL[$p]="azure-mgmt-network $AZURE_VERSION (wheel; generated)"
+    ;;
+  *) die "unknown project $p (known: django azure)" ;;
+  esac
+  # The source roots, for Pleat in the project's pleat.toml (it wins over pyproject.toml).
+  printf '# Written by bench/graph.sh.\nsource_roots = [%s]\n' "${ROOTS[$p]}" >"${DIR[$p]}/pleat.toml"
+done
+
+# --- measuring --------------------------------------------------------------------------------
+# measure PROJECT LABEL STDOUT-FILE CMD...: runs CMD once and appends "project label wall_s rss_kb"
+# to samples.tsv. Wall time is perf_counter around the child; max RSS is the child's ru_maxrss
+# (RUSAGE_CHILDREN in a fresh python process, so it is this command's alone).
+TIMER_PY='
+import resource, subprocess, sys, time
+out, err, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+with open(out, "wb") as o, open(err, "wb") as e:
+    t = time.perf_counter()
+    rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=o, stderr=e).returncode
+    wall = time.perf_counter() - t
+if rc != 0:
+    sys.exit(f"exit status {rc}: {cmd} (stderr in {err})")
+print(f"{wall:.4f}\t{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+'
+SAMPLES="$OUT/samples.tsv"
+: >"$SAMPLES"
+measure() {
+  local project="$1" label="$2" stdout="$3"
+  shift 3
+  local line
+  line="$(python3 -c "$TIMER_PY" "$stdout" "$stdout.stderr" "$@")"
+  printf '%s\t%s\t%s\n' "$project" "$label" "$line" >>"$SAMPLES"
+}
+
+for p in $PROJECTS; do
+  dir="${DIR[$p]}"
+  o="$OUT/$p"
+  mkdir -p "$o"
+  nfiles="$(find "$dir" -name '*.py' -o -name '*.pyi' | wc -l)"
+  nbytes="$(find "$dir" \( -name '*.py' -o -name '*.pyi' \) -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s/1e6}')"
+  log "$p: $nfiles Python files, $nbytes MB, in $dir"
+  printf '%s\t%s\t%s\n' "$nfiles" "$nbytes" "${LABEL[$p]}" >"$o/info.tsv"
+
+  cold="$BENCH/cache/$p-cold"
+  warm="$BENCH/cache/$p-warm"
+  # Untimed: read every file once (page cache), and prime the warm cache.
+  "$PLEAT" debug parse-all --threads 2 "$dir" >/dev/null
+  rm -rf "$warm" && mkdir -p "$warm"
+  "$PLEAT" --root "$dir" --cache-dir "$warm" graph --format json :: >/dev/null
+
+  # Runs are interleaved (cold, warm, ruff, floor; then again) so drift in a shared machine's
+  # load spreads over all four commands instead of landing on one.
+  for ((i = 1; i <= RUNS; i++)); do
+    log "$p: run $i/$RUNS"
+    rm -rf "$cold" && mkdir -p "$cold"
+    measure "$p" cold "$o/pleat.json" "$PLEAT" --root "$dir" --cache-dir "$cold" graph --format json ::
+    measure "$p" warm "$o/pleat-warm.json" "$PLEAT" --root "$dir" --cache-dir "$warm" graph --format json ::
+    # ruff prints paths relative to its working directory, so it runs from the project root.
+    (cd "$dir" && measure "$p" ruff "$o/ruff.json" "$RUFF" analyze graph --config "src = [${ROOTS[$p]}]" .)
+    measure "$p" floor "$o/floor.txt" "$PLEAT" debug parse-all --threads 2 "$dir"
+  done
+  cmp -s "$o/pleat.json" "$o/pleat-warm.json" || echo "WARNING: $p: warm and cold graphs differ" >&2
+
+  log "$p: one changed file"
+  : >"$o/incremental.txt"
+  for f in ${EDIT[$p]}; do
+    echo "# $f" >>"$o/incremental.txt"
+    "$PLEAT" --root "$dir" --cache-dir "$warm" debug incremental "$f" --repeat 50 >>"$o/incremental.txt"
+  done
+
+  log "$p: edges against ruff"
+  roots=()
+  for r in $(tr -d '",' <<<"${ROOTS[$p]}"); do roots+=(--source-root "$r"); done
+  python3 "$REPO/bench/compare_edges.py" --root "$dir" --pleat "$o/pleat.json" --ruff "$o/ruff.json" \
+    "${roots[@]}" --summary-json "$o/edges.json" >"$o/edges.txt"
+
+  log "$p: check-imports"
+  # Findings make it exit non-zero; that is what we count, not a failure of the benchmark.
+  "$PLEAT" --root "$dir" --cache-dir "$warm" check-imports :: >"$o/check-imports.txt" 2>&1 || true
+done
+
+# --- report -----------------------------------------------------------------------------------
+{
+  echo "# Graph benchmark"
+  echo
+  echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GB, $(uname -sr)"
+  echo "- pleat: $("$PLEAT" --version 2>/dev/null || echo '?') at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
+  echo "- $("$RUFF" --version); $(python3 --version); runs per command: $RUNS (median wall; max RSS over the runs)"
+  python3 - "$OUT" $PROJECTS <<'EOF'
+import json, re, statistics, sys
+from pathlib import Path
+
+out, projects = Path(sys.argv[1]), sys.argv[2:]
+samples = {}
+for line in (out / "samples.tsv").read_text().splitlines():
+    p, label, wall, rss = line.split("\t")
+    samples.setdefault((p, label), []).append((float(wall), int(rss)))
+names = {
+    "cold": "`pleat graph` cold (empty cache)",
+    "warm": "`pleat graph` warm",
+    "ruff": "`ruff analyze graph`",
+    "floor": "floor: `pleat debug parse-all --threads 2`",
+}
+for p in projects:
+    nfiles, mb, label = (out / p / "info.tsv").read_text().rstrip("\n").split("\t")
+    print(f"\n## {label}: {nfiles} files, {mb} MB\n")
+    print("| command | median wall s | max RSS MB |")
+    print("| --- | ---: | ---: |")
+    med = {}
+    for key, name in names.items():
+        runs = samples[(p, key)]
+        med[key] = statistics.median(w for w, _ in runs)
+        rss = max(r for _, r in runs) / 1024
+        print(f"| {name} | {med[key]:.3f} | {rss:.0f} |")
+    cold_rss = max(r for _, r in samples[(p, "cold")]) / 1024
+    print()
+    print(f"- warm / ruff: {med['warm'] / med['ruff']:.2f} (target ≤ 0.33)")
+    print(f"- cold / floor: {med['cold'] / med['floor']:.2f} (target ≤ 1.2)")
+    print(f"- max RSS of a full (cold) graph: {cold_rss:.0f} MB (target < 150)")
+    for line in (out / p / "incremental.txt").read_text().splitlines():
+        print(f"- incremental: {line.lstrip('# ')}" if line.startswith("#") else f"  - {line}")
+    e = json.loads((out / p / "edges.json").read_text())
+    print(
+        f"- edges (first-party): pleat {e['pleat_edges']}, ruff {e['ruff_edges']}, both {e['both']}; "
+        f"ruff-only {e['ruff_only']} {e['ruff_only_classes'] or ''}; pleat-only {e['pleat_only']} {e['pleat_only_classes'] or ''}"
+    )
+    checks = (out / p / "check-imports.txt").read_text().splitlines()
+    print(f"- check-imports: {len(checks)} lines of output (in {out / p / 'check-imports.txt'})")
+EOF
+} | tee "$OUT/summary.md"
+echo >&2
+echo "details: $OUT/<project>/{edges.txt,incremental.txt,check-imports.txt}; samples: $SAMPLES" >&2
