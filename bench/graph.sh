@@ -42,6 +42,10 @@ else
   PLEAT="$REPO/target/release/pleat"
 fi
 [[ -x "$PLEAT" ]] || die "no pleat binary at $PLEAT"
+# Run a copy, so that a rebuild in the work tree during the benchmark cannot swap it mid-run.
+mkdir -p "$BENCH/bin"
+cp "$PLEAT" "$BENCH/bin/pleat"
+PLEAT="$BENCH/bin/pleat"
 
 # --- ruff, in a venv of its own ---------------------------------------------------------------
 mkdir -p "$BENCH/dl" "$BENCH/src" "$BENCH/cache" "$OUT"
@@ -93,7 +97,8 @@ for p in $PROJECTS; do
     # Django's runtests.py runs from tests/ (so sys.path[0] is tests/, and test apps import each
     # other as top-level packages: `from admin_scripts.tests import ...`), with django itself
     # installed from the checkout (`pip install -e ..`): the roots are the checkout and tests/.
-    ROOTS[$p]='".", "tests"'
+    # docs/conf.py appends docs/_ext to sys.path (and tests/sphinx does the same), so it is one too.
+    ROOTS[$p]='".", "tests", "docs/_ext"'
     EDIT[$p]="django/db/models/fields/__init__.py"
     LABEL[$p]="Django $DJANGO_VERSION (sdist; hand-written)"
     ;;
@@ -103,14 +108,28 @@ for p in $PROJECTS; do
     DIR[$p]="$BENCH/src/azure-mgmt-network-$AZURE_VERSION"
     # A wheel: the top-level (namespace) package azure/ sits at the root.
     ROOTS[$p]='"."'
+    # A wheel has no pyproject.toml or requirements file: its dependencies (setup.py's
+    # install_requires) are in the METADATA's Requires-Dist lines. Written out as the
+    # requirements.txt a source checkout would have, for check-imports.
+    sed -n 's/^Requires-Dist: //p' "${DIR[$p]}"/*.dist-info/METADATA >"${DIR[$p]}/requirements.txt"
     # The package most files import (231 direct importers), then the largest file (1.1 MB).
     EDIT[$p]="azure/mgmt/network/v2021_05_01/models/__init__.py azure/mgmt/network/v2021_05_01/models/_models_py3.py"
     LABEL[$p]="azure-mgmt-network $AZURE_VERSION (wheel; generated)"
     ;;
   *) die "unknown project $p (known: django azure)" ;;
   esac
-  # The source roots, for Pleat in the project's pleat.toml (it wins over pyproject.toml).
-  printf '# Written by bench/graph.sh.\nsource_roots = [%s]\n' "${ROOTS[$p]}" >"${DIR[$p]}/pleat.toml"
+  # The source roots, for Pleat. Where the project has a pyproject.toml they go in its
+  # [tool.pleat] (a pleat.toml would win over it, and Pleat would then not read the project's
+  # declared requirements, which check-imports needs); else in a pleat.toml.
+  d="${DIR[$p]}"
+  if [[ -f "$d/pyproject.toml" ]]; then
+    rm -f "$d/pleat.toml"
+    [[ -f "$d/pyproject.toml.orig" ]] || cp "$d/pyproject.toml" "$d/pyproject.toml.orig"
+    printf '%s\n\n# Added by bench/graph.sh.\n[tool.pleat]\nsource_roots = [%s]\n' \
+      "$(cat "$d/pyproject.toml.orig")" "${ROOTS[$p]}" >"$d/pyproject.toml"
+  else
+    printf '# Written by bench/graph.sh.\nsource_roots = [%s]\n' "${ROOTS[$p]}" >"$d/pleat.toml"
+  fi
 done
 
 # --- measuring --------------------------------------------------------------------------------
@@ -130,6 +149,7 @@ print(f"{wall:.4f}\t{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
 '
 SAMPLES="$OUT/samples.tsv"
 : >"$SAMPLES"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 measure() {
   local project="$1" label="$2" stdout="$3"
   shift 3
@@ -192,6 +212,7 @@ done
   echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/ {print $2}') GB, $(uname -sr)"
   echo "- pleat: $("$PLEAT" --version 2>/dev/null || echo '?') at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
   echo "- $("$RUFF" --version); $(python3 --version); runs per command: $RUNS (median wall; max RSS over the runs)"
+  echo "- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
   python3 - "$OUT" $PROJECTS <<'EOF'
 import json, re, statistics, sys
 from pathlib import Path
@@ -231,7 +252,7 @@ for p in projects:
         f"ruff-only {e['ruff_only']} {e['ruff_only_classes'] or ''}; pleat-only {e['pleat_only']} {e['pleat_only_classes'] or ''}"
     )
     checks = (out / p / "check-imports.txt").read_text().splitlines()
-    print(f"- check-imports: {len(checks)} lines of output (in {out / p / 'check-imports.txt'})")
+    print(f"- check-imports: {checks[-1] if checks else 'no output'}")
 EOF
 } | tee "$OUT/summary.md"
 echo >&2

@@ -125,7 +125,8 @@ struct PyProject {
 
 #[derive(Deserialize)]
 struct Tool {
-    pleat: Option<toml::Value>,
+    // Read in the same pass as the file, so a bad setting's error keeps its line.
+    pleat: Option<RawConfig>,
     poetry: Option<toml::Table>,
 }
 
@@ -200,11 +201,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let doc: PyProject =
             toml::from_str(text).map_err(|e| invalid(e.span(), e.message().trim().to_owned()))?;
         let declared = declared_requirements(&doc);
-        let raw = match doc.tool.and_then(|t| t.pleat) {
-            Some(value) => RawConfig::deserialize(value)
-                .map_err(|e| invalid(None, format!("in [tool.pleat]: {}", e.message().trim())))?,
-            None => RawConfig::default(),
-        };
+        let raw = doc.tool.and_then(|t| t.pleat).unwrap_or_default();
         (raw, doc.project, declared)
     } else {
         let raw: RawConfig =
@@ -346,8 +343,11 @@ my-dist = ["mymod"]
         let err = pyproject("[tool.pleat]\nsource_roots = [\n").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("/repo/pyproject.toml:"), "{text}");
-        let err = pyproject("[tool.pleat]\nsource_rots = [\"src\"]\n").unwrap_err().to_string();
+        let err = pyproject("[project]\nname = \"x\"\n[tool.pleat]\nsource_rots = [\"src\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("source_rots") && err.contains("fix the file"), "{err}");
+        assert!(err.starts_with("/repo/pyproject.toml:4:"), "the line of the setting: {err}");
         let err = pyproject("[tool.pleat]\ninit_files = \"some\"\n").unwrap_err().to_string();
         assert!(err.contains("some"), "{err}");
         let err = pyproject("[tool.pleat]\npython_version = \"2.7\"\n").unwrap_err().to_string();

@@ -68,7 +68,10 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
     lap("walk");
 
     let cache = options.cache_dir.as_ref().and_then(|dir| match ParseCache::open(dir) {
-        Ok(cache) => Some(cache),
+        Ok(cache) => {
+            report.warnings.extend(cache.recovered().map(str::to_owned));
+            Some(cache)
+        }
         Err(e) => {
             report.warnings.push(e.to_string());
             None

@@ -74,27 +74,129 @@ pub struct ParseCache {
     parsed: Database<Bytes, Bytes>,
     indexes: Database<Bytes, Bytes>,
     dir: String,
+    users: std::path::PathBuf,
+    recovered: Option<String>,
+}
+
+/// Removes this process's in-use marker when an operation ends.
+struct InUse {
+    path: std::path::PathBuf,
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn open_env(dir: &Path) -> Result<Env<WithoutTls>, heed::Error> {
+    let mut options = EnvOpenOptions::new().read_txn_without_tls();
+    options.map_size(4 << 30).max_dbs(4);
+    // SAFETY: heed requires that an environment is not opened twice in one process and
+    // that its files are not changed behind LMDB's back. Pleat opens it once per process;
+    // damage from outside is detected by `needs_reset`/`is_truncated` where it can be
+    // (a short file, a process that died inside LMDB) and the cache cleared.
+    #[allow(unsafe_code)]
+    let env = unsafe { options.open(dir) }?;
+    Ok(env)
+}
+
+/// A reason to clear the cache before opening it: a data file too short to hold its two
+/// meta pages, or an in-use marker of a process that is gone while no other one is alive.
+fn needs_reset(dir: &Path) -> Option<String> {
+    let data = dir.join("data.mdb");
+    if let Ok(meta) = std::fs::metadata(&data)
+        && meta.len() > 0
+        && meta.len() < 2 * 4096
+    {
+        return Some("its file is shorter than LMDB's meta pages".to_owned());
+    }
+    let users = std::fs::read_dir(dir.join("users")).ok()?;
+    let mut dead = Vec::new();
+    let mut alive = false;
+    for entry in users.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_string_lossy();
+        if pid.parse::<u32>().is_ok() && Path::new("/proc").join(pid.as_ref()).exists() {
+            alive = true;
+        } else {
+            dead.push(entry.path());
+        }
+    }
+    if dead.is_empty() || alive {
+        return None;
+    }
+    for path in dead {
+        let _ = std::fs::remove_file(path);
+    }
+    Some("a process died while using it (it may have been damaged)".to_owned())
+}
+
+/// True when the data file is shorter than the last page LMDB's meta page names: reading
+/// those pages would fault (SIGBUS).
+fn is_truncated(env: &Env<WithoutTls>, dir: &Path) -> bool {
+    let page = u64::from(env.stat().page_size);
+    let last = env.info().last_page_number as u64;
+    std::fs::metadata(dir.join("data.mdb")).is_ok_and(|m| (last + 1) * page > m.len())
+}
+
+fn clear_files(dir: &Path) -> std::io::Result<()> {
+    for name in ["data.mdb", "lock.mdb"] {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl ParseCache {
-    /// Opens (creating) the cache under `cache_dir/graph-v1`.
+    /// Opens (creating) the cache under `cache_dir/graph-v1`. A cache that a previous
+    /// process died in, or whose file is shorter than its pages say, is cleared first
+    /// (see [`ParseCache::recovered`]): it is only a cache, and LMDB trusts its pages.
     pub fn open(cache_dir: &Path) -> Result<Self, CacheError> {
         let dir = cache_dir.join("graph-v1");
         let shown = dir.display().to_string();
         let error = |source| CacheError { dir: shown.clone(), source };
-        std::fs::create_dir_all(&dir).map_err(|e| error(heed::Error::Io(e)))?;
-        let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(4 << 30).max_dbs(4);
-        // SAFETY: heed requires that the same environment is not opened twice in one
-        // process and that the files are not truncated behind LMDB's back; Pleat opens
-        // it once per process and only LMDB writes these files.
-        #[allow(unsafe_code)]
-        let env = unsafe { options.open(&dir) }.map_err(error)?;
+        std::fs::create_dir_all(dir.join("users")).map_err(|e| error(heed::Error::Io(e)))?;
+        let mut recovered = None;
+        if let Some(reason) = needs_reset(&dir) {
+            clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
+            recovered = Some(format!("the parse cache in {shown} was cleared: {reason}"));
+        }
+        let users = dir.join("users");
+        let marker = users.join(std::process::id().to_string());
+        let _ = std::fs::write(&marker, b"");
+        let _in_use = InUse { path: marker };
+        let env = open_env(&dir).map_err(error)?;
+        let (env, recovered) = if is_truncated(&env, &dir) {
+            drop(env);
+            clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
+            let reason =
+                format!("the parse cache in {shown} was cleared: its file is shorter than its pages");
+            (open_env(&dir).map_err(error)?, Some(reason))
+        } else {
+            (env, recovered)
+        };
         let mut txn = env.write_txn().map_err(error)?;
         let parsed = env.create_database(&mut txn, Some("parsed")).map_err(error)?;
         let indexes = env.create_database(&mut txn, Some("indexes")).map_err(error)?;
         txn.commit().map_err(error)?;
-        Ok(Self { env, parsed, indexes, dir: shown })
+        Ok(Self { env, parsed, indexes, dir: shown, users, recovered })
+    }
+
+    /// Why the cache was cleared when it was opened, if it was.
+    pub fn recovered(&self) -> Option<&str> {
+        self.recovered.as_deref()
+    }
+
+    /// Marks this process as using the cache until the guard drops. A marker left by a
+    /// process that no longer exists means that process died inside LMDB (a crash on a
+    /// damaged file, or a kill); the next open then clears the cache.
+    fn in_use(&self) -> InUse {
+        let path = self.users.join(std::process::id().to_string());
+        let _ = std::fs::write(&path, b"");
+        InUse { path }
     }
 
     fn error(&self, source: heed::Error) -> CacheError {
@@ -104,6 +206,7 @@ impl ParseCache {
     /// Looks up many parse results in one read transaction; a missing or undecodable
     /// entry is `None` (and will be re-parsed).
     pub fn get_many(&self, keys: &[[u8; 32]]) -> Result<Vec<Option<ParsedFile>>, CacheError> {
+        let _in_use = self.in_use();
         let txn = self.env.read_txn().map_err(|e| self.error(e))?;
         keys.iter()
             .map(|key| Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed)))
@@ -115,6 +218,7 @@ impl ParseCache {
         &self,
         entries: impl IntoIterator<Item = (&'a [u8; 32], &'a ParsedFile)>,
     ) -> Result<(), CacheError> {
+        let _in_use = self.in_use();
         let mut txn = self.env.write_txn().map_err(|e| self.error(e))?;
         let mut buffer = Vec::new();
         for (key, parsed) in entries {
@@ -127,6 +231,7 @@ impl ParseCache {
 
     /// The stat index persisted for a root (keyed by whatever the caller chooses).
     pub fn load_index(&self, root_key: &[u8]) -> Result<Option<StatIndex>, CacheError> {
+        let _in_use = self.in_use();
         let txn = self.env.read_txn().map_err(|e| self.error(e))?;
         Ok(self.indexes.get(&txn, root_key).map_err(|e| self.error(e))?.and_then(decode_index))
     }
@@ -134,6 +239,7 @@ impl ParseCache {
     pub fn store_index(&self, root_key: &[u8], index: &StatIndex) -> Result<(), CacheError> {
         let mut buffer = Vec::new();
         encode_index(index, &mut buffer);
+        let _in_use = self.in_use();
         let mut txn = self.env.write_txn().map_err(|e| self.error(e))?;
         self.indexes.put(&mut txn, root_key, &buffer).map_err(|e| self.error(e))?;
         txn.commit().map_err(|e| self.error(e))

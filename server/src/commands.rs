@@ -321,9 +321,16 @@ fn check_imports(project: &Project, specs: &[String], format: Format, out: &mut 
     let mut found: Vec<FindingOut<'_>> = Vec::new();
     for id in &ids {
         let Some(deps) = project.deps(*id) else { continue };
-        for finding in &deps.findings {
-            found.push(finding_out(project.path(*id), finding));
+        if deps.findings.is_empty() {
+            continue;
         }
+        // Columns for people count characters (as ruff and editors do); the engine's are
+        // UTF-8 bytes, so read the file once to convert.
+        let text = std::fs::read(project.root.join(project.path(*id))).unwrap_or_default();
+        let mut findings: Vec<FindingOut<'_>> =
+            deps.findings.iter().map(|f| finding_out(project.path(*id), f, &text)).collect();
+        findings.sort_by_key(|f| (f.line, f.column));
+        found.extend(findings);
     }
     let errors = found.iter().filter(|f| f.severity == "error").count();
     if format == Format::Json {
@@ -342,12 +349,31 @@ fn check_imports(project: &Project, specs: &[String], format: Format, out: &mut 
     Ok(u8::from(errors > 0))
 }
 
-fn finding_out<'a>(file: &'a str, finding: &'a Finding) -> FindingOut<'a> {
+/// The 1-based character column of a 0-based line and UTF-8 byte column; a byte-order
+/// mark takes no column.
+fn char_column(text: &[u8], line: u32, byte_column: u32) -> u32 {
+    let Some(start) = text
+        .split(|b| *b == b'\n')
+        .scan(0usize, |offset, l| {
+            let at = *offset;
+            *offset += l.len() + 1;
+            Some(at)
+        })
+        .nth(line as usize)
+    else {
+        return byte_column + 1;
+    };
+    let end = (start + byte_column as usize).min(text.len());
+    let prefix = String::from_utf8_lossy(&text[start..end]);
+    prefix.chars().filter(|c| *c != '\u{feff}').count() as u32 + 1
+}
+
+fn finding_out<'a>(file: &'a str, finding: &'a Finding, text: &[u8]) -> FindingOut<'a> {
     let (kind, severity) = finding_kind(finding.kind);
     FindingOut {
         file,
         line: finding.range.start.line + 1,
-        column: finding.range.start.column + 1,
+        column: char_column(text, finding.range.start.line, finding.range.start.column),
         kind,
         severity,
         module: &finding.module,
@@ -396,15 +422,28 @@ fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
                 Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH"))
             })?;
         if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
             return Err(Failure::usage(format!(
-                "git {} failed in {}: {}; check that this is a git repository and that `{since}` is a valid ref",
+                "git {} failed in {}: {first}; check that `{since}` is a valid ref",
                 args.join(" "),
                 root.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
             )));
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     };
+    let inside = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .output()
+        .map_err(|e| Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH")))?;
+    if !inside.status.success() {
+        return Err(Failure::usage(format!(
+            "{} is not in a git repository; `pleat changed` compares against git history",
+            root.display()
+        )));
+    }
     // Run in the root, both commands print paths relative to it.
     let mut paths = Vec::new();
     let diff = git(&["diff", "--name-only", "--no-renames", "--relative", since, "--"])?;

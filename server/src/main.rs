@@ -118,8 +118,28 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// Lets `-spec` excludes stand among the specs as in Pants (`pleat list :: -legacy::`):
+/// clap would take them for flags, so they move behind a `--` at the end. An argument is
+/// taken for an exclude when it starts with one `-` and holds `:`, `/`, `.` or `*`.
+fn with_excludes_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if args.iter().any(|a| a == "--") {
+        return args;
+    }
+    let is_exclude = |a: &std::ffi::OsString| {
+        a.to_str().is_some_and(|s| {
+            s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s.contains([':', '/', '.', '*'])
+        })
+    };
+    let (excludes, mut rest): (Vec<_>, Vec<_>) = args.into_iter().partition(is_exclude);
+    if !excludes.is_empty() {
+        rest.push("--".into());
+        rest.extend(excludes);
+    }
+    rest
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_excludes_last(std::env::args_os().collect()));
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {

@@ -184,6 +184,9 @@ from ... import too_far
 //- pkg/sub/c.py
 //- top.py
 from . import x
+//- pkg/migrations/__init__.py
+//- pkg/migrations/0002_auto.py
+from .. import b
 ",
         &expect![[r#"
             pkg/__init__.py [source] (pkg)
@@ -195,6 +198,10 @@ from . import x
               → pkg/sub/c.py :3
               ! 1:6 relative import `..` goes beyond the top-level package (pkg/a.py is in package `pkg`); use fewer dots or an absolute import
             pkg/b.py [source] (pkg.b)
+            pkg/migrations/0002_auto.py [source]
+              → pkg/__init__.py :1 init
+              → pkg/b.py :1
+            pkg/migrations/__init__.py [source] (pkg.migrations)
             pkg/sub/__init__.py [source] (pkg.sub)
               → pkg/__init__.py :1 init
               → pkg/a.py :1

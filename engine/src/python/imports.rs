@@ -188,16 +188,13 @@ impl IncrementalParser {
         }
         let tree = self.parser.parse(&source, self.tree.as_ref());
         self.source = source;
-        match tree {
-            Some(tree) => {
-                let parsed = extract(&tree, &self.source, self.options);
-                self.tree = Some(tree);
-                parsed
-            }
-            None => {
-                self.tree = None;
-                parse_imports(&self.source, self.options)
-            }
+        if let Some(tree) = tree {
+            let parsed = extract(&tree, &self.source, self.options);
+            self.tree = Some(tree);
+            parsed
+        } else {
+            self.tree = None;
+            parse_imports(&self.source, self.options)
         }
     }
 }

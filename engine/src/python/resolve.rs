@@ -17,6 +17,10 @@ pub struct ModuleFile {
     pub root: Option<String>,
     /// The module name under that root.
     pub module: Option<String>,
+    /// The package relative imports start from: the module itself for `__init__.py`,
+    /// else its folder's package (known even when the file's own name is not an
+    /// identifier, like a migration `0002_auto.py`).
+    pub package: Option<String>,
     /// `__init__.py` or `__init__.pyi`.
     pub is_init: bool,
     /// The file holds code (for `init_files = "content_only"`).
@@ -172,7 +176,12 @@ impl Resolver {
         }
         let name = vfs::file_name(&path);
         let is_init = name == "__init__.py" || name == "__init__.pyi";
-        self.files[id.index()] = Some(ModuleFile { path, root, module, is_init, has_code });
+        let package = if is_init {
+            module.clone()
+        } else {
+            root.as_deref().and_then(|r| module_name(&vfs::join(vfs::parent(&path), "__init__.py"), r))
+        };
+        self.files[id.index()] = Some(ModuleFile { path, root, module, package, is_init, has_code });
     }
 
     /// The file's record, if it exists.
@@ -229,10 +238,9 @@ impl Resolver {
                 join_module(&package, &import.module)
             } else {
                 let dots = ".".repeat(import.level as usize);
-                let package = match file.module.as_deref().map(|m| package_of(file, m)) {
-                    Some("") => "a top-level module".to_owned(),
+                let package = match file.package.as_deref() {
                     Some(package) => format!("in package `{package}`"),
-                    None => "not importable by name".to_owned(),
+                    None => "a top-level module".to_owned(),
                 };
                 deps.findings.push(Finding {
                     kind: FindingKind::RelativeBeyondTop,
@@ -444,20 +452,13 @@ fn add_package_prefixes(packages: &mut HashSet<String>, module: &str) {
 
 /// The package a relative import of `level` dots starts from.
 fn relative_base(file: &ModuleFile, level: u32) -> Option<String> {
-    let module = file.module.as_deref()?;
-    let package = package_of(file, module);
-    let mut parts: Vec<&str> = if package.is_empty() { Vec::new() } else { package.split('.').collect() };
+    let mut parts: Vec<&str> = file.package.as_deref()?.split('.').collect();
     let up = level as usize - 1;
-    if parts.is_empty() || up >= parts.len() {
+    if up >= parts.len() {
         return None;
     }
     parts.truncate(parts.len() - up);
     Some(parts.join("."))
-}
-
-/// The package of a module: itself for `__init__.py`, else its parent.
-fn package_of<'a>(file: &ModuleFile, module: &'a str) -> &'a str {
-    if file.is_init { module } else { module.rfind('.').map_or("", |i| &module[..i]) }
 }
 
 fn join_module(base: &str, name: &str) -> String {

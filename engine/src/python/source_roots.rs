@@ -87,9 +87,17 @@ impl SourceRoots {
             .collect();
         // Deepest first reads better: the roots most likely meant come first.
         shown.reverse();
+        if shown.len() > SHOWN_ROOTS {
+            let more = shown.len() - SHOWN_ROOTS;
+            shown.truncate(SHOWN_ROOTS);
+            shown.push(format!("{more} more (see `pleat list` and source_roots in [tool.pleat])"));
+        }
         shown.join(", ")
     }
 }
+
+/// How many roots a message names before it says "and N more".
+const SHOWN_ROOTS: usize = 6;
 
 fn normalize(root: &str) -> String {
     let trimmed = root.trim().trim_matches('/');
