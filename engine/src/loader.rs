@@ -6,9 +6,9 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::config;
-use crate::parse_cache::{ContentDigest, IndexEntry, ParseCache, StatIndex, parse_key};
+use crate::parse_cache::{IndexEntry, ParseCache, StatIndex, parse_key};
 use crate::project::{Project, ProjectError, SourceFile};
-use crate::python::imports::parse_imports;
+use crate::python::imports::{ParseOptions, ParsedFile, parse_imports};
 use crate::vfs;
 
 /// How to load.
@@ -42,14 +42,6 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(dir).join("pleat"));
     }
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("pleat"))
-}
-
-struct Pending {
-    path: String,
-    stat: vfs::FileStat,
-    digest: Option<ContentDigest>,
-    content: Option<Vec<u8>>,
-    read_error: Option<String>,
 }
 
 /// Loads the project at `root`.
@@ -87,69 +79,30 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
     });
     let parse_options = Project::parse_options(&config);
 
-    // Phase 1: the digest of every file, reading only those whose stat data changed.
-    let mut pending: Vec<Pending> = walk
+    // One pass on all cores: each file's digest (read only when its stat data changed),
+    // then its cached parse result, else a parse. A file's bytes live only inside its own
+    // step, so memory stays bounded by the number of threads, not the repository.
+    let in_use = cache.as_ref().map(ParseCache::in_use);
+    let outcomes: Vec<Outcome> = walk
         .python
         .into_par_iter()
-        .map(|f| {
-            let digest = index.as_ref().and_then(|i| i.unchanged(&f.path, &f.stat));
-            let mut p = Pending { path: f.path, stat: f.stat, digest, content: None, read_error: None };
-            if p.digest.is_none() {
-                read_into(&root, &mut p);
-            }
-            p
-        })
+        .map(|f| load_one(&root, f, index.as_ref(), cache.as_ref(), parse_options))
         .collect();
-    report.read = pending.iter().filter(|p| p.content.is_some() || p.read_error.is_some()).count();
-    lap("stat+read");
+    lap("stat+read+parse");
 
-    // Phase 2: cached parse results by content digest.
-    let keys: Vec<[u8; 32]> =
-        pending.iter().map(|p| parse_key(&p.digest.unwrap_or_default(), parse_options)).collect();
-    let mut cached = match cache.as_ref().map(|c| c.get_many(&keys)) {
-        Some(Ok(found)) => found,
-        Some(Err(e)) => {
-            report.warnings.push(e.to_string());
-            vec![None; keys.len()]
+    let mut files = Vec::with_capacity(outcomes.len());
+    let mut fresh: Vec<([u8; 32], Arc<ParsedFile>)> = Vec::new();
+    for outcome in outcomes {
+        report.read += usize::from(outcome.read);
+        if let Some(error) = outcome.error {
+            report.warnings.push(error);
         }
-        None => vec![None; keys.len()],
-    };
-
-    // Phase 3: parse the rest on all cores.
-    let parsed: Vec<Option<crate::python::imports::ParsedFile>> = pending
-        .par_iter_mut()
-        .zip(cached.par_iter_mut())
-        .map(|(p, hit)| {
-            if hit.is_some() || p.read_error.is_some() {
-                return None;
-            }
-            if p.content.is_none() {
-                read_into(&root, p);
-            }
-            p.content.as_ref().map(|content| parse_imports(content, parse_options))
-        })
-        .collect();
-    report.parsed = parsed.iter().filter(|p| p.is_some()).count();
-    lap("cache lookup+parse");
-
-    let mut files = Vec::with_capacity(pending.len());
-    let mut fresh: Vec<([u8; 32], Arc<crate::python::imports::ParsedFile>)> = Vec::new();
-    for ((p, hit), new) in pending.iter().zip(cached).zip(parsed) {
-        if let Some(error) = &p.read_error {
-            report.warnings.push(format!("cannot read {}: {error}; it is left out of the graph", p.path));
-            continue;
+        let Some(file) = outcome.file else { continue };
+        if outcome.parsed {
+            report.parsed += 1;
+            fresh.push((parse_key(&file.digest, parse_options), Arc::clone(&file.parsed)));
         }
-        let digest = p.digest.unwrap_or_default();
-        let parsed = match (hit, new) {
-            (Some(hit), _) => Arc::new(hit),
-            (None, Some(new)) => {
-                let new = Arc::new(new);
-                fresh.push((parse_key(&digest, parse_options), Arc::clone(&new)));
-                new
-            }
-            (None, None) => continue,
-        };
-        files.push(SourceFile { path: p.path.clone(), digest, stat: p.stat, parsed });
+        files.push(file);
     }
 
     if let Some(cache) = &cache {
@@ -173,6 +126,7 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
         }
     }
 
+    drop(in_use);
     lap("cache write");
     let requirements: Vec<(String, String)> = walk
         .requirements
@@ -185,12 +139,71 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
     Ok((project, report))
 }
 
-fn read_into(root: &Path, p: &mut Pending) {
-    match std::fs::read(vfs::absolute(root, &p.path)) {
+/// What loading one file gave.
+struct Outcome {
+    file: Option<SourceFile>,
+    read: bool,
+    parsed: bool,
+    error: Option<String>,
+}
+
+fn load_one(
+    root: &Path,
+    walked: vfs::WalkedFile,
+    index: Option<&StatIndex>,
+    cache: Option<&ParseCache>,
+    options: ParseOptions,
+) -> Outcome {
+    let mut outcome = Outcome { file: None, read: false, parsed: false, error: None };
+    let read = |outcome: &mut Outcome| match std::fs::read(vfs::absolute(root, &walked.path)) {
         Ok(content) => {
-            p.digest = Some(*blake3::hash(&content).as_bytes());
-            p.content = Some(content);
+            outcome.read = true;
+            Some(content)
         }
-        Err(e) => p.read_error = Some(e.to_string()),
-    }
+        Err(e) => {
+            outcome.error = Some(format!("cannot read {}: {e}; it is left out of the graph", walked.path));
+            None
+        }
+    };
+    let mut content = None;
+    let digest = if let Some(digest) = index.and_then(|i| i.unchanged(&walked.path, &walked.stat)) {
+        digest
+    } else {
+        let Some(bytes) = read(&mut outcome) else { return outcome };
+        let digest = *blake3::hash(&bytes).as_bytes();
+        content = Some(bytes);
+        digest
+    };
+    let key = parse_key(&digest, options);
+    let cached = match cache.map(|c| c.get(&key)) {
+        Some(Ok(found)) => found,
+        Some(Err(e)) => {
+            outcome.error = Some(e.to_string());
+            None
+        }
+        None => None,
+    };
+    let parsed = if let Some(hit) = cached {
+        hit
+    } else {
+        let Some(content) = content.or_else(|| read(&mut outcome)) else { return outcome };
+        // The stat index vouched for a digest, but the bytes are what gets parsed: key
+        // the result by what was read.
+        let digest_now = *blake3::hash(&content).as_bytes();
+        outcome.parsed = true;
+        let parsed = parse_imports(&content, options);
+        if digest_now != digest {
+            outcome.file = Some(SourceFile {
+                path: walked.path,
+                digest: digest_now,
+                stat: walked.stat,
+                parsed: Arc::new(parsed),
+            });
+            return outcome;
+        }
+        parsed
+    };
+    outcome.file =
+        Some(SourceFile { path: walked.path, digest, stat: walked.stat, parsed: Arc::new(parsed) });
+    outcome
 }

@@ -78,8 +78,8 @@ pub struct ParseCache {
     recovered: Option<String>,
 }
 
-/// Removes this process's in-use marker when an operation ends.
-struct InUse {
+/// Removes this process's in-use marker when the work with the cache ends.
+pub struct InUse {
     path: std::path::PathBuf,
 }
 
@@ -193,7 +193,7 @@ impl ParseCache {
     /// Marks this process as using the cache until the guard drops. A marker left by a
     /// process that no longer exists means that process died inside LMDB (a crash on a
     /// damaged file, or a kill); the next open then clears the cache.
-    fn in_use(&self) -> InUse {
+    pub fn in_use(&self) -> InUse {
         let path = self.users.join(std::process::id().to_string());
         let _ = std::fs::write(&path, b"");
         InUse { path }
@@ -203,10 +203,16 @@ impl ParseCache {
         CacheError { dir: self.dir.clone(), source }
     }
 
+    /// Looks up one parse result (its own read transaction: cheap in LMDB, and usable
+    /// from any thread). Callers hold [`ParseCache::in_use`] around their work.
+    pub fn get(&self, key: &[u8; 32]) -> Result<Option<ParsedFile>, CacheError> {
+        let txn = self.env.read_txn().map_err(|e| self.error(e))?;
+        Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed))
+    }
+
     /// Looks up many parse results in one read transaction; a missing or undecodable
     /// entry is `None` (and will be re-parsed).
     pub fn get_many(&self, keys: &[[u8; 32]]) -> Result<Vec<Option<ParsedFile>>, CacheError> {
-        let _in_use = self.in_use();
         let txn = self.env.read_txn().map_err(|e| self.error(e))?;
         keys.iter()
             .map(|key| Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed)))
@@ -218,7 +224,6 @@ impl ParseCache {
         &self,
         entries: impl IntoIterator<Item = (&'a [u8; 32], &'a ParsedFile)>,
     ) -> Result<(), CacheError> {
-        let _in_use = self.in_use();
         let mut txn = self.env.write_txn().map_err(|e| self.error(e))?;
         let mut buffer = Vec::new();
         for (key, parsed) in entries {
@@ -231,7 +236,6 @@ impl ParseCache {
 
     /// The stat index persisted for a root (keyed by whatever the caller chooses).
     pub fn load_index(&self, root_key: &[u8]) -> Result<Option<StatIndex>, CacheError> {
-        let _in_use = self.in_use();
         let txn = self.env.read_txn().map_err(|e| self.error(e))?;
         Ok(self.indexes.get(&txn, root_key).map_err(|e| self.error(e))?.and_then(decode_index))
     }
@@ -239,7 +243,6 @@ impl ParseCache {
     pub fn store_index(&self, root_key: &[u8], index: &StatIndex) -> Result<(), CacheError> {
         let mut buffer = Vec::new();
         encode_index(index, &mut buffer);
-        let _in_use = self.in_use();
         let mut txn = self.env.write_txn().map_err(|e| self.error(e))?;
         self.indexes.put(&mut txn, root_key, &buffer).map_err(|e| self.error(e))?;
         txn.commit().map_err(|e| self.error(e))

@@ -262,15 +262,19 @@ impl Resolver {
             // `from a.b import c` depends on `a.b.c` if that is a module, else on `a.b`.
             let mut needs_base = import.names.is_empty();
             let base_is_first_party = self.exists(&base);
+            // Only a package can have submodules: for `from a.module import X, Y, …`
+            // (thousands of names in generated code) no candidate is built at all.
+            let may_have_submodules = !base_is_first_party || self.packages.contains(&base);
             for name in &import.names {
+                if name.name == "*" || !may_have_submodules {
+                    needs_base = true;
+                    continue;
+                }
                 let candidate = join_module(&base, &name.name);
                 // A submodule: first-party, or a third-party one that a distribution
                 // provides on its own (`from google.cloud import storage`).
-                let is_module = name.name != "*"
-                    && (self.exists(&candidate)
-                        || (!base_is_first_party
-                            && self.third_party.lookup(&base).is_none()
-                            && self.third_party.lookup(&candidate).is_some()));
+                let is_module = self.exists(&candidate)
+                    || (!base_is_first_party && self.third_party.lookup(&candidate).is_some());
                 if is_module {
                     targets.push(candidate);
                 } else {
