@@ -13,6 +13,9 @@ Each edge found by one tool only is classified by looking at the importing file 
 own `ast` module (stdlib only, so this runs without a venv):
 
   statement          a plain top-level import names the target module; one tool misses it
+                     (", path not a Python name" when a folder on the way is a keyword such
+                     as `async/`, or no identifier: importable with importlib and relative
+                     imports, not with an `import` statement)
   type-checking      the import is inside `if TYPE_CHECKING:`
   conditional        the import is inside another `if` block
   try-except         the import is inside `try:` / `except:`
@@ -22,8 +25,10 @@ own `ast` module (stdlib only, so this runs without a venv):
   from-package       `from pkg import sub` where every name is a submodule: the target is
                      pkg/__init__.py, which runs first (a name that is no submodule makes
                      pkg/__init__.py the module imported, and the edge a plain "statement")
-  string             no import statement names the target, a string literal does (docstring,
-                     `importlib.import_module("...")`, settings lists, `mock.patch("...")`)
+  string: F()        no import statement names the target; the first argument of a call
+                     to F does (`import_module("a.b")`, `mock.patch("a.b.c")`)
+  string             no import statement or call names the target, another string literal
+                     does (docstring, settings list, `--detect-string-imports` territory)
   syntax-error       the importing file does not parse
   unexplained        nothing in the file names the target module
 
@@ -40,6 +45,7 @@ import argparse
 import ast
 import collections
 import json
+import keyword
 import os
 import sys
 from dataclasses import dataclass, field
@@ -124,6 +130,7 @@ class FileImports:
         self.rel = rel
         self.imports: list[Import] = []
         self.strings: list[tuple[int, str]] = []
+        self.call_strings: list[tuple[int, str, str]] = []
         self.syntax_error: str | None = None
         self.root = root
         path = root / rel
@@ -158,6 +165,11 @@ class FileImports:
                 ctx = "try-except"
             if isinstance(child, (ast.Import, ast.ImportFrom)):
                 self._add_import(child, ctx)
+            elif isinstance(child, ast.Call) and child.args:
+                first = child.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    # `import_module("a.b")`, `__import__("a.b")`, `mock.patch("a.b.c")`, ...
+                    self.call_strings.append((first.lineno, first.value, ast.unparse(child.func)))
             elif isinstance(child, ast.Constant) and isinstance(child.value, str):
                 self.strings.append((child.lineno, child.value))
             self._walk(child, ctx)
@@ -248,10 +260,19 @@ class FileImports:
                 cls = imp.context or "statement"
             if how != "module" and imp.context:
                 cls += f" ({imp.context})"
+            odd = odd_names(self.rel, target)
+            if cls == "statement" and odd:
+                cls = "statement, path not a Python name"
+                return cls, f"{self.rel}:{imp.line}: {imp.text}  [{', '.join(odd)}]"
             return cls, f"{self.rel}:{imp.line}: {imp.text}"
         return self._string(dotted_names) or ("unexplained", f"{self.rel}: no statement or string names {target}")
 
     def _string(self, dotted_names: list[str]) -> tuple[str, str] | None:
+        # First a call whose first argument is the module name (or a name in it).
+        for line, s, func in self.call_strings:
+            for name in dotted_names:
+                if name and (s == name or s.startswith(name + ".")):
+                    return f"string: {func}()", f'{self.rel}:{line}: {func}("{s}")'
         for line, s in self.strings:
             for name in dotted_names:
                 if name and name in s:
@@ -260,6 +281,16 @@ class FileImports:
                     lo = max(0, i - 40)
                     return "string", f"{self.rel}:{line}: ...{snippet[lo : i + len(name) + 40]}..."
         return None
+
+
+def odd_names(*paths: str) -> list[str]:
+    """Folder names on the paths that are no Python identifier, or are keywords (`async/`)."""
+    out = []
+    for path in paths:
+        for part in Path(path).parent.parts:
+            if (not part.isidentifier() or keyword.iskeyword(part)) and part not in out and part != ".":
+                out.append(part)
+    return out
 
 
 def dotted_names(target: str, source_roots: list[str]) -> list[str]:

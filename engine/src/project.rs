@@ -1,6 +1,6 @@
 //! The project: one repository's files, their parse results, the resolver and the target graph, kept up to date one file at a time; the engine's public façade.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -145,7 +145,7 @@ impl Project {
             root: root.to_owned(),
             config,
             files: Vec::new(),
-            by_path: HashMap::new(),
+            by_path: HashMap::default(),
             resolver: Resolver::new(
                 SourceRoots::default(),
                 settings_of(&Config::default()),

@@ -1,6 +1,6 @@
 //! Module resolution: the module ⇄ file index, and turning one file's imports into edges, third-party requirements and findings.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::config::{Ambiguity, InitFiles};
 use crate::graph::{Edge, EdgeKind, FileId};
@@ -40,6 +40,9 @@ pub struct Requirement {
 #[derive(Debug, Clone, Default)]
 pub struct ThirdPartyIndex {
     by_module: HashMap<String, Vec<Requirement>>,
+    /// Proper dotted prefixes of the registered modules (`google`, `google.cloud` for
+    /// `google.cloud.storage`): only these can hold a more specific distribution.
+    parents: HashSet<String>,
     /// Modules installed in the virtualenv whose distribution is not declared.
     undeclared: HashMap<String, String>,
 }
@@ -47,6 +50,7 @@ pub struct ThirdPartyIndex {
 impl ThirdPartyIndex {
     /// Registers a distribution as providing `module`.
     pub fn add(&mut self, module: &str, requirement: Requirement) {
+        add_package_prefixes(&mut self.parents, module);
         let list = self.by_module.entry(module.to_owned()).or_default();
         if !list.iter().any(|r| r.name == requirement.name) {
             list.push(requirement);
@@ -143,9 +147,9 @@ impl Resolver {
             roots,
             settings,
             files: Vec::new(),
-            primary: HashMap::new(),
-            outer: HashMap::new(),
-            packages: HashSet::new(),
+            primary: HashMap::default(),
+            outer: HashMap::default(),
+            packages: HashSet::default(),
             third_party,
         };
         for (i, entry) in files.into_iter().enumerate() {
@@ -264,7 +268,8 @@ impl Resolver {
             let base_is_first_party = self.exists(&base);
             // Only a package can have submodules: for `from a.module import X, Y, …`
             // (thousands of names in generated code) no candidate is built at all.
-            let may_have_submodules = !base_is_first_party || self.packages.contains(&base);
+            let may_have_submodules = self.packages.contains(&base)
+                || (!base_is_first_party && self.third_party.parents.contains(&base));
             for name in &import.names {
                 if name.name == "*" || !may_have_submodules {
                     needs_base = true;
