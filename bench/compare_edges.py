@@ -150,7 +150,7 @@ class FileImports:
 
     def _statement_text(self, node: ast.stmt) -> str:
         end = getattr(node, "end_lineno", node.lineno) or node.lineno
-        text = " ".join(l.strip() for l in self.lines[node.lineno - 1 : end])
+        text = " ".join(line.strip() for line in self.lines[node.lineno - 1 : end])
         return text if len(text) <= 140 else text[:137] + "..."
 
     def _walk(self, node: ast.AST, context: str) -> None:
@@ -375,7 +375,9 @@ def main() -> int:
     print(f"ruff edges pleat also finds: {recall:.2%}")
 
     cache: dict = {}
-    ruff_counts = report_side("In ruff, not in pleat", classify(ruff_only, root, source_roots, cache, False), args.examples)
+    ruff_counts = report_side(
+        "In ruff, not in pleat", classify(ruff_only, root, source_roots, cache, False), args.examples
+    )
     pleat_counts = report_side(
         "In pleat, not in ruff", classify(pleat_only, root, source_roots, cache, True), args.pleat_examples
     )

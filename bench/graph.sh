@@ -222,6 +222,7 @@ done
   echo "- pleat: $("$PLEAT" --version 2>/dev/null || echo '?') at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (dirty)')"
   echo "- $("$RUFF" --version); $(python3 --version); runs per command: $RUNS (median wall; max RSS over the runs)"
   echo "- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # shellcheck disable=SC2086 # one argument per project
   python3 - "$OUT" $PROJECTS <<'EOF'
 import json, re, statistics, sys
 from pathlib import Path

@@ -41,6 +41,8 @@ pub struct Config {
     pub test_patterns: Vec<String>,
     /// Python minor version (3.x) whose standard library is assumed.
     pub python_minor: u8,
+    /// True when `python_version` was set explicitly (not taken from requires-python).
+    pub python_minor_set: bool,
     /// Distribution name → module names it provides, over the built-in table.
     pub module_mapping: BTreeMap<String, Vec<String>>,
     /// File → explicit dependencies; `!path` removes an inferred edge.
@@ -66,6 +68,7 @@ impl Default for Config {
             string_imports_min_dots: 2,
             test_patterns: default_test_patterns(),
             python_minor: 11,
+            python_minor_set: false,
             module_mapping: BTreeMap::new(),
             dependencies: BTreeMap::new(),
             ambiguity: Ambiguity::default(),
@@ -179,14 +182,28 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
     let Some(path) = config_file(root) else {
         return Ok(Config::default());
     };
-    let text = std::fs::read(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    let text = String::from_utf8(text).map_err(|e| ConfigError::Invalid {
-        path: path.clone(),
+    let mut config = parse(&path, &read_text(&path)?)?;
+    // With a pleat.toml, pyproject.toml still declares the project's requirements and its
+    // Python version.
+    let pyproject = root.join("pyproject.toml");
+    if path != pyproject && pyproject.is_file() {
+        let project = parse(&pyproject, &read_text(&pyproject)?)?;
+        config.declared_requirements = project.declared_requirements;
+        if !config.python_minor_set {
+            config.python_minor = project.python_minor;
+        }
+    }
+    Ok(config)
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    String::from_utf8(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
         line: 1,
         column: 1,
         message: format!("the file is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
-    })?;
-    parse(&path, &text)
+    })
 }
 
 /// Parses configuration text; `path` decides the layout (`pleat.toml` is the table
@@ -227,6 +244,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         string_imports_min_dots: raw.string_imports_min_dots.unwrap_or(defaults.string_imports_min_dots),
         test_patterns: raw.test_patterns.unwrap_or(defaults.test_patterns),
         python_minor,
+        python_minor_set: raw.python_version.is_some(),
         module_mapping: raw.module_mapping.unwrap_or_default(),
         dependencies: raw.dependencies.unwrap_or_default(),
         ambiguity: raw.ambiguity.unwrap_or_default(),
@@ -354,6 +372,21 @@ my-dist = ["mymod"]
         assert!(err.contains("3.11"), "{err}");
         let err = parse(Path::new("/repo/pleat.toml"), "init_files = 3").unwrap_err().to_string();
         assert!(err.starts_with("/repo/pleat.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn pleat_toml_still_reads_requirements_from_pyproject() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pleat.toml"), "init_files = \"all\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[project]\nrequires-python = \">=3.12\"\ndependencies = [\"asgiref\"]\n",
+        )
+        .unwrap();
+        let config = load(dir.path()).unwrap();
+        assert_eq!(config.init_files, InitFiles::All);
+        assert_eq!(config.declared_requirements, ["asgiref"]);
+        assert_eq!(config.python_minor, 12);
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub struct WalkedFile {
 pub struct Walk {
     /// Python sources and stubs, sorted by path.
     pub python: Vec<WalkedFile>,
-    /// `requirements*.txt` files, sorted.
+    /// Requirements files (see [`is_requirements_file`]), sorted.
     pub requirements: Vec<String>,
     /// Every folder that directly holds a Python file, sorted.
     pub dirs: Vec<String>,
@@ -130,7 +130,7 @@ pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
                 if let Ok(meta) = entry.metadata() {
                     flush.local.python.push(WalkedFile { path: rel, stat: stat_of(&meta) });
                 }
-            } else if name.starts_with("requirements") && name.ends_with(".txt") {
+            } else if is_requirements_file(&rel) {
                 flush.local.requirements.push(rel);
             }
             ignore::WalkState::Continue
@@ -146,6 +146,14 @@ pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
     dirs.dedup();
     walk.dirs = dirs;
     walk
+}
+
+/// `requirements*.txt` (or pip-tools' `.in`) anywhere, and every `.txt`/`.in` file in a
+/// folder named `requirements` (`requirements/dev.txt`, `tests/requirements/py3.txt`).
+pub fn is_requirements_file(path: &str) -> bool {
+    let name = file_name(path);
+    let listing = name.ends_with(".txt") || name.ends_with(".in");
+    listing && (name.starts_with("requirements") || file_name(parent(path)) == "requirements")
 }
 
 /// The stat data of a file's metadata.
@@ -211,6 +219,8 @@ mod tests {
             ("pkg/__pycache__/a.py", ""),
             ("requirements.txt", "requests\n"),
             ("requirements-dev.txt", "pytest\n"),
+            ("tests/requirements/py3.txt", "selenium\n"),
+            ("docs/notes.txt", "not requirements\n"),
             ("build/gen.py", ""),
             (".gitignore", "ignored/\n"),
         ] {
@@ -222,7 +232,10 @@ mod tests {
         let walk = walk(root, &exclude);
         let paths: Vec<&str> = walk.python.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["pkg/__init__.py", "pkg/a.py", "pkg/a.pyi"]);
-        assert_eq!(walk.requirements, ["requirements-dev.txt", "requirements.txt"]);
+        assert_eq!(
+            walk.requirements,
+            ["requirements-dev.txt", "requirements.txt", "tests/requirements/py3.txt"]
+        );
         assert_eq!(walk.dirs, ["pkg"]);
         assert_eq!(walk.python[1].stat.size, 9);
     }

@@ -340,6 +340,7 @@ fn check_imports(project: &Project, specs: &[String], format: Format, out: &mut 
             out.line(format_args!("{}:{}:{}: {}: {}", f.file, f.line, f.column, f.severity, f.message))?;
         }
         let warnings = found.len() - errors;
+        unresolved_summary(&found, out)?;
         if errors == 0 {
             out.line(format_args!("✓ {} files: every import resolves ({warnings} warnings)", ids.len()))?;
         } else {
@@ -366,6 +367,32 @@ fn char_column(text: &[u8], line: u32, byte_column: u32) -> u32 {
     let end = (start + byte_column as usize).min(text.len());
     let prefix = String::from_utf8_lossy(&text[start..end]);
     prefix.chars().filter(|c| *c != '\u{feff}').count() as u32 + 1
+}
+
+/// After many findings, which top-level names account for them: one missing requirement
+/// can produce thousands of lines.
+fn unresolved_summary(found: &[FindingOut<'_>], out: &mut Out) -> Result<(), Failure> {
+    let mut by_top: BTreeMap<&str, (usize, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    for f in found.iter().filter(|f| f.kind == "unresolved") {
+        let top = f.module.split('.').next().unwrap_or(f.module);
+        let entry = by_top.entry(top).or_default();
+        entry.0 += 1;
+        entry.1.insert(f.file);
+    }
+    if by_top.len() < 2 && by_top.values().all(|(n, _)| *n < 10) {
+        return Ok(());
+    }
+    let mut rows: Vec<(&str, usize, usize)> =
+        by_top.iter().map(|(top, (n, files))| (*top, *n, files.len())).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    out.line("unresolved imports by top-level name:")?;
+    for (top, imports, files) in rows.iter().take(10) {
+        out.line(format_args!("  {top}: {imports} imports in {files} files"))?;
+    }
+    if rows.len() > 10 {
+        out.line(format_args!("  … and {} more names", rows.len() - 10))?;
+    }
+    Ok(())
 }
 
 fn finding_out<'a>(file: &'a str, finding: &'a Finding, text: &[u8]) -> FindingOut<'a> {

@@ -292,6 +292,8 @@ python_version = "3.12"
 //- a.py
 import distutils
 import tomllib
+import annotationlib  # new in 3.14: code guarded by a version check imports it
+import __main__
 "#,
         &expect![[r#"
             a.py [source] (a)

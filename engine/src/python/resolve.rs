@@ -6,7 +6,7 @@ use crate::config::{Ambiguity, InitFiles};
 use crate::graph::{Edge, EdgeKind, FileId};
 use crate::python::imports::{Import, ImportKind, ParsedFile, TextRange};
 use crate::python::source_roots::{SourceRoots, is_under, module_name};
-use crate::python::stdlib::is_stdlib_module;
+use crate::python::stdlib::{SUPPORTED_MINORS, is_stdlib_module};
 use crate::vfs;
 
 /// What the resolver knows of one file.
@@ -79,6 +79,17 @@ impl ThirdPartyIndex {
 /// `a.b.c`, `a.b`, `a`.
 fn prefixes(module: &str) -> impl Iterator<Item = &str> {
     std::iter::once(module).chain(module.match_indices('.').map(|(i, _)| &module[..i]).rev())
+}
+
+/// What a module name resolves to, for one importer (memoized per file).
+#[derive(Debug, Clone)]
+enum Lookup {
+    Files { files: Vec<FileId>, inits: Vec<FileId> },
+    Ambiguous(Vec<FileId>),
+    Namespace(Vec<FileId>),
+    Stdlib,
+    ThirdParty(Vec<Requirement>),
+    Unresolved,
 }
 
 /// What kind of problem an import has.
@@ -219,8 +230,9 @@ impl Resolver {
     pub fn resolve(&self, id: FileId, parsed: &ParsedFile) -> FileDeps {
         let mut deps = FileDeps::default();
         let Some(file) = self.file(id) else { return deps };
+        let mut memo = HashMap::default();
         for import in &parsed.imports {
-            self.resolve_import(file, import, &mut deps);
+            self.resolve_import(file, import, &mut memo, &mut deps);
         }
         for error in &parsed.syntax_errors {
             deps.findings.push(Finding {
@@ -236,7 +248,13 @@ impl Resolver {
         deps
     }
 
-    fn resolve_import(&self, file: &ModuleFile, import: &Import, deps: &mut FileDeps) {
+    fn resolve_import(
+        &self,
+        file: &ModuleFile,
+        import: &Import,
+        memo: &mut HashMap<String, Lookup>,
+        deps: &mut FileDeps,
+    ) {
         let base = if import.level > 0 {
             if let Some(package) = relative_base(file, import.level) {
                 join_module(&package, &import.module)
@@ -293,11 +311,18 @@ impl Resolver {
             targets.push(base.clone());
         }
         for target in targets {
-            self.resolve_module(file, import, &target, deps);
+            self.resolve_module(file, import, &target, memo, deps);
         }
     }
 
-    fn resolve_module(&self, file: &ModuleFile, import: &Import, module: &str, deps: &mut FileDeps) {
+    fn resolve_module(
+        &self,
+        file: &ModuleFile,
+        import: &Import,
+        module: &str,
+        memo: &mut HashMap<String, Lookup>,
+        deps: &mut FileDeps,
+    ) {
         let line = import.range.start.line;
         let edge = |to: FileId, kind: EdgeKind| Edge {
             to,
@@ -306,16 +331,20 @@ impl Resolver {
             type_only: import.type_only,
             weak: import.weak,
         };
-        let candidates = self.files_for(module);
-        if !candidates.is_empty() {
-            if let Ok(chosen) = self.choose(file, candidates) {
-                for id in chosen {
-                    deps.edges.push(edge(id, EdgeKind::Import));
-                }
-                for init in self.ancestor_inits(module) {
-                    deps.edges.push(edge(init, EdgeKind::Init));
-                }
-            } else {
+        // Generated code repeats one import hundreds of times in a file (1,190 times
+        // `from ._models_py3 import X` in one azure file): look each module up once.
+        let lookup = match memo.get(module) {
+            Some(found) => found,
+            None => memo.entry(module.to_owned()).or_insert_with(|| self.lookup(file, module)),
+        };
+        match lookup {
+            Lookup::Files { files, inits } => {
+                deps.edges.extend(files.iter().map(|id| edge(*id, EdgeKind::Import)));
+                deps.edges.extend(inits.iter().map(|id| edge(*id, EdgeKind::Init)));
+            }
+            // A namespace package (no __init__.py): nothing to depend on but its parents.
+            Lookup::Namespace(inits) => deps.edges.extend(inits.iter().map(|id| edge(*id, EdgeKind::Init))),
+            Lookup::Ambiguous(candidates) => {
                 let paths: Vec<String> =
                     candidates.iter().filter_map(|c| self.file(*c).map(|f| f.path.clone())).collect();
                 deps.findings.push(Finding {
@@ -327,48 +356,60 @@ impl Resolver {
                         paths.len(),
                         paths.join(" and ")
                     ),
-                    candidates: candidates.to_vec(),
+                    candidates: candidates.clone(),
                 });
             }
-            return;
+            // String imports only count when they name a first-party module.
+            _ if import.kind == ImportKind::String => {}
+            Lookup::Stdlib => {}
+            Lookup::ThirdParty(requirements) => deps.third_party.extend(requirements.iter().cloned()),
+            Lookup::Unresolved if import.weak => {}
+            Lookup::Unresolved => {
+                let hint = match self.third_party.undeclared(module) {
+                    Some(dist) => format!(
+                        "; it is installed from `{dist}`, which no requirements file declares: add `{dist}` to your requirements"
+                    ),
+                    None => "; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots".to_owned(),
+                };
+                deps.findings.push(Finding {
+                    kind: FindingKind::Unresolved,
+                    range: import.range,
+                    module: module.to_owned(),
+                    message: format!(
+                        "`{module}` matches no module under the source roots {} and no declared requirement{hint}",
+                        self.roots.describe()
+                    ),
+                    candidates: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// What a module name is, seen from one importer.
+    fn lookup(&self, file: &ModuleFile, module: &str) -> Lookup {
+        let candidates = self.files_for(module);
+        if !candidates.is_empty() {
+            return match self.choose(file, candidates) {
+                Ok(files) => Lookup::Files { files, inits: self.ancestor_inits(module) },
+                Err(()) => Lookup::Ambiguous(candidates.to_vec()),
+            };
         }
         if self.packages.contains(module) {
-            // A namespace package (no __init__.py): nothing to depend on but its parents.
-            for init in self.ancestor_inits(module) {
-                deps.edges.push(edge(init, EdgeKind::Init));
-            }
-            return;
-        }
-        if import.kind == ImportKind::String {
-            return; // string imports only count when they name a first-party module
+            return Lookup::Namespace(self.ancestor_inits(module));
         }
         let top = module.split('.').next().unwrap_or(module);
-        if is_stdlib_module(top, self.settings.python_minor) {
-            return;
+        // A module of the configured version or of a later one (code guarded by a version
+        // check imports those); one removed before the configured version is not.
+        let newest = *SUPPORTED_MINORS.end();
+        if top == "__main__"
+            || (self.settings.python_minor..=newest).any(|minor| is_stdlib_module(top, minor))
+        {
+            return Lookup::Stdlib;
         }
-        if let Some(requirements) = self.third_party.lookup(module) {
-            deps.third_party.extend(requirements.iter().cloned());
-            return;
+        match self.third_party.lookup(module) {
+            Some(requirements) => Lookup::ThirdParty(requirements.to_vec()),
+            None => Lookup::Unresolved,
         }
-        if import.weak {
-            return;
-        }
-        let hint = match self.third_party.undeclared(module) {
-            Some(dist) => format!(
-                "; it is installed from `{dist}`, which no requirements file declares: add `{dist}` to your requirements"
-            ),
-            None => "; add its distribution to your requirements, map it in [tool.pleat.module_mapping], or fix the source roots".to_owned(),
-        };
-        deps.findings.push(Finding {
-            kind: FindingKind::Unresolved,
-            range: import.range,
-            module: module.to_owned(),
-            message: format!(
-                "`{module}` matches no module under the source roots {} and no declared requirement{hint}",
-                self.roots.describe()
-            ),
-            candidates: Vec::new(),
-        });
     }
 
     /// One provider, a stub and its implementation, or an error for real ambiguity.

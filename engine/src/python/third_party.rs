@@ -333,6 +333,7 @@ const MODULE_TABLE: &[(&str, &[&str])] = &[
     ("auth0-python", &["auth0"]),
     ("avro-python3", &["avro"]),
     ("aws-cdk-lib", &["aws_cdk"]),
+    ("azure-common", &["azure.common", "azure.profiles"]),
     ("azure-storage-file-datalake", &["azure.storage.filedatalake"]),
     ("azure-storage-file-share", &["azure.storage.fileshare"]),
     ("backports-functools-lru-cache", &["backports.functools_lru_cache"]),
