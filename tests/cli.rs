@@ -418,6 +418,51 @@ fn dependencies_direct_with_relative_imports_inits_and_third_party() {
     );
 }
 
+/// A virtualenv's metadata names the modules of a declared distribution exactly (here one
+/// whose module name no table could guess), and names the distribution behind an
+/// undeclared import in the message.
+#[test]
+fn virtualenv_metadata_maps_distributions_to_modules() {
+    let repo = Repo::new(
+        r"
+//- requirements.txt
+acme-tools==1.0
+//- app.py
+import acme_magic.core
+import other_mod
+",
+    );
+    let site = ".venv/lib/python3.11/site-packages";
+    repo.write(".venv/pyvenv.cfg", "home = /usr/bin\n");
+    repo.write(
+        &format!("{site}/acme_tools-1.0.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: acme-tools\n",
+    );
+    repo.write(&format!("{site}/acme_tools-1.0.dist-info/top_level.txt"), "acme_magic\n");
+    repo.write(&format!("{site}/acme_magic/__init__.py"), "");
+    repo.write(
+        &format!("{site}/Other_Dist-2.0.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: Other-Dist\n",
+    );
+    repo.write(
+        &format!("{site}/Other_Dist-2.0.dist-info/RECORD"),
+        "other_mod/__init__.py,sha256=x,0\nOther_Dist-2.0.dist-info/METADATA,,\n",
+    );
+    let run = repo.run(&["--format", "json", "dependencies", "app.py"]);
+    run.ok();
+    assert_eq!(
+        run.json(),
+        json!({"files": [], "third_party": [{"name": "acme-tools", "declared_in": "requirements.txt:1"}]})
+    );
+    let run = repo.run(&["check-imports"]);
+    run.code(1);
+    assert!(run.stdout.contains("app.py:2:8: error: `other_mod`"), "{}", run.describe());
+    assert!(run.stdout.contains("installed from `Other-Dist`"), "{}", run.describe());
+    // The virtualenv's own files are not part of the graph.
+    let run = repo.run(&["list"]);
+    assert!(!run.stdout.contains(".venv"), "{}", run.describe());
+}
+
 #[test]
 fn dependencies_of_tests_include_their_conftests() {
     let repo = Repo::new(PACKAGE);

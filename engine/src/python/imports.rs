@@ -462,7 +462,40 @@ impl Walker<'_> {
     }
 
     fn import_from_statement(&mut self, node: Node<'_>, ctx: Ctx) {
-        let Some(module_node) = node.child_by_field_name("module_name") else {
+        // One pass over the children (field lookups each walk them again, which shows in
+        // generated files with thousands of from-imports).
+        let mut module_node = None;
+        let mut names = Vec::new();
+        let mut cursor = node.walk();
+        if cursor.goto_first_child() {
+            loop {
+                let child = cursor.node();
+                match cursor.field_name() {
+                    Some("module_name") => module_node = Some(child),
+                    Some("name") => {
+                        let dotted = if child.kind() == "aliased_import" {
+                            child.child_by_field_name("name")
+                        } else {
+                            Some(child)
+                        };
+                        if let Some(dotted) = dotted {
+                            names.push(ImportedName {
+                                name: dotted_text(self.text(dotted)),
+                                range: range_of(dotted),
+                            });
+                        }
+                    }
+                    _ if child.kind() == "wildcard_import" => {
+                        names.push(ImportedName { name: "*".to_owned(), range: range_of(child) });
+                    }
+                    _ => {}
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+        let Some(module_node) = module_node else {
             return;
         };
         let (module, level) = if module_node.kind() == "relative_import" {
@@ -482,24 +515,6 @@ impl Walker<'_> {
         };
         if level == 0 && (module.is_empty() || module == "__future__") {
             return;
-        }
-        let mut names = Vec::new();
-        let mut cursor = node.walk();
-        for child in node.children_by_field_name("name", &mut cursor) {
-            let dotted = if child.kind() == "aliased_import" {
-                child.child_by_field_name("name")
-            } else {
-                Some(child)
-            };
-            if let Some(dotted) = dotted {
-                names.push(ImportedName { name: dotted_text(self.text(dotted)), range: range_of(dotted) });
-            }
-        }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            if child.kind() == "wildcard_import" {
-                names.push(ImportedName { name: "*".to_owned(), range: range_of(child) });
-            }
         }
         self.push(
             Import {
