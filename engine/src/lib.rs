@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod graph;
+pub mod hash;
 pub mod loader;
 pub mod parse_cache;
 pub mod project;
