@@ -7,6 +7,7 @@
 pub mod config;
 pub mod graph;
 pub mod hash;
+pub mod lmdb;
 pub mod loader;
 pub mod parse_cache;
 pub mod project;

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use heed::types::Bytes;
-use heed::{Database, Env, EnvOpenOptions, WithoutTls};
+use heed::{Database, Env, WithoutTls};
+
+use crate::lmdb::{clear_files, is_truncated, open_env};
 
 use crate::python::imports::{
     Import, ImportKind, ImportedName, ParseOptions, ParsedFile, Position, SyntaxError, TextRange,
@@ -89,18 +91,6 @@ impl Drop for InUse {
     }
 }
 
-fn open_env(dir: &Path) -> Result<Env<WithoutTls>, heed::Error> {
-    let mut options = EnvOpenOptions::new().read_txn_without_tls();
-    options.map_size(4 << 30).max_dbs(4);
-    // SAFETY: heed requires that an environment is not opened twice in one process and
-    // that its files are not changed behind LMDB's back. Pleat opens it once per process;
-    // damage from outside is detected by `needs_reset`/`is_truncated` where it can be
-    // (a short file, a process that died inside LMDB) and the cache cleared.
-    #[allow(unsafe_code)]
-    let env = unsafe { options.open(dir) }?;
-    Ok(env)
-}
-
 /// A reason to clear the cache before opening it: a data file too short to hold its two
 /// meta pages, or an in-use marker of a process that is gone while no other one is alive.
 fn needs_reset(dir: &Path) -> Option<String> {
@@ -132,24 +122,6 @@ fn needs_reset(dir: &Path) -> Option<String> {
     Some("a process died while using it (it may have been damaged)".to_owned())
 }
 
-/// True when the data file is shorter than the last page LMDB's meta page names: reading
-/// those pages would fault (SIGBUS).
-fn is_truncated(env: &Env<WithoutTls>, dir: &Path) -> bool {
-    let page = u64::from(env.stat().page_size);
-    let last = env.info().last_page_number as u64;
-    std::fs::metadata(dir.join("data.mdb")).is_ok_and(|m| (last + 1) * page > m.len())
-}
-
-fn clear_files(dir: &Path) -> std::io::Result<()> {
-    for name in ["data.mdb", "lock.mdb"] {
-        match std::fs::remove_file(dir.join(name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 impl ParseCache {
     /// Opens (creating) the cache under `cache_dir/graph-v1`. A cache that a previous
     /// process died in, or whose file is shorter than its pages say, is cleared first
@@ -168,13 +140,13 @@ impl ParseCache {
         let marker = users.join(std::process::id().to_string());
         let _ = std::fs::write(&marker, b"");
         let _in_use = InUse { path: marker };
-        let env = open_env(&dir).map_err(error)?;
+        let env = open_env(&dir, 4 << 30).map_err(error)?;
         let (env, recovered) = if is_truncated(&env, &dir) {
             drop(env);
             clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
             let reason =
                 format!("the parse cache in {shown} was cleared: its file is shorter than its pages");
-            (open_env(&dir).map_err(error)?, Some(reason))
+            (open_env(&dir, 4 << 30).map_err(error)?, Some(reason))
         } else {
             (env, recovered)
         };
