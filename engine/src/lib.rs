@@ -13,4 +13,5 @@ pub mod parse_cache;
 pub mod project;
 pub mod python;
 pub mod specs;
+pub mod store;
 pub mod vfs;

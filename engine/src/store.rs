@@ -1,0 +1,600 @@
+//! The content-addressed store: blobs (small ones in LMDB, large ones as files), the action cache, last-access times and leases for size-capped LRU eviction, and verification of everything read.
+//!
+//! Layout of a store folder:
+//! ```text
+//! data.mdb, lock.mdb   LMDB: blobs (small contents), entries (size, kind, last access,
+//!                      lease), actions (action digest → ActionResult bytes)
+//! large/ab/<hex>       contents of 512 KiB and more, one file each, read-only
+//! tmp/                 files being written; renamed into large/ when complete
+//! ```
+//! Crash safety: a small blob and its entry are written in one LMDB transaction; a large
+//! blob is written to `tmp/`, synced, renamed into place, and only then recorded. A kill at
+//! any instant leaves at worst an unrecorded file, never an entry without its content.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use heed::types::Bytes;
+use heed::{Database, Env, WithoutTls};
+
+use crate::hash::{Digest, DigestFunction, Hasher};
+use crate::lmdb;
+
+/// Contents at least this large live as files (hardlinkable into sandboxes).
+pub const LARGE_BLOB: u64 = 512 * 1024;
+
+/// The default size cap.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub dir: PathBuf,
+    pub function: DigestFunction,
+    /// Eviction brings the store under this many bytes of content.
+    pub max_bytes: u64,
+}
+
+impl StoreOptions {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), function: DigestFunction::Blake3, max_bytes: DEFAULT_MAX_BYTES }
+    }
+}
+
+/// A store operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store in {dir} is unusable ({source}); remove the folder or pick another cache folder")]
+    Lmdb { dir: String, source: heed::Error },
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: String, source: std::io::Error },
+    #[error("digest {digest:?} uses {}, but this store uses {}", digest.function.name(), expected.name())]
+    WrongFunction { digest: Digest, expected: DigestFunction },
+}
+
+/// Counts, for `pleat cache stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub blobs: u64,
+    pub large_blobs: u64,
+    pub bytes: u64,
+    pub actions: u64,
+    pub max_bytes: u64,
+}
+
+/// What a garbage collection did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub removed: u64,
+    pub freed_bytes: u64,
+    pub kept_leased: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    large: bool,
+    size: u64,
+    /// Seconds since the epoch.
+    last_access: u64,
+    /// Seconds since the epoch; the entry is not evicted before.
+    lease_until: u64,
+}
+
+impl Entry {
+    fn encode(&self) -> [u8; 25] {
+        let mut out = [0u8; 25];
+        out[0] = u8::from(self.large);
+        out[1..9].copy_from_slice(&self.size.to_le_bytes());
+        out[9..17].copy_from_slice(&self.last_access.to_le_bytes());
+        out[17..25].copy_from_slice(&self.lease_until.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; 25] = bytes.try_into().ok()?;
+        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        Some(Self { large: bytes[0] == 1, size: word(1), last_access: word(9), lease_until: word(17) })
+    }
+}
+
+/// The store.
+pub struct Store {
+    env: Env<WithoutTls>,
+    blobs: Database<Bytes, Bytes>,
+    entries: Database<Bytes, Bytes>,
+    actions: Database<Bytes, Bytes>,
+    dir: PathBuf,
+    function: DigestFunction,
+    max_bytes: u64,
+    /// Reads since the last flush: key → time, written in one transaction later.
+    accessed: Mutex<HashMap<[u8; 33], u64>>,
+    /// Large files verified by this process (path → size when verified).
+    verified: Mutex<HashMap<PathBuf, u64>>,
+    /// Corrupt entries found and removed, for the caller to report.
+    reports: Mutex<Vec<String>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn key(digest: &Digest) -> [u8; 33] {
+    let mut out = [0u8; 33];
+    out[0] = match digest.function {
+        DigestFunction::Blake3 => 1,
+        DigestFunction::Sha256 => 2,
+    };
+    out[1..].copy_from_slice(&digest.hash);
+    out
+}
+
+fn digest_of_key(function: DigestFunction, key: &[u8], size: u64) -> Option<Digest> {
+    Some(Digest { function, hash: key.get(1..33)?.try_into().ok()?, size })
+}
+
+impl Store {
+    /// Opens (creating) a store.
+    pub fn open(options: &StoreOptions) -> Result<Self, StoreError> {
+        let dir = options.dir.clone();
+        let shown = dir.display().to_string();
+        let lmdb_error = |source| StoreError::Lmdb { dir: shown.clone(), source };
+        for sub in ["large", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|source| StoreError::Io {
+                action: "create",
+                path: dir.join(sub).display().to_string(),
+                source,
+            })?;
+        }
+        let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
+        let map_size = usize::try_from(map_size).unwrap_or(usize::MAX);
+        let mut env = lmdb::open_env(&dir, map_size).map_err(lmdb_error)?;
+        if lmdb::is_truncated(&env, &dir) {
+            drop(env);
+            lmdb::clear_files(&dir).map_err(|source| StoreError::Io {
+                action: "clear",
+                path: shown.clone(),
+                source,
+            })?;
+            env = lmdb::open_env(&dir, map_size).map_err(lmdb_error)?;
+        }
+        let mut txn = env.write_txn().map_err(lmdb_error)?;
+        let blobs = env.create_database(&mut txn, Some("blobs")).map_err(lmdb_error)?;
+        let entries = env.create_database(&mut txn, Some("entries")).map_err(lmdb_error)?;
+        let actions = env.create_database(&mut txn, Some("actions")).map_err(lmdb_error)?;
+        txn.commit().map_err(lmdb_error)?;
+        let store = Self {
+            env,
+            blobs,
+            entries,
+            actions,
+            dir,
+            function: options.function,
+            max_bytes: options.max_bytes,
+            accessed: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            reports: Mutex::new(Vec::new()),
+        };
+        store.sweep_tmp();
+        Ok(store)
+    }
+
+    pub fn function(&self) -> DigestFunction {
+        self.function
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lmdb(&self, source: heed::Error) -> StoreError {
+        StoreError::Lmdb { dir: self.dir.display().to_string(), source }
+    }
+
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
+        StoreError::Io { action, path: path.display().to_string(), source }
+    }
+
+    fn check(&self, digest: &Digest) -> Result<(), StoreError> {
+        if digest.function == self.function {
+            Ok(())
+        } else {
+            Err(StoreError::WrongFunction { digest: *digest, expected: self.function })
+        }
+    }
+
+    fn large_file(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.dir.join("large").join(&hex[..2]).join(hex)
+    }
+
+    /// Temporary files older than a day are leftovers of killed writers.
+    fn sweep_tmp(&self) {
+        let Ok(list) = std::fs::read_dir(self.dir.join("tmp")) else { return };
+        let day = Duration::from_hours(24);
+        for entry in list.flatten() {
+            let old =
+                entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e > day));
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Stores bytes; returns their digest.
+    pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of(self.function, bytes);
+        if digest.size >= LARGE_BLOB {
+            let tmp = self.tmp_path();
+            let write = || -> std::io::Result<()> {
+                let mut file = std::fs::File::create(&tmp)?;
+                file.write_all(bytes)?;
+                file.sync_all()
+            };
+            write().map_err(|e| Self::io("write", &tmp, e))?;
+            self.adopt_large(&tmp, digest)?;
+        } else {
+            self.put_small(&digest, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Stores a file's content, streaming it (large files never sit in memory whole).
+    pub fn put_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        let mut file = std::fs::File::open(path).map_err(|e| Self::io("read", path, e))?;
+        let size = file.metadata().map_err(|e| Self::io("read", path, e))?.len();
+        if size < LARGE_BLOB {
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            file.read_to_end(&mut bytes).map_err(|e| Self::io("read", path, e))?;
+            return self.put(&bytes);
+        }
+        let tmp = self.tmp_path();
+        let mut hasher = Hasher::new(self.function);
+        let mut copy = || -> std::io::Result<()> {
+            let mut out = std::fs::File::create(&tmp)?;
+            let mut buffer = vec![0u8; 256 * 1024];
+            loop {
+                let n = file.read(&mut buffer)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+                out.write_all(&buffer[..n])?;
+            }
+            out.sync_all()
+        };
+        copy().map_err(|e| Self::io("copy", path, e))?;
+        let digest = hasher.finish();
+        if digest.size < LARGE_BLOB {
+            // The file shrank while being read: store what was read, as a small blob.
+            let bytes = std::fs::read(&tmp).map_err(|e| Self::io("read", &tmp, e))?;
+            let _ = std::fs::remove_file(&tmp);
+            return self.put(&bytes);
+        }
+        self.adopt_large(&tmp, digest)?;
+        Ok(digest)
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.dir.join("tmp").join(format!("{}-{n}", std::process::id()))
+    }
+
+    fn put_small(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let key = key(digest);
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let entry = Entry {
+            large: false,
+            size: digest.size,
+            last_access: now_secs(),
+            lease_until: existing.map_or(0, |e| e.lease_until),
+        };
+        self.blobs.put(&mut txn, &key, bytes).map_err(|e| self.lmdb(e))?;
+        self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    /// Moves a complete, synced temporary file into place and records it.
+    fn adopt_large(&self, tmp: &Path, digest: Digest) -> Result<(), StoreError> {
+        let target = self.large_file(&digest);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Self::io("create", parent, e))?;
+        }
+        let mut permissions = std::fs::metadata(tmp).map_err(|e| Self::io("read", tmp, e))?.permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(tmp, permissions).map_err(|e| Self::io("protect", tmp, e))?;
+        std::fs::rename(tmp, &target).map_err(|e| Self::io("move", &target, e))?;
+        if let Some(parent) = target.parent()
+            && let Ok(dir) = std::fs::File::open(parent)
+        {
+            let _ = dir.sync_all();
+        }
+        let key = key(&digest);
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let entry = Entry {
+            large: true,
+            size: digest.size,
+            last_access: now_secs(),
+            lease_until: existing.map_or(0, |e| e.lease_until),
+        };
+        self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    fn entry(&self, digest: &Digest) -> Result<Option<Entry>, StoreError> {
+        let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        Ok(self.entries.get(&txn, &key(digest)).map_err(|e| self.lmdb(e))?.and_then(Entry::decode))
+    }
+
+    /// True when the store holds the content (a large file must also exist).
+    pub fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.check(digest)?;
+        Ok(match self.entry(digest)? {
+            Some(entry) if entry.large => self.large_file(digest).is_file(),
+            Some(_) => true,
+            None => false,
+        })
+    }
+
+    /// The content, verified against its digest. A corrupt entry is removed, reported
+    /// (see [`Store::take_reports`]) and treated as missing.
+    pub fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check(digest)?;
+        let Some(entry) = self.entry(digest)? else { return Ok(None) };
+        let bytes = if entry.large {
+            match std::fs::read(self.large_file(digest)) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.corrupt(digest, "its file is missing")?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(Self::io("read", &self.large_file(digest), e)),
+            }
+        } else {
+            let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+            if let Some(bytes) = self.blobs.get(&txn, &key(digest)).map_err(|e| self.lmdb(e))? {
+                bytes.to_vec()
+            } else {
+                drop(txn);
+                self.corrupt(digest, "its content is missing")?;
+                return Ok(None);
+            }
+        };
+        if Digest::of(self.function, &bytes) != *digest {
+            self.corrupt(digest, "its content does not match its digest")?;
+            return Ok(None);
+        }
+        self.touch(digest);
+        Ok(Some(bytes))
+    }
+
+    /// The path of a large blob's file, verified once per process (for hardlinking into
+    /// sandboxes without reading it each time). None when absent or corrupt.
+    pub fn large_path(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {
+        self.check(digest)?;
+        match self.entry(digest)? {
+            Some(entry) if entry.large => {}
+            _ => return Ok(None),
+        }
+        let path = self.large_file(digest);
+        let size = std::fs::metadata(&path).map(|m| m.len()).ok();
+        let known = self.verified.lock().is_ok_and(|v| v.get(&path).copied() == size && size.is_some());
+        if !known {
+            let matches = std::fs::File::open(&path)
+                .and_then(|f| Digest::of_reader(self.function, std::io::BufReader::new(f)))
+                .is_ok_and(|d| d == *digest);
+            if !matches {
+                self.corrupt(digest, "its file is missing or does not match its digest")?;
+                return Ok(None);
+            }
+            if let (Ok(mut v), Some(size)) = (self.verified.lock(), size) {
+                v.insert(path.clone(), size);
+            }
+        }
+        self.touch(digest);
+        Ok(Some(path))
+    }
+
+    fn touch(&self, digest: &Digest) {
+        if let Ok(mut accessed) = self.accessed.lock() {
+            accessed.insert(key(digest), now_secs());
+        }
+    }
+
+    fn corrupt(&self, digest: &Digest, why: &str) -> Result<(), StoreError> {
+        self.remove(&[*digest])?;
+        if let Ok(mut reports) = self.reports.lock() {
+            reports.push(format!(
+                "removed {digest:?} from the store in {}: {why}; it will be fetched or rebuilt",
+                self.dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Corrupt entries found since the last call, as sentences.
+    pub fn take_reports(&self) -> Vec<String> {
+        self.reports.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
+    }
+
+    fn remove(&self, digests: &[Digest]) -> Result<u64, StoreError> {
+        let mut freed = 0;
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        for digest in digests {
+            let key = key(digest);
+            if let Some(entry) =
+                self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
+            {
+                freed += entry.size;
+            }
+            self.entries.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
+            self.blobs.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
+        }
+        txn.commit().map_err(|e| self.lmdb(e))?;
+        // Files go after the commit: an entry never outlives its content.
+        for digest in digests {
+            let _ = std::fs::remove_file(self.large_file(digest));
+        }
+        Ok(freed)
+    }
+
+    /// Protects content from eviction until `until` (for work in progress).
+    pub fn lease(&self, digests: &[Digest], until: SystemTime) -> Result<(), StoreError> {
+        let until = until.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        for digest in digests {
+            let key = key(digest);
+            if let Some(mut entry) =
+                self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
+            {
+                entry.lease_until = entry.lease_until.max(until);
+                self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    /// Writes the batched last-access times in one transaction.
+    pub fn flush_access(&self) -> Result<(), StoreError> {
+        let accessed = self.accessed.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
+        if accessed.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        for (key, time) in accessed {
+            if let Some(mut entry) =
+                self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
+            {
+                entry.last_access = entry.last_access.max(time);
+                self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    /// Records an action's result (REAPI `ActionResult` bytes).
+    pub fn put_action(&self, action: &Digest, result: &[u8]) -> Result<(), StoreError> {
+        self.check(action)?;
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    /// An action's recorded result, if any.
+    pub fn get_action(&self, action: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check(action)?;
+        let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        Ok(self.actions.get(&txn, &key(action)).map_err(|e| self.lmdb(e))?.map(<[u8]>::to_vec))
+    }
+
+    /// Forgets an action's result (a cache hit whose outputs are gone).
+    pub fn remove_action(&self, action: &Digest) -> Result<(), StoreError> {
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        self.actions.delete(&mut txn, &key(action)).map_err(|e| self.lmdb(e))?;
+        txn.commit().map_err(|e| self.lmdb(e))
+    }
+
+    fn all_entries(&self) -> Result<Vec<(Digest, Entry)>, StoreError> {
+        let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        let mut out = Vec::new();
+        for item in self.entries.iter(&txn).map_err(|e| self.lmdb(e))? {
+            let (key, value) = item.map_err(|e| self.lmdb(e))?;
+            let function = match key.first() {
+                Some(1) => DigestFunction::Blake3,
+                Some(2) => DigestFunction::Sha256,
+                _ => continue,
+            };
+            if let Some(entry) = Entry::decode(value)
+                && let Some(digest) = digest_of_key(function, key, entry.size)
+            {
+                out.push((digest, entry));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let entries = self.all_entries()?;
+        let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        let actions = self.actions.len(&txn).map_err(|e| self.lmdb(e))?;
+        Ok(StoreStats {
+            blobs: entries.len() as u64,
+            large_blobs: entries.iter().filter(|(_, e)| e.large).count() as u64,
+            bytes: entries.iter().map(|(_, e)| e.size).sum(),
+            actions,
+            max_bytes: self.max_bytes,
+        })
+    }
+
+    /// Evicts least-recently-used content until the store holds at most `target_bytes`
+    /// (default: the size cap); leased content stays.
+    pub fn gc(&self, target_bytes: Option<u64>) -> Result<GcReport, StoreError> {
+        self.flush_access()?;
+        let target = target_bytes.unwrap_or(self.max_bytes);
+        let mut entries = self.all_entries()?;
+        let mut total: u64 = entries.iter().map(|(_, e)| e.size).sum();
+        let now = now_secs();
+        entries.sort_by_key(|(_, e)| e.last_access);
+        let mut report = GcReport::default();
+        let mut victims = Vec::new();
+        for (digest, entry) in entries {
+            if total <= target {
+                break;
+            }
+            if entry.lease_until > now {
+                report.kept_leased += 1;
+                continue;
+            }
+            total -= entry.size;
+            victims.push(digest);
+        }
+        report.removed = victims.len() as u64;
+        report.freed_bytes = self.remove(&victims)?;
+        Ok(report)
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) -> Result<(), StoreError> {
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        for db in [self.entries, self.blobs, self.actions] {
+            db.clear(&mut txn).map_err(|e| self.lmdb(e))?;
+        }
+        txn.commit().map_err(|e| self.lmdb(e))?;
+        let large = self.dir.join("large");
+        std::fs::remove_dir_all(&large).map_err(|e| Self::io("remove", &large, e))?;
+        std::fs::create_dir_all(&large).map_err(|e| Self::io("create", &large, e))
+    }
+
+    /// Reads every entry back and checks it against its digest; returns the ones that
+    /// fail (crash-safety tests, `pleat cache verify`).
+    pub fn verify_all(&self) -> Result<Vec<(Digest, String)>, StoreError> {
+        let mut bad = Vec::new();
+        for (digest, entry) in self.all_entries()? {
+            let content = if entry.large {
+                std::fs::read(self.large_file(&digest)).map_err(|e| e.to_string())
+            } else {
+                let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+                self.blobs
+                    .get(&txn, &key(&digest))
+                    .map_err(|e| self.lmdb(e))?
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| "no content".to_owned())
+            };
+            match content {
+                Ok(bytes) if Digest::of(digest.function, &bytes) == digest => {}
+                Ok(_) => bad.push((digest, "content does not match the digest".to_owned())),
+                Err(e) => bad.push((digest, e)),
+            }
+        }
+        Ok(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests;
