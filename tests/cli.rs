@@ -1262,3 +1262,29 @@ fn the_sample_repository_answers_dependents() {
     assert!(files.contains(&"tests/conftest.py"), "{deps:#}");
     assert!(files.contains(&"src/shop/__init__.py"), "{deps:#}");
 }
+
+// ---- cache commands ----
+
+#[test]
+fn cache_stats_gc_verify_and_clear() {
+    let repo = Repo::new(PACKAGE);
+    repo.run(&["graph"]).ok();
+    assert!(repo.cache().join("graph-v1").is_dir());
+    let run = repo.run(&["--format", "json", "cache", "stats"]);
+    run.ok();
+    let stats = run.json();
+    assert_eq!(stats["blobs"], 0);
+    assert_eq!(stats["max_bytes"], 2u64 << 30);
+    let run = repo.run(&["cache", "verify"]);
+    run.ok();
+    assert!(run.stdout.contains("every blob matches"), "{}", run.describe());
+    let run = repo.run(&["--format", "json", "cache", "gc", "--max-size", "1MiB"]);
+    run.ok();
+    assert_eq!(run.json()["removed"], 0);
+    repo.run(&["cache", "clear"]).ok();
+    assert!(!repo.cache().join("graph-v1").exists(), "clear removes the parse cache too");
+    // clap's own usage error: exit 2, naming the accepted form.
+    let run = repo.run(&["cache", "gc", "--max-size", "lots"]);
+    run.code(2);
+    assert!(run.stderr.contains("2GiB"), "{}", run.describe());
+}

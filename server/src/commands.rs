@@ -18,6 +18,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Command::Debug(command) = &cli.command {
         return crate::debug::run(cli, command);
     }
+    if let Command::Cache(command) = &cli.command {
+        return crate::cache::run(cli, command);
+    }
     let project = load(cli)?;
     let mut out = Out::new();
     let code = match &cli.command {
@@ -35,7 +38,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             changed(&project, since, *dependents, cli.format, &mut out)?
         }
         Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
-        Command::Debug(_) => 0,
+        Command::Debug(_) | Command::Cache(_) => 0,
     };
     out.finish()?;
     Ok(code)

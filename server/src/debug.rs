@@ -29,12 +29,20 @@ pub enum DebugCommand {
         #[arg(long, default_value_t = 50)]
         repeat: usize,
     },
+    /// Write random blobs (small and large) and action results into the store in DIR
+    /// until killed: the writer the crash-safety test kills with SIGKILL.
+    StoreWriter {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 pub fn run(cli: &Cli, command: &DebugCommand) -> Result<u8, Failure> {
     match command {
         DebugCommand::ParseAll { dir, threads } => parse_all(dir, *threads),
         DebugCommand::Incremental { file, repeat } => incremental(cli, file, *repeat),
+        DebugCommand::StoreWriter { dir, seed } => store_writer(dir, *seed),
     }
 }
 
@@ -108,4 +116,32 @@ fn incremental(cli: &Cli, file: &str, repeat: usize) -> Result<u8, Failure> {
         project.len()
     );
     Ok(0)
+}
+
+fn store_writer(dir: &std::path::Path, seed: u64) -> Result<u8, Failure> {
+    use engine::store::{LARGE_BLOB, Store, StoreOptions};
+    let store = Store::open(&StoreOptions::new(dir)).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut state = seed.max(1);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    println!("writing");
+    loop {
+        let roll = next();
+        // One blob in eight is large (a file), the rest small (LMDB).
+        let size =
+            if roll % 8 == 0 { LARGE_BLOB as usize + (roll % 4096) as usize } else { (roll % 2048) as usize };
+        let fill = next();
+        let bytes: Vec<u8> =
+            (0..size).map(|i| (fill.wrapping_add(i as u64 * 2_654_435_761) >> 24) as u8).collect();
+        let digest = store.put(&bytes).map_err(|e| Failure::usage(e.to_string()))?;
+        if roll % 5 == 0 {
+            store
+                .put_action(&digest, &bytes[..bytes.len().min(64)])
+                .map_err(|e| Failure::usage(e.to_string()))?;
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! The `pleat` binary: command-line parsing and dispatch to the goals; errors become one sentence on stderr and an exit code.
 
+mod cache;
 mod commands;
 mod debug;
 mod output;
@@ -88,9 +89,51 @@ pub enum Command {
         #[arg(default_value = "::")]
         specs: Vec<String>,
     },
+    /// The content-addressed store and the parse cache: sizes, eviction, clearing.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Tools for benchmarks and debugging.
     #[command(subcommand, hide = true)]
     Debug(debug::DebugCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// What the store holds.
+    Stats,
+    /// Evict least-recently-used content down to the size cap (or --max-size).
+    Gc {
+        /// Target size, like `500MiB` or `2GiB` (default: the store's cap, 2 GiB).
+        #[arg(long, value_parser = parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Remove everything: the store and the parse cache.
+    Clear,
+    /// Read every stored blob back and check it against its digest.
+    Verify,
+}
+
+/// `2GiB`, `500MiB`, `100MB`, `4096` → bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 =
+        number.parse().map_err(|_| format!("`{text}` is not a size; write it like 2GiB or 500MiB"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!("unknown unit `{other}` in `{text}`; use B, KiB, MiB, GiB (or KB, MB, GB)"));
+        }
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok((number * factor) as u64)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
