@@ -12,6 +12,7 @@ pub mod loader;
 pub mod parse_cache;
 pub mod project;
 pub mod python;
+pub mod reapi;
 pub mod specs;
 pub mod store;
 pub mod vfs;
