@@ -15,4 +15,5 @@ pub mod python;
 pub mod reapi;
 pub mod specs;
 pub mod store;
+pub mod tree;
 pub mod vfs;
