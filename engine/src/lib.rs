@@ -5,6 +5,7 @@
 //! boundary is plain data in editor vocabulary; see `docs/architecture.md`.
 
 pub mod config;
+pub mod exec;
 pub mod graph;
 pub mod hash;
 pub mod lmdb;

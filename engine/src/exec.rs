@@ -1,0 +1,262 @@
+//! Processes and runners: `Process` (the cache key, every field that can change behaviour), its REAPI action digest, the `CommandRunner` trait and the errors runners report.
+//!
+//! Runners are decorators composed in one place (`runners::stack`): bounded parallelism,
+//! then the cache, then the leaf that runs the process in a fresh sandbox.
+
+pub mod cache;
+pub mod local;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use prost::Message as _;
+
+use crate::hash::Digest;
+use crate::reapi;
+use crate::store::{Store, StoreError};
+
+/// When a result may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum CacheScope {
+    /// Successes and failures (a failing test is a result too).
+    Always,
+    /// Only exit code 0.
+    #[default]
+    Successful,
+    /// Never (the process has side effects or must rerun).
+    Never,
+}
+
+impl CacheScope {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Successful => "successful",
+            Self::Never => "never",
+        }
+    }
+}
+
+/// A process to run: every field but `description`, `execution_slot_variable` and
+/// `append_only_caches` is part of its cache key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Program and arguments. No shell; the program is looked up on `PATH` only when the
+    /// environment gives one.
+    pub argv: Vec<String>,
+    /// The whole environment: nothing else passes into the sandbox.
+    pub env: BTreeMap<String, String>,
+    /// The tree the process sees as its working root.
+    pub input_root: Digest,
+    /// Where it starts, relative to the root (`""` for the root).
+    pub working_directory: String,
+    /// Files and folders (relative to the working directory) that leave the sandbox.
+    pub output_files: BTreeSet<String>,
+    pub output_directories: BTreeSet<String>,
+    pub timeout: Option<Duration>,
+    /// Interpreter path and version, OS, architecture, tool versions: anything about the
+    /// machine that can change the result.
+    pub platform: BTreeMap<String, String>,
+    pub cache_scope: CacheScope,
+    /// For people; outside the key.
+    pub description: String,
+    /// Set to the runner's slot number (0, 1, …) so parallel processes can pick distinct
+    /// ports; outside the key.
+    pub execution_slot_variable: Option<String>,
+    /// Named append-only caches (name → path inside the sandbox), shared between runs and
+    /// outside the key: mypy's cache, the installer's download cache.
+    pub append_only_caches: BTreeMap<String, String>,
+}
+
+impl Process {
+    /// A process with defaults: no environment, no outputs, no timeout, cached on success.
+    pub fn new(argv: Vec<String>, input_root: Digest) -> Self {
+        Self {
+            argv,
+            env: BTreeMap::new(),
+            input_root,
+            working_directory: String::new(),
+            output_files: BTreeSet::new(),
+            output_directories: BTreeSet::new(),
+            timeout: None,
+            platform: BTreeMap::new(),
+            cache_scope: CacheScope::default(),
+            description: String::new(),
+            execution_slot_variable: None,
+            append_only_caches: BTreeMap::new(),
+        }
+    }
+
+    /// The REAPI `Command` (canonical: environment and outputs sorted).
+    pub fn command(&self) -> reapi::Command {
+        reapi::Command {
+            arguments: self.argv.clone(),
+            environment_variables: self
+                .env
+                .iter()
+                .map(|(name, value)| reapi::EnvironmentVariable { name: name.clone(), value: value.clone() })
+                .collect(),
+            output_files: self.output_files.iter().cloned().collect(),
+            output_directories: self.output_directories.iter().cloned().collect(),
+            working_directory: self.working_directory.clone(),
+        }
+    }
+
+    /// The REAPI `Action`, with the cache scope and the engine's cache version in the
+    /// platform so they take part in the key.
+    pub fn action(&self, command_digest: &Digest) -> reapi::Action {
+        let mut properties: BTreeMap<&str, &str> =
+            self.platform.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        properties.insert("pleat.cache_scope", self.cache_scope.name());
+        properties.insert("pleat.cache_version", CACHE_VERSION);
+        reapi::Action {
+            command_digest: Some(reapi::Digest::from_content(command_digest)),
+            input_root_digest: Some(reapi::Digest::from_content(&self.input_root)),
+            timeout: self.timeout.map(|t| reapi::Duration {
+                seconds: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+                nanos: i32::try_from(t.subsec_nanos()).unwrap_or(0),
+            }),
+            do_not_cache: self.cache_scope == CacheScope::Never,
+            salt: Vec::new(),
+            platform: Some(reapi::Platform {
+                properties: properties
+                    .into_iter()
+                    .map(|(name, value)| reapi::PlatformProperty {
+                        name: name.to_owned(),
+                        value: value.to_owned(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Stores the `Command` and `Action` and returns the action digest: the cache key, the
+    /// same locally and on a REAPI server.
+    pub fn action_digest(&self, store: &Store) -> Result<Digest, StoreError> {
+        let command = store.put(&self.command().encode_to_vec())?;
+        store.put(&self.action(&command).encode_to_vec())
+    }
+}
+
+/// Bumped when the meaning of a cached result changes.
+pub const CACHE_VERSION: &str = "1";
+
+/// Where a result came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultSource {
+    Ran,
+    Cache,
+}
+
+/// What a finished process left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessResult {
+    pub exit_code: i32,
+    pub stdout: Digest,
+    pub stderr: Digest,
+    /// The declared outputs that existed, as a tree.
+    pub output_root: Digest,
+    pub duration: Duration,
+    pub source: ResultSource,
+}
+
+/// A process that could not produce a result. None of these is ever cached.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{description} timed out after {:.1} s and was killed with everything it started", after.as_secs_f64())]
+    Timeout { description: String, after: Duration, stdout: Digest, stderr: Digest },
+    #[error("{description} was cancelled")]
+    Cancelled { description: String },
+    #[error("cannot start `{program}` for {description}: {reason}")]
+    Spawn { description: String, program: String, reason: String },
+    #[error("{description}: output `{path}` {reason}; declare outputs as relative paths inside the sandbox")]
+    Output { description: String, path: String, reason: String },
+    #[error("{description}: cannot prepare the sandbox: {reason}")]
+    Sandbox { description: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] crate::tree::TreeError),
+}
+
+/// Cancels work in progress (a newer save, Ctrl-C). Cheap to clone and check.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs processes. Decorators wrap an inner runner; the leaf runs the process.
+pub trait CommandRunner: Send + Sync {
+    fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::DigestFunction;
+
+    type Change = Box<dyn Fn(&mut Process)>;
+
+    #[test]
+    fn the_key_holds_every_behavioural_field_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::StoreOptions::new(dir.path())).unwrap();
+        let root = Digest::of(DigestFunction::Blake3, b"root");
+        let base = Process::new(vec!["/bin/echo".into(), "hi".into()], root);
+        let key = |p: &Process| p.action_digest(&store).unwrap();
+        let k = key(&base);
+        let mut changed = Vec::new();
+        let variants: Vec<Change> = vec![
+            Box::new(|p| p.argv.push("x".into())),
+            Box::new(|p| {
+                p.env.insert("A".into(), "1".into());
+            }),
+            Box::new(|p| p.input_root = Digest::of(DigestFunction::Blake3, b"other")),
+            Box::new(|p| p.working_directory = "sub".into()),
+            Box::new(|p| {
+                p.output_files.insert("out.txt".into());
+            }),
+            Box::new(|p| {
+                p.output_directories.insert("out".into());
+            }),
+            Box::new(|p| p.timeout = Some(Duration::from_secs(5))),
+            Box::new(|p| {
+                p.platform.insert("python".into(), "3.11.7".into());
+            }),
+            Box::new(|p| p.cache_scope = CacheScope::Always),
+        ];
+        for variant in &variants {
+            let mut p = base.clone();
+            variant(&mut p);
+            changed.push(key(&p) != k);
+        }
+        assert!(changed.iter().all(|c| *c), "every field changes the key: {changed:?}");
+        let mut outside = base.clone();
+        outside.description = "for people".into();
+        outside.execution_slot_variable = Some("SLOT".into());
+        outside.append_only_caches.insert("mypy".into(), ".mypy_cache".into());
+        assert_eq!(key(&outside), k, "description, slot and named caches are outside the key");
+        // The environment's order of insertion does not matter (it is a sorted map).
+        let mut a = base.clone();
+        a.env.insert("B".into(), "2".into());
+        a.env.insert("A".into(), "1".into());
+        let mut b = base.clone();
+        b.env.insert("A".into(), "1".into());
+        b.env.insert("B".into(), "2".into());
+        assert_eq!(key(&a), key(&b));
+    }
+}

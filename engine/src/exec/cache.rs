@@ -1,0 +1,149 @@
+//! The cache decorator: look a process up by its action digest; serve a hit only when every output it names is still in the store; write back results the cache scope allows. Errors (timeouts, spawn failures, cancellations) are never cached.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+
+use super::{CacheScope, Cancel, CommandRunner, ExecError, Process, ProcessResult, ResultSource};
+use crate::hash::Digest;
+use crate::reapi;
+use crate::store::Store;
+use crate::tree::{self, Node};
+
+/// Wraps a runner with the local action cache.
+pub struct CacheRunner<R> {
+    inner: R,
+    store: Arc<Store>,
+}
+
+impl<R: CommandRunner> CacheRunner<R> {
+    pub fn new(inner: R, store: Arc<Store>) -> Self {
+        Self { inner, store }
+    }
+
+    /// The cached result of an action, if it and all its outputs are in the store.
+    fn lookup(&self, action: &Digest) -> Result<Option<ProcessResult>, ExecError> {
+        let Some(bytes) = self.store.get_action(action)? else { return Ok(None) };
+        let Ok(result) = reapi::ActionResult::decode(bytes.as_slice()) else {
+            self.store.remove_action(action)?;
+            return Ok(None);
+        };
+        if let Some((stdout, stderr, output_root)) = self.outputs_of(&result)? {
+            Ok(Some(ProcessResult {
+                exit_code: result.exit_code,
+                stdout,
+                stderr,
+                output_root,
+                duration: Duration::ZERO,
+                source: ResultSource::Cache,
+            }))
+        } else {
+            // Something it names was evicted or damaged: forget the entry and rerun.
+            self.store.remove_action(action)?;
+            Ok(None)
+        }
+    }
+
+    /// stdout, stderr and the output tree of a cached result, or None when any of them
+    /// is no longer in the store.
+    fn outputs_of(
+        &self,
+        result: &reapi::ActionResult,
+    ) -> Result<Option<(Digest, Digest, Digest)>, ExecError> {
+        let function = self.store.function();
+        let digest = |d: &Option<reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+        let (Some(stdout), Some(stderr)) = (digest(&result.stdout_digest), digest(&result.stderr_digest))
+        else {
+            return Ok(None);
+        };
+        if !self.store.contains(&stdout)? || !self.store.contains(&stderr)? {
+            return Ok(None);
+        }
+        let mut entries = BTreeMap::new();
+        for file in &result.output_files {
+            let Some(d) = digest(&file.digest) else { return Ok(None) };
+            if !self.store.contains(&d)? {
+                return Ok(None);
+            }
+            entries.insert(file.path.clone(), Node::File { digest: d, executable: file.is_executable });
+        }
+        for dir in &result.output_directories {
+            let Some(root) = digest(&dir.root_directory_digest) else { return Ok(None) };
+            let Ok(listing) = tree::entries(&self.store, &root) else { return Ok(None) };
+            for (path, node) in listing {
+                if let Node::File { digest, .. } = &node
+                    && !self.store.contains(digest)?
+                {
+                    return Ok(None);
+                }
+                entries.insert(format!("{}/{path}", dir.path), node);
+            }
+        }
+        Ok(Some((stdout, stderr, tree::from_entries(&self.store, &entries)?)))
+    }
+
+    /// The REAPI form of a result: declared output files, and each declared output
+    /// directory as its own tree.
+    fn to_action_result(
+        &self,
+        process: &Process,
+        result: &ProcessResult,
+    ) -> Result<reapi::ActionResult, ExecError> {
+        let entries = tree::entries(&self.store, &result.output_root)?;
+        let mut output = reapi::ActionResult {
+            exit_code: result.exit_code,
+            stdout_digest: Some(reapi::Digest::from_content(&result.stdout)),
+            stderr_digest: Some(reapi::Digest::from_content(&result.stderr)),
+            ..reapi::ActionResult::default()
+        };
+        for path in &process.output_files {
+            if let Some(Node::File { digest, executable }) = entries.get(path) {
+                output.output_files.push(reapi::OutputFile {
+                    path: path.clone(),
+                    digest: Some(reapi::Digest::from_content(digest)),
+                    is_executable: *executable,
+                });
+            }
+        }
+        for dir in &process.output_directories {
+            let prefix = format!("{dir}/");
+            if entries.keys().any(|p| p.starts_with(&prefix)) {
+                let root = tree::strip_prefix(&self.store, &result.output_root, dir)?;
+                output.output_directories.push(reapi::OutputDirectory {
+                    path: dir.clone(),
+                    tree_digest: None,
+                    root_directory_digest: Some(reapi::Digest::from_content(&root)),
+                });
+            }
+        }
+        Ok(output)
+    }
+}
+
+impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
+    fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
+        if process.cache_scope == CacheScope::Never {
+            return self.inner.run(process, cancel);
+        }
+        let action = process.action_digest(&self.store)?;
+        if let Some(hit) = self.lookup(&action)? {
+            return Ok(hit);
+        }
+        let result = self.inner.run(process, cancel)?;
+        let cacheable = match process.cache_scope {
+            CacheScope::Always => true,
+            CacheScope::Successful => result.exit_code == 0,
+            CacheScope::Never => false,
+        };
+        if cacheable && !cancel.is_cancelled() {
+            let action_result = self.to_action_result(process, &result)?;
+            self.store.put_action(&action, &action_result.encode_to_vec())?;
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests;

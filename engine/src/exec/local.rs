@@ -1,0 +1,360 @@
+//! The leaf runner: each process in a fresh sandbox folder materialised from the store, with an empty environment, its own process group (killed whole on timeout or cancel), stdout/stderr streamed to the store, and only declared outputs leaving.
+//!
+//! What the plain sandbox does not prevent (the `bwrap` mode is for that): reading or
+//! writing anywhere the user can (absolute paths, `$HOME` of the real user if the process
+//! looks it up itself), network access, and changing a hardlinked large input in place
+//! (the store's verified reads then drop that blob rather than serve it).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Component, Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Cancel, CommandRunner, ExecError, Process, ProcessResult, ResultSource};
+use crate::store::Store;
+use crate::tree::{self, Node};
+
+/// When to keep a sandbox folder after the run, for debugging by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeepSandboxes {
+    #[default]
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// Runs processes in fresh folders under `base`.
+pub struct LocalRunner {
+    store: Arc<Store>,
+    /// Where sandboxes are made: on the store's filesystem, so large inputs hardlink.
+    base: PathBuf,
+    /// Where named append-only caches live.
+    caches: PathBuf,
+    keep: KeepSandboxes,
+    kept: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl LocalRunner {
+    pub fn new(store: Arc<Store>, base: PathBuf, caches: PathBuf, keep: KeepSandboxes) -> Self {
+        Self { store, base, caches, keep, kept: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// Sandboxes kept so far (with `__run.sh` inside), for the caller to print.
+    pub fn take_kept(&self) -> Vec<PathBuf> {
+        self.kept.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default()
+    }
+}
+
+fn sandbox_error(process: &Process, reason: impl std::fmt::Display) -> ExecError {
+    ExecError::Sandbox { description: process.description.clone(), reason: reason.to_string() }
+}
+
+/// Writes a tree from the store into `root` (which exists and is empty).
+pub fn materialize(store: &Store, tree: &crate::hash::Digest, root: &Path) -> Result<(), ExecError> {
+    let io = |path: &Path, e: std::io::Error| ExecError::Sandbox {
+        description: String::new(),
+        reason: format!("cannot write {}: {e}", path.display()),
+    };
+    for (path, node) in tree::entries(store, tree)? {
+        let target = root.join(&path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        match node {
+            Node::Symlink { target: link } => {
+                std::os::unix::fs::symlink(&link, &target).map_err(|e| io(&target, e))?;
+            }
+            Node::File { digest, executable } => {
+                // Large, non-executable inputs are hardlinked (one inode with the store,
+                // read-only); everything else is written.
+                let linked = !executable
+                    && store.large_path(&digest)?.is_some_and(|p| std::fs::hard_link(p, &target).is_ok());
+                if !linked {
+                    let bytes = store.get(&digest)?.ok_or_else(|| {
+                        io(&target, std::io::Error::other(format!("{digest:?} is not in the store")))
+                    })?;
+                    std::fs::write(&target, bytes).map_err(|e| io(&target, e))?;
+                    let mode = if executable { 0o755 } else { 0o644 };
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                        .map_err(|e| io(&target, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The program to start: a path (relative ones resolved in the working directory), or a
+/// bare name looked up on the process's own `PATH` — never the caller's.
+fn program(process: &Process, cwd: &Path) -> Result<PathBuf, ExecError> {
+    let spawn = |reason: String| ExecError::Spawn {
+        description: process.description.clone(),
+        program: process.argv.first().cloned().unwrap_or_default(),
+        reason,
+    };
+    let name = process.argv.first().ok_or_else(|| spawn("the process has no program".to_owned()))?;
+    if name.contains('/') {
+        return Ok(cwd.join(name));
+    }
+    let Some(path) = process.env.get("PATH") else {
+        return Err(spawn(format!(
+            "`{name}` is not a path and the process's environment has no PATH; give an absolute path or set PATH"
+        )));
+    };
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .ok_or_else(|| spawn(format!("`{name}` is not on the process's PATH ({path})")))
+}
+
+/// Kills a whole process group.
+fn kill_group(pgid: u32) {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
+    // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, which is fine.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::killpg(pgid, libc::SIGKILL);
+    }
+}
+
+/// Quotes a string for `sh`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// `__run.sh`: replays the process by hand in a kept sandbox.
+fn run_script(process: &Process, env: &BTreeMap<String, String>, program: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut script = String::from("#!/bin/sh\n");
+    let _ = writeln!(script, "# Replays: {}", process.description.replace('\n', " "));
+    script.push_str("cd \"$(dirname \"$0\")/root\" || exit 1\n");
+    if !process.working_directory.is_empty() {
+        let _ = writeln!(script, "cd {} || exit 1", shell_quote(&process.working_directory));
+    }
+    script.push_str("exec env -i");
+    for (name, value) in env {
+        let _ = write!(script, " {}", shell_quote(&format!("{name}={value}")));
+    }
+    let _ = write!(script, " {}", shell_quote(&program.to_string_lossy()));
+    for arg in process.argv.iter().skip(1) {
+        let _ = write!(script, " {}", shell_quote(arg));
+    }
+    script.push('\n');
+    script
+}
+
+/// Checks an output path: relative, inside the working directory's tree.
+fn check_output_path(process: &Process, path: &str) -> Result<(), ExecError> {
+    let bad = |reason: &str| ExecError::Output {
+        description: process.description.clone(),
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return Err(bad("is an absolute path"));
+    }
+    if p.components().any(|c| matches!(c, Component::ParentDir)) || path.is_empty() {
+        return Err(bad("leaves the sandbox (it holds `..` or is empty)"));
+    }
+    Ok(())
+}
+
+/// Collects the declared outputs into a tree; symlinks may not lead outside `root`.
+fn collect_outputs(
+    store: &Store,
+    process: &Process,
+    root: &Path,
+    cwd: &Path,
+) -> Result<crate::hash::Digest, ExecError> {
+    let mut entries = BTreeMap::new();
+    let outside = |path: &str| ExecError::Output {
+        description: process.description.clone(),
+        path: path.to_owned(),
+        reason: "is a symlink leading outside the sandbox".to_owned(),
+    };
+    let visit = |rel: &str, full: &Path, entries: &mut BTreeMap<String, Node>| -> Result<bool, ExecError> {
+        let Ok(meta) = std::fs::symlink_metadata(full) else { return Ok(false) };
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(full).map_err(|e| sandbox_error(process, e))?;
+            let resolved = full.parent().unwrap_or(root).join(&target);
+            if target.is_absolute() || !normalize(&resolved).starts_with(root) {
+                return Err(outside(rel));
+            }
+            entries.insert(rel.to_owned(), Node::Symlink { target: target.to_string_lossy().into_owned() });
+            return Ok(true);
+        }
+        if meta.is_file() {
+            let digest = store.put_file(full)?;
+            entries.insert(
+                rel.to_owned(),
+                Node::File { digest, executable: meta.permissions().mode() & 0o111 != 0 },
+            );
+            return Ok(true);
+        }
+        Ok(meta.is_dir())
+    };
+    for path in &process.output_files {
+        check_output_path(process, path)?;
+        visit(path, &cwd.join(path), &mut entries)?;
+    }
+    for dir in &process.output_directories {
+        check_output_path(process, dir)?;
+        let mut stack = vec![(dir.clone(), cwd.join(dir))];
+        while let Some((rel, full)) = stack.pop() {
+            let is_dir = std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir());
+            if !is_dir {
+                visit(&rel, &full, &mut entries)?;
+                continue;
+            }
+            let list = std::fs::read_dir(&full).map_err(|e| sandbox_error(process, e))?;
+            for entry in list.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                stack.push((format!("{rel}/{name}"), entry.path()));
+            }
+        }
+    }
+    Ok(tree::from_entries(store, &entries)?)
+}
+
+/// Resolves `.` and `..` without touching the filesystem.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+impl CommandRunner for LocalRunner {
+    fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&self.base).map_err(|e| sandbox_error(process, e))?;
+        let sandbox = tempfile::Builder::new()
+            .prefix("pleat-sandbox-")
+            .tempdir_in(&self.base)
+            .map_err(|e| sandbox_error(process, e))?;
+        let root = sandbox.path().join("root");
+        let home = sandbox.path().join("home");
+        let tmp = sandbox.path().join("tmp");
+        for dir in [&root, &home, &tmp] {
+            std::fs::create_dir_all(dir).map_err(|e| sandbox_error(process, e))?;
+        }
+        materialize(&self.store, &process.input_root, &root).map_err(|e| match e {
+            ExecError::Sandbox { reason, .. } => sandbox_error(process, reason),
+            other => other,
+        })?;
+        let cwd = root.join(&process.working_directory);
+        std::fs::create_dir_all(&cwd).map_err(|e| sandbox_error(process, e))?;
+        for (name, rel) in &process.append_only_caches {
+            let shared = self.caches.join(name);
+            std::fs::create_dir_all(&shared).map_err(|e| sandbox_error(process, e))?;
+            let link = cwd.join(rel);
+            if let Some(parent) = link.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| sandbox_error(process, e))?;
+            }
+            std::os::unix::fs::symlink(&shared, &link).map_err(|e| sandbox_error(process, e))?;
+        }
+
+        let mut env = process.env.clone();
+        env.entry("HOME".to_owned()).or_insert_with(|| home.to_string_lossy().into_owned());
+        env.entry("TMPDIR".to_owned()).or_insert_with(|| tmp.to_string_lossy().into_owned());
+        let program = program(process, &cwd)?;
+        let stdout_path = sandbox.path().join("stdout");
+        let stderr_path = sandbox.path().join("stderr");
+        let stdout = std::fs::File::create(&stdout_path).map_err(|e| sandbox_error(process, e))?;
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| sandbox_error(process, e))?;
+        let mut child = Command::new(&program)
+            .args(process.argv.iter().skip(1))
+            .env_clear()
+            .envs(&env)
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ExecError::Spawn {
+                description: process.description.clone(),
+                program: program.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let pgid = child.id();
+        let deadline = process.timeout.map(|t| started + t);
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) => {}
+                Err(e) => break Err(sandbox_error(process, e)),
+            }
+            if cancel.is_cancelled() {
+                kill_group(pgid);
+                let _ = child.wait();
+                return Err(ExecError::Cancelled { description: process.description.clone() });
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                kill_group(pgid);
+                let _ = child.wait();
+                let stdout = self.store.put_file(&stdout_path)?;
+                let stderr = self.store.put_file(&stderr_path)?;
+                return Err(ExecError::Timeout {
+                    description: process.description.clone(),
+                    after: started.elapsed(),
+                    stdout,
+                    stderr,
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        };
+        // Whatever the process left running in its group goes with it.
+        kill_group(pgid);
+        let status = status?;
+        let exit_code = status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt as _;
+            128 + status.signal().unwrap_or(0)
+        });
+        let stdout = self.store.put_file(&stdout_path)?;
+        let stderr = self.store.put_file(&stderr_path)?;
+        let output_root = collect_outputs(&self.store, process, &root, &cwd)?;
+        let keep = match self.keep {
+            KeepSandboxes::Always => true,
+            KeepSandboxes::OnFailure => exit_code != 0,
+            KeepSandboxes::Never => false,
+        };
+        if keep {
+            let script = sandbox.path().join("__run.sh");
+            std::fs::write(&script, run_script(process, &env, &program))
+                .map_err(|e| sandbox_error(process, e))?;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| sandbox_error(process, e))?;
+            let kept = sandbox.keep();
+            if let Ok(mut list) = self.kept.lock() {
+                list.push(kept);
+            }
+        }
+        Ok(ProcessResult {
+            exit_code,
+            stdout,
+            stderr,
+            output_root,
+            duration: started.elapsed(),
+            source: ResultSource::Ran,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! The sandbox runner on real processes in temp folders.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+use crate::hash::Digest;
+use crate::store::{LARGE_BLOB, StoreOptions};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<Store>,
+    runner: LocalRunner,
+}
+
+fn fixture(keep: KeepSandboxes) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&StoreOptions::new(dir.path().join("store"))).unwrap());
+    let runner =
+        LocalRunner::new(Arc::clone(&store), dir.path().join("sandboxes"), dir.path().join("caches"), keep);
+    Fixture { dir, store, runner }
+}
+
+impl Fixture {
+    fn tree(&self, files: &[(&str, &[u8])]) -> Digest {
+        let entries: BTreeMap<String, Node> = files
+            .iter()
+            .map(|(path, bytes)| {
+                ((*path).to_owned(), Node::File { digest: self.store.put(bytes).unwrap(), executable: false })
+            })
+            .collect();
+        tree::from_entries(&self.store, &entries).unwrap()
+    }
+
+    fn empty(&self) -> Digest {
+        self.tree(&[])
+    }
+
+    fn text(&self, digest: &Digest) -> String {
+        String::from_utf8(self.store.get(digest).unwrap().unwrap()).unwrap()
+    }
+
+    fn sh(script: &str, root: Digest) -> Process {
+        let mut p = Process::new(vec!["/bin/sh".into(), "-c".into(), script.into()], root);
+        p.description = format!("sh -c {script:?}");
+        p
+    }
+}
+
+#[test]
+fn runs_with_an_empty_environment_and_a_private_home() {
+    let f = fixture(KeepSandboxes::Never);
+    let mut p = Process::new(vec!["/usr/bin/env".into()], f.empty());
+    p.env.insert("ONLY".into(), "this".into());
+    let result = f.runner.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(result.exit_code, 0);
+    let out = f.text(&result.stdout);
+    let mut names: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["HOME", "ONLY", "TMPDIR"], "{out}");
+    let home = out.lines().find_map(|l| l.strip_prefix("HOME=")).unwrap();
+    assert!(home.starts_with(f.dir.path().join("sandboxes").to_str().unwrap()), "{home}");
+}
+
+#[test]
+fn inputs_are_materialised_and_outputs_collected() {
+    let f = fixture(KeepSandboxes::Never);
+    let large = vec![b'x'; LARGE_BLOB as usize + 1];
+    let root = f.tree(&[("src/in.txt", b"input"), ("big.bin", &large)]);
+    let mut p = Fixture::sh(
+        "cat src/in.txt > out.txt; mkdir -p d/e; echo nested > d/e/f; echo no > undeclared; wc -c < big.bin > size",
+        root,
+    );
+    p.output_files.insert("out.txt".into());
+    p.output_files.insert("size".into());
+    p.output_files.insert("missing.txt".into());
+    p.output_directories.insert("d".into());
+    let result = f.runner.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(result.exit_code, 0, "{}", f.text(&result.stderr));
+    let outputs = tree::entries(&f.store, &result.output_root).unwrap();
+    assert_eq!(outputs.keys().collect::<Vec<_>>(), ["d/e/f", "out.txt", "size"]);
+    let Node::File { digest, .. } = &outputs["out.txt"] else { panic!() };
+    assert_eq!(f.text(digest), "input");
+    let Node::File { digest, .. } = &outputs["size"] else { panic!() };
+    assert_eq!(f.text(digest).trim(), (LARGE_BLOB + 1).to_string());
+    // The sandbox is gone.
+    assert_eq!(std::fs::read_dir(f.dir.path().join("sandboxes")).unwrap().count(), 0);
+}
+
+#[test]
+fn exit_codes_and_stderr_come_back() {
+    let f = fixture(KeepSandboxes::Never);
+    let result = f.runner.run(&Fixture::sh("echo oops >&2; exit 3", f.empty()), &Cancel::new()).unwrap();
+    assert_eq!(result.exit_code, 3);
+    assert_eq!(f.text(&result.stderr), "oops\n");
+}
+
+#[test]
+fn outputs_may_not_leave_the_sandbox() {
+    let f = fixture(KeepSandboxes::Never);
+    let mut p = Fixture::sh("ln -s /etc/passwd escape", f.empty());
+    p.output_files.insert("escape".into());
+    let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
+    assert!(error.to_string().contains("symlink leading outside the sandbox"), "{error}");
+    let mut p = Fixture::sh("mkdir d; ln -s ../../.. d/up", f.empty());
+    p.output_directories.insert("d".into());
+    assert!(matches!(f.runner.run(&p, &Cancel::new()), Err(ExecError::Output { .. })));
+    let mut p = Fixture::sh("true", f.empty());
+    p.output_files.insert("/etc/hostname".into());
+    let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
+    assert!(error.to_string().contains("absolute"), "{error}");
+    let mut p = Fixture::sh("true", f.empty());
+    p.output_files.insert("../x".into());
+    assert!(matches!(f.runner.run(&p, &Cancel::new()), Err(ExecError::Output { .. })));
+    // A symlink that stays inside is fine.
+    let mut p = Fixture::sh("echo x > real; ln -s real alias", f.empty());
+    p.output_files.insert("alias".into());
+    p.output_files.insert("real".into());
+    assert!(f.runner.run(&p, &Cancel::new()).is_ok());
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    #[allow(unsafe_code)]
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    // A zombie reaped by nobody still "exists"; look at its state too.
+    found
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let f = fixture(KeepSandboxes::Never);
+    let pid_file = f.dir.path().join("sleeper.pid");
+    let script = format!("sleep 300 & echo $! > {}; echo started; sleep 300", pid_file.display());
+    let mut p = Fixture::sh(&script, f.empty());
+    p.timeout = Some(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let ExecError::Timeout { stdout, .. } = &error else { panic!("{error}") };
+    assert_eq!(f.text(stdout), "started\n", "output up to the timeout is kept");
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!alive(pid), "the forked sleeper {pid} outlived the timeout");
+}
+
+#[test]
+fn cancellation_stops_a_running_process() {
+    let f = fixture(KeepSandboxes::Never);
+    let p = Fixture::sh("sleep 300", f.empty());
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    let handle = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        trigger.cancel();
+    });
+    let error = f.runner.run(&p, &cancel).unwrap_err();
+    handle.join().unwrap();
+    assert!(matches!(error, ExecError::Cancelled { .. }), "{error}");
+}
+
+#[test]
+fn programs_are_not_looked_up_on_the_callers_path() {
+    let f = fixture(KeepSandboxes::Never);
+    let p = Process::new(vec!["sh".into(), "-c".into(), "true".into()], f.empty());
+    let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
+    assert!(error.to_string().contains("has no PATH"), "{error}");
+    let mut p = p.clone();
+    p.env.insert("PATH".into(), "/usr/bin:/bin".into());
+    assert_eq!(f.runner.run(&p, &Cancel::new()).unwrap().exit_code, 0);
+    let p = Process::new(vec!["/no/such/program".into()], f.empty());
+    assert!(matches!(f.runner.run(&p, &Cancel::new()), Err(ExecError::Spawn { .. })));
+}
+
+#[test]
+fn a_kept_sandbox_replays_by_hand() {
+    let f = fixture(KeepSandboxes::OnFailure);
+    let root = f.tree(&[("data.txt", b"replayed")]);
+    let mut p = Fixture::sh("cat data.txt; echo \"$GREETING\"; exit 1", root);
+    p.env.insert("GREETING".into(), "it's me".into());
+    let result = f.runner.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(result.exit_code, 1);
+    let kept = f.runner.take_kept();
+    assert_eq!(kept.len(), 1);
+    let replay = std::process::Command::new(kept[0].join("__run.sh")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&replay.stdout), "replayedit's me\n");
+    assert_eq!(replay.status.code(), Some(1));
+    // A success is not kept under on-failure.
+    f.runner.run(&Fixture::sh("true", f.empty()), &Cancel::new()).unwrap();
+    assert!(f.runner.take_kept().is_empty());
+}
+
+#[test]
+fn named_caches_are_shared_between_runs() {
+    let f = fixture(KeepSandboxes::Never);
+    let mut p = Fixture::sh("echo run >> .cache/log; cat .cache/log | wc -l", f.empty());
+    p.append_only_caches.insert("counter".into(), ".cache".into());
+    let first = f.runner.run(&p, &Cancel::new()).unwrap();
+    let second = f.runner.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(f.text(&first.stdout).trim(), "1");
+    assert_eq!(f.text(&second.stdout).trim(), "2");
+}
+
+#[test]
+fn large_output_goes_to_the_store_without_holding_it_in_memory() {
+    let f = fixture(KeepSandboxes::Never);
+    // 64 MiB of output; the runner streams it to a file and into the store.
+    let result = f.runner.run(&Fixture::sh("head -c 67108864 /dev/zero", f.empty()), &Cancel::new()).unwrap();
+    assert_eq!(result.stdout.size, 64 << 20);
+    assert!(f.store.large_path(&result.stdout).unwrap().is_some());
+}
