@@ -3,6 +3,7 @@
 //! Runners are decorators composed in one place (`runners::stack`): bounded parallelism,
 //! then the cache, then the leaf that runs the process in a fresh sandbox.
 
+pub mod bounded;
 pub mod cache;
 pub mod local;
 
@@ -65,6 +66,8 @@ pub struct Process {
     /// Set to the runner's slot number (0, 1, …) so parallel processes can pick distinct
     /// ports; outside the key.
     pub execution_slot_variable: Option<String>,
+    /// The slot the bounded runner gave this run; outside the key.
+    pub execution_slot: Option<usize>,
     /// Named append-only caches (name → path inside the sandbox), shared between runs and
     /// outside the key: mypy's cache, the installer's download cache.
     pub append_only_caches: BTreeMap<String, String>,
@@ -85,6 +88,7 @@ impl Process {
             cache_scope: CacheScope::default(),
             description: String::new(),
             execution_slot_variable: None,
+            execution_slot: None,
             append_only_caches: BTreeMap::new(),
         }
     }
@@ -138,6 +142,33 @@ impl Process {
         let command = store.put(&self.command().encode_to_vec())?;
         store.put(&self.action(&command).encode_to_vec())
     }
+}
+
+/// How the runner stack is set up.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Processes at once (default: the number of cores).
+    pub parallelism: usize,
+    /// Where sandboxes are made (on the store's filesystem).
+    pub sandboxes: std::path::PathBuf,
+    /// Where named append-only caches live.
+    pub named_caches: std::path::PathBuf,
+    pub keep_sandboxes: local::KeepSandboxes,
+}
+
+/// The runner stack, composed in this one place:
+/// `Bounded(parallelism) → Cache(local store) → Local sandbox`.
+pub fn stack(
+    store: &Arc<Store>,
+    options: &StackOptions,
+) -> Arc<bounded::Bounded<cache::CacheRunner<local::LocalRunner>>> {
+    let leaf = local::LocalRunner::new(
+        Arc::clone(store),
+        options.sandboxes.clone(),
+        options.named_caches.clone(),
+        options.keep_sandboxes,
+    );
+    Arc::new(bounded::Bounded::new(cache::CacheRunner::new(leaf, Arc::clone(store)), options.parallelism))
 }
 
 /// Bumped when the meaning of a cached result changes.
@@ -249,6 +280,7 @@ mod tests {
         outside.description = "for people".into();
         outside.execution_slot_variable = Some("SLOT".into());
         outside.append_only_caches.insert("mypy".into(), ".mypy_cache".into());
+        outside.execution_slot = Some(3);
         assert_eq!(key(&outside), k, "description, slot and named caches are outside the key");
         // The environment's order of insertion does not matter (it is a sorted map).
         let mut a = base.clone();
@@ -258,5 +290,28 @@ mod tests {
         b.env.insert("A".into(), "1".into());
         b.env.insert("B".into(), "2".into());
         assert_eq!(key(&a), key(&b));
+    }
+
+    #[test]
+    fn the_stack_runs_caches_and_exports_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(Store::open(&crate::store::StoreOptions::new(dir.path().join("store"))).unwrap());
+        let options = StackOptions {
+            parallelism: 2,
+            sandboxes: dir.path().join("sandboxes"),
+            named_caches: dir.path().join("caches"),
+            keep_sandboxes: local::KeepSandboxes::Never,
+        };
+        let runner = stack(&store, &options);
+        let root = crate::tree::from_entries(&store, &std::collections::BTreeMap::new()).unwrap();
+        let mut p = Process::new(vec!["/bin/sh".into(), "-c".into(), "echo slot=$SLOT".into()], root);
+        p.execution_slot_variable = Some("SLOT".into());
+        let first = runner.run(&p, &Cancel::new()).unwrap();
+        let second = runner.run(&p, &Cancel::new()).unwrap();
+        assert_eq!(first.source, ResultSource::Ran);
+        assert_eq!(second.source, ResultSource::Cache);
+        let out = String::from_utf8(store.get(&first.stdout).unwrap().unwrap()).unwrap();
+        assert!(out == "slot=0\n" || out == "slot=1\n", "{out}");
     }
 }

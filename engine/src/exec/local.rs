@@ -268,6 +268,9 @@ impl CommandRunner for LocalRunner {
         }
 
         let mut env = process.env.clone();
+        if let (Some(name), Some(slot)) = (&process.execution_slot_variable, process.execution_slot) {
+            env.insert(name.clone(), slot.to_string());
+        }
         env.entry("HOME".to_owned()).or_insert_with(|| home.to_string_lossy().into_owned());
         env.entry("TMPDIR".to_owned()).or_insert_with(|| tmp.to_string_lossy().into_owned());
         let program = program(process, &cwd)?;
