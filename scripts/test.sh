@@ -3,6 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# System packages the tests use: bubblewrap (the bwrap sandbox tests).
+if ! command -v bwrap >/dev/null 2>&1; then
+    echo "== installing bubblewrap (Debian package) for the sandbox tests"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bubblewrap is missing and this is not root: install the Debian package bubblewrap" >&2
+        exit 1
+    fi
+    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

@@ -1,9 +1,10 @@
 //! The leaf runner: each process in a fresh sandbox folder materialised from the store, with an empty environment, its own process group (killed whole on timeout or cancel), stdout/stderr streamed to the store, and only declared outputs leaving.
 //!
-//! What the plain sandbox does not prevent (the `bwrap` mode is for that): reading or
-//! writing anywhere the user can (absolute paths, `$HOME` of the real user if the process
-//! looks it up itself), network access, and changing a hardlinked large input in place
-//! (the store's verified reads then drop that blob rather than serve it).
+//! What the plain sandbox does not prevent (the `bwrap` mode does): reading or writing
+//! anywhere the user can (absolute paths, the real user's home if the process finds it
+//! itself), network access, and changing a hardlinked large input in place (the store's
+//! verified reads then drop that blob rather than serve it). Under bwrap the filesystem is
+//! read-only but for the sandbox and the named caches, and there is no network.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
@@ -26,6 +27,17 @@ pub enum KeepSandboxes {
     Always,
 }
 
+/// How a process is confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxKind {
+    /// A fresh folder and an empty environment; the process still sees the whole machine.
+    #[default]
+    Plain,
+    /// bubblewrap: no network, the whole filesystem read-only except the sandbox folder
+    /// and the named caches, its own PID namespace.
+    Bwrap,
+}
+
 /// Runs processes in fresh folders under `base`.
 pub struct LocalRunner {
     store: Arc<Store>,
@@ -34,12 +46,62 @@ pub struct LocalRunner {
     /// Where named append-only caches live.
     caches: PathBuf,
     keep: KeepSandboxes,
+    kind: SandboxKind,
     kept: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 impl LocalRunner {
     pub fn new(store: Arc<Store>, base: PathBuf, caches: PathBuf, keep: KeepSandboxes) -> Self {
-        Self { store, base, caches, keep, kept: std::sync::Mutex::new(Vec::new()) }
+        Self { store, base, caches, keep, kind: SandboxKind::Plain, kept: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The same runner confining processes with `kind`.
+    #[must_use]
+    pub fn with_sandbox(mut self, kind: SandboxKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The command that starts `program`: itself, or bubblewrap around it.
+    fn command(
+        &self,
+        process: &Process,
+        program: &Path,
+        sandbox: &Path,
+        cwd: &Path,
+    ) -> Result<Command, ExecError> {
+        if self.kind == SandboxKind::Plain {
+            let mut command = Command::new(program);
+            command.args(process.argv.iter().skip(1));
+            return Ok(command);
+        }
+        let bwrap =
+            ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().map(Path::new).find(|p| p.is_file()).ok_or_else(
+                || ExecError::Spawn {
+                    description: process.description.clone(),
+                    program: "bwrap".to_owned(),
+                    reason: "sandbox = \"bwrap\" needs bubblewrap: install the Debian package `bubblewrap`"
+                        .to_owned(),
+                },
+            )?;
+        let mut command = Command::new(bwrap);
+        command.args([
+            "--unshare-all",
+            "--die-with-parent",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+        ]);
+        command.arg("--bind").arg(sandbox).arg(sandbox);
+        if self.caches.is_dir() {
+            command.arg("--bind").arg(&self.caches).arg(&self.caches);
+        }
+        command.arg("--chdir").arg(cwd).arg("--").arg(program).args(process.argv.iter().skip(1));
+        Ok(command)
     }
 
     /// Sandboxes kept so far (with `__run.sh` inside), for the caller to print.
@@ -278,8 +340,11 @@ impl CommandRunner for LocalRunner {
         let stderr_path = sandbox.path().join("stderr");
         let stdout = std::fs::File::create(&stdout_path).map_err(|e| sandbox_error(process, e))?;
         let stderr = std::fs::File::create(&stderr_path).map_err(|e| sandbox_error(process, e))?;
-        let mut child = Command::new(&program)
-            .args(process.argv.iter().skip(1))
+        if !process.append_only_caches.is_empty() {
+            std::fs::create_dir_all(&self.caches).map_err(|e| sandbox_error(process, e))?;
+        }
+        let mut child = self
+            .command(process, &program, sandbox.path(), &cwd)?
             .env_clear()
             .envs(&env)
             .current_dir(&cwd)

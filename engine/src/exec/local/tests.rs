@@ -211,3 +211,62 @@ fn large_output_goes_to_the_store_without_holding_it_in_memory() {
     assert_eq!(result.stdout.size, 64 << 20);
     assert!(f.store.large_path(&result.stdout).unwrap().is_some());
 }
+
+/// Under bwrap a process can write neither outside its sandbox (the real home folder,
+/// here a folder outside the sandbox) nor open a TCP connection; the plain sandbox
+/// prevents neither (documented in the module).
+#[test]
+fn bwrap_blocks_writes_outside_and_the_network() {
+    assert!(
+        Path::new("/usr/bin/bwrap").is_file(),
+        "bubblewrap is missing: scripts/test.sh installs the Debian package `bubblewrap`"
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let f = fixture(KeepSandboxes::Never);
+    let outside = f.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let script = format!(
+        "touch {out}/written 2>/dev/null && echo wrote-outside; touch {home}/.pleat-bwrap-probe 2>/dev/null && echo wrote-home; \
+         (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo connected; echo done",
+        out = outside.display()
+    );
+    let p = Process::new(vec!["/bin/bash".into(), "-c".into(), script], f.empty());
+    let bwrap = LocalRunner::new(
+        Arc::clone(&f.store),
+        f.dir.path().join("sandboxes"),
+        f.dir.path().join("caches"),
+        KeepSandboxes::Never,
+    )
+    .with_sandbox(SandboxKind::Bwrap);
+    let confined = bwrap.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(f.text(&confined.stdout), "done\n", "stderr: {}", f.text(&confined.stderr));
+    assert!(!outside.join("written").exists());
+    // The plain sandbox lets both through: that is what bwrap is for.
+    let plain = f.runner.run(&p, &Cancel::new()).unwrap();
+    let _ = std::fs::remove_file(Path::new(&home).join(".pleat-bwrap-probe"));
+    let text = f.text(&plain.stdout);
+    assert!(text.contains("wrote-outside") && text.contains("connected"), "{text}");
+}
+
+#[test]
+fn bwrap_still_runs_and_collects_outputs() {
+    let f = fixture(KeepSandboxes::Never);
+    let runner = LocalRunner::new(
+        Arc::clone(&f.store),
+        f.dir.path().join("sandboxes"),
+        f.dir.path().join("caches"),
+        KeepSandboxes::Never,
+    )
+    .with_sandbox(SandboxKind::Bwrap);
+    let root = f.tree(&[("in.txt", b"data")]);
+    let mut p = Fixture::sh("cat in.txt > out.txt; echo $HOME", root);
+    p.output_files.insert("out.txt".into());
+    p.append_only_caches.insert("shared".into(), ".cache".into());
+    let result = runner.run(&p, &Cancel::new()).unwrap();
+    assert_eq!(result.exit_code, 0, "{}", f.text(&result.stderr));
+    let outputs = tree::entries(&f.store, &result.output_root).unwrap();
+    assert!(outputs.contains_key("out.txt"));
+}
