@@ -16,5 +16,6 @@ pub mod python;
 pub mod reapi;
 pub mod specs;
 pub mod store;
+pub mod tools;
 pub mod tree;
 pub mod vfs;

@@ -1,0 +1,311 @@
+//! Hermetic tool environments: virtualenvs built from pinned, hashed requirement sets (shipped in `engine/tools/`, overridable), keyed by interpreter identity + requirements, built once with uv (or venv + pip), then read-only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::hash::{Digest, DigestFunction};
+
+/// Bumped when the way environments are built changes.
+const TOOLS_VERSION: &str = "1";
+
+/// The tools Pleat knows, with their shipped lockfiles and how they are started.
+const BUILTIN: &[(&str, &str, &str)] = &[
+    ("pytest", "pytest", include_str!("../tools/pytest.lock")),
+    ("ruff", "ruff", include_str!("../tools/ruff.lock")),
+    ("mypy", "mypy", include_str!("../tools/mypy.lock")),
+    ("flake8", "flake8", include_str!("../tools/flake8.lock")),
+    ("pylint", "pylint", include_str!("../tools/pylint.lock")),
+    ("black", "black", include_str!("../tools/black.lock")),
+    ("isort", "isort", include_str!("../tools/isort.lock")),
+];
+
+/// A tool environment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("no Python interpreter: {reason}; install python3 or set `interpreter` in [tool.pleat]")]
+    Interpreter { reason: String },
+    #[error(
+        "`{name}` is not a tool Pleat knows ({known}); configure its requirements under [tool.pleat.tools.{name}]"
+    )]
+    Unknown { name: String, known: String },
+    #[error(
+        "building the {tool} environment failed: `{command}` said: {output}; check access to PyPI and the requirements for {tool}"
+    )]
+    Build { tool: String, command: String, output: String },
+    #[error("cannot {action} {path}: {source}")]
+    Io { action: &'static str, path: String, source: std::io::Error },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + use<> {
+    let path = path.display().to_string();
+    move |source| ToolError::Io { action, path, source }
+}
+
+/// A Python interpreter: its path and version are part of every tool's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    pub path: PathBuf,
+    /// `3.11.7`
+    pub version: String,
+    /// `cpython-311-x86_64-linux-gnu`-like tag: implementation, ABI and platform.
+    pub tag: String,
+}
+
+impl Interpreter {
+    /// The configured interpreter, else `python3` on PATH.
+    pub fn find(configured: Option<&Path>) -> Result<Self, ToolError> {
+        let program = configured.map_or_else(|| PathBuf::from("python3"), Path::to_owned);
+        let script = "import sys, sysconfig; print(sys.executable); print('.'.join(map(str, sys.version_info[:3]))); \
+                      print(sys.implementation.cache_tag + '-' + (sysconfig.get_config_var('SOABI') or sysconfig.get_platform()))";
+        let output = Command::new(&program).args(["-I", "-c", script]).output().map_err(|e| {
+            ToolError::Interpreter { reason: format!("cannot run `{}`: {e}", program.display()) }
+        })?;
+        if !output.status.success() {
+            return Err(ToolError::Interpreter {
+                reason: format!(
+                    "`{}` failed: {}",
+                    program.display(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut lines = text.lines();
+        let (Some(path), Some(version), Some(tag)) = (lines.next(), lines.next(), lines.next()) else {
+            return Err(ToolError::Interpreter {
+                reason: format!("`{}` printed {text:?}", program.display()),
+            });
+        };
+        Ok(Self { path: PathBuf::from(path), version: version.to_owned(), tag: tag.to_owned() })
+    }
+
+    /// What identifies the interpreter in keys.
+    pub fn identity(&self) -> String {
+        format!("{} {} {}", self.path.display(), self.version, self.tag)
+    }
+}
+
+/// A tool: its name, its pinned requirements, and the module `python -m` starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub module: String,
+    /// A requirements file with every dependency pinned and hashed.
+    pub requirements: String,
+}
+
+impl ToolSpec {
+    /// A tool shipped with Pleat.
+    pub fn builtin(name: &str) -> Result<Self, ToolError> {
+        BUILTIN
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(n, module, lock)| Self {
+                name: (*n).to_owned(),
+                module: (*module).to_owned(),
+                requirements: (*lock).to_owned(),
+            })
+            .ok_or_else(|| ToolError::Unknown {
+                name: name.to_owned(),
+                known: BUILTIN.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// The names of the shipped tools.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _, _)| *n)
+    }
+}
+
+/// A built environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolEnv {
+    pub name: String,
+    /// Interpreter identity + requirements + build version.
+    pub key: Digest,
+    pub root: PathBuf,
+    pub python: PathBuf,
+    /// `python -m <module>` starts the tool.
+    pub module: String,
+}
+
+impl ToolEnv {
+    /// argv that starts the tool.
+    pub fn argv(&self) -> Vec<String> {
+        vec![self.python.to_string_lossy().into_owned(), "-m".to_owned(), self.module.clone()]
+    }
+}
+
+/// Where environments live, and what builds them.
+#[derive(Debug, Clone)]
+pub struct ToolEnvs {
+    /// `<cache>/tools`
+    pub dir: PathBuf,
+    /// The installers' download cache (a named cache shared by all builds).
+    pub downloads: PathBuf,
+    pub interpreter: Interpreter,
+    /// uv, when found (on PATH or `PLEAT_UV`); else venv + pip.
+    pub uv: Option<PathBuf>,
+}
+
+/// Finds `uv`: `$PLEAT_UV`, else `uv` on PATH.
+pub fn find_uv() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PLEAT_UV").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join("uv")).find(|p| p.is_file())
+}
+
+const COMPLETE: &str = ".pleat-complete";
+
+impl ToolEnvs {
+    pub fn new(cache_dir: &Path, interpreter: Interpreter) -> Self {
+        Self {
+            dir: cache_dir.join("tools"),
+            downloads: cache_dir.join("named").join("installer-downloads"),
+            interpreter,
+            uv: find_uv(),
+        }
+    }
+
+    /// The key of a tool's environment.
+    pub fn key(&self, spec: &ToolSpec) -> Digest {
+        let text =
+            format!("{TOOLS_VERSION}\n{}\n{}\n{}", self.interpreter.identity(), spec.name, spec.requirements);
+        Digest::of(DigestFunction::Blake3, text.as_bytes())
+    }
+
+    /// The environment for a tool: built now if it does not exist yet (telling `progress`
+    /// what is happening), else reused. Safe under concurrent callers (a file lock).
+    pub fn ensure(&self, spec: &ToolSpec, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, ToolError> {
+        let key = self.key(spec);
+        let root = self.dir.join(format!("{}-{}", spec.name, &key.hex()[..16]));
+        let env = ToolEnv {
+            name: spec.name.clone(),
+            key,
+            python: root.join("bin").join("python"),
+            root: root.clone(),
+            module: spec.module.clone(),
+        };
+        if root.join(COMPLETE).is_file() {
+            return Ok(env);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
+        let lock_path = root.with_extension("lock");
+        let lock = std::fs::File::create(&lock_path).map_err(io("create", &lock_path))?;
+        lock.lock().map_err(io("lock", &lock_path))?;
+        if root.join(COMPLETE).is_file() {
+            return Ok(env); // another process built it while we waited
+        }
+        if root.exists() {
+            make_writable(&root);
+            std::fs::remove_dir_all(&root).map_err(io("remove the incomplete", &root))?;
+        }
+        progress(&format!(
+            "building the {} environment (Python {}, {}) — once per requirement set",
+            spec.name,
+            self.interpreter.version,
+            if self.uv.is_some() { "uv" } else { "venv + pip" }
+        ));
+        self.build(spec, &root)?;
+        std::fs::write(root.join(COMPLETE), key.hex()).map_err(io("write", &root))?;
+        make_read_only(&root);
+        Ok(env)
+    }
+
+    fn build(&self, spec: &ToolSpec, root: &Path) -> Result<(), ToolError> {
+        std::fs::create_dir_all(&self.downloads).map_err(io("create", &self.downloads))?;
+        let requirements = self.dir.join(format!("{}.requirements.txt", spec.name));
+        std::fs::write(&requirements, &spec.requirements).map_err(io("write", &requirements))?;
+        let python = root.join("bin").join("python");
+        let steps: Vec<Command> = if let Some(uv) = &self.uv {
+            let mut venv = Command::new(uv);
+            venv.arg("venv").arg("--quiet").arg("--python").arg(&self.interpreter.path).arg(root);
+            let mut install = Command::new(uv);
+            install
+                .args(["pip", "install", "--quiet", "--require-hashes", "--no-deps", "--compile-bytecode"])
+                .arg("--python")
+                .arg(&python)
+                .arg("-r")
+                .arg(&requirements)
+                .env("UV_CACHE_DIR", &self.downloads);
+            vec![venv, install]
+        } else {
+            // The venv gets pip from the interpreter's own ensurepip; pip installs the pins.
+            let mut venv = Command::new(&self.interpreter.path);
+            venv.args(["-m", "venv"]).arg(root);
+            let mut install = Command::new(&python);
+            install
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "--require-hashes",
+                    "--no-deps",
+                ])
+                .arg("-r")
+                .arg(&requirements)
+                .env("PIP_CACHE_DIR", &self.downloads);
+            vec![venv, install]
+        };
+        for mut step in steps {
+            let shown = format!("{step:?}");
+            let output = step.output().map_err(|e| ToolError::Build {
+                tool: spec.name.clone(),
+                command: shown.clone(),
+                output: e.to_string(),
+            })?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let tail: Vec<&str> =
+                    stderr.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+                return Err(ToolError::Build {
+                    tool: spec.name.clone(),
+                    command: shown,
+                    output: tail.join(" / "),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_mode_recursively(root: &Path, write: bool) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        let new = if write { mode | 0o200 } else { mode & !0o222 };
+        // Folders are made writable before being listed and read-only after.
+        if meta.is_dir() {
+            if write {
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(new));
+            }
+            if let Ok(list) = std::fs::read_dir(&path) {
+                stack.extend(list.flatten().map(|e| e.path()));
+            }
+            if !write {
+                let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(new));
+            }
+        } else {
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(new));
+        }
+    }
+}
+
+fn make_read_only(root: &Path) {
+    set_mode_recursively(root, false);
+}
+
+fn make_writable(root: &Path) {
+    set_mode_recursively(root, true);
+}
+
+#[cfg(test)]
+mod tests;
