@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod goals;
 pub mod graph;
 pub mod hash;
 pub mod lmdb;

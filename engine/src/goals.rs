@@ -1,0 +1,148 @@
+//! The goals (lint, fmt, test, check): they build processes from the project and its graph, run them through the runner stack, and turn tool output into plain-data results.
+
+pub mod lint;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::exec::{Cancel, CommandRunner, ExecError, StackOptions};
+use crate::hash::Digest;
+use crate::project::Project;
+use crate::store::{Store, StoreError, StoreOptions};
+use crate::tools::{Interpreter, ToolEnv, ToolEnvs, ToolError, ToolSpec};
+
+/// A goal could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum GoalError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tree(#[from] crate::tree::TreeError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error(
+        "{tool} printed output Pleat cannot read for {file} ({reason}); run it by hand with --keep-sandboxes=always to see why"
+    )]
+    Output { tool: String, file: String, reason: String },
+}
+
+/// Everything a goal runs with.
+pub struct Goals {
+    pub store: Arc<Store>,
+    pub runner: Arc<dyn CommandRunner>,
+    pub tools: ToolEnvs,
+    pub cancel: Cancel,
+}
+
+/// How to set the goals up.
+#[derive(Debug, Clone)]
+pub struct GoalOptions {
+    pub cache_dir: PathBuf,
+    pub interpreter: Option<PathBuf>,
+    pub parallelism: usize,
+    pub keep_sandboxes: crate::exec::local::KeepSandboxes,
+}
+
+impl Goals {
+    /// Opens the store, finds the interpreter, composes the runner stack.
+    pub fn new(options: &GoalOptions) -> Result<Self, GoalError> {
+        let store = Arc::new(Store::open(&StoreOptions::new(options.cache_dir.join("store-v1")))?);
+        let interpreter = Interpreter::find(options.interpreter.as_deref())?;
+        let stack = StackOptions {
+            parallelism: options.parallelism,
+            sandboxes: options.cache_dir.join("sandboxes"),
+            named_caches: options.cache_dir.join("named"),
+            keep_sandboxes: options.keep_sandboxes,
+        };
+        let runner: Arc<dyn CommandRunner> = crate::exec::stack(&store, &stack);
+        Ok(Self {
+            tools: ToolEnvs::new(&options.cache_dir, interpreter),
+            store,
+            runner,
+            cancel: Cancel::new(),
+        })
+    }
+
+    /// A tool's environment (built on first use).
+    pub fn tool(&self, name: &str, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, GoalError> {
+        Ok(self.tools.ensure(&ToolSpec::builtin(name)?, progress)?)
+    }
+
+    /// The platform properties every process of a tool carries: interpreter and tool.
+    pub fn platform(&self, tool: &ToolEnv) -> std::collections::BTreeMap<String, String> {
+        let mut platform = std::collections::BTreeMap::new();
+        platform.insert("interpreter".to_owned(), self.tools.interpreter.identity());
+        platform.insert(format!("tool.{}", tool.name), tool.key.hex());
+        platform.insert("os".to_owned(), std::env::consts::OS.to_owned());
+        platform.insert("arch".to_owned(), std::env::consts::ARCH.to_owned());
+        platform
+    }
+
+    /// Stores some workspace files as a tree (only those that exist).
+    pub fn snapshot(&self, root: &Path, paths: &[String]) -> Result<Digest, GoalError> {
+        let present: Vec<String> = paths.iter().filter(|p| root.join(p).is_file()).cloned().collect();
+        Ok(crate::tree::snapshot(&self.store, root, &present)?)
+    }
+
+    /// A stored blob as text (stdout, a report).
+    pub fn text(&self, digest: &Digest) -> Result<String, GoalError> {
+        Ok(self.store.get(digest)?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
+    }
+}
+
+/// Tool configuration files a linter or formatter reads from the root.
+pub fn config_files(project: &Project) -> Vec<String> {
+    [
+        "pyproject.toml",
+        "ruff.toml",
+        ".ruff.toml",
+        "setup.cfg",
+        "tox.ini",
+        ".flake8",
+        ".pylintrc",
+        "mypy.ini",
+        ".isort.cfg",
+    ]
+    .into_iter()
+    .filter(|name| project.root.join(name).is_file())
+    .map(str::to_owned)
+    .collect()
+}
+
+/// Runs processes on worker threads (the bounded runner decides how many run at once),
+/// returning results in input order and reporting each as it finishes.
+pub fn run_all(
+    goals: &Goals,
+    processes: &[crate::exec::Process],
+    workers: usize,
+    on_done: &(dyn Fn(usize, &Result<crate::exec::ProcessResult, ExecError>) + Sync),
+) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
+        Mutex::new((0..processes.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, processes.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(process) = processes.get(i) else { break };
+                    let result = goals.runner.run(process, &goals.cancel);
+                    on_done(i, &result);
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ExecError::Cancelled { description: "not run".to_owned() })))
+        .collect()
+}

@@ -1,0 +1,220 @@
+//! `lint`: one cached process per file (ruff by default; flake8 and pylint selectable), tool output parsed into findings with file, range, code, message and whether a fix exists.
+
+use serde::Deserialize;
+
+use super::{GoalError, Goals, config_files, run_all};
+use crate::exec::{CacheScope, Process, ResultSource};
+use crate::graph::FileId;
+use crate::project::Project;
+
+/// The linters Pleat runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linter {
+    Ruff,
+    Flake8,
+    Pylint,
+}
+
+impl Linter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ruff => "ruff",
+            Self::Flake8 => "flake8",
+            Self::Pylint => "pylint",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ruff" => Some(Self::Ruff),
+            "flake8" => Some(Self::Flake8),
+            "pylint" => Some(Self::Pylint),
+            _ => None,
+        }
+    }
+}
+
+/// One problem a linter found. Lines and columns are 1-based, columns in characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintFinding {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub code: String,
+    pub message: String,
+    pub fix_available: bool,
+    pub tool: &'static str,
+}
+
+/// One file's lint run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintedFile {
+    pub file: String,
+    pub cached: bool,
+    pub findings: Vec<LintFinding>,
+}
+
+/// Lints files, one cached process each.
+pub fn lint(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    linter: Linter,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<LintedFile>, GoalError> {
+    let tool = goals.tool(linter.name(), progress)?;
+    let configs = config_files(project);
+    let mut processes = Vec::with_capacity(files.len());
+    for id in files {
+        let path = project.path(*id).to_owned();
+        let mut inputs = configs.clone();
+        inputs.push(path.clone());
+        let root = goals.snapshot(&project.root, &inputs)?;
+        let mut argv = tool.argv();
+        let flags: &[&str] = match linter {
+            Linter::Ruff => &["check", "--output-format=json", "--no-cache", "--exit-zero"],
+            Linter::Flake8 => &["--exit-zero", "--format=%(path)s:%(row)d:%(col)d: %(code)s %(text)s"],
+            Linter::Pylint => &["--output-format=json", "--exit-zero", "--score=n"],
+        };
+        argv.extend(flags.iter().map(|f| (*f).to_owned()));
+        argv.push(path.clone());
+        let mut process = Process::new(argv, root);
+        process.platform = goals.platform(&tool);
+        process.cache_scope = CacheScope::Successful;
+        process.description = format!("{} {path}", linter.name());
+        processes.push(process);
+    }
+    let results = run_all(goals, &processes, 8, &|_, _| {});
+    let mut out = Vec::with_capacity(files.len());
+    for (id, result) in files.iter().zip(results) {
+        let path = project.path(*id).to_owned();
+        let result = result?;
+        let stdout = goals.text(&result.stdout)?;
+        if result.exit_code != 0 {
+            let stderr = goals.text(&result.stderr)?;
+            return Err(GoalError::Output {
+                tool: linter.name().to_owned(),
+                file: path,
+                reason: format!("exit code {}: {}", result.exit_code, stderr.lines().last().unwrap_or("")),
+            });
+        }
+        let findings = match linter {
+            Linter::Ruff => parse_ruff(&stdout, &path)?,
+            Linter::Flake8 => parse_flake8(&stdout),
+            Linter::Pylint => parse_pylint(&stdout, &path)?,
+        };
+        out.push(LintedFile { file: path, cached: result.source == ResultSource::Cache, findings });
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct RuffLocation {
+    row: u32,
+    column: u32,
+}
+
+#[derive(Deserialize)]
+struct RuffMessage {
+    code: Option<String>,
+    message: String,
+    location: RuffLocation,
+    end_location: RuffLocation,
+    filename: String,
+    fix: Option<serde_json::Value>,
+}
+
+/// `ruff check --output-format=json`; filenames are absolute inside the sandbox, so the
+/// repository-relative path given is used instead.
+pub fn parse_ruff(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalError> {
+    let messages: Vec<RuffMessage> = serde_json::from_str(stdout.trim()).map_err(|e| GoalError::Output {
+        tool: "ruff".to_owned(),
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(messages
+        .into_iter()
+        .map(|m| LintFinding {
+            file: if m.filename.ends_with(file) { file.to_owned() } else { m.filename },
+            line: m.location.row,
+            column: m.location.column,
+            end_line: m.end_location.row,
+            end_column: m.end_location.column,
+            code: m.code.unwrap_or_else(|| "syntax-error".to_owned()),
+            message: m.message,
+            fix_available: m.fix.is_some_and(|f| !f.is_null()),
+            tool: "ruff",
+        })
+        .collect())
+}
+
+/// `path:row:col: CODE text` lines.
+pub fn parse_flake8(stdout: &str) -> Vec<LintFinding> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(4, ':');
+            let file = parts.next()?.trim_start_matches("./").to_owned();
+            let line_no: u32 = parts.next()?.parse().ok()?;
+            let column: u32 = parts.next()?.parse().ok()?;
+            let (code, message) = parts.next()?.trim().split_once(' ')?;
+            Some(LintFinding {
+                file,
+                line: line_no,
+                column,
+                end_line: line_no,
+                end_column: column,
+                code: code.to_owned(),
+                message: message.to_owned(),
+                fix_available: false,
+                tool: "flake8",
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct PylintMessage {
+    line: u32,
+    column: u32,
+    #[serde(rename = "endLine")]
+    end_line: Option<u32>,
+    #[serde(rename = "endColumn")]
+    end_column: Option<u32>,
+    #[serde(rename = "message-id")]
+    message_id: String,
+    symbol: String,
+    message: String,
+}
+
+/// `pylint --output-format=json` (columns are 0-based there).
+pub fn parse_pylint(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalError> {
+    let text = stdout.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let messages: Vec<PylintMessage> = serde_json::from_str(text).map_err(|e| GoalError::Output {
+        tool: "pylint".to_owned(),
+        file: file.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(messages
+        .into_iter()
+        .map(|m| LintFinding {
+            file: file.to_owned(),
+            line: m.line,
+            column: m.column + 1,
+            end_line: m.end_line.unwrap_or(m.line),
+            end_column: m.end_column.map_or(m.column + 1, |c| c + 1),
+            code: m.message_id,
+            message: format!("{} ({})", m.message, m.symbol),
+            fix_available: false,
+            tool: "pylint",
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,71 @@
+//! Lint: the output parsers, and ruff run for real through the whole stack (cache included).
+
+use std::path::Path;
+
+use super::*;
+use crate::goals::GoalOptions;
+use crate::loader::{LoadOptions, load};
+
+#[test]
+fn parses_each_linters_output() {
+    let ruff = r#"[{"code":"F401","message":"`os` imported but unused","location":{"row":1,"column":8},"end_location":{"row":1,"column":10},"filename":"/tmp/sandbox/root/pkg/a.py","fix":{"applicability":"safe"}},
+                   {"code":null,"message":"SyntaxError: bad","location":{"row":3,"column":1},"end_location":{"row":3,"column":2},"filename":"/tmp/sandbox/root/pkg/a.py","fix":null}]"#;
+    let found = parse_ruff(ruff, "pkg/a.py").unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!((found[0].file.as_str(), found[0].line, found[0].column), ("pkg/a.py", 1, 8));
+    assert!(found[0].fix_available && !found[1].fix_available);
+    assert_eq!(found[1].code, "syntax-error");
+    assert!(parse_ruff("not json", "a.py").is_err());
+
+    let flake8 = parse_flake8("./pkg/a.py:2:1: E302 expected 2 blank lines, found 1\nnoise\n");
+    assert_eq!(flake8.len(), 1);
+    assert_eq!((flake8[0].file.as_str(), flake8[0].code.as_str()), ("pkg/a.py", "E302"));
+
+    let pylint = r#"[{"type":"convention","module":"a","obj":"","line":1,"column":0,"endLine":1,"endColumn":9,"path":"a.py","symbol":"missing-module-docstring","message":"Missing module docstring","message-id":"C0114"}]"#;
+    let found = parse_pylint(pylint, "a.py").unwrap();
+    assert_eq!((found[0].column, found[0].code.as_str()), (1, "C0114"));
+    assert!(parse_pylint("", "a.py").unwrap().is_empty());
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let full = root.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+#[test]
+fn ruff_runs_hermetically_and_reruns_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    write(&root, "pkg/a.py", "import os\n");
+    write(&root, "pkg/b.py", "X = 1\n");
+    write(&root, "pyproject.toml", "[tool.ruff]\nline-length = 100\n");
+    let cache = dir.path().join("cache");
+    let goals = Goals::new(&GoalOptions {
+        cache_dir: cache.clone(),
+        interpreter: None,
+        parallelism: 2,
+        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+    })
+    .unwrap();
+    let run = |goals: &Goals| {
+        let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+        let ids: Vec<_> = project.files().map(|(id, _)| id).collect();
+        let mut linted = lint(goals, &project, &ids, Linter::Ruff, &mut |_| {}).unwrap();
+        linted.sort_by(|a, b| a.file.cmp(&b.file));
+        linted
+    };
+    let first = run(&goals);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0].findings.len(), 1, "{first:?}");
+    assert_eq!(first[0].findings[0].code, "F401");
+    assert!(first[0].findings[0].fix_available);
+    assert!(first.iter().all(|f| !f.cached));
+    let second = run(&goals);
+    assert!(second.iter().all(|f| f.cached), "nothing changed: no process runs");
+    assert_eq!(second[0].findings, first[0].findings);
+    write(&root, "pkg/b.py", "import sys\n");
+    let third = run(&goals);
+    assert_eq!(third.iter().map(|f| f.cached).collect::<Vec<_>>(), [true, false], "only b.py reruns");
+    assert_eq!(third[1].findings[0].code, "F401");
+}
