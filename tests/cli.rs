@@ -1288,3 +1288,39 @@ fn cache_stats_gc_verify_and_clear() {
     run.code(2);
     assert!(run.stderr.contains("2GiB"), "{}", run.describe());
 }
+
+// ---- lint ----
+
+#[test]
+fn lint_runs_ruff_and_caches_per_file() {
+    let repo = Repo::new(
+        r"
+//- pkg/__init__.py
+//- pkg/a.py
+import os
+//- pkg/b.py
+from pkg import a
+
+VALUE = a
+",
+    );
+    let run = repo.run(&["lint", "::"]);
+    run.code(1);
+    assert!(
+        run.stdout.contains("pkg/a.py:1:8: F401 `os` imported but unused [fix available]"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.contains("✕ 3 files: 1 findings in 1 files (0 cached)"), "{}", run.describe());
+    let run = repo.run(&["--format", "json", "lint", "::"]);
+    run.code(1);
+    let json = run.json();
+    assert_eq!(json["summary"]["cached"], 3, "a second run executes nothing");
+    assert_eq!(json["files"][1]["findings"][0]["code"], "F401");
+    repo.write("pkg/a.py", "import os\n\nprint(os.sep)\n");
+    let run = repo.run(&["--format", "json", "lint", "::"]);
+    run.ok();
+    assert_eq!(run.json()["summary"]["cached"], 2, "only the edited file reruns");
+    let line = repo.run(&["lint", "--tool", "nope", "::"]).usage_error().to_owned();
+    assert!(line.contains("ruff, flake8 or pylint"), "{line}");
+}

@@ -21,6 +21,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Command::Cache(command) = &cli.command {
         return crate::cache::run(cli, command);
     }
+    if let Command::Lint { specs, tool } = &cli.command {
+        let project = load(cli)?;
+        let ids = select(&project, specs)?;
+        return crate::run_goals::lint(cli, &project, &ids, tool);
+    }
     let project = load(cli)?;
     let mut out = Out::new();
     let code = match &cli.command {
@@ -38,7 +43,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             changed(&project, since, *dependents, cli.format, &mut out)?
         }
         Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
-        Command::Debug(_) | Command::Cache(_) => 0,
+        Command::Debug(_) | Command::Cache(_) | Command::Lint { .. } => 0,
     };
     out.finish()?;
     Ok(code)
@@ -101,7 +106,7 @@ pub fn load(cli: &Cli) -> Result<Project, Failure> {
 }
 
 /// The files selected by specs (paths given absolute are made root-relative).
-fn select(project: &Project, specs: &[String]) -> Result<Vec<FileId>, Failure> {
+pub fn select(project: &Project, specs: &[String]) -> Result<Vec<FileId>, Failure> {
     let specs: Vec<String> = specs.iter().map(|s| relative_spec(&project.root, s)).collect();
     let parsed = Specs::parse(&specs).map_err(|e| Failure::usage(e.to_string()))?;
     let mut paths: Vec<&str> = project.files().map(|(_, f)| f.path.as_str()).collect();

@@ -4,6 +4,7 @@ mod cache;
 mod commands;
 mod debug;
 mod output;
+mod run_goals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,8 +32,18 @@ pub struct Cli {
     /// Print what loading did (files read, parsed, cache warnings) on stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Keep sandbox folders after runs (each holds `__run.sh` to replay by hand).
+    #[arg(long, global = true, value_enum, default_value_t = Keep::Never)]
+    keep_sandboxes: Keep,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Keep {
+    Never,
+    OnFailure,
+    Always,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +99,14 @@ pub enum Command {
     Cycles {
         #[arg(default_value = "::")]
         specs: Vec<String>,
+    },
+    /// Lint files hermetically (ruff by default), one cached process per file; exits 1 on findings.
+    Lint {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+        /// ruff, flake8 or pylint.
+        #[arg(long, default_value = "ruff")]
+        tool: String,
     },
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]

@@ -66,6 +66,9 @@ pub fn lint(
 ) -> Result<Vec<LintedFile>, GoalError> {
     let tool = goals.tool(linter.name(), progress)?;
     let configs = config_files(project);
+    // Each process sees one file, so ruff's import sorting cannot see which packages are
+    // first-party: tell it (a deterministic part of the key).
+    let first_party = first_party_packages(project);
     let mut processes = Vec::with_capacity(files.len());
     for id in files {
         let path = project.path(*id).to_owned();
@@ -79,6 +82,11 @@ pub fn lint(
             Linter::Pylint => &["--output-format=json", "--exit-zero", "--score=n"],
         };
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
+        if linter == Linter::Ruff && !first_party.is_empty() {
+            let list: Vec<String> = first_party.iter().map(|p| format!("{p:?}")).collect();
+            argv.push("--config".to_owned());
+            argv.push(format!("lint.isort.known-first-party = [{}]", list.join(", ")));
+        }
         argv.push(path.clone());
         let mut process = Process::new(argv, root);
         process.platform = goals.platform(&tool);
@@ -108,6 +116,19 @@ pub fn lint(
         out.push(LintedFile { file: path, cached: result.source == ResultSource::Cache, findings });
     }
     Ok(out)
+}
+
+/// The top-level first-party package and module names, sorted.
+fn first_party_packages(project: &Project) -> Vec<String> {
+    let mut names: Vec<String> = project
+        .files()
+        .filter_map(|(id, _)| project.module(id))
+        .filter_map(|m| m.split('.').next())
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[derive(Deserialize)]
