@@ -92,6 +92,9 @@ pub struct ToolSpec {
     pub module: String,
     /// A requirements file with every dependency pinned and hashed.
     pub requirements: String,
+    /// The project's own requirements, installed after the pinned set with their
+    /// dependencies (the test environment); empty for plain tools.
+    pub project_requirements: String,
 }
 
 impl ToolSpec {
@@ -104,6 +107,7 @@ impl ToolSpec {
                 name: (*n).to_owned(),
                 module: (*module).to_owned(),
                 requirements: (*lock).to_owned(),
+                project_requirements: String::new(),
             })
             .ok_or_else(|| ToolError::Unknown {
                 name: name.to_owned(),
@@ -179,7 +183,12 @@ impl ToolEnvs {
     /// what is happening), else reused. Safe under concurrent callers (a file lock).
     pub fn ensure(&self, spec: &ToolSpec, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, ToolError> {
         let key = self.key(spec);
-        let root = self.dir.join(format!("{}-{}", spec.name, &key.hex()[..16]));
+        let label = if spec.project_requirements.is_empty() {
+            spec.name.clone()
+        } else {
+            format!("{}-project", spec.name)
+        };
+        let root = self.dir.join(format!("{label}-{}", &key.hex()[..16]));
         let env = ToolEnv {
             name: spec.name.clone(),
             key,
@@ -217,6 +226,9 @@ impl ToolEnvs {
         std::fs::create_dir_all(&self.downloads).map_err(io("create", &self.downloads))?;
         let requirements = self.dir.join(format!("{}.requirements.txt", spec.name));
         std::fs::write(&requirements, &spec.requirements).map_err(io("write", &requirements))?;
+        let project_requirements = self.dir.join(format!("{}.project-requirements.txt", spec.name));
+        std::fs::write(&project_requirements, &spec.project_requirements)
+            .map_err(io("write", &project_requirements))?;
         let python = root.join("bin").join("python");
         let steps: Vec<Command> = if let Some(uv) = &self.uv {
             let mut venv = Command::new(uv);
@@ -229,7 +241,19 @@ impl ToolEnvs {
                 .arg("-r")
                 .arg(&requirements)
                 .env("UV_CACHE_DIR", &self.downloads);
-            vec![venv, install]
+            let mut steps = vec![venv, install];
+            if !spec.project_requirements.is_empty() {
+                let mut project = Command::new(uv);
+                project
+                    .args(["pip", "install", "--quiet", "--compile-bytecode"])
+                    .arg("--python")
+                    .arg(&python)
+                    .arg("-r")
+                    .arg(&project_requirements)
+                    .env("UV_CACHE_DIR", &self.downloads);
+                steps.push(project);
+            }
+            steps
         } else {
             // The venv gets pip from the interpreter's own ensurepip; pip installs the pins.
             let mut venv = Command::new(&self.interpreter.path);
@@ -248,7 +272,16 @@ impl ToolEnvs {
                 .arg("-r")
                 .arg(&requirements)
                 .env("PIP_CACHE_DIR", &self.downloads);
-            vec![venv, install]
+            let mut steps = vec![venv, install];
+            if !spec.project_requirements.is_empty() {
+                let mut project = Command::new(&python);
+                project
+                    .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "-r"])
+                    .arg(&project_requirements)
+                    .env("PIP_CACHE_DIR", &self.downloads);
+                steps.push(project);
+            }
+            steps
         };
         for mut step in steps {
             let shown = format!("{step:?}");

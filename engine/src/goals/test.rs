@@ -1,0 +1,334 @@
+//! `test`: one pytest process per test file, its inputs the file's transitive dependency closure (conftests included) and the root's test configuration, in the project's test environment; per-test results from Pleat's pytest plugin, with the failing line in the test and the deepest first-party frame.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{GoalError, Goals, run_all};
+use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
+use crate::graph::FileId;
+use crate::project::Project;
+use crate::python::third_party;
+use crate::tools::ToolSpec;
+use crate::tree::{self, Node};
+
+/// Pleat's pytest plugin, placed in every test sandbox.
+const PLUGIN: &str = include_str!("../../tools/pleat_pytest.py");
+/// Where the plugin and its results live inside the sandbox.
+const PLUGIN_DIR: &str = ".pleat";
+const RESULTS: &str = ".pleat/results.json";
+
+/// How to run tests.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    pub timeout: Option<Duration>,
+    /// Variables set in every test process (part of the key).
+    pub extra_env: BTreeMap<String, String>,
+    /// Passed to pytest after the file.
+    pub pytest_args: Vec<String>,
+    /// Run even when a cached result exists (and do not cache this run).
+    pub force: bool,
+}
+
+/// A test's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Error => "error",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// A file and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+}
+
+/// One test function's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestCase {
+    /// pytest's node id (`tests/test_x.py::TestA::test_b`).
+    pub name: String,
+    pub outcome: Outcome,
+    pub duration_s: f64,
+    /// The short failure message (the assertion).
+    pub message: Option<String>,
+    /// The failing line in the test file.
+    pub location: Option<Location>,
+    /// The deepest frame in first-party code, when it is not the test's own line.
+    pub source_location: Option<Location>,
+}
+
+/// How a test file went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome {
+    Passed,
+    Failed,
+    /// pytest could not run the file (collection error, crash, usage error).
+    Error,
+    TimedOut,
+    /// The file holds no tests.
+    NoTests,
+}
+
+impl FileOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Error => "error",
+            Self::TimedOut => "timed_out",
+            Self::NoTests => "no_tests",
+        }
+    }
+
+    pub fn ok(self) -> bool {
+        matches!(self, Self::Passed | Self::NoTests)
+    }
+}
+
+/// One test file's run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestFileResult {
+    pub file: String,
+    pub outcome: FileOutcome,
+    pub cached: bool,
+    pub duration_s: f64,
+    pub tests: Vec<TestCase>,
+    /// The end of pytest's output, for failures and errors.
+    pub output: String,
+}
+
+/// The project's declared requirements as one requirements file (sorted, deduplicated):
+/// requirement lines of its requirements files and pyproject's dependencies. Editable and
+/// local installs and pip options are left out.
+pub fn project_requirements(project: &Project) -> String {
+    let mut lines = BTreeSet::new();
+    for path in project.requirement_files() {
+        let Ok(text) = std::fs::read_to_string(project.root.join(path)) else { continue };
+        for line in text.lines() {
+            let line = line.split(" #").next().unwrap_or("").trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
+                continue;
+            }
+            if third_party::requirement_name(line).is_some() {
+                lines.insert(line.to_owned());
+            }
+        }
+    }
+    for spec in &project.config.declared_requirements {
+        if third_party::requirement_name(spec).is_some() {
+            lines.insert(spec.trim().to_owned());
+        }
+    }
+    lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// Files at the root that configure pytest.
+fn test_config_files(project: &Project) -> Vec<String> {
+    ["pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini"]
+        .into_iter()
+        .filter(|name| project.root.join(name).is_file())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs the test files.
+pub fn test(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    options: &TestOptions,
+    on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<TestFileResult>, GoalError> {
+    let mut spec = ToolSpec::builtin("pytest")?;
+    spec.project_requirements = project_requirements(project);
+    let env = goals.tools.ensure(&spec, progress)?;
+    let plugin = goals.store.put(PLUGIN.as_bytes())?;
+    let mut plugin_entries = BTreeMap::new();
+    plugin_entries
+        .insert(format!("{PLUGIN_DIR}/pleat_pytest.py"), Node::File { digest: plugin, executable: false });
+    let plugin_tree = tree::from_entries(&goals.store, &plugin_entries)?;
+    let configs = test_config_files(project);
+    let python_path: Vec<String> = project
+        .source_roots()
+        .iter()
+        .map(|r| if r.is_empty() { ".".to_owned() } else { r.clone() })
+        .chain(std::iter::once(PLUGIN_DIR.to_owned()))
+        .collect();
+
+    let mut processes = Vec::with_capacity(files.len());
+    for id in files {
+        let path = project.path(*id).to_owned();
+        let mut inputs: Vec<String> =
+            project.dependencies(&[*id], true).into_iter().map(|d| project.path(d).to_owned()).collect();
+        inputs.push(path.clone());
+        inputs.extend(configs.iter().cloned());
+        inputs.sort();
+        inputs.dedup();
+        let workspace = goals.snapshot(&project.root, &inputs)?;
+        let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
+        let mut argv = env.argv();
+        argv.extend(["-p", "pleat_pytest", "-p", "no:cacheprovider", "--rootdir=.", "-q"].map(String::from));
+        argv.push(path.clone());
+        argv.extend(options.pytest_args.iter().cloned());
+        let mut process = Process::new(argv, root);
+        process.env = options.extra_env.clone();
+        process.env.insert("PYTHONPATH".to_owned(), python_path.join(":"));
+        process.env.insert("PLEAT_RESULTS".to_owned(), RESULTS.to_owned());
+        process.env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
+        process.env.insert("PYTHONHASHSEED".to_owned(), "0".to_owned());
+        process.env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
+        process.output_files.insert(RESULTS.to_owned());
+        process.timeout = options.timeout;
+        process.platform = goals.platform(&env);
+        process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
+        process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
+        process.description = format!("pytest {path}");
+        processes.push(process);
+    }
+    let results = run_all(goals, &processes, 16, &|i, result| {
+        let file = project.path(files[i]);
+        match result {
+            Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
+            Err(_) => on_done(file, false, None),
+        }
+    });
+    files
+        .iter()
+        .zip(results)
+        .map(|(id, result)| interpret(goals, project, project.path(*id), result))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct PluginReport {
+    exitstatus: i32,
+    tests: Vec<PluginTest>,
+}
+
+#[derive(Deserialize)]
+struct PluginTest {
+    nodeid: String,
+    outcome: String,
+    duration: f64,
+    message: Option<String>,
+    crash: Option<PluginFrame>,
+    frames: Vec<PluginFrame>,
+}
+
+#[derive(Deserialize, Clone)]
+struct PluginFrame {
+    file: String,
+    line: u32,
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A process result (or error) → the file's result.
+fn interpret(
+    goals: &Goals,
+    project: &Project,
+    file: &str,
+    result: Result<ProcessResult, ExecError>,
+) -> Result<TestFileResult, GoalError> {
+    let result = match result {
+        Ok(result) => result,
+        Err(ExecError::Timeout { after, stdout, .. }) => {
+            return Ok(TestFileResult {
+                file: file.to_owned(),
+                outcome: FileOutcome::TimedOut,
+                cached: false,
+                duration_s: after.as_secs_f64(),
+                tests: Vec::new(),
+                output: tail(&goals.text(&stdout)?, 30),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cached = result.source == ResultSource::Cache;
+    let output = format!("{}{}", goals.text(&result.stdout)?, goals.text(&result.stderr)?);
+    let report = match tree::entries(&goals.store, &result.output_root)?.get(RESULTS) {
+        Some(Node::File { digest, .. }) => serde_json::from_str::<PluginReport>(&goals.text(digest)?).ok(),
+        _ => None,
+    };
+    let Some(report) = report else {
+        return Ok(TestFileResult {
+            file: file.to_owned(),
+            outcome: FileOutcome::Error,
+            cached,
+            duration_s: result.duration.as_secs_f64(),
+            tests: Vec::new(),
+            output: tail(&output, 40),
+        });
+    };
+    let tests: Vec<TestCase> = report.tests.into_iter().map(|t| test_case(project, file, t)).collect();
+    let outcome = match report.exitstatus {
+        0 => FileOutcome::Passed,
+        1 => FileOutcome::Failed,
+        5 => FileOutcome::NoTests,
+        _ => FileOutcome::Error,
+    };
+    let duration_s =
+        if cached { tests.iter().map(|t| t.duration_s).sum() } else { result.duration.as_secs_f64() };
+    Ok(TestFileResult {
+        file: file.to_owned(),
+        outcome,
+        cached,
+        duration_s,
+        tests,
+        output: if outcome.ok() { String::new() } else { tail(&output, 40) },
+    })
+}
+
+fn test_case(project: &Project, file: &str, t: PluginTest) -> TestCase {
+    let outcome = match t.outcome.as_str() {
+        "passed" => Outcome::Passed,
+        "failed" => Outcome::Failed,
+        "skipped" => Outcome::Skipped,
+        _ => Outcome::Error,
+    };
+    let clean = |f: &PluginFrame| Location { file: f.file.trim_start_matches("./").to_owned(), line: f.line };
+    let mut frames: Vec<Location> = t.frames.iter().map(clean).collect();
+    if frames.is_empty()
+        && let Some(crash) = &t.crash
+    {
+        frames.push(clean(crash));
+    }
+    let location = frames.iter().rev().find(|f| f.file == file).cloned();
+    let source_location = frames
+        .iter()
+        .rev()
+        .find(|f| project.id(&f.file).is_some())
+        .filter(|deepest| Some(*deepest) != location.as_ref())
+        .cloned();
+    TestCase {
+        name: t.nodeid,
+        outcome,
+        duration_s: t.duration,
+        message: t.message.map(|m| m.lines().next().unwrap_or("").to_owned()),
+        location,
+        source_location,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS."""
+
+import json
+import os
+
+_results = {}
+_order = []
+
+
+def _frames(longrepr):
+    tb = getattr(longrepr, "reprtraceback", None)
+    frames = []
+    for entry in getattr(tb, "reprentries", []) or []:
+        loc = getattr(entry, "reprfileloc", None)
+        if loc is not None:
+            frames.append({"file": str(loc.path), "line": int(loc.lineno)})
+    return frames
+
+
+def _record(nodeid, when, outcome, duration, longrepr):
+    entry = _results.get(nodeid)
+    if entry is None:
+        entry = {"nodeid": nodeid, "outcome": "passed", "duration": 0.0, "message": None, "crash": None, "frames": []}
+        _results[nodeid] = entry
+        _order.append(nodeid)
+    entry["duration"] += float(duration or 0.0)
+    if outcome == "skipped" and entry["outcome"] == "passed":
+        entry["outcome"] = "skipped"
+        if isinstance(longrepr, tuple) and len(longrepr) == 3:
+            entry["message"] = str(longrepr[2])
+    elif outcome == "failed":
+        entry["outcome"] = "failed" if when == "call" else "error"
+        crash = getattr(longrepr, "reprcrash", None)
+        if crash is not None:
+            entry["message"] = str(crash.message)
+            entry["crash"] = {"file": str(crash.path), "line": int(crash.lineno)}
+        else:
+            entry["message"] = str(longrepr)[-2000:]
+        entry["frames"] = _frames(longrepr)
+
+
+def pytest_runtest_logreport(report):
+    _record(report.nodeid, report.when, report.outcome, report.duration, report.longrepr)
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        _record(report.nodeid or "<collection>", "collect", "failed", 0.0, report.longrepr)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("PLEAT_RESULTS")
+    if not path:
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump({"exitstatus": int(exitstatus), "tests": [_results[n] for n in _order]}, out)
