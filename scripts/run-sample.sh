@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up Pleat on a fresh machine (builds the release binary) and runs the graph goals on
-# the sample repository kept in examples/sample.
+# Sets up Pleat on a fresh machine (builds the release binary) and runs the graph goals,
+# then `pleat test ::` and `pleat lint ::`, on the sample repository kept in examples/sample.
+# The first test run builds the pytest and ruff environments from PyPI by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +23,6 @@ run dependents --transitive src/shop/pricing/tax.py
 run paths tests/test_cart.py src/shop/pricing/tax.py
 run graph ::
 run check-imports ::
+run test ::
+run test ::          # again: every result comes from the cache
+run lint ::

@@ -1324,3 +1324,110 @@ VALUE = a
     let line = repo.run(&["lint", "--tool", "nope", "::"]).usage_error().to_owned();
     assert!(line.contains("ruff, flake8 or pylint"), "{line}");
 }
+
+// ---- test ----
+
+#[test]
+fn test_runs_pytest_per_file_and_reruns_only_what_an_edit_affects() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.pleat]
+source_roots = ["src", "."]
+//- src/calc/__init__.py
+//- src/calc/ops.py
+def divide(a, b):
+    return a / b
+//- src/calc/other.py
+VALUE = 1
+//- tests/test_ops.py
+from calc.ops import divide
+
+
+def test_ok():
+    assert divide(4, 2) == 2
+
+
+def test_zero():
+    assert divide(1, 0) == 0
+//- tests/test_other.py
+from calc.other import VALUE
+
+
+def test_value():
+    assert VALUE == 1
+"#,
+    );
+    let run = repo.run(&["test", "::"]);
+    run.code(1);
+    assert!(run.stdout.contains("✕ tests/test_ops.py failed"), "{}", run.describe());
+    assert!(
+        run.stdout.contains("✕ tests/test_ops.py::test_zero (tests/test_ops.py:9): ZeroDivisionError"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.contains("raised at src/calc/ops.py:2"), "{}", run.describe());
+    assert!(run.stdout.contains("✓ tests/test_other.py"), "{}", run.describe());
+    assert!(run.stdout.contains("1 passed, 1 failed (0 cached, 2 ran)"), "{}", run.describe());
+
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.code(1);
+    let json = run.json();
+    assert_eq!(
+        json["summary"],
+        json!({"passed": 1, "failed": 1, "cached": 2, "ran": 0}),
+        "nothing ran twice"
+    );
+    let zero = &json["files"][0]["tests"][1];
+    assert_eq!(zero["name"], "tests/test_ops.py::test_zero");
+    assert_eq!(zero["outcome"], "failed");
+    assert_eq!(zero["location"], json!({"file": "tests/test_ops.py", "line": 9}));
+
+    repo.write("src/calc/ops.py", "def divide(a, b):\n    return a / b if b else 0\n");
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.ok();
+    let json = run.json();
+    assert_eq!(
+        json["summary"],
+        json!({"passed": 2, "failed": 0, "cached": 1, "ran": 1}),
+        "only the importer reran"
+    );
+    assert_eq!(json["files"][0]["cached"], false);
+    assert_eq!(json["files"][1]["cached"], true);
+}
+
+#[test]
+fn test_changed_since_runs_only_affected_tests() {
+    let repo = Repo::new(
+        r"
+//- lib.py
+X = 1
+//- other.py
+Y = 2
+//- test_lib.py
+from lib import X
+
+
+def test_x():
+    assert X == 1
+//- test_other.py
+from other import Y
+
+
+def test_y():
+    assert Y == 2
+",
+    );
+    repo.git(&["init", "-q"]);
+    repo.git(&["add", "."]);
+    repo.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"]);
+    repo.write("lib.py", "X = 1  # edited\n");
+    let run = repo.run(&["--format", "json", "test", "--changed-since", "HEAD", "::"]);
+    run.ok();
+    let json = run.json();
+    let files: Vec<&str> =
+        json["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
+    assert_eq!(files, ["test_lib.py"]);
+    let line = repo.run(&["test", "--timeout", "0", "::"]).usage_error().to_owned();
+    assert!(line.contains("positive number of seconds"), "{line}");
+}

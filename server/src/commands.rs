@@ -21,6 +21,18 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Command::Cache(command) = &cli.command {
         return crate::cache::run(cli, command);
     }
+    if let Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } = &cli.command {
+        let project = load(cli)?;
+        let mut ids = select(&project, specs)?;
+        if let Some(since) = changed_since {
+            let changed: Vec<FileId> =
+                git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
+            let affected = project.affected_tests(&changed);
+            ids.retain(|id| affected.contains(id));
+        }
+        let options = crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
+        return crate::run_goals::test(cli, &project, &ids, &options);
+    }
     if let Command::Lint { specs, tool } = &cli.command {
         let project = load(cli)?;
         let ids = select(&project, specs)?;
@@ -43,7 +55,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             changed(&project, since, *dependents, cli.format, &mut out)?
         }
         Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
-        Command::Debug(_) | Command::Cache(_) | Command::Lint { .. } => 0,
+        Command::Debug(_) | Command::Cache(_) | Command::Lint { .. } | Command::Test { .. } => 0,
     };
     out.finish()?;
     Ok(code)
@@ -450,7 +462,7 @@ fn changed(
 
 /// Repository-relative paths changed since `since` (committed, staged, unstaged and
 /// untracked), through the git command line.
-fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
+pub fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
     let git = |args: &[&str]| -> Result<String, Failure> {
         let output =
             std::process::Command::new("git").arg("-C").arg(root).args(args).output().map_err(|e| {

@@ -100,6 +100,27 @@ pub enum Command {
         #[arg(default_value = "::")]
         specs: Vec<String>,
     },
+    /// Run tests: one hermetic, cached pytest process per test file; exits 1 when any fails.
+    Test {
+        /// Which files (test files among them run); default everything.
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+        /// Only tests affected by files changed since this git ref.
+        #[arg(long, value_name = "REF")]
+        changed_since: Option<String>,
+        /// Run even when a cached result exists.
+        #[arg(long)]
+        force: bool,
+        /// Kill a test file's process after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        /// Pass an environment variable: `VAR=value`, or `VAR` to take it from here.
+        #[arg(long, value_name = "VAR[=VALUE]")]
+        extra_env: Vec<String>,
+        /// Arguments for pytest, after `--`.
+        #[arg(last = true)]
+        pytest_args: Vec<String>,
+    },
     /// Lint files hermetically (ruff by default), one cached process per file; exits 1 on findings.
     Lint {
         #[arg(default_value = "::")]

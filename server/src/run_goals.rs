@@ -1,7 +1,8 @@
-//! The goals that run tools (lint so far): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
+//! The goals that run tools (test, lint): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
 
 use engine::exec::local::KeepSandboxes;
 use engine::goals::lint::{LintedFile, Linter};
+use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
 use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
 use engine::project::Project;
@@ -76,4 +77,126 @@ fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_jso
         })
         .collect();
     serde_json::json!({"files": files, "summary": {"files": linted.len(), "findings": findings, "cached": cached}})
+}
+
+/// `pleat test` arguments, as given.
+pub struct TestArgs<'a> {
+    pub force: bool,
+    pub timeout: Option<f64>,
+    pub extra_env: &'a [String],
+    pub pytest_args: &'a [String],
+}
+
+/// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
+pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -> Result<u8, Failure> {
+    let tests: Vec<FileId> = ids
+        .iter()
+        .copied()
+        .filter(|id| project.file(*id).is_some_and(|f| f.kind == engine::project::TargetKind::Test))
+        .collect();
+    let mut extra_env = std::collections::BTreeMap::new();
+    for item in args.extra_env {
+        let (name, value) = if let Some((name, value)) = item.split_once('=') {
+            (name.to_owned(), value.to_owned())
+        } else {
+            let value = std::env::var(item).map_err(|_| {
+                Failure::usage(format!("--extra-env {item}: `{item}` is not set here; write {item}=value"))
+            })?;
+            (item.clone(), value)
+        };
+        extra_env.insert(name, value);
+    }
+    let timeout = match args.timeout {
+        Some(s) if s > 0.0 && s.is_finite() => Some(std::time::Duration::from_secs_f64(s)),
+        Some(s) => return Err(Failure::usage(format!("--timeout {s}: give a positive number of seconds"))),
+        None => None,
+    };
+    let options =
+        TestOptions { timeout, extra_env, pytest_args: args.pytest_args.to_vec(), force: args.force };
+    let goals = goals(cli)?;
+    let total = tests.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
+    let on_done = |file: &str, cached: bool, _exit: Option<i32>| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let c = cached_so_far.fetch_add(usize::from(cached), std::sync::atomic::Ordering::SeqCst)
+            + usize::from(cached);
+        if cli.format == Format::Human {
+            eprintln!("pleat: [{n}/{total}, {c} cached] {file}");
+        }
+    };
+    let results =
+        engine::goals::test::test(&goals, project, &tests, &options, &on_done, &mut |m| progress(m))
+            .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    let failed = results.iter().filter(|r| !r.outcome.ok()).count();
+    let cached = results.iter().filter(|r| r.cached).count();
+    let mut out = Out::new();
+    if cli.format == Format::Json {
+        out.json(&test_json(&results, failed, cached))?;
+    } else {
+        for r in &results {
+            print_file(&mut out, r)?;
+        }
+        let passed = results.len() - failed;
+        let mark = if failed == 0 { "✓" } else { "✕" };
+        out.line(format_args!(
+            "{mark} {passed} passed, {failed} failed ({cached} cached, {} ran)",
+            results.len() - cached
+        ))?;
+    }
+    out.finish()?;
+    Ok(u8::from(failed > 0))
+}
+
+fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {
+    let mark = if r.outcome.ok() { "✓" } else { "✕" };
+    let cached = if r.cached { " (cached)" } else { "" };
+    let what = match r.outcome {
+        FileOutcome::Passed => String::new(),
+        FileOutcome::NoTests => " no tests".to_owned(),
+        other => format!(" {}", other.as_str().replace('_', " ")),
+    };
+    out.line(format_args!("{mark} {}{what} {:.2}s{cached}", r.file, r.duration_s))?;
+    for t in r.tests.iter().filter(|t| matches!(t.outcome.as_str(), "failed" | "error")) {
+        let at = t.location.as_ref().map(|l| format!(" ({}:{})", l.file, l.line)).unwrap_or_default();
+        out.line(format_args!("    ✕ {}{at}: {}", t.name, t.message.as_deref().unwrap_or("")))?;
+        if let Some(source) = &t.source_location {
+            out.line(format_args!("      raised at {}:{}", source.file, source.line))?;
+        }
+    }
+    if !r.outcome.ok() && r.tests.iter().all(|t| t.outcome.as_str() != "failed") && !r.output.is_empty() {
+        for line in r.output.lines() {
+            out.line(format_args!("    | {line}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_json::Value {
+    let location = |l: &Option<engine::goals::test::Location>| {
+        l.as_ref().map(|l| serde_json::json!({"file": l.file, "line": l.line}))
+    };
+    let files: Vec<serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "file": r.file,
+                "outcome": r.outcome.as_str(),
+                "cached": r.cached,
+                "duration_s": r.duration_s,
+                "tests": r.tests.iter().map(|t| serde_json::json!({
+                    "name": t.name,
+                    "outcome": t.outcome.as_str(),
+                    "duration_s": t.duration_s,
+                    "message": t.message,
+                    "location": location(&t.location),
+                    "source_location": location(&t.source_location),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "files": files,
+        "summary": {"passed": results.len() - failed, "failed": failed, "cached": cached, "ran": results.len() - cached},
+    })
 }
