@@ -1431,3 +1431,19 @@ def test_y():
     let line = repo.run(&["test", "--timeout", "0", "::"]).usage_error().to_owned();
     assert!(line.contains("positive number of seconds"), "{line}");
 }
+
+// ---- fmt ----
+
+#[test]
+fn fmt_check_then_write() {
+    let repo = Repo::new("//- ugly.py\nx=1\n//- fine.py\ny = 2\n");
+    let run = repo.run(&["fmt", "--check", "::"]);
+    run.code(1);
+    assert!(run.stdout.contains("would reformat ugly.py"), "{}", run.describe());
+    assert_eq!(std::fs::read_to_string(repo.path("ugly.py")).unwrap(), "x=1\n");
+    let run = repo.run(&["fmt", "::"]);
+    run.ok();
+    assert!(run.stdout.contains("reformatted ugly.py"), "{}", run.describe());
+    assert_eq!(std::fs::read_to_string(repo.path("ugly.py")).unwrap(), "x = 1\n");
+    repo.run(&["fmt", "--check", "::"]).ok();
+}

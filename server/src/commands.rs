@@ -33,6 +33,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         let options = crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
         return crate::run_goals::test(cli, &project, &ids, &options);
     }
+    if let Command::Fmt { specs, tool, check } = &cli.command {
+        let project = load(cli)?;
+        let ids = select(&project, specs)?;
+        return crate::run_goals::fmt(cli, &project, &ids, tool, *check);
+    }
     if let Command::Lint { specs, tool } = &cli.command {
         let project = load(cli)?;
         let ids = select(&project, specs)?;
@@ -55,7 +60,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             changed(&project, since, *dependents, cli.format, &mut out)?
         }
         Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
-        Command::Debug(_) | Command::Cache(_) | Command::Lint { .. } | Command::Test { .. } => 0,
+        Command::Debug(_)
+        | Command::Cache(_)
+        | Command::Lint { .. }
+        | Command::Test { .. }
+        | Command::Fmt { .. } => 0,
     };
     out.finish()?;
     Ok(code)

@@ -129,6 +129,16 @@ pub enum Command {
         #[arg(long, default_value = "ruff")]
         tool: String,
     },
+    /// Format files hermetically (ruff format by default), writing back atomically; --check writes nothing and exits 1 if anything would change.
+    Fmt {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+        /// ruff, black or isort.
+        #[arg(long, default_value = "ruff")]
+        tool: String,
+        #[arg(long)]
+        check: bool,
+    },
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),

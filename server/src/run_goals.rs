@@ -1,6 +1,7 @@
-//! The goals that run tools (test, lint): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
+//! The goals that run tools (test, lint, fmt): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
 
 use engine::exec::local::KeepSandboxes;
+use engine::goals::fmt::{FmtOutcome, Formatter};
 use engine::goals::lint::{LintedFile, Linter};
 use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
 use engine::goals::{GoalOptions, Goals};
@@ -199,4 +200,50 @@ fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_
         "files": files,
         "summary": {"passed": results.len() - failed, "failed": failed, "cached": cached, "ran": results.len() - cached},
     })
+}
+
+/// `pleat fmt [--check]`: exit 1 when --check finds work or a file cannot be formatted.
+pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool) -> Result<u8, Failure> {
+    let formatter = Formatter::parse(tool).ok_or_else(|| {
+        Failure::usage(format!("--tool {tool} is not a formatter Pleat runs; use ruff, black or isort"))
+    })?;
+    let goals = goals(cli)?;
+    let results = engine::goals::fmt::fmt(&goals, project, ids, formatter, check, &mut |m| progress(m))
+        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    let count = |o: FmtOutcome| results.iter().filter(|r| r.outcome == o).count();
+    let (changed, failed, meanwhile) =
+        (count(FmtOutcome::Changed), count(FmtOutcome::Failed), count(FmtOutcome::ChangedMeanwhile));
+    let mut out = Out::new();
+    if cli.format == Format::Json {
+        let files: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                let outcome = match r.outcome {
+                    FmtOutcome::Unchanged => "unchanged",
+                    FmtOutcome::Changed if check => "would_change",
+                    FmtOutcome::Changed => "changed",
+                    FmtOutcome::ChangedMeanwhile => "changed_meanwhile",
+                    FmtOutcome::Failed => "failed",
+                };
+                serde_json::json!({"file": r.file, "outcome": outcome, "cached": r.cached, "message": r.message})
+            })
+            .collect();
+        out.json(&serde_json::json!({"files": files, "summary": {"changed": changed, "failed": failed}}))?;
+    } else {
+        for r in &results {
+            match r.outcome {
+                FmtOutcome::Unchanged => {}
+                FmtOutcome::Changed if check => out.line(format_args!("would reformat {}", r.file))?,
+                FmtOutcome::Changed => out.line(format_args!("reformatted {}", r.file))?,
+                FmtOutcome::ChangedMeanwhile | FmtOutcome::Failed => {
+                    out.line(format_args!("✕ {}: {}", r.file, r.message))?
+                }
+            }
+        }
+        let verb = if check { "would change" } else { "changed" };
+        let mark = if failed + meanwhile == 0 && !(check && changed > 0) { "✓" } else { "✕" };
+        out.line(format_args!("{mark} {} files: {changed} {verb}, {failed} failed", results.len()))?;
+    }
+    out.finish()?;
+    Ok(u8::from(failed > 0 || meanwhile > 0 || (check && changed > 0)))
 }

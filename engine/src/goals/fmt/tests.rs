@@ -1,0 +1,71 @@
+//! fmt with real ruff through the stack: check mode, write-back, caching, syntax errors, and a file changed meanwhile.
+
+use super::*;
+use crate::goals::GoalOptions;
+use crate::loader::{LoadOptions, load};
+
+fn write(root: &Path, path: &str, text: &str) {
+    let full = root.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+#[test]
+fn formats_checks_caches_and_refuses_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let cache = dir.path().join("cache");
+    write(&root, "ugly.py", "x=1\n");
+    write(&root, "fine.py", "y = 2\n");
+    write(&root, "broken.py", "def f(:\n");
+    let goals = Goals::new(&GoalOptions {
+        cache_dir: cache.clone(),
+        interpreter: None,
+        parallelism: 2,
+        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+    })
+    .unwrap();
+    let run = |check: bool| {
+        let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+        let mut ids: Vec<_> = project.files().map(|(id, _)| id).collect();
+        ids.sort_by_key(|id| project.path(*id).to_owned());
+        fmt(&goals, &project, &ids, Formatter::Ruff, check, &mut |_| {}).unwrap()
+    };
+    let checked = run(true);
+    let outcomes: Vec<(&str, FmtOutcome)> = checked.iter().map(|f| (f.file.as_str(), f.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("broken.py", FmtOutcome::Failed),
+            ("fine.py", FmtOutcome::Unchanged),
+            ("ugly.py", FmtOutcome::Changed)
+        ]
+    );
+    assert!(checked[0].message.contains("ruff exited with"), "{}", checked[0].message);
+    assert_eq!(std::fs::read_to_string(root.join("ugly.py")).unwrap(), "x=1\n", "--check writes nothing");
+    let formatted = run(false);
+    assert!(formatted.iter().all(|f| f.cached || f.file == "broken.py"), "same inputs as the check: cached");
+    assert_eq!(std::fs::read_to_string(root.join("ugly.py")).unwrap(), "x = 1\n");
+    let again = run(true);
+    assert!(again.iter().all(|f| f.outcome != FmtOutcome::Changed));
+}
+
+#[test]
+fn a_file_changed_meanwhile_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let goals = Goals::new(&GoalOptions {
+        cache_dir: dir.path().join("cache"),
+        interpreter: None,
+        parallelism: 1,
+        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+    })
+    .unwrap();
+    let path = dir.path().join("a.py");
+    std::fs::write(&path, "edited by the user\n").unwrap();
+    let before = Digest::of(goals.store.function(), b"x=1\n");
+    let after = goals.store.put(b"x = 1\n").unwrap();
+    let (outcome, message) = write_back(&goals, &path, &before, &after).unwrap();
+    assert_eq!(outcome, FmtOutcome::ChangedMeanwhile);
+    assert!(message.contains("run fmt again"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "edited by the user\n");
+}
