@@ -236,7 +236,7 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
                 FmtOutcome::Changed if check => out.line(format_args!("would reformat {}", r.file))?,
                 FmtOutcome::Changed => out.line(format_args!("reformatted {}", r.file))?,
                 FmtOutcome::ChangedMeanwhile | FmtOutcome::Failed => {
-                    out.line(format_args!("✕ {}: {}", r.file, r.message))?
+                    out.line(format_args!("✕ {}: {}", r.file, r.message))?;
                 }
             }
         }

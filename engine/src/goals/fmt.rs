@@ -83,8 +83,7 @@ pub fn fmt(
         let mut argv = tool.argv();
         let flags: &[&str] = match formatter {
             Formatter::Ruff => &["format", "--no-cache", "--quiet"],
-            Formatter::Black => &["--quiet"],
-            Formatter::Isort => &["--quiet"],
+            Formatter::Black | Formatter::Isort => &["--quiet"],
         };
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
         argv.push(path.clone());
