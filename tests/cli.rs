@@ -1447,3 +1447,24 @@ fn fmt_check_then_write() {
     assert_eq!(std::fs::read_to_string(repo.path("ugly.py")).unwrap(), "x = 1\n");
     repo.run(&["fmt", "--check", "::"]).ok();
 }
+
+// ---- check ----
+
+#[test]
+fn check_runs_mypy_and_exits_1_on_errors() {
+    let repo = Repo::new(
+        "//- pkg/__init__.py\n//- pkg/util.py\ndef twice(x: int) -> int:\n    return x * 2\n//- pkg/main.py\nfrom pkg.util import twice\n\n\ndef run() -> str:\n    return twice(2)\n",
+    );
+    let run = repo.run(&["check", "pkg/main.py"]);
+    run.code(1);
+    assert!(
+        run.stdout.contains("pkg/main.py:5:12: error: Incompatible return value type"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.contains("[return-value]"), "{}", run.describe());
+    repo.write("pkg/main.py", "from pkg.util import twice\n\n\ndef run() -> int:\n    return twice(2)\n");
+    let run = repo.run(&["--format", "json", "check", "pkg/main.py"]);
+    run.ok();
+    assert_eq!(run.json()["errors"], 0);
+}

@@ -33,6 +33,11 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         let options = crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
         return crate::run_goals::test(cli, &project, &ids, &options);
     }
+    if let Command::Check { specs } = &cli.command {
+        let project = load(cli)?;
+        let ids = select(&project, specs)?;
+        return crate::run_goals::check(cli, &project, &ids);
+    }
     if let Command::Fmt { specs, tool, check } = &cli.command {
         let project = load(cli)?;
         let ids = select(&project, specs)?;
@@ -64,7 +69,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         | Command::Cache(_)
         | Command::Lint { .. }
         | Command::Test { .. }
-        | Command::Fmt { .. } => 0,
+        | Command::Fmt { .. }
+        | Command::Check { .. } => 0,
     };
     out.finish()?;
     Ok(code)

@@ -139,6 +139,11 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Type-check files and their dependencies with mypy (its cache kept between runs); exits 1 on errors.
+    Check {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),

@@ -1,4 +1,4 @@
-//! The goals that run tools (test, lint, fmt): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
+//! The goals that run tools (test, lint, fmt, check): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
 
 use engine::exec::local::KeepSandboxes;
 use engine::goals::fmt::{FmtOutcome, Formatter};
@@ -246,4 +246,37 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
     }
     out.finish()?;
     Ok(u8::from(failed > 0 || meanwhile > 0 || (check && changed > 0)))
+}
+
+/// `pleat check`: mypy; exit 1 when it reports errors.
+pub fn check(cli: &Cli, project: &Project, ids: &[FileId]) -> Result<u8, Failure> {
+    let goals = goals(cli)?;
+    let report = engine::goals::check::check(&goals, project, ids, &mut |m| progress(m))
+        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    let errors = report.findings.iter().filter(|f| f.severity == "error").count();
+    let mut out = Out::new();
+    if cli.format == Format::Json {
+        let findings: Vec<serde_json::Value> = report
+            .findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({"file": f.file, "line": f.line, "column": f.column,
+                    "severity": f.severity, "code": f.code, "message": f.message})
+            })
+            .collect();
+        out.json(&serde_json::json!({"findings": findings, "errors": errors, "files": report.files, "cached": report.cached}))?;
+    } else {
+        for f in &report.findings {
+            let code = if f.code.is_empty() { String::new() } else { format!(" [{}]", f.code) };
+            out.line(format_args!(
+                "{}:{}:{}: {}: {}{code}",
+                f.file, f.line, f.column, f.severity, f.message
+            ))?;
+        }
+        let mark = if errors == 0 { "✓" } else { "✕" };
+        let cached = if report.cached { " (cached)" } else { "" };
+        out.line(format_args!("{mark} mypy over {} files: {errors} errors{cached}", report.files))?;
+    }
+    out.finish()?;
+    Ok(u8::from(errors > 0))
 }

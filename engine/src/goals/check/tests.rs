@@ -1,0 +1,54 @@
+//! check: mypy's output format, and a real mypy run whose incremental cache lands in the named cache.
+
+use super::*;
+use crate::goals::GoalOptions;
+use crate::loader::{LoadOptions, load};
+
+#[test]
+fn parses_mypy_lines() {
+    let found = parse_mypy(
+        "pkg/a.py:3:12: error: Incompatible return value type (got \"str\", expected \"int\")  [return-value]\npkg/a.py:4:1: note: See docs\nnoise\n",
+    );
+    assert_eq!(found.len(), 2);
+    assert_eq!((found[0].line, found[0].column, found[0].code.as_str()), (3, 12, "return-value"));
+    assert_eq!(found[0].message, "Incompatible return value type (got \"str\", expected \"int\")");
+    assert_eq!((found[1].severity.as_str(), found[1].code.as_str()), ("note", ""));
+}
+
+#[test]
+fn mypy_runs_with_its_cache_in_a_named_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(root.join("pkg/util.py"), "def twice(x: int) -> int:\n    return x * 2\n").unwrap();
+    std::fs::write(
+        root.join("pkg/main.py"),
+        "from pkg.util import twice\n\n\ndef run() -> str:\n    return twice(2)\n",
+    )
+    .unwrap();
+    let goals = Goals::new(&GoalOptions {
+        cache_dir: cache.clone(),
+        interpreter: None,
+        parallelism: 1,
+        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+    })
+    .unwrap();
+    let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+    let main = project.id("pkg/main.py").unwrap();
+    let report = check(&goals, &project, &[main], &mut |_| {}).unwrap();
+    assert!(!report.cached);
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!((report.findings[0].file.as_str(), report.findings[0].line), ("pkg/main.py", 5));
+    assert_eq!(report.findings[0].code, "return-value");
+    let named = cache.join("named").join("mypy");
+    assert!(
+        std::fs::read_dir(&named).unwrap().next().is_some(),
+        "mypy's cache is kept in {}",
+        named.display()
+    );
+    let again = check(&goals, &project, &[main], &mut |_| {}).unwrap();
+    assert!(again.cached);
+    assert_eq!(again.findings, report.findings);
+}
