@@ -1468,3 +1468,33 @@ fn check_runs_mypy_and_exits_1_on_errors() {
     run.ok();
     assert_eq!(run.json()["errors"], 0);
 }
+
+// ---- configuration of the goals ----
+
+/// `sandbox = "bwrap"` confines the tests: a test writing outside its sandbox fails
+/// there and passes in the plain sandbox.
+#[test]
+fn the_bwrap_sandbox_is_chosen_in_the_configuration() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("escaped.txt");
+    let fixture = format!(
+        "//- test_escape.py\nimport os\n\n\ndef test_write_outside():\n    open(os.environ['TARGET'], 'w').write('x')\n//- pyproject.toml\n[tool.pleat]\nsandbox = \"bwrap\"\n"
+    );
+    let repo = Repo::new(&fixture);
+    let env = format!("TARGET={}", target.display());
+    let run = repo.run(&["test", "--extra-env", &env, "::"]);
+    run.code(1);
+    assert!(!target.exists(), "the test wrote outside its sandbox under bwrap");
+    repo.write("pyproject.toml", "[tool.pleat]\nsandbox = \"plain\"\n");
+    repo.run(&["test", "--extra-env", &env, "::"]).ok();
+    assert!(target.exists(), "the plain sandbox does not prevent it (documented)");
+}
+
+#[test]
+fn a_missing_tool_override_names_the_file() {
+    let repo = Repo::new(
+        "//- a.py\nX = 1\n//- pyproject.toml\n[tool.pleat.tools.ruff]\nrequirements = \"locks/ruff.txt\"\n",
+    );
+    let line = repo.run(&["lint", "::"]).usage_error().to_owned();
+    assert!(line.contains("locks/ruff.txt") && line.contains("[tool.pleat.tools.ruff]"), "{line}");
+}

@@ -29,6 +29,25 @@ pub enum Ambiguity {
     BySourceRoot,
 }
 
+/// How tool processes are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Sandbox {
+    /// A fresh folder and an empty environment.
+    #[default]
+    Plain,
+    /// bubblewrap: no network, read-only filesystem but the sandbox.
+    Bwrap,
+}
+
+/// `[tool.pleat.tools.<name>]`: the tool's own requirement set instead of the shipped one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolOverride {
+    /// A requirements file (relative to the root) with every dependency pinned and hashed.
+    pub requirements: String,
+}
+
 /// `[tool.pleat]`, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -52,6 +71,11 @@ pub struct Config {
     pub venv: Option<String>,
     /// Extra paths (globs) to leave out of the walk, on top of .gitignore.
     pub exclude: Vec<String>,
+    pub sandbox: Sandbox,
+    /// The Python interpreter tools run with (default: `python3` on PATH).
+    pub interpreter: Option<String>,
+    /// Tool name → its requirements file.
+    pub tools: BTreeMap<String, ToolOverride>,
     /// Requirements declared in pyproject.toml (`[project]` dependencies and optional
     /// dependencies, `[dependency-groups]`, Poetry's dependencies), as PEP 508 strings.
     pub declared_requirements: Vec<String>,
@@ -74,6 +98,9 @@ impl Default for Config {
             ambiguity: Ambiguity::default(),
             venv: None,
             exclude: Vec::new(),
+            sandbox: Sandbox::default(),
+            interpreter: None,
+            tools: BTreeMap::new(),
             declared_requirements: Vec::new(),
             file: None,
         }
@@ -116,6 +143,9 @@ struct RawConfig {
     ambiguity: Option<Ambiguity>,
     venv: Option<String>,
     exclude: Option<Vec<String>>,
+    sandbox: Option<Sandbox>,
+    interpreter: Option<String>,
+    tools: Option<BTreeMap<String, ToolOverride>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +280,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         ambiguity: raw.ambiguity.unwrap_or_default(),
         venv: raw.venv,
         exclude: raw.exclude.unwrap_or_default(),
+        sandbox: raw.sandbox.unwrap_or_default(),
+        interpreter: raw.interpreter,
+        tools: raw.tools.unwrap_or_default(),
         declared_requirements: declared,
         file: Some(path.to_owned()),
     })
@@ -338,6 +371,10 @@ init_files = "all"
 string_imports = true
 string_imports_min_dots = 1
 ambiguity = "by_source_root"
+sandbox = "bwrap"
+interpreter = "/usr/bin/python3"
+[tool.pleat.tools.ruff]
+requirements = "locks/ruff.txt"
 [tool.pleat.module_mapping]
 my-dist = ["mymod"]
 [tool.pleat.dependencies]
@@ -351,6 +388,9 @@ my-dist = ["mymod"]
         assert_eq!(config.string_imports_min_dots, 1);
         assert_eq!(config.python_minor, 9);
         assert_eq!(config.ambiguity, Ambiguity::BySourceRoot);
+        assert_eq!(config.sandbox, Sandbox::Bwrap);
+        assert_eq!(config.interpreter.as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(config.tools["ruff"].requirements, "locks/ruff.txt");
         assert_eq!(config.module_mapping["my-dist"], vec!["mymod".to_owned()]);
         assert_eq!(config.dependencies["pkg/a.py"].len(), 2);
         assert_eq!(config.declared_requirements, ["requests>=2", "PyYAML", "pytest", "ruff", "attrs"]);

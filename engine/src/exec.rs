@@ -154,6 +154,7 @@ pub struct StackOptions {
     /// Where named append-only caches live.
     pub named_caches: std::path::PathBuf,
     pub keep_sandboxes: local::KeepSandboxes,
+    pub sandbox: local::SandboxKind,
 }
 
 /// The runner stack, composed in this one place:
@@ -167,7 +168,8 @@ pub fn stack(
         options.sandboxes.clone(),
         options.named_caches.clone(),
         options.keep_sandboxes,
-    );
+    )
+    .with_sandbox(options.sandbox);
     Arc::new(bounded::Bounded::new(cache::CacheRunner::new(leaf, Arc::clone(store)), options.parallelism))
 }
 
@@ -302,6 +304,7 @@ mod tests {
             sandboxes: dir.path().join("sandboxes"),
             named_caches: dir.path().join("caches"),
             keep_sandboxes: local::KeepSandboxes::Never,
+            sandbox: local::SandboxKind::Plain,
         };
         let runner = stack(&store, &options);
         let root = crate::tree::from_entries(&store, &std::collections::BTreeMap::new()).unwrap();

@@ -37,6 +37,8 @@ pub struct Goals {
     pub runner: Arc<dyn CommandRunner>,
     pub tools: ToolEnvs,
     pub cancel: Cancel,
+    /// `[tool.pleat.tools]`: tool name → its requirements, read from the project.
+    pub overrides: std::collections::BTreeMap<String, String>,
 }
 
 /// How to set the goals up.
@@ -46,6 +48,7 @@ pub struct GoalOptions {
     pub interpreter: Option<PathBuf>,
     pub parallelism: usize,
     pub keep_sandboxes: crate::exec::local::KeepSandboxes,
+    pub sandbox: crate::exec::local::SandboxKind,
 }
 
 impl Goals {
@@ -58,6 +61,7 @@ impl Goals {
             sandboxes: options.cache_dir.join("sandboxes"),
             named_caches: options.cache_dir.join("named"),
             keep_sandboxes: options.keep_sandboxes,
+            sandbox: options.sandbox,
         };
         let runner: Arc<dyn CommandRunner> = crate::exec::stack(&store, &stack);
         Ok(Self {
@@ -65,12 +69,38 @@ impl Goals {
             store,
             runner,
             cancel: Cancel::new(),
+            overrides: std::collections::BTreeMap::new(),
         })
+    }
+
+    /// Reads the `[tool.pleat.tools]` requirement files of a project.
+    pub fn with_overrides(mut self, project: &Project) -> Result<Self, GoalError> {
+        for (name, tool) in &project.config.tools {
+            let path = project.root.join(&tool.requirements);
+            let text = std::fs::read_to_string(&path).map_err(|e| GoalError::Output {
+                tool: name.clone(),
+                file: path.display().to_string(),
+                reason: format!(
+                    "[tool.pleat.tools.{name}] names a requirements file that cannot be read: {e}"
+                ),
+            })?;
+            self.overrides.insert(name.clone(), text);
+        }
+        Ok(self)
+    }
+
+    /// A tool's spec: the shipped lockfile, or the project's override.
+    pub fn spec(&self, name: &str) -> Result<ToolSpec, GoalError> {
+        let mut spec = ToolSpec::builtin(name)?;
+        if let Some(requirements) = self.overrides.get(name) {
+            spec.requirements.clone_from(requirements);
+        }
+        Ok(spec)
     }
 
     /// A tool's environment (built on first use).
     pub fn tool(&self, name: &str, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, GoalError> {
-        Ok(self.tools.ensure(&ToolSpec::builtin(name)?, progress)?)
+        Ok(self.tools.ensure(&self.spec(name)?, progress)?)
     }
 
     /// The platform properties every process of a tool carries: interpreter and tool.

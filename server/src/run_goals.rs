@@ -11,7 +11,7 @@ use engine::project::Project;
 use crate::output::Out;
 use crate::{Cli, Failure, Format, Keep};
 
-fn goals(cli: &Cli) -> Result<Goals, Failure> {
+fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
     let Some(cache_dir) = crate::commands::cache_dir(cli) else {
         return Err(Failure::usage(
             "goals that run tools need the store: drop --no-cache or pass --cache-dir",
@@ -23,7 +23,13 @@ fn goals(cli: &Cli) -> Result<Goals, Failure> {
         Keep::Always => KeepSandboxes::Always,
     };
     let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    Goals::new(&GoalOptions { cache_dir, interpreter: None, parallelism, keep_sandboxes })
+    let sandbox = match project.config.sandbox {
+        engine::config::Sandbox::Plain => engine::exec::local::SandboxKind::Plain,
+        engine::config::Sandbox::Bwrap => engine::exec::local::SandboxKind::Bwrap,
+    };
+    let interpreter = project.config.interpreter.as_ref().map(std::path::PathBuf::from);
+    Goals::new(&GoalOptions { cache_dir, interpreter, parallelism, keep_sandboxes, sandbox })
+        .and_then(|goals| goals.with_overrides(project))
         .map_err(|e| Failure::usage(e.to_string()))
 }
 
@@ -36,7 +42,7 @@ pub fn lint(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result<
     let linter = Linter::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a linter Pleat runs; use ruff, flake8 or pylint"))
     })?;
-    let goals = goals(cli)?;
+    let goals = goals(cli, project)?;
     let linted = engine::goals::lint::lint(&goals, project, ids, linter, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let findings: usize = linted.iter().map(|f| f.findings.len()).sum();
@@ -114,7 +120,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     };
     let options =
         TestOptions { timeout, extra_env, pytest_args: args.pytest_args.to_vec(), force: args.force };
-    let goals = goals(cli)?;
+    let goals = goals(cli, project)?;
     let total = tests.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
@@ -207,7 +213,7 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
     let formatter = Formatter::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a formatter Pleat runs; use ruff, black or isort"))
     })?;
-    let goals = goals(cli)?;
+    let goals = goals(cli, project)?;
     let results = engine::goals::fmt::fmt(&goals, project, ids, formatter, check, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let count = |o: FmtOutcome| results.iter().filter(|r| r.outcome == o).count();
@@ -250,7 +256,7 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
 
 /// `pleat check`: mypy; exit 1 when it reports errors.
 pub fn check(cli: &Cli, project: &Project, ids: &[FileId]) -> Result<u8, Failure> {
-    let goals = goals(cli)?;
+    let goals = goals(cli, project)?;
     let report = engine::goals::check::check(&goals, project, ids, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let errors = report.findings.iter().filter(|f| f.severity == "error").count();

@@ -4,7 +4,6 @@ use super::{GoalError, Goals, config_files, run_all};
 use crate::exec::{CacheScope, Process, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
-use crate::tools::ToolSpec;
 
 /// One problem mypy reported. Lines and columns are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub fn check(
     files: &[FileId],
     progress: &mut dyn FnMut(&str),
 ) -> Result<CheckReport, GoalError> {
-    let mut spec = ToolSpec::builtin("mypy")?;
+    let mut spec = goals.spec("mypy")?;
     spec.project_requirements = super::test::project_requirements(project);
     let env = goals.tools.ensure(&spec, progress)?;
     let mut inputs: Vec<String> =

@@ -10,7 +10,6 @@ use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::third_party;
-use crate::tools::ToolSpec;
 use crate::tree::{self, Node};
 
 /// Pleat's pytest plugin, placed in every test sandbox.
@@ -156,7 +155,7 @@ pub fn test(
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
-    let mut spec = ToolSpec::builtin("pytest")?;
+    let mut spec = goals.spec("pytest")?;
     spec.project_requirements = project_requirements(project);
     let env = goals.tools.ensure(&spec, progress)?;
     let plugin = goals.store.put(PLUGIN.as_bytes())?;

@@ -33,6 +33,7 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
         interpreter: None,
         parallelism: 1,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
     })
     .unwrap();
     let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();

@@ -23,6 +23,7 @@ fn formats_checks_caches_and_refuses_broken_files() {
         interpreter: None,
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
     })
     .unwrap();
     let run = |check: bool| {
@@ -58,6 +59,7 @@ fn a_file_changed_meanwhile_is_left_alone() {
         interpreter: None,
         parallelism: 1,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
     })
     .unwrap();
     let path = dir.path().join("a.py");

@@ -46,6 +46,7 @@ fn ruff_runs_hermetically_and_reruns_only_what_changed() {
         interpreter: None,
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
     })
     .unwrap();
     let run = |goals: &Goals| {

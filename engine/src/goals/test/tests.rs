@@ -35,6 +35,7 @@ fn setup(dir: &Path) -> (std::path::PathBuf, Goals) {
         interpreter: None,
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
     })
     .unwrap();
     (root, goals)
