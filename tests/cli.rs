@@ -1477,10 +1477,8 @@ fn check_runs_mypy_and_exits_1_on_errors() {
 fn the_bwrap_sandbox_is_chosen_in_the_configuration() {
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("escaped.txt");
-    let fixture = format!(
-        "//- test_escape.py\nimport os\n\n\ndef test_write_outside():\n    open(os.environ['TARGET'], 'w').write('x')\n//- pyproject.toml\n[tool.pleat]\nsandbox = \"bwrap\"\n"
-    );
-    let repo = Repo::new(&fixture);
+    let fixture = "//- test_escape.py\nimport os\n\n\ndef test_write_outside():\n    open(os.environ['TARGET'], 'w').write('x')\n//- pyproject.toml\n[tool.pleat]\nsandbox = \"bwrap\"\n";
+    let repo = Repo::new(fixture);
     let env = format!("TARGET={}", target.display());
     let run = repo.run(&["test", "--extra-env", &env, "::"]);
     run.code(1);
