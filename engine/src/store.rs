@@ -374,6 +374,38 @@ impl Store {
         Ok(Some(bytes))
     }
 
+    /// Small blobs in one read transaction, each verified; `None` for a large, missing or
+    /// corrupt one (corrupt ones are removed and reported, as with [`Store::get`]).
+    pub fn get_small_many(&self, digests: &[Digest]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(digests.len());
+        let mut corrupt = Vec::new();
+        {
+            let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+            for digest in digests {
+                self.check(digest)?;
+                if digest.size >= LARGE_BLOB {
+                    out.push(None);
+                    continue;
+                }
+                match self.blobs.get(&txn, &key(digest)).map_err(|e| self.lmdb(e))? {
+                    Some(bytes) if Digest::of(self.function, bytes) == *digest => {
+                        self.touch(digest);
+                        out.push(Some(bytes.to_vec()));
+                    }
+                    Some(_) => {
+                        corrupt.push(*digest);
+                        out.push(None);
+                    }
+                    None => out.push(None),
+                }
+            }
+        }
+        for digest in corrupt {
+            self.corrupt(&digest, "its content does not match its digest")?;
+        }
+        Ok(out)
+    }
+
     /// The path of a large blob's file, verified once per process (for hardlinking into
     /// sandboxes without reading it each time). None when absent or corrupt.
     pub fn large_path(&self, digest: &Digest) -> Result<Option<PathBuf>, StoreError> {

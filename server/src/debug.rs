@@ -29,6 +29,15 @@ pub enum DebugCommand {
         #[arg(long, default_value_t = 50)]
         repeat: usize,
     },
+    /// Store a tree of FILES small files, then materialise it REPEAT times into fresh
+    /// folders; print the median and max time of one materialisation.
+    Materialize {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        files: usize,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+    },
     /// Write random blobs (small and large) and action results into the store in DIR
     /// until killed: the writer the crash-safety test kills with SIGKILL.
     StoreWriter {
@@ -43,6 +52,7 @@ pub fn run(cli: &Cli, command: &DebugCommand) -> Result<u8, Failure> {
         DebugCommand::ParseAll { dir, threads } => parse_all(dir, *threads),
         DebugCommand::Incremental { file, repeat } => incremental(cli, file, *repeat),
         DebugCommand::StoreWriter { dir, seed } => store_writer(dir, *seed),
+        DebugCommand::Materialize { dir, files, repeat } => materialize(dir, *files, *repeat),
     }
 }
 
@@ -144,4 +154,40 @@ fn store_writer(dir: &std::path::Path, seed: u64) -> Result<u8, Failure> {
                 .map_err(|e| Failure::usage(e.to_string()))?;
         }
     }
+}
+
+fn materialize(dir: &std::path::Path, files: usize, repeat: usize) -> Result<u8, Failure> {
+    use engine::store::{Store, StoreOptions};
+    use engine::tree::{self, Node};
+    let store =
+        Store::open(&StoreOptions::new(dir.join("store"))).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut entries = std::collections::BTreeMap::new();
+    for i in 0..files {
+        // 1,000 files over 50 folders, 1-3 KiB each, as a source tree has.
+        let text = format!("# file {i}\n").repeat(100 + i % 200);
+        let digest = store.put(text.as_bytes()).map_err(|e| Failure::usage(e.to_string()))?;
+        entries.insert(
+            format!("pkg{}/sub{}/mod_{i}.py", i % 10, i % 5),
+            Node::File { digest, executable: false },
+        );
+    }
+    let root = tree::from_entries(&store, &entries).map_err(|e| Failure::usage(e.to_string()))?;
+    let mut times = Vec::with_capacity(repeat);
+    for i in 0..repeat {
+        let target = dir.join(format!("out-{i}"));
+        let _ = std::fs::remove_dir_all(&target);
+        std::fs::create_dir_all(&target).map_err(|e| Failure::usage(e.to_string()))?;
+        let started = Instant::now();
+        engine::exec::local::materialize(&store, &root, &target)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = std::fs::remove_dir_all(&target);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "materialised {files} files {repeat} times: median {:.1} ms, max {:.1} ms",
+        times.get(times.len() / 2).copied().unwrap_or(0.0),
+        times.last().copied().unwrap_or(0.0)
+    );
+    Ok(0)
 }
