@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
+
+use rayon::prelude::*;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -140,7 +142,6 @@ pub fn materialize(store: &Store, tree: &crate::hash::Digest, root: &Path) -> Re
     let digests: Vec<crate::hash::Digest> = files.iter().map(|(_, d, _)| *d).collect();
     let small = store.get_small_many(&digests)?;
     // Writing is system calls on fresh inodes: spread over the cores.
-    use rayon::prelude::*;
     files.into_par_iter().zip(small).try_for_each(|((path, digest, executable), bytes)| {
         let target = root.join(path);
         // Large, non-executable inputs are hardlinked (one inode with the store, read-only).
