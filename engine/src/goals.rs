@@ -55,7 +55,7 @@ impl Goals {
     /// Opens the store, finds the interpreter, composes the runner stack.
     pub fn new(options: &GoalOptions) -> Result<Self, GoalError> {
         let store = Arc::new(Store::open(&StoreOptions::new(options.cache_dir.join("store-v1")))?);
-        let interpreter = Interpreter::find(options.interpreter.as_deref())?;
+        let interpreter = Interpreter::find_cached(options.interpreter.as_deref(), &options.cache_dir)?;
         let stack = StackOptions {
             parallelism: options.parallelism,
             sandboxes: options.cache_dir.join("sandboxes"),

@@ -79,6 +79,52 @@ impl Interpreter {
         Ok(Self { path: PathBuf::from(path), version: version.to_owned(), tag: tag.to_owned() })
     }
 
+    /// [`Interpreter::find`], remembered in `cache_dir` by the program's path and stat data:
+    /// asking Python costs tens of milliseconds, which a cached run should not pay.
+    pub fn find_cached(configured: Option<&Path>, cache_dir: &Path) -> Result<Self, ToolError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let program = match configured {
+            Some(path) => path.to_owned(),
+            None => std::env::var_os("PATH")
+                .and_then(|paths| {
+                    std::env::split_paths(&paths).map(|d| d.join("python3")).find(|p| p.is_file())
+                })
+                .unwrap_or_else(|| PathBuf::from("python3")),
+        };
+        let Ok(meta) = std::fs::metadata(&program) else { return Self::find(configured) };
+        let identity = format!(
+            "{}\n{}\n{}\n{}",
+            program.display(),
+            meta.len(),
+            meta.mtime_nsec() + meta.mtime() * 1_000_000_000,
+            meta.ino()
+        );
+        let record = cache_dir
+            .join("interpreters")
+            .join(Digest::of(DigestFunction::Blake3, identity.as_bytes()).hex());
+        if let Ok(text) = std::fs::read_to_string(&record) {
+            let lines: Vec<&str> = text.lines().collect();
+            if let [path, version, tag] = lines[..] {
+                return Ok(Self {
+                    path: PathBuf::from(path),
+                    version: version.to_owned(),
+                    tag: tag.to_owned(),
+                });
+            }
+        }
+        let found = Self::find(Some(&program))?;
+        if let Some(parent) = record.parent()
+            && std::fs::create_dir_all(parent).is_ok()
+        {
+            let tmp = record.with_extension(format!("tmp{}", std::process::id()));
+            let text = format!("{}\n{}\n{}\n", found.path.display(), found.version, found.tag);
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, &record);
+            }
+        }
+        Ok(found)
+    }
+
     /// What identifies the interpreter in keys.
     pub fn identity(&self) -> String {
         format!("{} {} {}", self.path.display(), self.version, self.tag)

@@ -46,6 +46,16 @@ fn interpreters_are_found_and_identified() {
 }
 
 #[test]
+fn interpreter_identity_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Interpreter::find_cached(None, dir.path()).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path().join("interpreters")).unwrap().count(), 1);
+    let second = Interpreter::find_cached(None, dir.path()).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first, Interpreter::find(None).unwrap());
+}
+
+#[test]
 fn unknown_tools_name_the_known_ones() {
     let error = ToolSpec::builtin("nosuchtool").unwrap_err().to_string();
     assert!(error.contains("pytest") && error.contains("[tool.pleat.tools.nosuchtool]"), "{error}");
