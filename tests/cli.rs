@@ -1496,3 +1496,18 @@ fn a_missing_tool_override_names_the_file() {
     let line = repo.run(&["lint", "::"]).usage_error().to_owned();
     assert!(line.contains("locks/ruff.txt") && line.contains("[tool.pleat.tools.ruff]"), "{line}");
 }
+
+/// A test that deletes everything it can see deletes its sandbox, not the workspace; and
+/// a store over its size cap is brought back under it after the goal.
+#[test]
+fn a_destructive_test_only_touches_its_sandbox_and_the_cap_holds() {
+    let repo = Repo::new(
+        "//- test_destroy.py\nimport os\nimport shutil\n\n\ndef test_destroy():\n    for name in [n for n in os.listdir('.') if not n.startswith('.')]:\n        shutil.rmtree(name, ignore_errors=True) if os.path.isdir(name) else os.remove(name)\n//- keep.py\nX = 1\n//- pyproject.toml\n[tool.pleat]\ncache_max_size = \"1KiB\"\n",
+    );
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(repo.path("keep.py").is_file() && repo.path("test_destroy.py").is_file());
+    assert!(run.stderr.contains("over its size cap"), "{}", run.describe());
+    let stats = repo.run(&["--format", "json", "cache", "stats"]).json();
+    assert!(stats["bytes"].as_u64().unwrap() <= 1024, "{stats}");
+}

@@ -76,6 +76,8 @@ pub struct Config {
     pub interpreter: Option<String>,
     /// Tool name → its requirements file.
     pub tools: BTreeMap<String, ToolOverride>,
+    /// The store's size cap in bytes (`cache_max_size = "2GiB"`).
+    pub cache_max_bytes: u64,
     /// Requirements declared in pyproject.toml (`[project]` dependencies and optional
     /// dependencies, `[dependency-groups]`, Poetry's dependencies), as PEP 508 strings.
     pub declared_requirements: Vec<String>,
@@ -101,6 +103,7 @@ impl Default for Config {
             sandbox: Sandbox::default(),
             interpreter: None,
             tools: BTreeMap::new(),
+            cache_max_bytes: 2 << 30,
             declared_requirements: Vec::new(),
             file: None,
         }
@@ -146,6 +149,7 @@ struct RawConfig {
     sandbox: Option<Sandbox>,
     interpreter: Option<String>,
     tools: Option<BTreeMap<String, ToolOverride>>,
+    cache_max_size: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -267,6 +271,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .unwrap_or(11),
     };
     let defaults = Config::default();
+    let cache_max_bytes = match raw.cache_max_size.as_deref() {
+        Some(text) => {
+            parse_size(text).map_err(|message| invalid(None, format!("cache_max_size: {message}")))?
+        }
+        None => defaults.cache_max_bytes,
+    };
     Ok(Config {
         source_roots: raw.source_roots,
         init_files: raw.init_files.unwrap_or_default(),
@@ -283,9 +293,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         sandbox: raw.sandbox.unwrap_or_default(),
         interpreter: raw.interpreter,
         tools: raw.tools.unwrap_or_default(),
+        cache_max_bytes,
         declared_requirements: declared,
         file: Some(path.to_owned()),
     })
+}
+
+/// `2GiB`, `500MiB`, `100MB`, `4096` → bytes; the error says what to write.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 =
+        number.parse().map_err(|_| format!("`{text}` is not a size; write it like 2GiB or 500MiB"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!("unknown unit `{other}` in `{text}`; use B, KiB, MiB, GiB (or KB, MB, GB)"));
+        }
+    };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok((number * factor) as u64)
 }
 
 fn parse_python_minor(version: &str) -> Option<u8> {
@@ -427,6 +461,18 @@ my-dist = ["mymod"]
         assert_eq!(config.init_files, InitFiles::All);
         assert_eq!(config.declared_requirements, ["asgiref"]);
         assert_eq!(config.python_minor, 12);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("500 MiB"), Ok(500 << 20));
+        assert_eq!(parse_size("1.5KB"), Ok(1500));
+        assert!(parse_size("lots").unwrap_err().contains("2GiB"));
+        assert!(parse_size("3XB").is_err());
+        let config = pyproject("[tool.pleat]\ncache_max_size = \"1GiB\"\n").unwrap();
+        assert_eq!(config.cache_max_bytes, 1 << 30);
+        assert!(pyproject("[tool.pleat]\ncache_max_size = \"big\"\n").is_err());
     }
 
     #[test]

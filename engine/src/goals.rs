@@ -49,12 +49,17 @@ pub struct GoalOptions {
     pub parallelism: usize,
     pub keep_sandboxes: crate::exec::local::KeepSandboxes,
     pub sandbox: crate::exec::local::SandboxKind,
+    /// The store's size cap; `finish` evicts down to it.
+    pub max_bytes: u64,
 }
 
 impl Goals {
     /// Opens the store, finds the interpreter, composes the runner stack.
     pub fn new(options: &GoalOptions) -> Result<Self, GoalError> {
-        let store = Arc::new(Store::open(&StoreOptions::new(options.cache_dir.join("store-v1")))?);
+        let store = Arc::new(Store::open(&StoreOptions {
+            max_bytes: options.max_bytes,
+            ..StoreOptions::new(options.cache_dir.join("store-v1"))
+        })?);
         let interpreter = Interpreter::find_cached(options.interpreter.as_deref(), &options.cache_dir)?;
         let stack = StackOptions {
             parallelism: options.parallelism,
@@ -71,6 +76,14 @@ impl Goals {
             cancel: Cancel::new(),
             overrides: std::collections::BTreeMap::new(),
         })
+    }
+
+    /// Ends a goal: records what was read (for LRU) and evicts down to the size cap when
+    /// the store has grown past it.
+    pub fn finish(&self) -> Result<Option<crate::store::GcReport>, GoalError> {
+        self.store.flush_access()?;
+        let stats = self.store.stats()?;
+        if stats.bytes > stats.max_bytes { Ok(Some(self.store.gc(None)?)) } else { Ok(None) }
     }
 
     /// Reads the `[tool.pleat.tools]` requirement files of a project.

@@ -170,25 +170,7 @@ pub enum CacheCommand {
 
 /// `2GiB`, `500MiB`, `100MB`, `4096` → bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 =
-        number.parse().map_err(|_| format!("`{text}` is not a size; write it like 2GiB or 500MiB"))?;
-    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!("unknown unit `{other}` in `{text}`; use B, KiB, MiB, GiB (or KB, MB, GB)"));
-        }
-    };
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    Ok((number * factor) as u64)
+    engine::config::parse_size(text)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

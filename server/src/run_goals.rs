@@ -28,9 +28,25 @@ fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
         engine::config::Sandbox::Bwrap => engine::exec::local::SandboxKind::Bwrap,
     };
     let interpreter = project.config.interpreter.as_ref().map(std::path::PathBuf::from);
-    Goals::new(&GoalOptions { cache_dir, interpreter, parallelism, keep_sandboxes, sandbox })
+    let max_bytes = project.config.cache_max_bytes;
+    Goals::new(&GoalOptions { cache_dir, interpreter, parallelism, keep_sandboxes, sandbox, max_bytes })
         .and_then(|goals| goals.with_overrides(project))
         .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// After a goal: evict down to the cap if needed, and say so; problems are warnings.
+fn finish(goals: &Goals) {
+    match goals.finish() {
+        Ok(Some(report)) if report.removed > 0 => eprintln!(
+            "pleat: the store was over its size cap: evicted {} least recently used blobs",
+            report.removed
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("pleat: warning: {e}"),
+    }
+    for report in goals.store.take_reports() {
+        eprintln!("pleat: warning: {report}");
+    }
 }
 
 fn progress(message: &str) {
@@ -66,6 +82,7 @@ pub fn lint(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result<
         ))?;
     }
     out.finish()?;
+    finish(&goals);
     Ok(u8::from(findings > 0))
 }
 
@@ -152,6 +169,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         ))?;
     }
     out.finish()?;
+    finish(&goals);
     Ok(u8::from(failed > 0))
 }
 
@@ -251,6 +269,7 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
         out.line(format_args!("{mark} {} files: {changed} {verb}, {failed} failed", results.len()))?;
     }
     out.finish()?;
+    finish(&goals);
     Ok(u8::from(failed > 0 || meanwhile > 0 || (check && changed > 0)))
 }
 
@@ -284,5 +303,6 @@ pub fn check(cli: &Cli, project: &Project, ids: &[FileId]) -> Result<u8, Failure
         out.line(format_args!("{mark} mypy over {} files: {errors} errors{cached}", report.files))?;
     }
     out.finish()?;
+    finish(&goals);
     Ok(u8::from(errors > 0))
 }

@@ -129,12 +129,32 @@ pub fn project_requirements(project: &Project) -> String {
             }
         }
     }
+    // uv.lock pins the whole resolution: take its registry packages as exact pins.
+    if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
+        lines.extend(uv_lock_pins(&text));
+    }
     for spec in &project.config.declared_requirements {
         if third_party::requirement_name(spec).is_some() {
             lines.insert(spec.trim().to_owned());
         }
     }
     lines.into_iter().map(|l| l + "\n").collect()
+}
+
+/// `name==version` for every package of a `uv.lock` that comes from a registry (the
+/// project itself, editable and path packages are left out).
+pub fn uv_lock_pins(text: &str) -> Vec<String> {
+    let Ok(doc) = text.parse::<toml::Table>() else { return Vec::new() };
+    let Some(packages) = doc.get("package").and_then(toml::Value::as_array) else { return Vec::new() };
+    packages
+        .iter()
+        .filter_map(|p| {
+            let from_registry = p.get("source").and_then(|s| s.get("registry")).is_some();
+            let name = p.get("name")?.as_str()?;
+            let version = p.get("version")?.as_str()?;
+            from_registry.then(|| format!("{name}=={version}"))
+        })
+        .collect()
 }
 
 /// Files at the root that configure pytest.

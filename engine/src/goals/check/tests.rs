@@ -34,6 +34,7 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
         parallelism: 1,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
         sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
     })
     .unwrap();
     let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();

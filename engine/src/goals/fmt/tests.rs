@@ -24,6 +24,7 @@ fn formats_checks_caches_and_refuses_broken_files() {
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
         sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
     })
     .unwrap();
     let run = |check: bool| {
@@ -60,6 +61,7 @@ fn a_file_changed_meanwhile_is_left_alone() {
         parallelism: 1,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
         sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
     })
     .unwrap();
     let path = dir.path().join("a.py");

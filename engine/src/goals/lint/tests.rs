@@ -47,6 +47,7 @@ fn ruff_runs_hermetically_and_reruns_only_what_changed() {
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
         sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
     })
     .unwrap();
     let run = |goals: &Goals| {

@@ -36,6 +36,7 @@ fn setup(dir: &Path) -> (std::path::PathBuf, Goals) {
         parallelism: 2,
         keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
         sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
     })
     .unwrap();
     (root, goals)
@@ -126,4 +127,27 @@ fn a_syntax_error_in_a_test_file_is_an_error_with_pytests_words() {
         "{:?}",
         results[0]
     );
+}
+
+#[test]
+fn uv_lock_registry_packages_become_pins() {
+    let lock = r#"
+version = 1
+[[package]]
+name = "attrs"
+version = "24.2.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "myproject"
+version = "0.1.0"
+source = { editable = "." }
+
+[[package]]
+name = "local-lib"
+version = "1.0"
+source = { path = "libs/local" }
+"#;
+    assert_eq!(uv_lock_pins(lock), ["attrs==24.2.0"]);
+    assert!(uv_lock_pins("not toml [").is_empty());
 }
