@@ -1511,3 +1511,33 @@ fn a_destructive_test_only_touches_its_sandbox_and_the_cap_holds() {
     let stats = repo.run(&["--format", "json", "cache", "stats"]).json();
     assert!(stats["bytes"].as_u64().unwrap() <= 1024, "{stats}");
 }
+
+/// Two `pleat check` runs at once share mypy's named cache (and the store); both answer
+/// right, and a later run of each still does.
+#[test]
+fn concurrent_checks_share_the_mypy_cache_safely() {
+    let repo = Repo::new(
+        "//- pkg/__init__.py\n//- pkg/util.py\ndef twice(x: int) -> int:\n    return x * 2\n//- pkg/bad.py\nfrom pkg.util import twice\n\n\ndef run() -> str:\n    return twice(2)\n//- pkg/good.py\nfrom pkg.util import twice\n\n\ndef run() -> int:\n    return twice(2)\n",
+    );
+    repo.run(&["check", "pkg/good.py"]).ok(); // builds the mypy environment once
+    repo.write("pkg/util.py", "def twice(x: int) -> int:\n    return x + x\n");
+    let bad = repo
+        .command(&["--format", "json", "check", "pkg/bad.py"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let good = repo
+        .command(&["--format", "json", "check", "pkg/good.py"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bad = bad.wait_with_output().unwrap();
+    let good = good.wait_with_output().unwrap();
+    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stdout));
+    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
+    let bad: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(bad["findings"][0]["code"], "return-value");
+    repo.run(&["check", "pkg/good.py"]).ok();
+}
