@@ -1467,6 +1467,14 @@ fn check_runs_mypy_and_exits_1_on_errors() {
     let run = repo.run(&["--format", "json", "check", "pkg/main.py"]);
     run.ok();
     assert_eq!(run.json()["errors"], 0);
+    repo.write("pkg/main.py", "from pkg.util import twice\n\n\ndef run() -> str:\n    return twice(2)\n");
+    let run = repo.run(&["check", "--tool", "pyright", "pkg/main.py"]);
+    run.code(1);
+    assert!(
+        run.stdout.contains("pkg/main.py:5:12: error:") && run.stdout.contains("[reportReturnType]"),
+        "{}",
+        run.describe()
+    );
 }
 
 // ---- configuration of the goals ----

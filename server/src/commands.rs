@@ -33,10 +33,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         let options = crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
         return crate::run_goals::test(cli, &project, &ids, &options);
     }
-    if let Command::Check { specs } = &cli.command {
+    if let Command::Check { specs, tool } = &cli.command {
         let project = load(cli)?;
         let ids = select(&project, specs)?;
-        return crate::run_goals::check(cli, &project, &ids);
+        return crate::run_goals::check(cli, &project, &ids, tool);
     }
     if let Command::Fmt { specs, tool, check } = &cli.command {
         let project = load(cli)?;

@@ -139,10 +139,13 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Type-check files and their dependencies with mypy (its cache kept between runs); exits 1 on errors.
+    /// Type-check files and their dependencies (mypy, its cache kept between runs; or pyright); exits 1 on errors.
     Check {
         #[arg(default_value = "::")]
         specs: Vec<String>,
+        /// mypy or pyright.
+        #[arg(long, default_value = "mypy")]
+        tool: String,
     },
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]

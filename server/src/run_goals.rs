@@ -273,10 +273,13 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
     Ok(u8::from(failed > 0 || meanwhile > 0 || (check && changed > 0)))
 }
 
-/// `pleat check`: mypy; exit 1 when it reports errors.
-pub fn check(cli: &Cli, project: &Project, ids: &[FileId]) -> Result<u8, Failure> {
+/// `pleat check`: mypy or pyright; exit 1 when it reports errors.
+pub fn check(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result<u8, Failure> {
+    let checker = engine::goals::check::Checker::parse(tool).ok_or_else(|| {
+        Failure::usage(format!("--tool {tool} is not a type checker Pleat runs; use mypy or pyright"))
+    })?;
     let goals = goals(cli, project)?;
-    let report = engine::goals::check::check(&goals, project, ids, &mut |m| progress(m))
+    let report = engine::goals::check::check(&goals, project, ids, checker, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let errors = report.findings.iter().filter(|f| f.severity == "error").count();
     let mut out = Out::new();
@@ -300,7 +303,11 @@ pub fn check(cli: &Cli, project: &Project, ids: &[FileId]) -> Result<u8, Failure
         }
         let mark = if errors == 0 { "✓" } else { "✕" };
         let cached = if report.cached { " (cached)" } else { "" };
-        out.line(format_args!("{mark} mypy over {} files: {errors} errors{cached}", report.files))?;
+        out.line(format_args!(
+            "{mark} {} over {} files: {errors} errors{cached}",
+            checker.name(),
+            report.files
+        ))?;
     }
     out.finish()?;
     finish(&goals);

@@ -1,11 +1,35 @@
-//! `check`: mypy over the selected files and their dependency closure in one cached process, with mypy's own incremental cache in a named append-only cache (without it every run is cold), findings parsed from its output.
+//! `check`: a type checker over the selected files and their dependency closure in one cached process — mypy (its incremental cache in a named append-only cache: without it every run is cold) or pyright — with findings parsed from its output.
 
 use super::{GoalError, Goals, config_files, run_all};
 use crate::exec::{CacheScope, Process, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 
-/// One problem mypy reported. Lines and columns are 1-based.
+/// The type checkers Pleat runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checker {
+    Mypy,
+    Pyright,
+}
+
+impl Checker {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mypy => "mypy",
+            Self::Pyright => "pyright",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "mypy" => Some(Self::Mypy),
+            "pyright" => Some(Self::Pyright),
+            _ => None,
+        }
+    }
+}
+
+/// One problem the checker reported. Lines and columns are 1-based.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckFinding {
     pub file: String,
@@ -25,14 +49,15 @@ pub struct CheckReport {
     pub findings: Vec<CheckFinding>,
 }
 
-/// Type-checks files with mypy.
+/// Type-checks files.
 pub fn check(
     goals: &Goals,
     project: &Project,
     files: &[FileId],
+    checker: Checker,
     progress: &mut dyn FnMut(&str),
 ) -> Result<CheckReport, GoalError> {
-    let mut spec = goals.spec("mypy")?;
+    let mut spec = goals.spec(checker.name())?;
     spec.project_requirements = super::test::project_requirements(project);
     let env = goals.tools.ensure(&spec, progress)?;
     let mut inputs: Vec<String> =
@@ -40,52 +65,106 @@ pub fn check(
     let targets: Vec<String> = files.iter().map(|id| project.path(*id).to_owned()).collect();
     inputs.extend(targets.iter().cloned());
     inputs.extend(config_files(project));
+    if project.root.join("pyrightconfig.json").is_file() {
+        inputs.push("pyrightconfig.json".to_owned());
+    }
     inputs.sort();
     inputs.dedup();
     let root = goals.snapshot(&project.root, &inputs)?;
     let mut argv = env.argv();
-    argv.extend(
-        [
-            "--show-column-numbers",
-            "--show-error-codes",
-            "--no-error-summary",
-            "--no-pretty",
-            "--no-color-output",
-            "--cache-dir=.mypy_cache",
-        ]
-        .map(String::from),
-    );
-    argv.extend(targets.iter().cloned());
-    let mut process = Process::new(argv, root);
     let source_roots: Vec<String> = project
         .source_roots()
         .iter()
         .map(|r| if r.is_empty() { ".".to_owned() } else { r.clone() })
         .collect();
+    match checker {
+        Checker::Mypy => argv.extend(
+            [
+                "--show-column-numbers",
+                "--show-error-codes",
+                "--no-error-summary",
+                "--no-pretty",
+                "--no-color-output",
+                "--cache-dir=.mypy_cache",
+            ]
+            .map(String::from),
+        ),
+        Checker::Pyright => {
+            argv.push("--outputjson".to_owned());
+            argv.push("--pythonpath".to_owned());
+            argv.push(env.python.to_string_lossy().into_owned());
+        }
+    }
+    argv.extend(targets.iter().cloned());
+    let mut process = Process::new(argv, root);
     process.env.insert("MYPYPATH".to_owned(), source_roots.join(":"));
+    process.env.insert("PYTHONPATH".to_owned(), source_roots.join(":"));
     process.platform = goals.platform(&env);
     process.cache_scope = CacheScope::Always;
-    process.append_only_caches.insert("mypy".to_owned(), ".mypy_cache".to_owned());
-    process.description = format!("mypy over {} files", targets.len());
+    if checker == Checker::Mypy {
+        process.append_only_caches.insert("mypy".to_owned(), ".mypy_cache".to_owned());
+    }
+    process.description = format!("{} over {} files", checker.name(), targets.len());
     let result = run_all(goals, &[process], 1, &|_, _| {}).pop().ok_or_else(|| GoalError::Output {
-        tool: "mypy".to_owned(),
+        tool: checker.name().to_owned(),
         file: String::new(),
         reason: "no result".to_owned(),
     })??;
     let stdout = goals.text(&result.stdout)?;
-    if result.exit_code > 1 {
-        let stderr = goals.text(&result.stderr)?;
-        return Err(GoalError::Output {
-            tool: "mypy".to_owned(),
-            file: targets.first().cloned().unwrap_or_default(),
-            reason: format!("exit code {}: {}{}", result.exit_code, stdout.trim(), stderr.trim()),
-        });
-    }
-    Ok(CheckReport {
-        files: targets.len(),
-        cached: result.source == ResultSource::Cache,
-        findings: parse_mypy(&stdout),
-    })
+    let findings = match checker {
+        Checker::Mypy if result.exit_code <= 1 => parse_mypy(&stdout),
+        Checker::Pyright if result.exit_code <= 1 => {
+            parse_pyright(&stdout, &inputs).ok_or_else(|| GoalError::Output {
+                tool: "pyright".to_owned(),
+                file: targets.first().cloned().unwrap_or_default(),
+                reason: format!(
+                    "its JSON output did not parse: {}",
+                    stdout.chars().take(200).collect::<String>()
+                ),
+            })?
+        }
+        _ => {
+            let stderr = goals.text(&result.stderr)?;
+            return Err(GoalError::Output {
+                tool: checker.name().to_owned(),
+                file: targets.first().cloned().unwrap_or_default(),
+                reason: format!("exit code {}: {}{}", result.exit_code, stdout.trim(), stderr.trim()),
+            });
+        }
+    };
+    Ok(CheckReport { files: targets.len(), cached: result.source == ResultSource::Cache, findings })
+}
+
+/// `pyright --outputjson`: paths are absolute inside the sandbox; they are matched back to
+/// the repository-relative inputs.
+pub fn parse_pyright(stdout: &str, inputs: &[String]) -> Option<Vec<CheckFinding>> {
+    let value: serde_json::Value = serde_json::from_str(stdout.trim()).ok()?;
+    let diagnostics = value.get("generalDiagnostics")?.as_array()?;
+    Some(
+        diagnostics
+            .iter()
+            .filter_map(|d| {
+                let file = d.get("file")?.as_str()?;
+                let file = inputs
+                    .iter()
+                    .find(|input| file == input.as_str() || file.ends_with(&format!("/{input}")))
+                    .cloned()
+                    .unwrap_or_else(|| file.to_owned());
+                let start = d.get("range")?.get("start")?;
+                let number = |v: Option<&serde_json::Value>| {
+                    v.and_then(serde_json::Value::as_u64).map(|n| n as u32 + 1)
+                };
+                Some(CheckFinding {
+                    file,
+                    line: number(start.get("line"))?,
+                    column: number(start.get("character"))?,
+                    severity: d.get("severity")?.as_str()?.to_owned(),
+                    code: d.get("rule").and_then(serde_json::Value::as_str).unwrap_or("").to_owned(),
+                    message: d.get("message")?.as_str()?.lines().next().unwrap_or("").to_owned(),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// `file:line:col: severity: message  [code]` lines.

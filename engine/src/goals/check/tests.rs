@@ -39,7 +39,7 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
     .unwrap();
     let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
     let main = project.id("pkg/main.py").unwrap();
-    let report = check(&goals, &project, &[main], &mut |_| {}).unwrap();
+    let report = check(&goals, &project, &[main], Checker::Mypy, &mut |_| {}).unwrap();
     assert!(!report.cached);
     assert_eq!(report.findings.len(), 1, "{report:?}");
     assert_eq!((report.findings[0].file.as_str(), report.findings[0].line), ("pkg/main.py", 5));
@@ -50,7 +50,47 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
         "mypy's cache is kept in {}",
         named.display()
     );
-    let again = check(&goals, &project, &[main], &mut |_| {}).unwrap();
+    let again = check(&goals, &project, &[main], Checker::Mypy, &mut |_| {}).unwrap();
     assert!(again.cached);
     assert_eq!(again.findings, report.findings);
+}
+
+#[test]
+fn parses_pyright_json() {
+    let json = r#"{"generalDiagnostics": [{"file": "/tmp/x/pleat-sandbox-1/root/pkg/a.py", "severity": "error",
+        "message": "Type mismatch\n  more", "range": {"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 9}},
+        "rule": "reportAssignmentType"}], "summary": {}}"#;
+    let found = parse_pyright(json, &["pkg/a.py".to_owned()]).unwrap();
+    assert_eq!(found[0].file, "pkg/a.py");
+    assert_eq!((found[0].line, found[0].column), (3, 5));
+    assert_eq!(
+        (found[0].code.as_str(), found[0].message.as_str()),
+        ("reportAssignmentType", "Type mismatch")
+    );
+    assert!(parse_pyright("junk", &[]).is_none());
+}
+
+#[test]
+fn pyright_runs_from_pypi_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(root.join("pkg")).unwrap();
+    std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(root.join("pkg/a.py"), "x: int = 'a'\n").unwrap();
+    let goals = Goals::new(&GoalOptions {
+        cache_dir: cache.clone(),
+        interpreter: None,
+        parallelism: 1,
+        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+        sandbox: crate::exec::local::SandboxKind::Plain,
+        max_bytes: crate::store::DEFAULT_MAX_BYTES,
+    })
+    .unwrap();
+    let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+    let a = project.id("pkg/a.py").unwrap();
+    let report = check(&goals, &project, &[a], Checker::Pyright, &mut |_| {}).unwrap();
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!((report.findings[0].file.as_str(), report.findings[0].line), ("pkg/a.py", 1));
+    assert_eq!(report.findings[0].code, "reportAssignmentType");
 }
