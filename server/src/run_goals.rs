@@ -22,7 +22,7 @@ fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
         Keep::OnFailure => KeepSandboxes::OnFailure,
         Keep::Always => KeepSandboxes::Always,
     };
-    let parallelism = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let parallelism = goals_parallelism();
     let sandbox = match project.config.sandbox {
         engine::config::Sandbox::Plain => engine::exec::local::SandboxKind::Plain,
         engine::config::Sandbox::Bwrap => engine::exec::local::SandboxKind::Bwrap,
@@ -47,6 +47,10 @@ fn finish(goals: &Goals) {
     for report in goals.store.take_reports() {
         eprintln!("pleat: warning: {report}");
     }
+}
+
+fn goals_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
 fn progress(message: &str) {
@@ -141,14 +145,26 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     let total = tests.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
-    let on_done = |file: &str, cached: bool, _exit: Option<i32>| {
+    let on_done = |file: &str, cached: bool, exit: Option<i32>| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let c = cached_so_far.fetch_add(usize::from(cached), std::sync::atomic::Ordering::SeqCst)
             + usize::from(cached);
         if cli.format == Format::Human {
-            eprintln!("pleat: [{n}/{total}, {c} cached] {file}");
+            let state = match (cached, exit) {
+                (true, _) => "cached",
+                (false, Some(0 | 5)) => "done",
+                (false, Some(_)) => "done, failed",
+                (false, None) => "did not finish",
+            };
+            eprintln!(
+                "pleat: [{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
+                total - n
+            );
         }
     };
+    if cli.format == Format::Human && total > 0 {
+        eprintln!("pleat: running {total} test files, {} at a time", goals_parallelism());
+    }
     let results =
         engine::goals::test::test(&goals, project, &tests, &options, &on_done, &mut |m| progress(m))
             .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
