@@ -1549,3 +1549,22 @@ fn concurrent_checks_share_the_mypy_cache_safely() {
     assert_eq!(bad["findings"][0]["code"], "return-value");
     repo.run(&["check", "pkg/good.py"]).ok();
 }
+
+/// Bad input to the goals: a non-UTF-8 Python file and a requirement that is on no index.
+#[test]
+fn goals_meet_bad_input_with_clear_messages() {
+    let repo = Repo::new("//- ok.py\nX = 1\n//- test_ok.py\ndef test_ok():\n    assert True\n");
+    repo.write("latin.py", b"x = '\xe9'\n");
+    let run = repo.run(&["lint", "::"]);
+    assert!(run.code.is_some_and(|c| c <= 1), "{}", run.describe());
+    assert!(run.stdout.contains("latin.py"), "the non-UTF-8 file is reported: {}", run.describe());
+    repo.write("requirements.txt", "no-such-distribution-pleat-test==1.0\n");
+    let run = repo.run(&["test", "::"]);
+    assert_ne!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.stderr.contains("building the pytest environment failed")
+            && run.stderr.contains("check access to PyPI"),
+        "{}",
+        run.describe()
+    );
+}

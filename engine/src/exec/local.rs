@@ -119,6 +119,17 @@ fn sandbox_error(process: &Process, reason: impl std::fmt::Display) -> ExecError
 /// Writes a tree from the store into `root` (which exists and is empty): folders once
 /// each, small files from one read transaction, large non-executable ones hardlinked.
 pub fn materialize(store: &Store, tree: &crate::hash::Digest, root: &Path) -> Result<(), ExecError> {
+    materialize_leased(store, tree, root, None)
+}
+
+/// [`materialize`], first leasing every input until `lease_until` so that a concurrent
+/// garbage collection cannot evict what a running process still needs.
+pub fn materialize_leased(
+    store: &Store,
+    tree: &crate::hash::Digest,
+    root: &Path,
+    lease_until: Option<std::time::SystemTime>,
+) -> Result<(), ExecError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let io = |path: &Path, e: std::io::Error| ExecError::Sandbox {
@@ -140,6 +151,9 @@ pub fn materialize(store: &Store, tree: &crate::hash::Digest, root: &Path) -> Re
         })
         .collect();
     let digests: Vec<crate::hash::Digest> = files.iter().map(|(_, d, _)| *d).collect();
+    if let Some(until) = lease_until {
+        store.lease(&digests, until)?;
+    }
     let small = store.get_small_many(&digests)?;
     // Writing is system calls on fresh inodes: spread over the cores.
     files.into_par_iter().zip(small).try_for_each(|((path, digest, executable), bytes)| {
@@ -339,7 +353,11 @@ impl CommandRunner for LocalRunner {
         for dir in [&root, &home, &tmp] {
             std::fs::create_dir_all(dir).map_err(|e| sandbox_error(process, e))?;
         }
-        materialize(&self.store, &process.input_root, &root).map_err(|e| match e {
+        // Inputs are leased for the process's time limit (an hour without one) and ten minutes more.
+        let lease = std::time::SystemTime::now()
+            + process.timeout.unwrap_or(Duration::from_secs(3600))
+            + Duration::from_secs(600);
+        materialize_leased(&self.store, &process.input_root, &root, Some(lease)).map_err(|e| match e {
             ExecError::Sandbox { reason, .. } => sandbox_error(process, reason),
             other => other,
         })?;

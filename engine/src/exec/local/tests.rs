@@ -270,3 +270,15 @@ fn bwrap_still_runs_and_collects_outputs() {
     let outputs = tree::entries(&f.store, &result.output_root).unwrap();
     assert!(outputs.contains_key("out.txt"));
 }
+
+#[test]
+fn inputs_are_leased_while_a_process_runs() {
+    let f = fixture(KeepSandboxes::Never);
+    let root = f.tree(&[("in.txt", b"needed")]);
+    f.runner.run(&Fixture::sh("cat in.txt", root), &Cancel::new()).unwrap();
+    // A collection down to nothing keeps the leased input.
+    let report = f.store.gc(Some(0)).unwrap();
+    assert!(report.kept_leased >= 1, "{report:?}");
+    let input = Digest::of(f.store.function(), b"needed");
+    assert!(f.store.contains(&input).unwrap(), "the leased input survived");
+}
