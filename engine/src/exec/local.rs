@@ -355,8 +355,8 @@ impl CommandRunner for LocalRunner {
         }
         // Inputs are leased for the process's time limit (an hour without one) and ten minutes more.
         let lease = std::time::SystemTime::now()
-            + process.timeout.unwrap_or(Duration::from_secs(3600))
-            + Duration::from_secs(600);
+            + process.timeout.unwrap_or(Duration::from_hours(1))
+            + Duration::from_mins(10);
         materialize_leased(&self.store, &process.input_root, &root, Some(lease)).map_err(|e| match e {
             ExecError::Sandbox { reason, .. } => sandbox_error(process, reason),
             other => other,
