@@ -282,3 +282,20 @@ fn inputs_are_leased_while_a_process_runs() {
     let input = Digest::of(f.store.function(), b"needed");
     assert!(f.store.contains(&input).unwrap(), "the leased input survived");
 }
+
+#[test]
+fn modification_times_follow_content() {
+    let f = fixture(KeepSandboxes::Never);
+    let count = std::cell::Cell::new(0);
+    let mtime_of = |content: &[u8]| {
+        let root = f.tree(&[("a.py", content)]);
+        count.set(count.get() + 1);
+        let out = f.dir.path().join(format!("m{}", count.get()));
+        std::fs::create_dir_all(&out).unwrap();
+        materialize(&f.store, &root, &out).unwrap();
+        std::fs::metadata(out.join("a.py")).unwrap().modified().unwrap()
+    };
+    // Same size, different content: different mtimes (mypy's cache would otherwise be stale).
+    assert_ne!(mtime_of(b"def f() -> int: ..."), mtime_of(b"def f() -> str: ..."));
+    assert_eq!(mtime_of(b"xyz"), mtime_of(b"xyz"));
+}

@@ -53,6 +53,17 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
     let again = check(&goals, &project, &[main], Checker::Mypy, &mut |_| {}).unwrap();
     assert!(again.cached);
     assert_eq!(again.findings, report.findings);
+    // A same-size fix right away: mypy's mtime+size check must not serve the stale result
+    // (sandbox files get content-derived mtimes).
+    std::fs::write(
+        root.join("pkg/main.py"),
+        "from pkg.util import twice\n\n\ndef run() -> int:\n    return twice(2)\n",
+    )
+    .unwrap();
+    let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+    let fixed = check(&goals, &project, &[main], Checker::Mypy, &mut |_| {}).unwrap();
+    assert!(!fixed.cached);
+    assert!(fixed.findings.is_empty(), "{fixed:?}");
 }
 
 #[test]
