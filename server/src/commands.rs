@@ -18,6 +18,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
     if let Command::Debug(command) = &cli.command {
         return crate::debug::run(cli, command);
     }
+    if let Command::Lsp = &cli.command {
+        return crate::lsp::run(cache_dir(cli));
+    }
     if let Command::Cache(command) = &cli.command {
         return crate::cache::run(cli, command);
     }
@@ -70,7 +73,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         | Command::Lint { .. }
         | Command::Test { .. }
         | Command::Fmt { .. }
-        | Command::Check { .. } => 0,
+        | Command::Check { .. }
+        | Command::Lsp => 0,
     };
     out.finish()?;
     Ok(code)

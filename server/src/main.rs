@@ -3,6 +3,7 @@
 mod cache;
 mod commands;
 mod debug;
+mod lsp;
 mod output;
 mod run_goals;
 
@@ -147,6 +148,8 @@ pub enum Command {
         #[arg(long, default_value = "mypy")]
         tool: String,
     },
+    /// Serve the Language Server Protocol on stdin/stdout (what editors start).
+    Lsp,
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),
