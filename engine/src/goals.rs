@@ -192,3 +192,31 @@ pub fn run_all(
         .map(|r| r.unwrap_or_else(|| Err(ExecError::Cancelled { description: "not run".to_owned() })))
         .collect()
 }
+
+/// Helpers shared by the goals' tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::Path;
+
+    use super::{GoalOptions, Goals};
+
+    /// Goals with a plain sandbox and the default cap, caching under `cache`.
+    pub fn goals(cache: &Path, parallelism: usize) -> Goals {
+        Goals::new(&GoalOptions {
+            cache_dir: cache.to_owned(),
+            interpreter: None,
+            parallelism,
+            keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
+            sandbox: crate::exec::local::SandboxKind::Plain,
+            max_bytes: crate::store::DEFAULT_MAX_BYTES,
+        })
+        .unwrap()
+    }
+
+    /// Writes a file, creating its folders.
+    pub fn write(root: &Path, path: &str, text: &str) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+}

@@ -1,7 +1,6 @@
 //! check: mypy's output format, and a real mypy run whose incremental cache lands in the named cache.
 
 use super::*;
-use crate::goals::GoalOptions;
 use crate::loader::{LoadOptions, load};
 
 #[test]
@@ -28,15 +27,7 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
         "from pkg.util import twice\n\n\ndef run() -> str:\n    return twice(2)\n",
     )
     .unwrap();
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: cache.clone(),
-        interpreter: None,
-        parallelism: 1,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&cache, 1);
     let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
     let main = project.id("pkg/main.py").unwrap();
     let report = check(&goals, &project, &[main], Checker::Mypy, &mut |_| {}).unwrap();
@@ -89,15 +80,7 @@ fn pyright_runs_from_pypi_alone() {
     std::fs::create_dir_all(root.join("pkg")).unwrap();
     std::fs::write(root.join("pkg/__init__.py"), "").unwrap();
     std::fs::write(root.join("pkg/a.py"), "x: int = 'a'\n").unwrap();
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: cache.clone(),
-        interpreter: None,
-        parallelism: 1,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&cache, 1);
     let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
     let a = project.id("pkg/a.py").unwrap();
     let report = check(&goals, &project, &[a], Checker::Pyright, &mut |_| {}).unwrap();

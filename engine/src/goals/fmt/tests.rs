@@ -1,14 +1,9 @@
 //! fmt with real ruff through the stack: check mode, write-back, caching, syntax errors, and a file changed meanwhile.
 
 use super::*;
-use crate::goals::GoalOptions;
 use crate::loader::{LoadOptions, load};
 
-fn write(root: &Path, path: &str, text: &str) {
-    let full = root.join(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, text).unwrap();
-}
+use crate::goals::test_support::write;
 
 #[test]
 fn formats_checks_caches_and_refuses_broken_files() {
@@ -18,15 +13,7 @@ fn formats_checks_caches_and_refuses_broken_files() {
     write(&root, "ugly.py", "x=1\n");
     write(&root, "fine.py", "y = 2\n");
     write(&root, "broken.py", "def f(:\n");
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: cache.clone(),
-        interpreter: None,
-        parallelism: 2,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&cache, 2);
     let run = |check: bool| {
         let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
         let mut ids: Vec<_> = project.files().map(|(id, _)| id).collect();
@@ -55,15 +42,7 @@ fn formats_checks_caches_and_refuses_broken_files() {
 #[test]
 fn a_file_changed_meanwhile_is_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: dir.path().join("cache"),
-        interpreter: None,
-        parallelism: 1,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&dir.path().join("cache"), 1);
     let path = dir.path().join("a.py");
     std::fs::write(&path, "edited by the user\n").unwrap();
     let before = Digest::of(goals.store.function(), b"x=1\n");

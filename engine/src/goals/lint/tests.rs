@@ -1,9 +1,6 @@
 //! Lint: the output parsers, and ruff run for real through the whole stack (cache included).
 
-use std::path::Path;
-
 use super::*;
-use crate::goals::GoalOptions;
 use crate::loader::{LoadOptions, load};
 
 #[test]
@@ -27,11 +24,7 @@ fn parses_each_linters_output() {
     assert!(parse_pylint("", "a.py").unwrap().is_empty());
 }
 
-fn write(root: &Path, path: &str, text: &str) {
-    let full = root.join(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, text).unwrap();
-}
+use crate::goals::test_support::write;
 
 #[test]
 fn ruff_runs_hermetically_and_reruns_only_what_changed() {
@@ -41,15 +34,7 @@ fn ruff_runs_hermetically_and_reruns_only_what_changed() {
     write(&root, "pkg/b.py", "X = 1\n");
     write(&root, "pyproject.toml", "[tool.ruff]\nline-length = 100\n");
     let cache = dir.path().join("cache");
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: cache.clone(),
-        interpreter: None,
-        parallelism: 2,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&cache, 2);
     let run = |goals: &Goals| {
         let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
         let ids: Vec<_> = project.files().map(|(id, _)| id).collect();

@@ -4,14 +4,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::*;
-use crate::goals::GoalOptions;
 use crate::loader::{LoadOptions, load};
 
-fn write(root: &Path, path: &str, text: &str) {
-    let full = root.join(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, text).unwrap();
-}
+use crate::goals::test_support::write;
 
 const CALC: &str = "def divide(a, b):\n    return a / b\n";
 
@@ -30,15 +25,7 @@ fn setup(dir: &Path) -> (std::path::PathBuf, Goals) {
         "import os\n\n\ndef test_slot():\n    assert os.environ['PLEAT_EXECUTION_SLOT'] in ('0', '1')\n",
     );
     write(&root, "tests/test_hang.py", "import time\n\n\ndef test_forever():\n    time.sleep(600)\n");
-    let goals = Goals::new(&GoalOptions {
-        cache_dir: dir.join("cache"),
-        interpreter: None,
-        parallelism: 2,
-        keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
-        sandbox: crate::exec::local::SandboxKind::Plain,
-        max_bytes: crate::store::DEFAULT_MAX_BYTES,
-    })
-    .unwrap();
+    let goals = crate::goals::test_support::goals(&dir.join("cache"), 2);
     (root, goals)
 }
 
