@@ -126,10 +126,31 @@ impl Goals {
         platform
     }
 
-    /// Stores some workspace files as a tree (only those that exist).
-    pub fn snapshot(&self, root: &Path, paths: &[String]) -> Result<Digest, GoalError> {
-        let present: Vec<String> = paths.iter().filter(|p| root.join(p).is_file()).cloned().collect();
-        Ok(crate::tree::snapshot(&self.store, root, &present)?)
+    /// Stores workspace files (only those that exist), each read once however many of
+    /// the goal's processes see it; trees of subsets are then built with [`Goals::tree_of`].
+    pub fn read_files(
+        &self,
+        root: &Path,
+        paths: impl IntoIterator<Item = String>,
+    ) -> Result<std::collections::BTreeMap<String, crate::tree::Node>, GoalError> {
+        let mut present: Vec<String> = paths.into_iter().filter(|p| root.join(p).is_file()).collect();
+        present.sort();
+        present.dedup();
+        Ok(crate::tree::nodes(&self.store, root, &present)?)
+    }
+
+    /// The tree of some of the files [`Goals::read_files`] returned.
+    pub fn tree_of(
+        &self,
+        files: &std::collections::BTreeMap<String, crate::tree::Node>,
+        paths: &[String],
+    ) -> Result<Digest, GoalError> {
+        let subset = paths
+            .iter()
+            .filter_map(|p| files.get_key_value(p))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(crate::tree::from_entries(&self.store, &subset)?)
     }
 
     /// A stored blob as text (stdout, a report).

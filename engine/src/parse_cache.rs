@@ -182,15 +182,6 @@ impl ParseCache {
         Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed))
     }
 
-    /// Looks up many parse results in one read transaction; a missing or undecodable
-    /// entry is `None` (and will be re-parsed).
-    pub fn get_many(&self, keys: &[[u8; 32]]) -> Result<Vec<Option<ParsedFile>>, CacheError> {
-        let txn = self.env.read_txn().map_err(|e| self.error(e))?;
-        keys.iter()
-            .map(|key| Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed)))
-            .collect()
-    }
-
     /// Stores parse results in one write transaction.
     pub fn put_many<'a>(
         &self,
@@ -446,7 +437,7 @@ mod tests {
             cache.store_index(b"root", &index).unwrap();
         }
         let cache = ParseCache::open(dir.path()).unwrap();
-        assert_eq!(cache.get_many(&[key, other]).unwrap(), vec![Some(parsed), None]);
+        assert_eq!([cache.get(&key).unwrap(), cache.get(&other).unwrap()], [Some(parsed), None]);
         let loaded = cache.load_index(b"root").unwrap().unwrap();
         assert_eq!(loaded, index);
         assert_eq!(loaded.unchanged("a.py", &FileStat { size: 3, mtime_ns: 1, inode: 7 }), Some([9; 32]));

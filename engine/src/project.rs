@@ -7,7 +7,7 @@ use std::sync::Arc;
 use globset::GlobSet;
 use rayon::prelude::*;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::graph::{Edge, EdgeKind, FileId, Graph};
 use crate::parse_cache::ContentDigest;
 use crate::python::imports::{ParseOptions, ParsedFile, parse_imports};
@@ -101,7 +101,8 @@ pub struct Project {
     tests: GlobSet,
     explicit: Vec<ExplicitDeps>,
     third_party: ThirdPartyIndex,
-    requirement_files: Vec<String>,
+    /// Requirements files as read at load: (path, text).
+    requirement_files: Vec<(String, String)>,
 }
 
 /// What changed when a file was set.
@@ -157,7 +158,7 @@ impl Project {
             tests,
             explicit,
             third_party,
-            requirement_files: requirement_files.iter().map(|(p, _)| p.clone()).collect(),
+            requirement_files: requirement_files.to_vec(),
         };
         let mut files = files;
         files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -343,7 +344,8 @@ impl Project {
         self.resolver.roots.roots()
     }
 
-    pub fn requirement_files(&self) -> &[String] {
+    /// The requirements files found at load, with their text.
+    pub fn requirement_files(&self) -> &[(String, String)] {
         &self.requirement_files
     }
 
@@ -476,11 +478,6 @@ fn venv_dir(root: &Path, config: &Config) -> Option<PathBuf> {
         return Some(root.join(venv));
     }
     [".venv", "venv"].iter().map(|n| root.join(n)).find(|p| p.join("pyvenv.cfg").is_file())
-}
-
-/// Reads the configuration of a root, for callers that only need that.
-pub fn load_config(root: &Path) -> Result<Config, ConfigError> {
-    config::load(root)
 }
 
 #[cfg(test)]

@@ -57,6 +57,12 @@ fn check_path(path: &str) -> Result<(), TreeError> {
 /// Stores the files at `paths` (relative to `root`) and returns the tree's digest.
 /// Symlinks are kept as symlinks; executability is kept.
 pub fn snapshot(store: &Store, root: &Path, paths: &[String]) -> Result<Digest, TreeError> {
+    from_entries(store, &nodes(store, root, paths)?)
+}
+
+/// Stores the files at `paths` (relative to `root`) and returns what each path holds, for
+/// callers that build several trees from one set of files (each file is read once).
+pub fn nodes(store: &Store, root: &Path, paths: &[String]) -> Result<BTreeMap<String, Node>, TreeError> {
     let mut entries = BTreeMap::new();
     for path in paths {
         check_path(path)?;
@@ -73,7 +79,7 @@ pub fn snapshot(store: &Store, root: &Path, paths: &[String]) -> Result<Digest, 
         };
         entries.insert(path.clone(), node);
     }
-    from_entries(store, &entries)
+    Ok(entries)
 }
 
 /// Builds and stores the directories of a flat listing; returns the root's digest.

@@ -15,69 +15,70 @@ use crate::{Cli, Command, DependentsMode, Failure, Format};
 
 /// Runs one command; returns the exit code.
 pub fn run(cli: &Cli) -> Result<u8, Failure> {
-    if let Command::Debug(command) = &cli.command {
-        return crate::debug::run(cli, command);
-    }
-    if let Command::Lsp = &cli.command {
-        return crate::lsp::run(cache_dir(cli));
-    }
-    if let Command::Cache(command) = &cli.command {
-        return crate::cache::run(cli, command);
-    }
-    if let Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } = &cli.command {
-        let project = load(cli)?;
-        let mut ids = select(&project, specs)?;
-        if let Some(since) = changed_since {
-            let changed: Vec<FileId> =
-                git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
-            let affected = project.affected_tests(&changed);
-            ids.retain(|id| affected.contains(id));
+    match &cli.command {
+        Command::Debug(command) => crate::debug::run(cli, command),
+        Command::Lsp => crate::lsp::run(cache_dir(cli)),
+        Command::Cache(command) => crate::cache::run(cli, command),
+        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
+            let project = load(cli)?;
+            let mut ids = select(&project, specs)?;
+            if let Some(since) = changed_since {
+                let changed: Vec<FileId> =
+                    git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
+                let affected = project.affected_tests(&changed);
+                ids.retain(|id| affected.contains(id));
+            }
+            let options =
+                crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
+            crate::run_goals::test(cli, &project, &ids, &options)
         }
-        let options = crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
-        return crate::run_goals::test(cli, &project, &ids, &options);
+        Command::Check { specs, tool } => {
+            let project = load(cli)?;
+            crate::run_goals::check(cli, &project, &select(&project, specs)?, tool)
+        }
+        Command::Fmt { specs, tool, check } => {
+            let project = load(cli)?;
+            crate::run_goals::fmt(cli, &project, &select(&project, specs)?, tool, *check)
+        }
+        Command::Lint { specs, tool } => {
+            let project = load(cli)?;
+            crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool)
+        }
+        graph_goal => {
+            let project = load(cli)?;
+            let mut out = Out::new();
+            let code = run_graph_goal(cli, graph_goal, &project, &mut out)?;
+            out.finish()?;
+            Ok(code)
+        }
     }
-    if let Command::Check { specs, tool } = &cli.command {
-        let project = load(cli)?;
-        let ids = select(&project, specs)?;
-        return crate::run_goals::check(cli, &project, &ids, tool);
-    }
-    if let Command::Fmt { specs, tool, check } = &cli.command {
-        let project = load(cli)?;
-        let ids = select(&project, specs)?;
-        return crate::run_goals::fmt(cli, &project, &ids, tool, *check);
-    }
-    if let Command::Lint { specs, tool } = &cli.command {
-        let project = load(cli)?;
-        let ids = select(&project, specs)?;
-        return crate::run_goals::lint(cli, &project, &ids, tool);
-    }
-    let project = load(cli)?;
-    let mut out = Out::new();
-    let code = match &cli.command {
-        Command::List { specs } => list(&project, specs, cli.format, &mut out)?,
+}
+
+/// The goals that only query the graph.
+fn run_graph_goal(cli: &Cli, command: &Command, project: &Project, out: &mut Out) -> Result<u8, Failure> {
+    let format = cli.format;
+    Ok(match command {
+        Command::List { specs } => list(project, specs, format, out)?,
         Command::Dependencies { transitive, specs } => {
-            related(&project, specs, *transitive, Direction::Dependencies, cli.format, &mut out)?
+            related(project, specs, *transitive, Direction::Dependencies, format, out)?
         }
         Command::Dependents { transitive, specs } => {
-            related(&project, specs, *transitive, Direction::Dependents, cli.format, &mut out)?
+            related(project, specs, *transitive, Direction::Dependents, format, out)?
         }
-        Command::Paths { from, to } => paths(&project, from, to, cli.format, &mut out)?,
-        Command::Graph { specs } => graph(&project, specs, cli.format, &mut out)?,
-        Command::CheckImports { specs } => check_imports(&project, specs, cli.format, &mut out)?,
-        Command::Changed { since, dependents } => {
-            changed(&project, since, *dependents, cli.format, &mut out)?
-        }
-        Command::Cycles { specs } => cycles(&project, specs, cli.format, &mut out)?,
+        Command::Paths { from, to } => paths(project, from, to, format, out)?,
+        Command::Graph { specs } => graph(project, specs, format, out)?,
+        Command::CheckImports { specs } => check_imports(project, specs, format, out)?,
+        Command::Changed { since, dependents } => changed(project, since, *dependents, format, out)?,
+        Command::Cycles { specs } => cycles(project, specs, format, out)?,
+        // Dispatched by `run` before it gets here.
         Command::Debug(_)
+        | Command::Lsp
         | Command::Cache(_)
-        | Command::Lint { .. }
         | Command::Test { .. }
-        | Command::Fmt { .. }
         | Command::Check { .. }
-        | Command::Lsp => 0,
-    };
-    out.finish()?;
-    Ok(code)
+        | Command::Fmt { .. }
+        | Command::Lint { .. } => 0,
+    })
 }
 
 /// The root the command works on.

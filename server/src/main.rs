@@ -165,18 +165,13 @@ pub enum CacheCommand {
     /// Evict least-recently-used content down to the size cap (or --max-size).
     Gc {
         /// Target size, like `500MiB` or `2GiB` (default: the store's cap, 2 GiB).
-        #[arg(long, value_parser = parse_size)]
+        #[arg(long, value_parser = engine::config::parse_size)]
         max_size: Option<u64>,
     },
     /// Remove everything: the store and the parse cache.
     Clear,
     /// Read every stored blob back and check it against its digest.
     Verify,
-}
-
-/// `2GiB`, `500MiB`, `100MB`, `4096` → bytes.
-fn parse_size(text: &str) -> Result<u64, String> {
-    engine::config::parse_size(text)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

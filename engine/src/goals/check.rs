@@ -70,7 +70,8 @@ pub fn check(
     }
     inputs.sort();
     inputs.dedup();
-    let root = goals.snapshot(&project.root, &inputs)?;
+    let read = goals.read_files(&project.root, inputs.iter().cloned())?;
+    let root = goals.tree_of(&read, &inputs)?;
     let mut argv = env.argv();
     let source_roots: Vec<String> = project
         .source_roots()

@@ -69,14 +69,18 @@ pub fn fmt(
 ) -> Result<Vec<FormattedFile>, GoalError> {
     let tool = goals.tool(formatter.name(), progress)?;
     let configs = config_files(project);
+    let read = goals.read_files(
+        &project.root,
+        configs.iter().cloned().chain(files.iter().map(|id| project.path(*id).to_owned())),
+    )?;
     let mut processes = Vec::with_capacity(files.len());
     let mut before: Vec<Option<Digest>> = Vec::with_capacity(files.len());
     for id in files {
         let path = project.path(*id).to_owned();
         let mut inputs = configs.clone();
         inputs.push(path.clone());
-        let root = goals.snapshot(&project.root, &inputs)?;
-        before.push(match tree::entries(&goals.store, &root)?.get(&path) {
+        let root = goals.tree_of(&read, &inputs)?;
+        before.push(match read.get(&path) {
             Some(Node::File { digest, .. }) => Some(*digest),
             _ => None,
         });

@@ -69,12 +69,16 @@ pub fn lint(
     // Each process sees one file, so ruff's import sorting cannot see which packages are
     // first-party: tell it (a deterministic part of the key).
     let first_party = first_party_packages(project);
+    let read = goals.read_files(
+        &project.root,
+        configs.iter().cloned().chain(files.iter().map(|id| project.path(*id).to_owned())),
+    )?;
     let mut processes = Vec::with_capacity(files.len());
     for id in files {
         let path = project.path(*id).to_owned();
         let mut inputs = configs.clone();
         inputs.push(path.clone());
-        let root = goals.snapshot(&project.root, &inputs)?;
+        let root = goals.tree_of(&read, &inputs)?;
         let mut argv = tool.argv();
         let flags: &[&str] = match linter {
             Linter::Ruff => &["check", "--output-format=json", "--no-cache", "--exit-zero"],
@@ -131,6 +135,11 @@ fn first_party_packages(project: &Project) -> Vec<String> {
     names
 }
 
+/// A linter's JSON that does not parse.
+fn unreadable(tool: &str, file: &str, error: &serde_json::Error) -> GoalError {
+    GoalError::Output { tool: tool.to_owned(), file: file.to_owned(), reason: error.to_string() }
+}
+
 #[derive(Deserialize)]
 struct RuffLocation {
     row: u32,
@@ -150,11 +159,8 @@ struct RuffMessage {
 /// `ruff check --output-format=json`; filenames are absolute inside the sandbox, so the
 /// repository-relative path given is used instead.
 pub fn parse_ruff(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalError> {
-    let messages: Vec<RuffMessage> = serde_json::from_str(stdout.trim()).map_err(|e| GoalError::Output {
-        tool: "ruff".to_owned(),
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let messages: Vec<RuffMessage> =
+        serde_json::from_str(stdout.trim()).map_err(|e| unreadable("ruff", file, &e))?;
     Ok(messages
         .into_iter()
         .map(|m| LintFinding {
@@ -216,11 +222,8 @@ pub fn parse_pylint(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalEr
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let messages: Vec<PylintMessage> = serde_json::from_str(text).map_err(|e| GoalError::Output {
-        tool: "pylint".to_owned(),
-        file: file.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let messages: Vec<PylintMessage> =
+        serde_json::from_str(text).map_err(|e| unreadable("pylint", file, &e))?;
     Ok(messages
         .into_iter()
         .map(|m| LintFinding {

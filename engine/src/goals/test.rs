@@ -117,8 +117,7 @@ pub struct TestFileResult {
 /// local installs and pip options are left out.
 pub fn project_requirements(project: &Project) -> String {
     let mut lines = BTreeSet::new();
-    for path in project.requirement_files() {
-        let Ok(text) = std::fs::read_to_string(project.root.join(path)) else { continue };
+    for (_, text) in project.requirement_files() {
         for line in text.lines() {
             let line = line.split(" #").next().unwrap_or("").trim();
             if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
@@ -191,16 +190,22 @@ pub fn test(
         .chain(std::iter::once(PLUGIN_DIR.to_owned()))
         .collect();
 
+    // Test files share most of their closures: each file is read and stored once.
+    let closures: Vec<Vec<String>> = files
+        .iter()
+        .map(|id| {
+            let mut inputs: Vec<String> =
+                project.dependencies(&[*id], true).into_iter().map(|d| project.path(d).to_owned()).collect();
+            inputs.push(project.path(*id).to_owned());
+            inputs.extend(configs.iter().cloned());
+            inputs
+        })
+        .collect();
+    let read = goals.read_files(&project.root, closures.iter().flatten().cloned())?;
     let mut processes = Vec::with_capacity(files.len());
-    for id in files {
+    for (id, inputs) in files.iter().zip(&closures) {
         let path = project.path(*id).to_owned();
-        let mut inputs: Vec<String> =
-            project.dependencies(&[*id], true).into_iter().map(|d| project.path(d).to_owned()).collect();
-        inputs.push(path.clone());
-        inputs.extend(configs.iter().cloned());
-        inputs.sort();
-        inputs.dedup();
-        let workspace = goals.snapshot(&project.root, &inputs)?;
+        let workspace = goals.tree_of(&read, inputs)?;
         let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
         argv.extend(["-p", "pleat_pytest", "-p", "no:cacheprovider", "--rootdir=.", "-q"].map(String::from));
