@@ -4,4 +4,5 @@ pub mod imports;
 pub mod resolve;
 pub mod source_roots;
 pub mod stdlib;
+pub mod test_items;
 pub mod third_party;
