@@ -56,10 +56,20 @@ pub struct GoalOptions {
 impl Goals {
     /// Opens the store, finds the interpreter, composes the runner stack.
     pub fn new(options: &GoalOptions) -> Result<Self, GoalError> {
-        let store = Arc::new(Store::open(&StoreOptions {
+        Self::with_store(Arc::new(Self::open_store(options)?), options)
+    }
+
+    /// Opens the store under the cache folder (once per process: LMDB must not be opened
+    /// twice by one process).
+    pub fn open_store(options: &GoalOptions) -> Result<Store, GoalError> {
+        Ok(Store::open(&StoreOptions {
             max_bytes: options.max_bytes,
             ..StoreOptions::new(options.cache_dir.join("store-v1"))
-        })?);
+        })?)
+    }
+
+    /// Goals on an open store (a language server shares one store between workspaces).
+    pub fn with_store(store: Arc<Store>, options: &GoalOptions) -> Result<Self, GoalError> {
         let interpreter = Interpreter::find_cached(options.interpreter.as_deref(), &options.cache_dir)?;
         let stack = StackOptions {
             parallelism: options.parallelism,
@@ -84,6 +94,18 @@ impl Goals {
         self.store.flush_access()?;
         let stats = self.store.stats()?;
         if stats.bytes > stats.max_bytes { Ok(Some(self.store.gc(None)?)) } else { Ok(None) }
+    }
+
+    /// The same store, runner and tools with a cancel of their own (one per editor run,
+    /// so a newer save stops only the work it made stale).
+    pub fn with_cancel(&self, cancel: Cancel) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            runner: Arc::clone(&self.runner),
+            tools: self.tools.clone(),
+            cancel,
+            overrides: self.overrides.clone(),
+        }
     }
 
     /// Reads the `[tool.pleat.tools]` requirement files of a project.

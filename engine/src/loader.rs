@@ -46,6 +46,18 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// Loads the project at `root`.
 pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport), ProjectError> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let config = config::load(&root)?;
+    load_with_config(&root, config, options)
+}
+
+/// Loads the project at `root` with a given configuration instead of the root's (the
+/// language server carries on with defaults when the configuration file is invalid).
+pub fn load_with_config(
+    root: &Path,
+    config: config::Config,
+    options: &LoadOptions,
+) -> Result<(Project, LoadReport), ProjectError> {
     let mut clock = std::time::Instant::now();
     let mut phases = Vec::new();
     let mut lap = |name: &'static str| {
@@ -53,7 +65,6 @@ pub fn load(root: &Path, options: &LoadOptions) -> Result<(Project, LoadReport),
         clock = std::time::Instant::now();
     };
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
-    let config = config::load(&root)?;
     let exclude = vfs::glob_set(&config.exclude, "exclude")?;
     let walk = vfs::walk(&root, &exclude);
     let mut report = LoadReport { files: walk.python.len(), ..LoadReport::default() };

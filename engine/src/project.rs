@@ -323,6 +323,13 @@ impl Project {
         self.file(id).map_or("", |f| f.path.as_str())
     }
 
+    /// What one import of a file resolves to (hover, go to definition): its edges, its
+    /// third-party requirements and its findings, as if it were the file's only import.
+    pub fn resolve_import(&self, id: FileId, import: &crate::python::imports::Import) -> FileDeps {
+        let parsed = ParsedFile { imports: vec![import.clone()], ..ParsedFile::default() };
+        self.resolver.resolve(id, &parsed)
+    }
+
     /// Every file, sorted by path.
     pub fn files(&self) -> impl Iterator<Item = (FileId, &FileState)> {
         self.files.iter().enumerate().filter_map(|(i, f)| f.as_ref().map(|f| (FileId(i as u32), f)))
