@@ -44,8 +44,37 @@ pub struct LintFinding {
     pub end_column: u32,
     pub code: String,
     pub message: String,
+    /// Whether the linter offers a fix (`fix` is `Some`).
     pub fix_available: bool,
+    /// The fix ruff offers, with its edits; `None` from the other linters.
+    pub fix: Option<LintFix>,
     pub tool: &'static str,
+}
+
+/// A fix a linter offers for a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintFix {
+    /// What the fix does ("Remove unused import: `os`"), when the linter says.
+    pub message: Option<String>,
+    /// Ruff's word for how safe the fix is: `safe` (applied by `--fix`), `unsafe` (only with
+    /// `--unsafe-fixes`) or `display-only`; empty when the linter did not say.
+    pub applicability: String,
+    /// Replacements, none overlapping, in the file's coordinates before any is applied.
+    pub edits: Vec<LintEdit>,
+}
+
+/// One replacement of a fix: the text from (`line`, `column`) up to, not including,
+/// (`end_line`, `end_column`) becomes `content`. Lines and columns are 1-based; columns
+/// count characters (Unicode scalar values), as ruff's JSON does: on the line
+/// `s = "é😀"; import os` ruff 0.17.5 puts `import` at column 11, where UTF-8 bytes would
+/// say 15 and UTF-16 units 12; an `é` written as `e` + U+0301 counts as two characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintEdit {
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub content: String,
 }
 
 /// One file's lint run.
@@ -153,7 +182,43 @@ struct RuffMessage {
     location: RuffLocation,
     end_location: RuffLocation,
     filename: String,
-    fix: Option<serde_json::Value>,
+    fix: Option<RuffFix>,
+}
+
+#[derive(Deserialize)]
+struct RuffFix {
+    #[serde(default)]
+    applicability: String,
+    #[serde(default)]
+    edits: Vec<RuffEdit>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RuffEdit {
+    content: String,
+    location: RuffLocation,
+    end_location: RuffLocation,
+}
+
+impl From<RuffFix> for LintFix {
+    fn from(fix: RuffFix) -> Self {
+        Self {
+            message: fix.message,
+            applicability: fix.applicability,
+            edits: fix
+                .edits
+                .into_iter()
+                .map(|e| LintEdit {
+                    line: e.location.row,
+                    column: e.location.column,
+                    end_line: e.end_location.row,
+                    end_column: e.end_location.column,
+                    content: e.content,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `ruff check --output-format=json`; filenames are absolute inside the sandbox, so the
@@ -171,7 +236,8 @@ pub fn parse_ruff(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalErro
             end_column: m.end_location.column,
             code: m.code.unwrap_or_else(|| "syntax-error".to_owned()),
             message: m.message,
-            fix_available: m.fix.is_some_and(|f| !f.is_null()),
+            fix_available: m.fix.is_some(),
+            fix: m.fix.map(LintFix::from),
             tool: "ruff",
         })
         .collect())
@@ -196,6 +262,7 @@ pub fn parse_flake8(stdout: &str) -> Vec<LintFinding> {
                 code: code.to_owned(),
                 message: message.to_owned(),
                 fix_available: false,
+                fix: None,
                 tool: "flake8",
             })
         })
@@ -235,6 +302,7 @@ pub fn parse_pylint(stdout: &str, file: &str) -> Result<Vec<LintFinding>, GoalEr
             code: m.message_id,
             message: format!("{} ({})", m.message, m.symbol),
             fix_available: false,
+            fix: None,
             tool: "pylint",
         })
         .collect())
