@@ -1,13 +1,14 @@
-//! `fmt`: one cached formatter process per file (ruff format by default; black and isort selectable); the formatted content comes back from the store and is written over the file atomically, and only if the file did not change meanwhile.
+//! `fmt`: one cached formatter process per file (ruff format by default; black and isort selectable); the formatted content comes back from the store and is written over the file atomically, and only if the file did not change meanwhile. Also the one-file rewrite of an editor's unsaved text, which `format_text` and `lint::fix_text` share.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use super::{GoalError, Goals, config_files, run_all};
-use crate::exec::{CacheScope, Process, ResultSource};
+use crate::exec::{CacheScope, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::hash::Digest;
 use crate::project::Project;
+use crate::tools::ToolEnv;
 use crate::tree::{self, Node};
 
 /// The formatters Pleat runs.
@@ -34,6 +35,16 @@ impl Formatter {
             "isort" => Some(Self::Isort),
             _ => None,
         }
+    }
+
+    /// The arguments before the file's path.
+    fn flags(self) -> Vec<String> {
+        let flags: &[&str] = match self {
+            // Not `--quiet`: ruff's would hide why it refused a file.
+            Self::Ruff => &["format", "--no-cache"],
+            Self::Black | Self::Isort => &["--quiet"],
+        };
+        flags.iter().map(|f| (*f).to_owned()).collect()
     }
 }
 
@@ -80,23 +91,9 @@ pub fn fmt(
         let mut inputs = configs.clone();
         inputs.push(path.clone());
         let root = goals.tree_of(&read, &inputs)?;
-        before.push(match read.get(&path) {
-            Some(Node::File { digest, .. }) => Some(*digest),
-            _ => None,
-        });
-        let mut argv = tool.argv();
-        let flags: &[&str] = match formatter {
-            Formatter::Ruff => &["format", "--no-cache", "--quiet"],
-            Formatter::Black | Formatter::Isort => &["--quiet"],
-        };
-        argv.extend(flags.iter().map(|f| (*f).to_owned()));
-        argv.push(path.clone());
-        let mut process = Process::new(argv, root);
-        process.platform = goals.platform(&tool);
-        process.output_files.insert(path.clone());
-        process.cache_scope = CacheScope::Always;
-        process.description = format!("{} format {path}", formatter.name());
-        processes.push(process);
+        before.push(file_digest(read.get(&path)));
+        let description = format!("{} format {path}", formatter.name());
+        processes.push(rewrite_process(goals, &tool, formatter.flags(), &path, root, description));
     }
     let results = run_all(goals, &processes, 8, &|_, _| {});
     let mut out = Vec::with_capacity(files.len());
@@ -104,23 +101,118 @@ pub fn fmt(
         let path = project.path(*id).to_owned();
         let result = result?;
         let cached = result.source == ResultSource::Cache;
-        let after = match tree::entries(&goals.store, &result.output_root)?.get(&path) {
-            Some(Node::File { digest, .. }) => Some(*digest),
-            _ => None,
-        };
+        let after = file_digest(tree::entries(&goals.store, &result.output_root)?.get(&path));
         let (outcome, message) = match (result.exit_code, original, after) {
             (0, Some(before), Some(after)) if before == after => (FmtOutcome::Unchanged, String::new()),
             (0, Some(_), Some(_)) if check => (FmtOutcome::Changed, String::new()),
             (0, Some(before), Some(after)) => write_back(goals, &project.root.join(&path), &before, &after)?,
-            (code, ..) => {
-                let stderr = goals.text(&result.stderr)?;
-                let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-                (FmtOutcome::Failed, format!("{} exited with {code}: {last}", formatter.name()))
-            }
+            _ => (FmtOutcome::Failed, exited_with(goals, formatter.name(), &result)?),
         };
         out.push(FormattedFile { file: path, outcome, cached, message });
     }
     Ok(out)
+}
+
+/// What a tool made of an editor's unsaved text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTransform {
+    /// The new text; `None` when the tool left the text as it was.
+    pub text: Option<String>,
+    /// Whether the result came from the cache (no process ran).
+    pub cached: bool,
+}
+
+/// Formats an editor's unsaved `text` of the file at `path` (repository-relative), leaving
+/// the file on disk alone. The process is the one `fmt` runs for a file with that content,
+/// so either one's result serves the other from the cache.
+pub fn format_text(
+    goals: &Goals,
+    project: &Project,
+    path: &str,
+    text: &str,
+    formatter: Formatter,
+    progress: &mut dyn FnMut(&str),
+) -> Result<TextTransform, GoalError> {
+    let tool = goals.tool(formatter.name(), progress)?;
+    let description = format!("{} format {path}", formatter.name());
+    rewrite_text(goals, project, &tool, formatter.flags(), path, text, description)
+}
+
+/// Runs a tool that rewrites one file in place (`tool args… path`) over `text` instead of
+/// the file's content, with the project's configuration files beside it, and reads back
+/// what the tool left in the file. Nothing on disk is touched.
+pub(super) fn rewrite_text(
+    goals: &Goals,
+    project: &Project,
+    tool: &ToolEnv,
+    args: Vec<String>,
+    path: &str,
+    text: &str,
+    description: String,
+) -> Result<TextTransform, GoalError> {
+    let failed =
+        |reason: String| GoalError::Output { tool: tool.name.clone(), file: path.to_owned(), reason };
+    let mut inputs = goals.read_files(&project.root, config_files(project))?;
+    let before = goals.store.put(text.as_bytes())?;
+    // Executable as the file on disk is, so the key is the one `fmt` uses for this content.
+    let executable =
+        std::fs::metadata(project.root.join(path)).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+    inputs.insert(path.to_owned(), Node::File { digest: before, executable });
+    let root = tree::from_entries(&goals.store, &inputs)?;
+    let process = rewrite_process(goals, tool, args, path, root, description);
+    let result = goals.runner.run(&process, &goals.cancel)?;
+    let cached = result.source == ResultSource::Cache;
+    if result.exit_code != 0 {
+        let reason = exited_with(goals, &tool.name, &result)?;
+        return Err(failed(format!("{reason}; the text was left as it is")));
+    }
+    let after = file_digest(tree::entries(&goals.store, &result.output_root)?.get(path))
+        .ok_or_else(|| failed("it did not leave the file in its sandbox".to_owned()))?;
+    if after == before {
+        return Ok(TextTransform { text: None, cached });
+    }
+    let bytes = goals
+        .store
+        .get(&after)?
+        .ok_or_else(|| failed("its result is missing from the store; run it again".to_owned()))?;
+    let text = String::from_utf8(bytes).map_err(|_| failed("its result is not UTF-8".to_owned()))?;
+    Ok(TextTransform { text: Some(text), cached })
+}
+
+/// The process that rewrites `path` inside `root` in place: the file is its one output,
+/// and every result is cached (a refusal is as deterministic as a success).
+fn rewrite_process(
+    goals: &Goals,
+    tool: &ToolEnv,
+    args: Vec<String>,
+    path: &str,
+    root: Digest,
+    description: String,
+) -> Process {
+    let mut argv = tool.argv();
+    argv.extend(args);
+    argv.push(path.to_owned());
+    let mut process = Process::new(argv, root);
+    process.platform = goals.platform(tool);
+    process.output_files.insert(path.to_owned());
+    process.cache_scope = CacheScope::Always;
+    process.description = description;
+    process
+}
+
+/// `tool exited with N: <the last line of its stderr>`, for a process that failed.
+pub(super) fn exited_with(goals: &Goals, tool: &str, result: &ProcessResult) -> Result<String, GoalError> {
+    let stderr = goals.text(&result.stderr)?;
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+    Ok(format!("{tool} exited with {}: {last}", result.exit_code))
+}
+
+/// The digest of a listing's entry when it is a file.
+fn file_digest(node: Option<&Node>) -> Option<Digest> {
+    match node {
+        Some(Node::File { digest, .. }) => Some(*digest),
+        _ => None,
+    }
 }
 
 /// Replaces the file with the formatted content, atomically (temp file + rename, same

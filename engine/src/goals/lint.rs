@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::fmt::{TextTransform, exited_with, rewrite_text};
 use super::{GoalError, Goals, config_files, run_all};
 use crate::exec::{CacheScope, Process, ResultSource};
 use crate::graph::FileId;
@@ -115,10 +116,8 @@ pub fn lint(
             Linter::Pylint => &["--output-format=json", "--exit-zero", "--score=n"],
         };
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
-        if linter == Linter::Ruff && !first_party.is_empty() {
-            let list: Vec<String> = first_party.iter().map(|p| format!("{p:?}")).collect();
-            argv.push("--config".to_owned());
-            argv.push(format!("lint.isort.known-first-party = [{}]", list.join(", ")));
+        if linter == Linter::Ruff {
+            argv.extend(first_party_config(&first_party));
         }
         argv.push(path.clone());
         let mut process = Process::new(argv, root);
@@ -134,12 +133,8 @@ pub fn lint(
         let result = result?;
         let stdout = goals.text(&result.stdout)?;
         if result.exit_code != 0 {
-            let stderr = goals.text(&result.stderr)?;
-            return Err(GoalError::Output {
-                tool: linter.name().to_owned(),
-                file: path,
-                reason: format!("exit code {}: {}", result.exit_code, stderr.lines().last().unwrap_or("")),
-            });
+            let reason = exited_with(goals, linter.name(), &result)?;
+            return Err(GoalError::Output { tool: linter.name().to_owned(), file: path, reason });
         }
         let findings = match linter {
             Linter::Ruff => parse_ruff(&stdout, &path)?,
@@ -149,6 +144,32 @@ pub fn lint(
         out.push(LintedFile { file: path, cached: result.source == ResultSource::Cache, findings });
     }
     Ok(out)
+}
+
+/// Applies ruff's safe fixes to an editor's unsaved `text` of the file at `path`
+/// (repository-relative) until none is left (`ruff check --fix-only`), leaving the file on
+/// disk alone. Cached like the lint: the same text is fixed once.
+pub fn fix_text(
+    goals: &Goals,
+    project: &Project,
+    path: &str,
+    text: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<TextTransform, GoalError> {
+    let tool = goals.tool(Linter::Ruff.name(), progress)?;
+    let mut args: Vec<String> =
+        ["check", "--fix-only", "--exit-zero", "--no-cache"].into_iter().map(str::to_owned).collect();
+    args.extend(first_party_config(&first_party_packages(project)));
+    rewrite_text(goals, project, &tool, args, path, text, format!("ruff fix {path}"))
+}
+
+/// Ruff's `--config` naming the first-party packages (nothing when there are none).
+fn first_party_config(first_party: &[String]) -> Vec<String> {
+    if first_party.is_empty() {
+        return Vec::new();
+    }
+    let list: Vec<String> = first_party.iter().map(|p| format!("{p:?}")).collect();
+    vec!["--config".to_owned(), format!("lint.isort.known-first-party = [{}]", list.join(", "))]
 }
 
 /// The top-level first-party package and module names, sorted.

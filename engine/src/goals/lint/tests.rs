@@ -81,3 +81,24 @@ fn ruff_runs_hermetically_and_reruns_only_what_changed() {
     assert_eq!(third.iter().map(|f| f.cached).collect::<Vec<_>>(), [true, false], "only b.py reruns");
     assert_eq!(third[1].findings[0].code, "F401");
 }
+
+#[test]
+fn fix_text_applies_safe_fixes_to_the_buffer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    let on_disk = "import os\n\nX = 1\n";
+    write(&root, "pkg/a.py", on_disk);
+    let cache = dir.path().join("cache");
+    let goals = crate::goals::test_support::goals(&cache, 1);
+    let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+    let buffer = "import os\nimport sys\n\nprint(sys.argv)\n";
+    let fixed = fix_text(&goals, &project, "pkg/a.py", buffer, &mut |_| {}).unwrap();
+    assert_eq!(fixed.text.as_deref(), Some("import sys\n\nprint(sys.argv)\n"), "F401's fix removes `os`");
+    assert!(!fixed.cached);
+    assert_eq!(std::fs::read_to_string(root.join("pkg/a.py")).unwrap(), on_disk);
+    let again = fix_text(&goals, &project, "pkg/a.py", buffer, &mut |_| {}).unwrap();
+    assert_eq!((again.text, again.cached), (fixed.text, true));
+    let clean =
+        fix_text(&goals, &project, "pkg/a.py", "import sys\n\nprint(sys.argv)\n", &mut |_| {}).unwrap();
+    assert_eq!(clean.text, None, "nothing to fix");
+}
