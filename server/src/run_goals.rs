@@ -22,16 +22,29 @@ fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
         Keep::OnFailure => KeepSandboxes::OnFailure,
         Keep::Always => KeepSandboxes::Always,
     };
-    let parallelism = goals_parallelism();
+    Goals::new(&goal_options(cache_dir, project, keep_sandboxes))
+        .and_then(|goals| goals.with_overrides(project))
+        .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// The goal options a project's configuration asks for.
+pub fn goal_options(
+    cache_dir: std::path::PathBuf,
+    project: &Project,
+    keep_sandboxes: KeepSandboxes,
+) -> GoalOptions {
     let sandbox = match project.config.sandbox {
         engine::config::Sandbox::Plain => engine::exec::local::SandboxKind::Plain,
         engine::config::Sandbox::Bwrap => engine::exec::local::SandboxKind::Bwrap,
     };
-    let interpreter = project.config.interpreter.as_ref().map(std::path::PathBuf::from);
-    let max_bytes = project.config.cache_max_bytes;
-    Goals::new(&GoalOptions { cache_dir, interpreter, parallelism, keep_sandboxes, sandbox, max_bytes })
-        .and_then(|goals| goals.with_overrides(project))
-        .map_err(|e| Failure::usage(e.to_string()))
+    GoalOptions {
+        cache_dir,
+        interpreter: project.config.interpreter.as_ref().map(std::path::PathBuf::from),
+        parallelism: goals_parallelism(),
+        keep_sandboxes,
+        sandbox,
+        max_bytes: project.config.cache_max_bytes,
+    }
 }
 
 /// After a goal: evict down to the cap if needed, and say so; problems are warnings.

@@ -1,29 +1,105 @@
-//! `pleat lsp`: the language server over stdio. Handlers only convert and enqueue; one task owns the state and applies notifications in arrival order (tower-lsp runs handlers concurrently, so order is not otherwise guaranteed).
+//! `pleat lsp`: the language server over stdio. Handlers only convert and enqueue; one task owns the state and applies notifications and queries in arrival order (tower-lsp runs handlers concurrently, so order is not otherwise guaranteed). Tool work runs on blocking threads.
 
+mod actions;
+mod commands;
+mod diagnostics;
+mod lenses;
+mod navigate;
+mod progress;
+mod results;
+mod runs;
+mod settings;
 mod state;
 mod to_proto;
+mod watch;
+mod workspace;
 
-use tokio::sync::mpsc;
-use tower_lsp_server::jsonrpc::Result;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::{
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DidSaveTextDocumentParams, InitializeParams, InitializeResult, InitializedParams, ServerCapabilities,
-    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+    ClientCapabilities, CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
+    CodeActionResponse, CodeLens, CodeLensOptions, CodeLensParams, DidChangeConfigurationParams,
+    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
+    DocumentFormattingParams, DocumentLink, DocumentLinkOptions, DocumentLinkParams, ExecuteCommandOptions,
+    ExecuteCommandParams, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverParams,
+    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, OneOf, SaveOptions,
+    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkDoneProgressOptions,
+    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-/// A state-changing notification, in the order the client sent it.
-#[derive(Debug)]
+use state::State;
+
+/// A question for the state task; it answers through a channel the closure holds.
+pub type Query =
+    Box<dyn for<'a> FnOnce(&'a mut State) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Send>;
+
+/// What the client can do, as far as the server cares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientCaps {
+    /// `window/workDoneProgress/create` is supported.
+    pub work_done_progress: bool,
+    /// `workspace/didChangeWatchedFiles` can be registered dynamically.
+    pub watch_dynamic: bool,
+    /// `workspace/codeLens/refresh` is supported.
+    pub code_lens_refresh: bool,
+}
+
+impl ClientCaps {
+    fn of(caps: &ClientCapabilities) -> Self {
+        let workspace = caps.workspace.as_ref();
+        Self {
+            work_done_progress: caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false),
+            watch_dynamic: workspace
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|w| w.dynamic_registration)
+                .unwrap_or(false),
+            code_lens_refresh: workspace
+                .and_then(|w| w.code_lens.as_ref())
+                .and_then(|c| c.refresh_support)
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// Something for the state task, in the order it happened.
 pub enum Event {
-    Initialize { root: Option<std::path::PathBuf> },
+    Initialize { folders: Vec<PathBuf>, settings: Value, caps: ClientCaps },
+    Initialized,
+    Configuration(Value),
+    Folders { added: Vec<PathBuf>, removed: Vec<PathBuf> },
+    Loaded { folder: PathBuf, result: Box<std::result::Result<workspace::Loaded, String>> },
     Open { uri: Uri, text: String, version: i32 },
     Change { uri: Uri, text: String, version: i32 },
-    Save { uri: Uri },
+    Save { uri: Uri, text: Option<String> },
     Close { uri: Uri },
+    FilesChanged(Vec<PathBuf>),
+    RunDone(Box<runs::Outcome>),
+    Query(Query),
+}
+
+/// `pleat/testResults`: structured per-test results of a finished run.
+pub enum TestResults {}
+
+impl Notification for TestResults {
+    type Params = Value;
+    const METHOD: &'static str = "pleat/testResults";
 }
 
 struct Backend {
     events: mpsc::UnboundedSender<Event>,
+}
+
+fn file_path(uri: &Uri) -> Option<PathBuf> {
+    uri.to_file_path().map(std::borrow::Cow::into_owned)
 }
 
 impl Backend {
@@ -31,33 +107,81 @@ impl Backend {
         // The state task only stops when the server does.
         let _ = self.events.send(event);
     }
+
+    /// Runs `f` on the state, in order with the notifications before it.
+    async fn ask<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> T + Send + 'static) -> Result<T> {
+        let (sender, receiver) = oneshot::channel();
+        let query: Query = Box::new(move |state| {
+            let _ = sender.send(f(state));
+            Box::pin(async {})
+        });
+        self.send(Event::Query(query));
+        receiver.await.map_err(|_| Error::internal_error())
+    }
 }
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         #[allow(deprecated)] // root_uri: clients that send no workspace folders still send it
-        let root = params
+        let mut folders: Vec<PathBuf> = params
             .workspace_folders
             .as_ref()
-            .and_then(|folders| folders.first())
-            .map(|f| f.uri.clone())
-            .or(params.root_uri.clone())
-            .and_then(|uri| uri.to_file_path().map(std::borrow::Cow::into_owned));
-        self.send(Event::Initialize { root });
+            .map(|f| f.iter().filter_map(|f| file_path(&f.uri)).collect())
+            .unwrap_or_default();
+        #[allow(deprecated)]
+        if folders.is_empty()
+            && let Some(root) = params.root_uri.as_ref().and_then(file_path)
+        {
+            folders.push(root);
+        }
+        let settings = params.initialization_options.clone().unwrap_or(Value::Null);
+        self.send(Event::Initialize { folders, settings, caps: ClientCaps::of(&params.capabilities) });
+        let sync = TextDocumentSyncOptions {
+            open_close: Some(true),
+            change: Some(TextDocumentSyncKind::FULL),
+            save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(true) })),
+            ..TextDocumentSyncOptions::default()
+        };
         Ok(InitializeResult {
             server_info: Some(ServerInfo {
                 name: "pleat".to_owned(),
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             }),
             capabilities: ServerCapabilities {
-                text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(sync)),
+                hover_provider: Some(HoverProviderCapability::Simple(true)),
+                definition_provider: Some(OneOf::Left(true)),
+                document_link_provider: Some(DocumentLinkOptions {
+                    resolve_provider: Some(false),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                    code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, actions::FIX_ALL.clone()]),
+                    resolve_provider: Some(true),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                })),
+                document_formatting_provider: Some(OneOf::Left(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: commands::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    work_done_progress_options: WorkDoneProgressOptions::default(),
+                }),
+                workspace: Some(WorkspaceServerCapabilities {
+                    workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                        supported: Some(true),
+                        change_notifications: Some(OneOf::Left(true)),
+                    }),
+                    file_operations: None,
+                }),
                 ..ServerCapabilities::default()
             },
             ..InitializeResult::default()
         })
     }
 
-    async fn initialized(&self, _: InitializedParams) {}
+    async fn initialized(&self, _: InitializedParams) {
+        self.send(Event::Initialized);
+    }
 
     async fn shutdown(&self) -> Result<()> {
         Ok(())
@@ -77,16 +201,106 @@ impl LanguageServer for Backend {
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        self.send(Event::Save { uri: params.text_document.uri });
+        self.send(Event::Save { uri: params.text_document.uri, text: params.text });
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.send(Event::Close { uri: params.text_document.uri });
     }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        self.send(Event::Configuration(params.settings));
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let files = params.changes.iter().filter_map(|c| file_path(&c.uri)).collect();
+        self.send(Event::FilesChanged(files));
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let paths = |folders: &[tower_lsp_server::ls_types::WorkspaceFolder]| {
+            folders.iter().filter_map(|f| file_path(&f.uri)).collect()
+        };
+        self.send(Event::Folders {
+            added: paths(&params.event.added),
+            removed: paths(&params.event.removed),
+        });
+    }
+
+    async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let at = params.text_document_position_params;
+        self.ask(move |s| navigate::hover(s, &at.text_document.uri, at.position)).await
+    }
+
+    async fn goto_definition(&self, params: GotoDefinitionParams) -> Result<Option<GotoDefinitionResponse>> {
+        let at = params.text_document_position_params;
+        let locations =
+            self.ask(move |s| navigate::definition(s, &at.text_document.uri, at.position)).await?;
+        Ok((!locations.is_empty()).then_some(GotoDefinitionResponse::Array(locations)))
+    }
+
+    async fn document_link(&self, params: DocumentLinkParams) -> Result<Option<Vec<DocumentLink>>> {
+        Ok(Some(self.ask(move |s| navigate::links(s, &params.text_document.uri)).await?))
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
+        Ok(Some(self.ask(move |s| lenses::lenses(s, &params.text_document.uri)).await?))
+    }
+
+    async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
+        let command = params.command;
+        let clear = command == "pleat.clearCache";
+        let reply = self
+            .ask(move |s| commands::execute(s, &command, &params.arguments))
+            .await?
+            .map_err(Error::invalid_params)?;
+        if clear {
+            let (sender, receiver) = oneshot::channel();
+            let query: Query = Box::new(move |state| {
+                Box::pin(async move {
+                    state.forget_results().await;
+                    let _ = sender.send(());
+                })
+            });
+            self.send(Event::Query(query));
+            let _ = receiver.await;
+        }
+        match reply {
+            commands::Reply::Now(value) => Ok(Some(value)),
+            commands::Reply::Later(receivers) => {
+                let mut answers = Vec::new();
+                for receiver in receivers {
+                    answers.push(
+                        receiver.await.unwrap_or_else(|_| serde_json::json!({ "error": "the run stopped" })),
+                    );
+                }
+                Ok(Some(if answers.len() == 1 {
+                    answers.remove(0)
+                } else {
+                    serde_json::json!({ "runs": answers })
+                }))
+            }
+        }
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        actions::code_actions(self, params).await
+    }
+
+    async fn code_action_resolve(
+        &self,
+        action: tower_lsp_server::ls_types::CodeAction,
+    ) -> Result<tower_lsp_server::ls_types::CodeAction> {
+        actions::resolve(self, action).await
+    }
+
+    async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
+        actions::format(self, &params.text_document.uri).await
+    }
 }
 
 /// Serves the language server on stdin/stdout until the client exits.
-pub fn run(cache_dir: Option<std::path::PathBuf>) -> std::result::Result<u8, crate::Failure> {
+pub fn run(cache_dir: Option<PathBuf>) -> std::result::Result<u8, crate::Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,7 +309,7 @@ pub fn run(cache_dir: Option<std::path::PathBuf>) -> std::result::Result<u8, cra
     runtime.block_on(async move {
         let (events, receiver) = mpsc::unbounded_channel();
         let (service, socket) = LspService::new(|client: Client| {
-            tokio::spawn(state::run(client, receiver, cache_dir));
+            tokio::spawn(state::run(client, events.clone(), receiver, cache_dir));
             Backend { events }
         });
         Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;

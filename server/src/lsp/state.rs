@@ -1,34 +1,98 @@
-//! The one task that owns the language server's state: the project and the open documents. Notifications are applied in arrival order; diagnostics are published with the version they were computed for.
+//! The one task that owns the language server's state: workspaces, open documents, settings and runs. Events (notifications, queries, finished loads and runs) are applied in arrival order; diagnostics are published with the version they were computed for.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use engine::loader::{self, LoadOptions};
+use engine::exec::Cancel;
+use engine::goals::Goals;
+use engine::parse_cache::ContentDigest;
 use engine::project::{Project, SourceFile, Update};
-use tokio::sync::mpsc;
+use engine::store::Store;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
-use tower_lsp_server::ls_types::{MessageType, Uri};
+use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Uri};
 
-use super::{Event, to_proto};
+use super::results::Results;
+use super::runs::{self, Job, Outcome};
+use super::settings::Settings;
+use super::workspace::{self, Loaded, Workspace};
+use super::{ClientCaps, Event, to_proto};
 
 /// An open document: its text and version as the editor has them.
-struct Document {
-    path: String,
-    text: String,
-    version: i32,
+pub struct Document {
+    pub file: PathBuf,
+    pub text: String,
+    pub version: i32,
+    /// The content on disk as of the last open or save; the buffer is dirty when it differs.
+    pub saved: ContentDigest,
 }
 
-struct State {
-    client: Client,
+impl Document {
+    fn digest(&self) -> ContentDigest {
+        *blake3::hash(self.text.as_bytes()).as_bytes()
+    }
+}
+
+/// A run in flight.
+struct Running {
+    job: Job,
+    cancel: Cancel,
+    /// Commands waiting for its results.
+    waiters: Vec<oneshot::Sender<Value>>,
+}
+
+/// The store and the per-workspace goals, made once the first workspace is loaded.
+enum Engine {
+    NotYet,
+    Ready(Arc<Store>),
+    Failed(String),
+}
+
+pub struct State {
+    pub client: Client,
+    events: mpsc::UnboundedSender<Event>,
     cache_dir: Option<PathBuf>,
-    project: Option<Project>,
-    documents: HashMap<Uri, Document>,
+    pub settings: Settings,
+    pub caps: ClientCaps,
+    pub workspaces: Vec<Workspace>,
+    goals: HashMap<PathBuf, Arc<Goals>>,
+    engine: Engine,
+    /// Folders being loaded, and folders whose reload was asked while loading.
+    loading: HashSet<PathBuf>,
+    reload_again: HashSet<PathBuf>,
+    pub documents: HashMap<Uri, Document>,
+    running: Vec<Running>,
+    next_run: u64,
+    /// URIs that were last given a non-empty list (to clear them later).
+    published: HashSet<Uri>,
 }
 
 /// Applies events until the channel closes (the server stopped).
-pub async fn run(client: Client, mut events: mpsc::UnboundedReceiver<Event>, cache_dir: Option<PathBuf>) {
-    let mut state = State { client, cache_dir, project: None, documents: HashMap::new() };
-    while let Some(event) = events.recv().await {
+pub async fn run(
+    client: Client,
+    events: mpsc::UnboundedSender<Event>,
+    mut receiver: mpsc::UnboundedReceiver<Event>,
+    cache_dir: Option<PathBuf>,
+) {
+    let mut state = State {
+        client,
+        events,
+        cache_dir: cache_dir.or_else(engine::loader::default_cache_dir),
+        settings: Settings::default(),
+        caps: ClientCaps::default(),
+        workspaces: Vec::new(),
+        goals: HashMap::new(),
+        engine: Engine::NotYet,
+        loading: HashSet::new(),
+        reload_again: HashSet::new(),
+        documents: HashMap::new(),
+        running: Vec::new(),
+        next_run: 1,
+        published: HashSet::new(),
+    };
+    while let Some(event) = receiver.recv().await {
         state.apply(event).await;
     }
 }
@@ -36,85 +100,576 @@ pub async fn run(client: Client, mut events: mpsc::UnboundedReceiver<Event>, cac
 impl State {
     async fn apply(&mut self, event: Event) {
         match event {
-            Event::Initialize { root } => self.initialize(root).await,
-            Event::Open { uri, text, version } | Event::Change { uri, text, version } => {
-                self.update(uri, text, version).await;
-            }
-            Event::Save { uri } => self.publish(&uri).await,
-            Event::Close { uri } => {
-                if let Some(doc) = self.documents.remove(&uri) {
-                    // Back to what is on disk; the editor's diagnostics for it are cleared.
-                    if let Some(project) = self.project.as_mut()
-                        && let Ok(bytes) = std::fs::read(project.root.join(&doc.path))
-                    {
-                        let options = Project::parse_options(&project.config);
-                        let _ = project.set_file(SourceFile::from_bytes(&doc.path, &bytes, options));
-                    }
-                    self.client.publish_diagnostics(uri, Vec::new(), None).await;
+            Event::Initialize { folders, settings, caps } => {
+                self.caps = caps;
+                self.configure(&settings).await;
+                for folder in folders {
+                    self.load(folder);
                 }
             }
+            Event::Initialized => super::watch::register(self),
+            Event::Configuration(settings) => self.configure(&settings).await,
+            Event::Folders { added, removed } => {
+                for folder in removed {
+                    self.remove_folder(&folder).await;
+                }
+                for folder in added {
+                    self.load(folder);
+                }
+            }
+            Event::Loaded { folder, result } => self.loaded(folder, result).await,
+            Event::Open { uri, text, version } => self.open(uri, text, version).await,
+            Event::Change { uri, text, version } => self.change(uri, text, version).await,
+            Event::Save { uri, text } => self.save(uri, text).await,
+            Event::Close { uri } => self.close(uri).await,
+            Event::FilesChanged(paths) => self.files_changed(paths).await,
+            Event::RunDone(outcome) => self.finished(*outcome).await,
+            Event::Query(query) => query(self).await,
         }
     }
 
-    async fn initialize(&mut self, root: Option<PathBuf>) {
-        let Some(root) = root else {
-            self.client.log_message(MessageType::WARNING, "pleat: no workspace folder; open a folder").await;
+    // ---- settings and workspaces ----
+
+    async fn configure(&mut self, value: &Value) {
+        let (settings, problems) = Settings::from_json(value);
+        for problem in problems {
+            self.log(MessageType::WARNING, problem).await;
+        }
+        self.settings = settings;
+    }
+
+    /// Loads (or reloads) a workspace folder on a blocking thread.
+    pub fn load(&mut self, folder: PathBuf) {
+        if !self.loading.insert(folder.clone()) {
+            self.reload_again.insert(folder);
+            return;
+        }
+        let events = self.events.clone();
+        let cache_dir = self.cache_dir.clone();
+        let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat: indexing");
+        tokio::task::spawn_blocking(move || {
+            let _ = progress.send(format!("indexing {}", folder.display()));
+            let result = workspace::load(&folder, cache_dir);
+            drop(progress);
+            let _ = events.send(Event::Loaded { folder, result: Box::new(result) });
+        });
+    }
+
+    async fn loaded(&mut self, folder: PathBuf, result: Box<Result<Loaded, String>>) {
+        self.loading.remove(&folder);
+        if self.reload_again.remove(&folder) {
+            self.load(folder.clone());
+        }
+        let loaded = match *result {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.log(MessageType::ERROR, format!("cannot load {}: {e}", folder.display())).await;
+                return;
+            }
+        };
+        for warning in &loaded.report.warnings {
+            self.log(MessageType::WARNING, warning.clone()).await;
+        }
+        self.log(
+            MessageType::INFO,
+            format!(
+                "{} Python files under {} ({} parsed)",
+                loaded.project.len(),
+                loaded.project.root.display(),
+                loaded.report.parsed
+            ),
+        )
+        .await;
+        self.prepare_goals(&loaded.project);
+        let old_problem =
+            self.workspace_index(&folder).and_then(|i| self.workspaces[i].config_problem.clone());
+        let ws = Workspace {
+            folder: folder.clone(),
+            project: Arc::new(loaded.project),
+            config_problem: loaded.config_problem,
+            results: Results::default(),
+            poller: None,
+        };
+        let index = if let Some(i) = self.workspace_index(&folder) {
+            self.cancel_runs_of(&self.workspaces[i].project.root.clone());
+            self.workspaces[i] = ws;
+            i
+        } else {
+            self.workspaces.push(ws);
+            self.workspaces.len() - 1
+        };
+        // Open buffers win over what is on disk.
+        let docs: Vec<(String, String)> = self
+            .documents
+            .values()
+            .filter_map(|d| Some((self.locate_in(index, &d.file)?, d.text.clone())))
+            .collect();
+        let ws = &mut self.workspaces[index];
+        let options = Project::parse_options(&ws.project.config);
+        let project = Arc::make_mut(&mut ws.project);
+        for (path, text) in docs {
+            if path.ends_with(".py") || path.ends_with(".pyi") {
+                let _ = project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options));
+            }
+        }
+        let problem = self.workspaces[index].config_problem.clone();
+        if let Some(old) = old_problem.filter(|o| problem.as_ref().is_none_or(|p| p.path != o.path))
+            && let Some(uri) = Uri::from_file_path(&old.path)
+        {
+            self.send_diagnostics(uri, Vec::new(), None).await;
+        }
+        if let Some(problem) = problem
+            && let Some(uri) = Uri::from_file_path(&problem.path)
+        {
+            let text = std::fs::read_to_string(&problem.path).unwrap_or_default();
+            let diagnostic = Diagnostic {
+                range: to_proto::line_range(&text, u32::try_from(problem.line).unwrap_or(1)),
+                severity: Some(DiagnosticSeverity::ERROR),
+                source: Some("pleat".to_owned()),
+                code: Some(NumberOrString::String("invalid-config".to_owned())),
+                message: problem.message.clone(),
+                ..Diagnostic::default()
+            };
+            self.log(MessageType::ERROR, problem.message.clone()).await;
+            self.send_diagnostics(uri, vec![diagnostic], None).await;
+        }
+        self.publish_open().await;
+        self.refresh_lenses();
+        super::watch::start_polling(self, index);
+    }
+
+    /// Opens the store once and builds the goals of a project.
+    fn prepare_goals(&mut self, project: &Project) {
+        let Some(cache_dir) = self.cache_dir.clone() else {
+            self.engine = Engine::Failed("no cache folder: set PLEAT_CACHE_DIR or HOME".to_owned());
             return;
         };
-        let root = engine::config::find_root(&root);
-        let options = LoadOptions { cache_dir: self.cache_dir.clone() };
-        let loaded = tokio::task::spawn_blocking(move || loader::load(&root, &options)).await;
-        match loaded {
-            Ok(Ok((project, report))) => {
-                for warning in report.warnings {
-                    self.client.log_message(MessageType::WARNING, format!("pleat: {warning}")).await;
+        let options =
+            crate::run_goals::goal_options(cache_dir, project, engine::exec::local::KeepSandboxes::Never);
+        if let Engine::NotYet = self.engine {
+            self.engine = match Goals::open_store(&options) {
+                Ok(store) => Engine::Ready(Arc::new(store)),
+                Err(e) => Engine::Failed(e.to_string()),
+            };
+        }
+        if let Engine::Ready(store) = &self.engine {
+            match Goals::with_store(Arc::clone(store), &options) {
+                Ok(goals) => {
+                    self.goals.insert(project.root.clone(), Arc::new(goals));
                 }
-                self.client
-                    .log_message(
-                        MessageType::INFO,
-                        format!("pleat: {} files under {}", project.len(), project.root.display()),
-                    )
-                    .await;
-                self.project = Some(project);
-            }
-            Ok(Err(e)) => self.client.log_message(MessageType::ERROR, format!("pleat: {e}")).await,
-            Err(e) => {
-                self.client.log_message(MessageType::ERROR, format!("pleat: loading failed: {e}")).await;
+                Err(e) => self.engine = Engine::Failed(e.to_string()),
             }
         }
     }
 
-    async fn update(&mut self, uri: Uri, text: String, version: i32) {
-        let Some(project) = self.project.as_mut() else { return };
-        let Some(path) = uri.to_file_path().and_then(|p| engine::vfs::relative(&project.root, &p)) else {
-            return; // outside the workspace: nothing to say about it
+    async fn remove_folder(&mut self, folder: &Path) {
+        if let Some(i) = self.workspace_index(folder) {
+            let root = self.workspaces[i].project.root.clone();
+            self.cancel_runs_of(&root);
+            let touched = self.workspaces[i].results.clear();
+            self.workspaces.remove(i);
+            for path in touched {
+                if let Some(uri) = Uri::from_file_path(root.join(path)) {
+                    self.send_diagnostics(uri, Vec::new(), None).await;
+                }
+            }
+        }
+    }
+
+    fn workspace_index(&self, folder: &Path) -> Option<usize> {
+        self.workspaces.iter().position(|w| w.folder == folder)
+    }
+
+    /// The repository path of `file` in workspace `index`.
+    fn locate_in(&self, index: usize, file: &Path) -> Option<String> {
+        let ws = self.workspaces.get(index)?;
+        engine::vfs::relative(&ws.project.root, file)
+            .or_else(|| engine::vfs::relative(&ws.project.root, &file.canonicalize().ok()?))
+    }
+
+    /// The workspace holding `file` (the innermost when folders nest) and the file's path in it.
+    pub fn locate(&self, file: &Path) -> Option<(usize, String)> {
+        (0..self.workspaces.len())
+            .filter_map(|i| Some((i, self.locate_in(i, file)?)))
+            .min_by_key(|(_, path)| path.len())
+    }
+
+    /// The workspace and path of an open document.
+    pub fn locate_uri(&self, uri: &Uri) -> Option<(usize, String)> {
+        let file = uri.to_file_path()?;
+        self.locate(&file)
+    }
+
+    pub fn uri_of(&self, index: usize, path: &str) -> Option<Uri> {
+        Uri::from_file_path(self.workspaces.get(index)?.project.root.join(path))
+    }
+
+    // ---- documents ----
+
+    async fn open(&mut self, uri: Uri, text: String, version: i32) {
+        let Some(file) = uri.to_file_path().map(std::borrow::Cow::into_owned) else {
+            self.log(MessageType::LOG, format!("ignoring {}: not a file", uri.as_str())).await;
+            return;
         };
+        let saved = *blake3::hash(text.as_bytes()).as_bytes();
+        self.documents.insert(uri.clone(), Document { file, text, version, saved });
+        self.apply_text(&uri).await;
+    }
+
+    async fn change(&mut self, uri: Uri, text: String, version: i32) {
+        let Some(doc) = self.documents.get_mut(&uri) else {
+            self.log(
+                MessageType::WARNING,
+                format!("didChange for {} which is not open; ignored", uri.as_str()),
+            )
+            .await;
+            return;
+        };
+        doc.text = text;
+        doc.version = version;
+        self.apply_text(&uri).await;
+    }
+
+    /// Hands an open document's text to its project and republishes what changed.
+    async fn apply_text(&mut self, uri: &Uri) {
+        let Some(doc) = self.documents.get(uri) else { return };
+        let Some((index, path)) = self.locate(&doc.file) else { return };
         if !(path.ends_with(".py") || path.ends_with(".pyi")) {
             return;
         }
-        let options = Project::parse_options(&project.config);
-        let update = project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options));
-        self.documents.insert(uri.clone(), Document { path, text, version });
-        match update {
+        let ws = &mut self.workspaces[index];
+        let options = Project::parse_options(&ws.project.config);
+        let file = SourceFile::from_bytes(&path, doc.text.as_bytes(), options);
+        match Arc::make_mut(&mut ws.project).set_file(file) {
             Ok(Update::Everything) => {
-                let uris: Vec<Uri> = self.documents.keys().cloned().collect();
-                for uri in uris {
-                    self.publish(&uri).await;
-                }
+                self.publish_open().await;
+                self.refresh_lenses();
             }
-            Ok(_) => self.publish(&uri).await,
-            Err(e) => self.client.log_message(MessageType::ERROR, format!("pleat: {e}")).await,
+            Ok(_) => self.publish(index, &path).await,
+            Err(e) => self.log(MessageType::ERROR, e.to_string()).await,
         }
     }
 
-    /// Publishes the import diagnostics of one open document, for its current version.
-    async fn publish(&self, uri: &Uri) {
-        let (Some(project), Some(doc)) = (self.project.as_ref(), self.documents.get(uri)) else { return };
-        let Some(id) = project.id(&doc.path) else { return };
-        let diagnostics = project
-            .deps(id)
-            .map(|deps| deps.findings.iter().map(|f| to_proto::diagnostic(f, &doc.text)).collect())
-            .unwrap_or_default();
-        self.client.publish_diagnostics(uri.clone(), diagnostics, Some(doc.version)).await;
+    async fn save(&mut self, uri: Uri, text: Option<String>) {
+        let Some(doc) = self.documents.get_mut(&uri) else { return };
+        if let Some(text) = text
+            && text != doc.text
+        {
+            doc.text = text;
+        }
+        doc.saved = doc.digest();
+        let file = doc.file.clone();
+        self.apply_text(&uri).await;
+        let Some((index, path)) = self.locate(&file) else { return };
+        if super::workspace::is_project_file(&self.workspaces[index].project, &path) {
+            let folder = self.workspaces[index].folder.clone();
+            self.load(folder);
+            return;
+        }
+        self.on_save(index, &path);
+    }
+
+    async fn close(&mut self, uri: Uri) {
+        let Some(doc) = self.documents.remove(&uri) else { return };
+        let Some((index, path)) = self.locate(&doc.file) else { return };
+        // Back to what is on disk.
+        let ws = &mut self.workspaces[index];
+        let options = Project::parse_options(&ws.project.config);
+        let update = match std::fs::read(&doc.file) {
+            Ok(bytes) => {
+                Arc::make_mut(&mut ws.project).set_file(SourceFile::from_bytes(&path, &bytes, options))
+            }
+            Err(_) => Arc::make_mut(&mut ws.project).remove_file(&path).map(|_| Update::Everything),
+        };
+        if matches!(update, Ok(Update::Everything)) {
+            self.publish_open().await;
+        }
+        // Results for the file stay visible in the problems view.
+        self.publish(index, &path).await;
+    }
+
+    /// Files changed on disk (watched-file notifications or our own polling).
+    async fn files_changed(&mut self, files: Vec<PathBuf>) {
+        let mut reload = BTreeSet::new();
+        let mut everything = false;
+        for file in files {
+            let Some((index, path)) = self.locate(&file) else { continue };
+            if workspace::is_project_file(&self.workspaces[index].project, &path) {
+                reload.insert(self.workspaces[index].folder.clone());
+                continue;
+            }
+            if !(path.ends_with(".py") || path.ends_with(".pyi")) {
+                continue;
+            }
+            // An open buffer is the truth for its file until it is closed.
+            if self.documents.values().any(|d| d.file == file) {
+                continue;
+            }
+            let ws = &mut self.workspaces[index];
+            let options = Project::parse_options(&ws.project.config);
+            let project = Arc::make_mut(&mut ws.project);
+            let update = match std::fs::read(&file) {
+                Ok(bytes) => {
+                    let mut source = SourceFile::from_bytes(&path, &bytes, options);
+                    if let Ok(meta) = std::fs::metadata(&file) {
+                        source.stat = engine::vfs::stat_of(&meta);
+                    }
+                    project.set_file(source)
+                }
+                Err(_) => project
+                    .remove_file(&path)
+                    .map(|removed| if removed { Update::Everything } else { Update::Unchanged }),
+            };
+            match update {
+                Ok(Update::Everything) => everything = true,
+                Ok(_) => self.publish(index, &path).await,
+                Err(e) => self.log(MessageType::ERROR, e.to_string()).await,
+            }
+        }
+        for folder in reload {
+            self.load(folder);
+        }
+        if everything {
+            self.publish_open().await;
+            self.refresh_lenses();
+        }
+    }
+
+    // ---- runs ----
+
+    /// What a save of `path` runs, per the settings.
+    fn on_save(&mut self, index: usize, path: &str) {
+        let settings = self.settings.clone();
+        let ws = &self.workspaces[index];
+        let Some(id) = ws.project.id(path) else { return };
+        let affected: BTreeSet<String> =
+            ws.project.affected_tests(&[id]).into_iter().map(|t| ws.project.path(t).to_owned()).collect();
+        let mut job = self.new_job(index);
+        if settings.on_save.lint() {
+            job.lint.insert(path.to_owned());
+        }
+        if settings.typecheck.is_some() {
+            job.typecheck.insert(path.to_owned());
+        }
+        if settings.on_save.tests() {
+            job.tests.clone_from(&affected);
+        }
+        let stale = (path.to_owned(), affected);
+        if job.is_empty() && settings.on_save == super::settings::OnSave::Off {
+            return;
+        }
+        self.start(job, Some(&stale), None);
+    }
+
+    pub fn new_job(&mut self, index: usize) -> Job {
+        let id = self.next_run;
+        self.next_run += 1;
+        Job {
+            id,
+            root: self.workspaces[index].project.root.clone(),
+            lint: BTreeSet::new(),
+            typecheck: BTreeSet::new(),
+            tests: BTreeSet::new(),
+            settings: self.settings.clone(),
+            force: false,
+        }
+    }
+
+    /// Starts a run. When it follows a save of a file (`stale`: the file and the tests it
+    /// affects), runs whose results that save made stale are cancelled and their work
+    /// (and waiting commands) taken over.
+    pub fn start(
+        &mut self,
+        mut job: Job,
+        stale: Option<&(String, BTreeSet<String>)>,
+        waiter: Option<oneshot::Sender<Value>>,
+    ) {
+        let mut waiters: Vec<oneshot::Sender<Value>> = waiter.into_iter().collect();
+        if let Some((path, tests)) = stale {
+            let (superseded, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
+                .into_iter()
+                .partition(|r| r.job.root == job.root && r.job.made_stale_by(path, tests));
+            self.running = kept;
+            for older in superseded {
+                older.cancel.cancel();
+                job.absorb(&older.job);
+                waiters.extend(older.waiters);
+            }
+        }
+        let Some(goals) = self.goals.get(&job.root).cloned() else {
+            let reason = match &self.engine {
+                Engine::Failed(e) => format!("Pleat cannot run tools: {e}"),
+                _ => "Pleat cannot run tools yet: the workspace is still loading; save again in a moment"
+                    .to_owned(),
+            };
+            for waiter in waiters {
+                let _ = waiter.send(serde_json::json!({ "error": reason }));
+            }
+            let client = self.client.clone();
+            tokio::spawn(
+                async move { client.log_message(MessageType::ERROR, format!("pleat: {reason}")).await },
+            );
+            return;
+        };
+        if job.is_empty() {
+            for waiter in waiters {
+                let _ = waiter.send(serde_json::json!({ "run": job.id, "tests": [], "files": [] }));
+            }
+            return;
+        }
+        let Some(ws) = self.workspaces.iter().find(|w| w.project.root == job.root) else { return };
+        let snapshot = Arc::clone(&ws.project);
+        let dirty: HashSet<String> = self
+            .documents
+            .values()
+            .filter(|d| d.digest() != d.saved)
+            .filter_map(|d| engine::vfs::relative(&job.root, &d.file))
+            .collect();
+        let cancel = Cancel::new();
+        self.running.push(Running { job: job.clone(), cancel: cancel.clone(), waiters });
+        let events = self.events.clone();
+        let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat");
+        tokio::task::spawn_blocking(move || {
+            let report = |line: String| {
+                let _ = progress.send(line);
+            };
+            let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report);
+            let _ = events.send(Event::RunDone(Box::new(outcome)));
+        });
+    }
+
+    fn cancel_runs_of(&mut self, root: &Path) {
+        for run in self.running.iter().filter(|r| r.job.root == root) {
+            run.cancel.cancel();
+        }
+    }
+
+    /// Cancels every run (the cache is about to be cleared).
+    pub fn cancel_all(&mut self) {
+        for run in self.running.drain(..) {
+            run.cancel.cancel();
+            for waiter in run.waiters {
+                let _ = waiter.send(serde_json::json!({ "error": "the run was cancelled" }));
+            }
+        }
+    }
+
+    async fn finished(&mut self, outcome: Outcome) {
+        // A run that was superseded is no longer in the list: its results are never shown.
+        let Some(position) = self.running.iter().position(|r| r.job.id == outcome.job.id) else { return };
+        let running = self.running.remove(position);
+        if outcome.cancelled {
+            for waiter in running.waiters {
+                let _ = waiter.send(serde_json::json!({ "error": "the run was cancelled" }));
+            }
+            return;
+        }
+        for error in &outcome.errors {
+            self.log(MessageType::ERROR, error.clone()).await;
+        }
+        let Some(index) = self.workspaces.iter().position(|w| w.project.root == outcome.job.root) else {
+            return;
+        };
+        let touched = self.workspaces[index].results.record(&outcome);
+        for path in &touched {
+            self.publish(index, path).await;
+        }
+        let report = super::commands::test_report(self, index, &outcome);
+        if !outcome.tests.is_empty() {
+            let client = self.client.clone();
+            let params = report.clone();
+            tokio::spawn(async move { client.send_notification::<super::TestResults>(params).await });
+        }
+        for waiter in running.waiters {
+            let _ = waiter.send(report.clone());
+        }
+        self.refresh_lenses();
+    }
+
+    // ---- publishing ----
+
+    /// Publishes the diagnostics of one file of a workspace.
+    pub async fn publish(&mut self, index: usize, path: &str) {
+        let file = self.workspaces[index].project.root.join(path);
+        let open = self.documents.iter().find(|(_, d)| d.file == file);
+        let (uri, text, version) = if let Some((uri, doc)) = open {
+            (uri.clone(), doc.text.clone(), Some(doc.version))
+        } else {
+            let Some(uri) = Uri::from_file_path(&file) else { return };
+            let text = std::fs::read(&file).map(|b| String::from_utf8_lossy(&b).into_owned());
+            (uri, text.unwrap_or_default(), None)
+        };
+        let uri_of = |p: &str| self.uri_of(index, p);
+        let diagnostics = super::diagnostics::for_file(&self.workspaces[index], path, &text, &uri_of);
+        self.send_diagnostics(uri, diagnostics, version).await;
+    }
+
+    /// Republishes every open document (after a change that re-resolved everything).
+    async fn publish_open(&mut self) {
+        let open: Vec<(usize, String)> =
+            self.documents.values().filter_map(|d| self.locate(&d.file)).collect();
+        for (index, path) in open {
+            self.publish(index, &path).await;
+        }
+    }
+
+    async fn send_diagnostics(&mut self, uri: Uri, diagnostics: Vec<Diagnostic>, version: Option<i32>) {
+        if diagnostics.is_empty() {
+            if !self.published.remove(&uri) && !self.documents.contains_key(&uri) {
+                return; // nothing shown there: nothing to clear
+            }
+        } else {
+            self.published.insert(uri.clone());
+        }
+        self.client.publish_diagnostics(uri, diagnostics, version).await;
+    }
+
+    /// Asks the client to fetch code lenses again (results or counts changed).
+    pub fn refresh_lenses(&self) {
+        if self.caps.code_lens_refresh {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), client.code_lens_refresh()).await;
+            });
+        }
+    }
+
+    pub async fn log(&self, kind: MessageType, message: String) {
+        self.client.log_message(kind, format!("pleat: {message}")).await;
+    }
+
+    /// Forgets every result (after the cache was cleared) and clears their marks.
+    pub async fn forget_results(&mut self) {
+        for index in 0..self.workspaces.len() {
+            let touched = self.workspaces[index].results.clear();
+            for path in touched {
+                self.publish(index, &path).await;
+            }
+        }
+        self.refresh_lenses();
+    }
+
+    /// What a buffer transform (format, fix all) needs: the goals and project of the
+    /// document's workspace, its path and its text.
+    pub fn buffer(&self, uri: &Uri) -> Option<(Arc<Goals>, Arc<Project>, String, String)> {
+        let (index, path) = self.locate_uri(uri)?;
+        let doc = self.documents.get(uri)?;
+        let project = Arc::clone(&self.workspaces[index].project);
+        let goals = Arc::clone(self.goals.get(&project.root)?);
+        Some((goals, project, path, doc.text.clone()))
+    }
+
+    /// The sender for events from threads the state starts.
+    pub fn events(&self) -> mpsc::UnboundedSender<Event> {
+        self.events.clone()
+    }
+
+    /// The store, once open.
+    pub fn store(&self) -> Option<Arc<Store>> {
+        match &self.engine {
+            Engine::Ready(store) => Some(Arc::clone(store)),
+            _ => None,
+        }
     }
 }

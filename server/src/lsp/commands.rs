@@ -1,0 +1,230 @@
+//! workspace/executeCommand: the `pleat.*` commands, and the structured test report that commands answer with and `pleat/testResults` carries.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use engine::project::TargetKind;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tower_lsp_server::ls_types::Uri;
+
+use super::runs::Outcome;
+use super::state::State;
+
+pub const COMMANDS: &[&str] = &[
+    "pleat.runTests",
+    "pleat.runAffected",
+    "pleat.runAll",
+    "pleat.showDependencies",
+    "pleat.showDependents",
+    "pleat.why",
+    "pleat.clearCache",
+];
+
+/// A command's answer: now, or when its runs finish.
+pub enum Reply {
+    Now(Value),
+    Later(Vec<oneshot::Receiver<Value>>),
+}
+
+/// A file argument: a `file://` URI, an absolute path, or a path in a workspace.
+fn file_arg(state: &State, value: Option<&Value>) -> Result<(usize, String), String> {
+    let text =
+        value.and_then(Value::as_str).ok_or("the command needs a \"file\" argument (a URI or a path)")?;
+    let located = if text.starts_with("file:") {
+        text.parse::<Uri>().ok().and_then(|uri| state.locate_uri(&uri))
+    } else if text.starts_with('/') {
+        state.locate(&PathBuf::from(text))
+    } else {
+        state.workspaces.iter().position(|w| w.project.id(text).is_some()).map(|i| (i, text.to_owned()))
+    };
+    let (index, path) =
+        located.ok_or_else(|| format!("{text} is not in any workspace folder; open its folder"))?;
+    if state.workspaces[index].project.id(&path).is_none() {
+        return Err(format!(
+            "{path} is not a Python file Pleat knows; check that it exists and is not excluded"
+        ));
+    }
+    Ok((index, path))
+}
+
+pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<Reply, String> {
+    let empty = json!({});
+    let args = arguments.first().unwrap_or(&empty);
+    match command {
+        "pleat.runTests" => run_tests(state, args),
+        "pleat.runAffected" => {
+            let (index, path) = file_arg(state, args.get("file"))?;
+            let project = &state.workspaces[index].project;
+            let id = project.id(&path).ok_or("unknown file")?;
+            let tests =
+                project.affected_tests(&[id]).into_iter().map(|t| project.path(t).to_owned()).collect();
+            Ok(start(state, index, tests, args))
+        }
+        "pleat.runAll" => {
+            let mut receivers = Vec::new();
+            for index in 0..state.workspaces.len() {
+                let project = &state.workspaces[index].project;
+                let tests = project
+                    .files()
+                    .filter(|(_, f)| f.kind == TargetKind::Test)
+                    .map(|(_, f)| f.path.clone())
+                    .collect();
+                if let Reply::Later(mut r) = start(state, index, tests, args) {
+                    receivers.append(&mut r);
+                }
+            }
+            Ok(Reply::Later(receivers))
+        }
+        "pleat.showDependencies" | "pleat.showDependents" => {
+            let (index, path) = file_arg(state, args.get("file"))?;
+            let transitive = args.get("transitive").and_then(Value::as_bool).unwrap_or(false);
+            let project = &state.workspaces[index].project;
+            let id = project.id(&path).ok_or("unknown file")?;
+            let ids = if command == "pleat.showDependents" {
+                project.dependents(&[id], transitive)
+            } else {
+                project.dependencies(&[id], transitive)
+            };
+            let files: Vec<Value> = ids
+                .iter()
+                .map(|d| {
+                    let p = project.path(*d);
+                    json!({ "path": p, "uri": state.uri_of(index, p).map(|u| u.as_str().to_owned()) })
+                })
+                .collect();
+            Ok(Reply::Now(json!({ "file": path, "transitive": transitive, "files": files })))
+        }
+        "pleat.why" => {
+            let (index, from) = file_arg(state, args.get("from"))?;
+            let (to_index, to) = file_arg(state, args.get("to"))?;
+            if index != to_index {
+                return Err(format!("{from} and {to} are in different workspace folders"));
+            }
+            let project = &state.workspaces[index].project;
+            let (a, b) = (project.id(&from).ok_or("unknown file")?, project.id(&to).ok_or("unknown file")?);
+            let hops: Option<Vec<Value>> = project.graph().path(a, b).map(|hops| {
+                hops.iter()
+                    .map(|(file, edge)| {
+                        let path = project.path(*file);
+                        json!({
+                            "file": path,
+                            "uri": state.uri_of(index, path).map(|u| u.as_str().to_owned()),
+                            "line": edge.line + 1,
+                            "imports": project.path(edge.to),
+                        })
+                    })
+                    .collect()
+            });
+            Ok(Reply::Now(json!({ "from": from, "to": to, "hops": hops })))
+        }
+        "pleat.clearCache" => {
+            state.cancel_all();
+            let store =
+                state.store().ok_or("the cache is not open yet; try again once the workspace is loaded")?;
+            store.clear().map_err(|e| e.to_string())?;
+            Ok(Reply::Now(json!({ "cleared": true })))
+        }
+        other => Err(format!("unknown command {other}; Pleat's commands are {}", COMMANDS.join(", "))),
+    }
+}
+
+/// `pleat.runTests`: `{"files": [...], "tests": ["path::test_id", ...], "force": bool}`.
+/// Pleat's unit of work is the test file (as in Pants): a test id runs its file, and the
+/// answer holds every test of it.
+fn run_tests(state: &mut State, args: &Value) -> Result<Reply, String> {
+    let mut by_workspace: Vec<BTreeSet<String>> = vec![BTreeSet::new(); state.workspaces.len()];
+    let strings = |key: &str| -> Vec<String> {
+        args.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let files = strings("files")
+        .into_iter()
+        .chain(strings("tests").into_iter().map(|t| t.split("::").next().unwrap_or("").to_owned()));
+    for file in files {
+        let (index, path) = file_arg(state, Some(&Value::String(file)))?;
+        let project = &state.workspaces[index].project;
+        if project.id(&path).and_then(|id| project.file(id)).is_none_or(|f| f.kind != TargetKind::Test) {
+            return Err(format!("{path} is not a test file (see test_patterns in [tool.pleat])"));
+        }
+        by_workspace[index].insert(path);
+    }
+    if by_workspace.iter().all(BTreeSet::is_empty) {
+        return Err("pleat.runTests needs \"files\" or \"tests\"".to_owned());
+    }
+    let mut receivers = Vec::new();
+    for (index, tests) in by_workspace.into_iter().enumerate() {
+        if !tests.is_empty()
+            && let Reply::Later(mut r) = start(state, index, tests, args)
+        {
+            receivers.append(&mut r);
+        }
+    }
+    Ok(Reply::Later(receivers))
+}
+
+fn start(state: &mut State, index: usize, tests: BTreeSet<String>, args: &Value) -> Reply {
+    let mut job = state.new_job(index);
+    job.tests = tests;
+    job.force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let (sender, receiver) = oneshot::channel();
+    state.start(job, None, Some(sender));
+    Reply::Later(vec![receiver])
+}
+
+/// The structured results of a run, for `pleat/testResults` and command answers.
+pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
+    let root = &state.workspaces[index].project.root;
+    let uri = |p: &str| state.uri_of(index, p).map(|u| u.as_str().to_owned());
+    let mut tests = Vec::new();
+    let mut files = Vec::new();
+    for result in &outcome.tests {
+        let text = state
+            .documents
+            .values()
+            .find(|d| d.file == root.join(&result.file))
+            .map(|d| d.text.clone())
+            .or_else(|| std::fs::read_to_string(root.join(&result.file)).ok())
+            .unwrap_or_default();
+        files.push(json!({
+            "path": result.file,
+            "file": uri(&result.file),
+            "outcome": result.outcome.as_str(),
+            "cached": result.cached,
+            "duration": result.duration_s,
+            "output": result.output,
+        }));
+        for case in &result.tests {
+            let id = case.name.split_once("::").map_or("", |(_, id)| id);
+            let location = case
+                .location
+                .as_ref()
+                .map(|l| json!({ "path": l.file, "file": uri(&l.file), "line": l.line }));
+            let source = case
+                .source_location
+                .as_ref()
+                .map(|l| json!({ "path": l.file, "file": uri(&l.file), "line": l.line }));
+            tests.push(json!({
+                "id": case.name,
+                "path": result.file,
+                "file": uri(&result.file),
+                "range": super::lenses::test_range(&text, id),
+                "state": case.outcome.as_str(),
+                "duration": case.duration_s,
+                "message": case.message,
+                "cached": result.cached,
+                "location": location,
+                "sourceLocation": source,
+            }));
+        }
+    }
+    json!({
+        "root": Uri::from_file_path(root).map(|u| u.as_str().to_owned()),
+        "run": outcome.job.id,
+        "files": files,
+        "tests": tests,
+        "errors": outcome.errors,
+    })
+}

@@ -1,0 +1,163 @@
+//! One file's diagnostics, composed from what is known of it now: import findings from the buffer, and lint, type-check and test results that were computed for its current content.
+
+use engine::goals::check::CheckFinding;
+use engine::goals::lint::LintFinding;
+use engine::goals::test::{FileOutcome, Outcome as TestOutcome};
+use serde_json::json;
+use tower_lsp_server::ls_types::{
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
+};
+
+use super::results::Results;
+use super::to_proto;
+use super::workspace::Workspace;
+
+/// Everything to show for `path` (whose current text is `text`). `uri_of` turns a
+/// repository path into a URI (for related information).
+pub fn for_file(
+    ws: &Workspace,
+    path: &str,
+    text: &str,
+    uri_of: &dyn Fn(&str) -> Option<Uri>,
+) -> Vec<Diagnostic> {
+    let project = &ws.project;
+    let mut out = Vec::new();
+    let Some(id) = project.id(path) else { return out };
+    if let Some(deps) = project.deps(id) {
+        out.extend(deps.findings.iter().map(|f| to_proto::diagnostic(f, text)));
+    }
+    if let Some(record) = ws.results.lint.get(path)
+        && Results::current(project, path, Some(&record.digest))
+    {
+        out.extend(record.findings.iter().map(|f| lint(f, text)));
+    }
+    if let Some(record) = ws.results.checks.get(path)
+        && Results::current(project, path, Some(&record.digest))
+    {
+        out.extend(record.findings.iter().map(|f| check(f, text)));
+    }
+    for (test_file, record) in &ws.results.tests {
+        if !Results::current(project, path, record.seen.get(path)) {
+            continue;
+        }
+        let result = &record.result;
+        if test_file == path && matches!(result.outcome, FileOutcome::Error | FileOutcome::TimedOut) {
+            out.push(file_problem(result, text));
+        }
+        for case in
+            result.tests.iter().filter(|c| matches!(c.outcome, TestOutcome::Failed | TestOutcome::Error))
+        {
+            let short = case.name.split("::").skip(1).collect::<Vec<_>>().join("::");
+            let message =
+                case.message.clone().unwrap_or_else(|| format!("{} {}", short, case.outcome.as_str()));
+            let at = |l: &engine::goals::test::Location| {
+                uri_of(&l.file).map(|uri| Location { uri, range: line_range_on_disk(ws, &l.file, l.line) })
+            };
+            if let Some(location) = case.location.as_ref().filter(|l| l.file == path) {
+                let related = case.source_location.as_ref().and_then(at).map(|location| {
+                    vec![DiagnosticRelatedInformation { location, message: "raised here".to_owned() }]
+                });
+                out.push(Diagnostic {
+                    range: to_proto::line_range(text, location.line),
+                    severity: Some(DiagnosticSeverity::ERROR),
+                    source: Some("pytest".to_owned()),
+                    code: Some(NumberOrString::String(case.outcome.as_str().to_owned())),
+                    message: format!("{short} {}: {message}", case.outcome.as_str()),
+                    related_information: related,
+                    data: Some(json!({ "test": case.name })),
+                    ..Diagnostic::default()
+                });
+            }
+            if let Some(source) = case.source_location.as_ref().filter(|l| l.file == path) {
+                let related = case.location.as_ref().and_then(at).map(|location| {
+                    vec![DiagnosticRelatedInformation {
+                        location,
+                        message: format!("{} fails here", case.name),
+                    }]
+                });
+                out.push(Diagnostic {
+                    range: to_proto::line_range(text, source.line),
+                    severity: Some(DiagnosticSeverity::ERROR),
+                    source: Some("pytest".to_owned()),
+                    code: Some(NumberOrString::String("test-failure".to_owned())),
+                    message: format!("{message} (raised here; {} fails)", case.name),
+                    related_information: related,
+                    data: Some(json!({ "test": case.name })),
+                    ..Diagnostic::default()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A related location's range: the whole line, read from the file when needed.
+fn line_range_on_disk(ws: &Workspace, path: &str, line: u32) -> Range {
+    let text = std::fs::read(ws.project.root.join(path)).map(|b| String::from_utf8_lossy(&b).into_owned());
+    to_proto::line_range(&text.unwrap_or_default(), line)
+}
+
+fn lint(finding: &LintFinding, text: &str) -> Diagnostic {
+    let range = Range {
+        start: to_proto::char_position(text, finding.line, finding.column),
+        end: to_proto::char_position(text, finding.end_line.max(finding.line), finding.end_column),
+    };
+    Diagnostic {
+        range,
+        severity: Some(DiagnosticSeverity::WARNING),
+        code: Some(NumberOrString::String(finding.code.clone())),
+        source: Some(finding.tool.to_owned()),
+        message: finding.message.clone(),
+        data: to_proto::fix_data(finding, text),
+        ..Diagnostic::default()
+    }
+}
+
+fn check(finding: &CheckFinding, text: &str) -> Diagnostic {
+    let start = to_proto::char_position(text, finding.line, finding.column.max(1));
+    let severity = match finding.severity.as_str() {
+        "error" => DiagnosticSeverity::ERROR,
+        "note" | "information" => DiagnosticSeverity::INFORMATION,
+        _ => DiagnosticSeverity::WARNING,
+    };
+    let mut range = to_proto::line_range(text, finding.line);
+    range.start = start.max(range.start);
+    Diagnostic {
+        range,
+        severity: Some(severity),
+        code: (!finding.code.is_empty()).then(|| NumberOrString::String(finding.code.clone())),
+        source: Some("mypy".to_owned()),
+        message: finding.message.clone(),
+        ..Diagnostic::default()
+    }
+}
+
+/// A test file that could not run (collection error, timeout): one error on its first line.
+fn file_problem(result: &engine::goals::test::TestFileResult, text: &str) -> Diagnostic {
+    let detail = result
+        .output
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("E ") || l.contains("Error"))
+        .or_else(|| result.output.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or("")
+        .trim_start_matches("E ")
+        .trim();
+    let message = match result.outcome {
+        FileOutcome::TimedOut => {
+            format!(
+                "the tests timed out after {:.0} s; raise pleat.test.timeout or fix the hang",
+                result.duration_s
+            )
+        }
+        _ => format!("pytest could not run this file: {detail}"),
+    };
+    Diagnostic {
+        range: to_proto::line_range(text, 1),
+        severity: Some(DiagnosticSeverity::ERROR),
+        source: Some("pytest".to_owned()),
+        code: Some(NumberOrString::String(result.outcome.as_str().to_owned())),
+        message,
+        ..Diagnostic::default()
+    }
+}

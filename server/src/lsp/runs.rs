@@ -1,0 +1,168 @@
+//! Editor runs: one job (lint, type check and test some files of one workspace) executed on a blocking thread against a snapshot of the project, with its own cancel.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::exec::Cancel;
+use engine::goals::check::CheckFinding;
+use engine::goals::lint::LintedFile;
+use engine::goals::test::{TestFileResult, TestOptions};
+use engine::goals::{self, Goals};
+use engine::graph::FileId;
+use engine::project::Project;
+
+use super::settings::Settings;
+
+/// What one run does. Files are repository paths.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: u64,
+    pub root: PathBuf,
+    pub lint: BTreeSet<String>,
+    pub typecheck: BTreeSet<String>,
+    pub tests: BTreeSet<String>,
+    pub settings: Settings,
+    /// Run tests even when cached (a user asked for this run explicitly with force).
+    pub force: bool,
+}
+
+impl Job {
+    /// Takes over the work of a run this one supersedes.
+    pub fn absorb(&mut self, older: &Job) {
+        self.lint.extend(older.lint.iter().cloned());
+        self.typecheck.extend(older.typecheck.iter().cloned());
+        self.tests.extend(older.tests.iter().cloned());
+        self.force |= older.force;
+    }
+
+    /// True when a save of `path`, affecting `tests`, makes this run's results stale.
+    pub fn made_stale_by(&self, path: &str, tests: &BTreeSet<String>) -> bool {
+        self.lint.contains(path) || self.typecheck.contains(path) || !self.tests.is_disjoint(tests)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lint.is_empty() && self.typecheck.is_empty() && self.tests.is_empty()
+    }
+}
+
+/// What a run produced. Results are plain engine data; the state decides what to show.
+pub struct Outcome {
+    pub job: Job,
+    /// The project as the run saw it.
+    pub snapshot: Arc<Project>,
+    /// Open documents with unsaved changes when the run started: the run read their
+    /// saved content, so its marks never apply to what the buffer holds.
+    pub dirty: HashSet<String>,
+    pub lint: Vec<LintedFile>,
+    pub checks: Vec<(String, Vec<CheckFinding>)>,
+    pub tests: Vec<TestFileResult>,
+    /// Tool failures, as sentences.
+    pub errors: Vec<String>,
+    pub cancelled: bool,
+    pub elapsed: Duration,
+}
+
+/// Runs a job; `progress` receives short lines ("tests 3/12, 2 cached").
+pub fn execute(
+    base: &Goals,
+    job: Job,
+    snapshot: Arc<Project>,
+    dirty: HashSet<String>,
+    cancel: &Cancel,
+    progress: &(dyn Fn(String) + Sync),
+) -> Outcome {
+    let started = std::time::Instant::now();
+    let mut outcome = Outcome {
+        job,
+        snapshot,
+        dirty,
+        lint: Vec::new(),
+        checks: Vec::new(),
+        tests: Vec::new(),
+        errors: Vec::new(),
+        cancelled: false,
+        elapsed: Duration::ZERO,
+    };
+    let project = Arc::clone(&outcome.snapshot);
+    let goals = match base.with_cancel(cancel.clone()).with_overrides(&project) {
+        Ok(goals) => goals,
+        Err(e) => {
+            outcome.errors.push(e.to_string());
+            return outcome;
+        }
+    };
+    let ids =
+        |paths: &BTreeSet<String>| -> Vec<FileId> { paths.iter().filter_map(|p| project.id(p)).collect() };
+    let mut say = |line: &str| progress(line.to_owned());
+    let job = &outcome.job;
+
+    let lint = ids(&job.lint);
+    if !lint.is_empty() {
+        progress(format!("lint {} file(s)", lint.len()));
+        for linter in &job.settings.linters {
+            match goals::lint::lint(&goals, &project, &lint, *linter, &mut say) {
+                Ok(files) => merge_lint(&mut outcome.lint, files),
+                Err(e) => outcome.errors.push(e.to_string()),
+            }
+        }
+    }
+    let check = ids(&job.typecheck);
+    if let Some(checker) = job.settings.typecheck
+        && !check.is_empty()
+        && !cancel.is_cancelled()
+    {
+        progress(format!("{} {} file(s)", checker.name(), check.len()));
+        match goals::check::check(&goals, &project, &check, checker, &mut say) {
+            Ok(report) => {
+                for path in &job.typecheck {
+                    let mine = report.findings.iter().filter(|f| &f.file == path).cloned().collect();
+                    outcome.checks.push((path.clone(), mine));
+                }
+            }
+            Err(e) => outcome.errors.push(e.to_string()),
+        }
+    }
+    let tests = ids(&job.tests);
+    if !tests.is_empty() && !cancel.is_cancelled() {
+        let total = tests.len();
+        let counts = std::sync::Mutex::new((0usize, 0usize));
+        progress(format!("tests 0/{total}"));
+        let options = TestOptions {
+            timeout: job.settings.test_timeout.map(Duration::from_secs),
+            force: job.force,
+            ..TestOptions::default()
+        };
+        let on_done = |_: &str, cached: bool, _: Option<i32>| {
+            if let Ok(mut counts) = counts.lock() {
+                counts.0 += 1;
+                counts.1 += usize::from(cached);
+                progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
+            }
+        };
+        match goals::test::test(&goals, &project, &tests, &options, &on_done, &mut say) {
+            Ok(results) => outcome.tests = results,
+            Err(e) => outcome.errors.push(e.to_string()),
+        }
+    }
+    if let Err(e) = goals.finish() {
+        outcome.errors.push(e.to_string());
+    }
+    outcome.cancelled = cancel.is_cancelled();
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Several linters' findings for the same file become one list.
+fn merge_lint(into: &mut Vec<LintedFile>, files: Vec<LintedFile>) {
+    for file in files {
+        match into.iter_mut().find(|f| f.file == file.file) {
+            Some(existing) => {
+                existing.cached &= file.cached;
+                existing.findings.extend(file.findings);
+            }
+            None => into.push(file),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, and the last results of its runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use engine::config::{self, Config, ConfigError};
+use engine::loader::{self, LoadOptions, LoadReport};
+use engine::project::Project;
+
+use super::results::Results;
+
+pub struct Workspace {
+    /// The folder the client opened (documents are matched against it).
+    pub folder: PathBuf,
+    pub project: Arc<Project>,
+    /// The configuration file could not be used; the project runs on defaults.
+    pub config_problem: Option<ConfigProblem>,
+    pub results: Results,
+    /// Stops our own file watcher of this folder (when the client cannot watch).
+    pub poller: Option<engine::exec::Cancel>,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Some(poller) = &self.poller {
+            poller.cancel();
+        }
+    }
+}
+
+/// An invalid configuration, shown as one diagnostic on its file.
+#[derive(Debug, Clone)]
+pub struct ConfigProblem {
+    pub path: PathBuf,
+    /// 1-based, as the configuration reader reports it.
+    pub line: usize,
+    pub message: String,
+}
+
+/// What loading a workspace folder produced.
+pub struct Loaded {
+    pub project: Project,
+    pub report: LoadReport,
+    pub config_problem: Option<ConfigProblem>,
+}
+
+/// Loads the project of a workspace folder; an invalid configuration is reported and the
+/// defaults used, so the editor keeps working.
+pub fn load(folder: &Path, cache_dir: Option<PathBuf>) -> Result<Loaded, String> {
+    let root = config::find_root(folder);
+    let options = LoadOptions { cache_dir };
+    let (config, config_problem) = match config::load(&root) {
+        Ok(config) => (config, None),
+        Err(e) => {
+            let line = match &e {
+                ConfigError::Invalid { line, .. } => *line,
+                ConfigError::Read { .. } => 1,
+            };
+            let problem = ConfigProblem {
+                path: e.path().to_owned(),
+                line,
+                message: format!("{e}. Pleat is using the default configuration until it is fixed."),
+            };
+            (Config::default(), Some(problem))
+        }
+    };
+    let (project, report) = match loader::load_with_config(&root, config, &options) {
+        Ok(loaded) => loaded,
+        // A setting that only fails when applied (a bad glob): defaults again.
+        Err(e) if config_problem.is_none() => {
+            let problem = ConfigProblem {
+                path: config::config_file(&root).unwrap_or_else(|| root.join("pyproject.toml")),
+                line: 1,
+                message: format!("{e}. Pleat is using the default configuration until it is fixed."),
+            };
+            let (project, report) =
+                loader::load_with_config(&root, Config::default(), &options).map_err(|e| e.to_string())?;
+            return Ok(Loaded { project, report, config_problem: Some(problem) });
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(Loaded { project, report, config_problem })
+}
+
+/// True for files whose change means the workspace must be reloaded: the configuration
+/// and the requirements the resolver reads.
+pub fn is_project_file(project: &Project, path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(name, "pyproject.toml" | "pleat.toml" | "uv.lock")
+        || project.requirement_files().iter().any(|(p, _)| p == path)
+        || (name.starts_with("requirements") && (name.ends_with(".txt") || name.ends_with(".in")))
+}
