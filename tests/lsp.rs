@@ -13,11 +13,26 @@ struct Server {
     stdin: ChildStdin,
     messages: mpsc::Receiver<Value>,
     next_id: i64,
+    /// Answer the server's requests (progress tokens, registrations) with `null`; a
+    /// client that never answers is tested with this off.
+    answer_requests: bool,
+    /// Every message seen so far, for assertions about what was never sent.
+    seen: Vec<Value>,
+    /// The last diagnostics published for each URI.
+    latest: std::collections::HashMap<String, Vec<Value>>,
 }
 
 impl Server {
     fn start(cache: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pleat"))
+        Self::start_in(cache, None)
+    }
+
+    fn start_in(cache: &std::path::Path, cwd: Option<&std::path::Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pleat"));
+        if let Some(cwd) = cwd {
+            command.current_dir(cwd);
+        }
+        let mut child = command
             .args(["--cache-dir"])
             .arg(cache)
             .arg("lsp")
@@ -54,7 +69,15 @@ impl Server {
                 }
             }
         });
-        Self { child, stdin, messages, next_id: 1 }
+        Self {
+            child,
+            stdin,
+            messages,
+            next_id: 1,
+            answer_requests: true,
+            seen: Vec::new(),
+            latest: std::collections::HashMap::new(),
+        }
     }
 
     fn send(&mut self, message: &Value) {
@@ -67,7 +90,7 @@ impl Server {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.wait_for(|m| m["id"] == id)
+        self.wait_for(|m| m["id"] == id && m.get("method").is_none())
     }
 
     fn notify(&mut self, method: &str, params: &Value) {
@@ -76,12 +99,25 @@ impl Server {
 
     /// The first message matching `want`, within 20 s.
     fn wait_for(&mut self, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        self.wait_within(Duration::from_secs(20), want).expect("the server answered in time")
+    }
+
+    /// The first message matching `want` within `limit`, or None.
+    fn wait_within(&mut self, limit: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = std::time::Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let message = self.messages.recv_timeout(left).expect("the server answered in time");
+            let message = self.messages.recv_timeout(left).ok()?;
+            self.seen.push(message.clone());
+            if message["method"] == "textDocument/publishDiagnostics" {
+                let uri = message["params"]["uri"].as_str().unwrap().to_owned();
+                self.latest.insert(uri, message["params"]["diagnostics"].as_array().unwrap().clone());
+            }
+            if self.answer_requests && message.get("method").is_some() && message.get("id").is_some() {
+                self.send(&json!({"jsonrpc": "2.0", "id": message["id"], "result": null}));
+            }
             if want(&message) {
-                return message;
+                return Some(message);
             }
         }
     }
@@ -151,4 +187,201 @@ fn unresolved_import_diagnostic_appears_and_clears() {
     assert!(last[0]["message"].as_str().unwrap().contains("`nowhere`"));
     let shutdown = server.request("shutdown", &json!(null));
     assert!(shutdown["error"].is_null(), "{shutdown}");
+}
+
+/// The tool environments and the store are shared by these tests (environments are
+/// built once, under a lock); fixture contents carry a nonce where a cached result from
+/// an earlier run of the suite would hide what a test checks.
+fn shared_cache() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lsp-cache")
+}
+
+fn nonce() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    format!("{}-{}", now.as_nanos(), std::process::id())
+}
+
+/// Writes files under `<tmp>/repo`.
+fn fixture(files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    for (path, text) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+    (dir, root)
+}
+
+/// initialize + initialized, then waits until the workspace is loaded.
+fn initialize(server: &mut Server, root: &std::path::Path, options: &Value, capabilities: &Value) {
+    let init = server.request(
+        "initialize",
+        &json!({
+            "processId": null,
+            "rootUri": uri(root),
+            "workspaceFolders": [{"uri": uri(root), "name": "repo"}],
+            "initializationOptions": options,
+            "capabilities": capabilities,
+        }),
+    );
+    assert!(init["result"]["capabilities"]["codeLensProvider"].is_object(), "{init}");
+    server.notify("initialized", &json!({}));
+    server.wait_for(|m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"].as_str().unwrap().contains("Python files under")
+    });
+}
+
+fn open(server: &mut Server, uri: &str, version: i64, text: &str) {
+    server.notify(
+        "textDocument/didOpen",
+        &json!({"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}}),
+    );
+}
+
+/// Writes the new text to disk (as an editor does) and sends didChange + didSave.
+fn save(server: &mut Server, path: &std::path::Path, version: i64, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let uri = uri(path);
+    server.notify(
+        "textDocument/didChange",
+        &json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+    );
+    server.notify("textDocument/didSave", &json!({"textDocument": {"uri": uri}}));
+}
+
+/// The diagnostics for `uri` once the last ones published satisfy `want`, within the
+/// time tools need.
+fn diagnostics_where(server: &mut Server, uri: &str, want: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    if let Some(latest) = server.latest.get(uri).filter(|d| want(d)) {
+        return latest.clone();
+    }
+    let message = server
+        .wait_within(Duration::from_secs(240), |m| {
+            m["method"] == "textDocument/publishDiagnostics"
+                && m["params"]["uri"] == uri
+                && want(m["params"]["diagnostics"].as_array().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no matching diagnostics for {uri}"));
+    message["params"]["diagnostics"].as_array().unwrap().clone()
+}
+
+fn from_source(diagnostics: &[Value], source: &str) -> Vec<Value> {
+    diagnostics.iter().filter(|d| d["source"] == source).cloned().collect()
+}
+
+const TEST_CALC: &str = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n\n\nclass TestMore:\n    def test_zero(self):\n        assert add(0, 0) == 0\n";
+
+#[test]
+fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_clears_both() {
+    let good = format!("# {}\n\n\ndef add(a, b):\n    return a + b\n", nonce());
+    let (_dir, root) = fixture(&[("pleat.toml", ""), ("calc.py", &good), ("tests/test_calc.py", TEST_CALC)]);
+    let mut server = Server::start(&shared_cache());
+    let caps =
+        json!({"window": {"workDoneProgress": true}, "workspace": {"codeLens": {"refreshSupport": true}}});
+    initialize(&mut server, &root, &json!({"onSave": "lint+tests"}), &caps);
+    let calc = root.join("calc.py");
+    let calc_uri = uri(&calc);
+    let test_uri = uri(&root.join("tests/test_calc.py"));
+    open(&mut server, &calc_uri, 1, &good);
+
+    // Break add() (and leave an unused import for ruff): the test fails where it calls
+    // add, and the line that raised in calc.py is marked too.
+    let broken = good
+        .replace("    return a + b", "    raise ValueError(\"add is broken\")")
+        .replace("\n\n\ndef", "\nimport os\n\n\ndef");
+    save(&mut server, &calc, 2, &broken);
+    let in_test = diagnostics_where(&mut server, &test_uri, |d| !d.is_empty());
+    let failures = from_source(&in_test, "pytest");
+    assert_eq!(failures.len(), 2, "{in_test:?}");
+    assert_eq!(failures[0]["range"]["start"]["line"], 4, "the assert line of test_add: {failures:?}");
+    assert_eq!(failures[1]["range"]["start"]["line"], 9, "the assert line of test_zero: {failures:?}");
+    assert!(failures[0]["message"].as_str().unwrap().contains("add is broken"), "{failures:?}");
+    assert_eq!(failures[0]["severity"], 1);
+    let in_source = diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "pytest").is_empty());
+    let raised = from_source(&in_source, "pytest");
+    let raise_line = broken.lines().position(|l| l.contains("raise ValueError")).unwrap();
+    assert!(raised.iter().all(|d| d["range"]["start"]["line"] == raise_line), "{raised:?}");
+    assert!(raised[0]["message"].as_str().unwrap().contains("tests/test_calc.py::test_add"), "{raised:?}");
+    let unused = from_source(&in_source, "ruff");
+    assert!(unused.iter().any(|d| d["code"] == "F401"), "ruff's unused import: {in_source:?}");
+
+    // Structured results for test views.
+    let results = server.wait_for(|m| m["method"] == "pleat/testResults");
+    let tests = results["params"]["tests"].as_array().unwrap();
+    let add = tests.iter().find(|t| t["id"] == "tests/test_calc.py::test_add").unwrap();
+    assert_eq!(add["state"], "failed");
+    assert_eq!(add["range"]["start"], json!({"line": 3, "character": 4}));
+    assert!(tests.iter().any(|t| t["id"] == "tests/test_calc.py::TestMore::test_zero"));
+
+    // Ruff's fix is a quick fix carried by the diagnostic.
+    let f401 = unused.iter().find(|d| d["code"] == "F401").unwrap().clone();
+    let actions = server.request(
+        "textDocument/codeAction",
+        &json!({"textDocument": {"uri": calc_uri}, "range": f401["range"], "context": {"diagnostics": [f401]}}),
+    );
+    let actions = actions["result"].as_array().unwrap();
+    let quick = actions.iter().find(|a| a["kind"] == "quickfix").expect("a quick fix");
+    let edits = quick["edit"]["changes"][&calc_uri].as_array().unwrap();
+    assert_eq!(edits[0]["newText"], "", "{quick}");
+    assert!(actions.iter().any(|a| a["kind"] == "source.fixAll.pleat"), "{actions:?}");
+
+    // Lenses: counts on the module, results on each test.
+    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": calc_uri}}));
+    let titles: Vec<&str> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["command"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["▶ Run 1 affected test", "1 dependent"]);
+    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
+    let titles: Vec<(u64, &str)> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["range"]["start"]["line"].as_u64().unwrap(), l["command"]["title"].as_str().unwrap()))
+        .collect();
+    assert!(titles.contains(&(3, "▶ Run test")) && titles.contains(&(3, "✕ failed")), "{titles:?}");
+    assert!(titles.contains(&(7, "▶ Run test")), "the class has a lens: {titles:?}");
+    assert!(titles.contains(&(8, "✕ failed")), "{titles:?}");
+
+    // The fix clears both files.
+    save(&mut server, &calc, 3, &good);
+    diagnostics_where(&mut server, &test_uri, <[Value]>::is_empty);
+    let in_source = diagnostics_where(&mut server, &calc_uri, |d| from_source(d, "pytest").is_empty());
+    assert!(from_source(&in_source, "ruff").is_empty(), "{in_source:?}");
+
+    // Commands answer with the same structured results; a rerun is cached.
+    let run = server.request(
+        "workspace/executeCommand",
+        &json!({"command": "pleat.runAffected", "arguments": [{"file": calc_uri}]}),
+    );
+    let tests = run["result"]["tests"].as_array().unwrap_or_else(|| panic!("{run}"));
+    assert!(tests.iter().all(|t| t["state"] == "passed" && t["cached"] == true), "{tests:?}");
+    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
+    let titles: Vec<&str> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["command"]["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.iter().any(|t| t.starts_with('✓') && t.ends_with("(cached)")), "{titles:?}");
+    let why = server.request(
+        "workspace/executeCommand",
+        &json!({"command": "pleat.why", "arguments": [{"from": test_uri, "to": calc_uri}]}),
+    );
+    assert_eq!(
+        why["result"]["hops"],
+        json!([{"file": "tests/test_calc.py", "uri": test_uri, "line": 1, "imports": "calc.py"}])
+    );
+    let dependents = server.request(
+        "workspace/executeCommand",
+        &json!({"command": "pleat.showDependents", "arguments": [{"file": calc_uri}]}),
+    );
+    assert_eq!(dependents["result"]["files"][0]["path"], "tests/test_calc.py");
+    // Progress was reported through $/progress with the client's token.
+    assert!(server.seen.iter().any(|m| m["method"] == "$/progress"
+        && m["params"]["value"]["message"].as_str().is_some_and(|t| t.starts_with("tests "))));
 }
