@@ -11,6 +11,7 @@ mod runs;
 mod settings;
 mod state;
 mod to_proto;
+mod transport;
 mod watch;
 mod workspace;
 
@@ -312,7 +313,15 @@ pub fn run(cache_dir: Option<PathBuf>) -> std::result::Result<u8, crate::Failure
             tokio::spawn(state::run(client, events.clone(), receiver, cache_dir));
             Backend { events }
         });
-        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+        let (server_input, filter_end) = tokio::io::duplex(1 << 20);
+        let (server_output, forward_end) = tokio::io::duplex(1 << 20);
+        let (frames, outgoing) = mpsc::unbounded_channel();
+        tokio::spawn(transport::filter(tokio::io::stdin(), filter_end, frames.clone()));
+        let output = tokio::spawn(transport::forward(forward_end, tokio::io::stdout(), frames, outgoing));
+        Server::new(server_input, server_output, socket).serve(service).await;
+        let _ = output.await;
     });
+    // The blocking read of stdin may still be waiting: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(0)
 }

@@ -1,0 +1,176 @@
+//! The stdio transport around tower-lsp: frames from the client are checked before the framework sees them, because one undecodable frame ends tower-lsp's input stream (tokio-util's FramedRead yields nothing after a decoder error) and with it the session. A bad frame is answered with a JSON-RPC error and dropped; the session goes on.
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// Larger bodies are treated as garbage (a corrupt header, not a real message).
+const MAX_BODY: usize = 256 << 20;
+
+/// One framed message: its body; `None` ends the output (the server closed it).
+type Frame = Vec<u8>;
+pub type Outgoing = Option<Frame>;
+
+/// Reads frames from `input`; good ones go to `server`, bad ones are answered on `replies`.
+pub async fn filter(
+    input: impl AsyncRead + Unpin,
+    mut server: impl AsyncWrite + Unpin,
+    replies: mpsc::UnboundedSender<Outgoing>,
+) {
+    let mut input = BufReader::new(input);
+    loop {
+        let length = match read_headers(&mut input).await {
+            Header::Length(length) => length,
+            Header::Garbage => {
+                let reply = error(
+                    &Value::Null,
+                    -32700,
+                    "Parse error: a message without a valid Content-Length header was skipped",
+                );
+                let _ = replies.send(Some(reply));
+                continue;
+            }
+            Header::End => return,
+        };
+        let mut body = vec![0u8; length];
+        if input.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        match check(&body) {
+            Ok(()) => {
+                let header = format!("Content-Length: {length}\r\n\r\n");
+                if server.write_all(header.as_bytes()).await.is_err()
+                    || server.write_all(&body).await.is_err()
+                {
+                    return;
+                }
+                let _ = server.flush().await;
+            }
+            Err(reply) => {
+                let _ = replies.send(Some(reply));
+            }
+        }
+    }
+}
+
+enum Header {
+    Length(usize),
+    Garbage,
+    End,
+}
+
+/// Reads one header block; lines that are not headers before it are skipped.
+async fn read_headers(input: &mut (impl AsyncBufReadExt + Unpin)) -> Header {
+    let mut length = None;
+    let mut saw_any = false;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return Header::End,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.is_empty() {
+            if !saw_any {
+                continue;
+            }
+            return match length {
+                Some(length) if length <= MAX_BODY => Header::Length(length),
+                _ => Header::Garbage,
+            };
+        }
+        saw_any = true;
+        if let Some((name, value)) = text.split_once(':')
+            && name.trim().eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse::<usize>().ok();
+        }
+    }
+}
+
+/// A body tower-lsp can take, or the error answer for it.
+fn check(body: &[u8]) -> Result<(), Frame> {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Err(error(&Value::Null, -32700, "Parse error: the message is not valid JSON"));
+    };
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let valid_id = matches!(id, Value::Null | Value::Number(_) | Value::String(_));
+    let is_request = value.get("method").is_some_and(Value::is_string)
+        && value.get("params").is_none_or(|p| p.is_object() || p.is_array() || p.is_null());
+    let is_response =
+        value.get("id").is_some() && (value.get("result").is_some() || value.get("error").is_some());
+    if value.get("jsonrpc") == Some(&json!("2.0")) && valid_id && (is_request || is_response) {
+        Ok(())
+    } else {
+        let id = if valid_id { id } else { Value::Null };
+        Err(error(&id, -32600, "Invalid Request: not a JSON-RPC 2.0 request, notification or response"))
+    }
+}
+
+fn error(id: &Value, code: i64, message: &str) -> Frame {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+        .to_string()
+        .into_bytes()
+}
+
+/// Copies the server's frames to `output`, with `replies` in between whole frames.
+pub async fn forward(
+    server: impl AsyncRead + Unpin + Send + 'static,
+    mut output: impl AsyncWrite + Unpin,
+    replies: mpsc::UnboundedSender<Outgoing>,
+    mut frames: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    tokio::spawn(async move {
+        let mut server = BufReader::new(server);
+        loop {
+            let Header::Length(length) = read_headers(&mut server).await else { break };
+            let mut body = vec![0u8; length];
+            if server.read_exact(&mut body).await.is_err() || replies.send(Some(body)).is_err() {
+                break;
+            }
+        }
+        let _ = replies.send(None);
+    });
+    while let Some(Some(body)) = frames.recv().await {
+        let header = format!("Content-Length: {}\r\n\r\n", body.len());
+        if output.write_all(header.as_bytes()).await.is_err() || output.write_all(&body).await.is_err() {
+            return;
+        }
+        let _ = output.flush().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_checked() {
+        assert!(check(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#).is_ok());
+        assert!(check(br#"{"jsonrpc":"2.0","method":"initialized"}"#).is_ok());
+        assert!(check(br#"{"jsonrpc":"2.0","id":"a","result":null}"#).is_ok());
+        let parse = String::from_utf8(check(b"{oops").unwrap_err()).unwrap();
+        assert!(parse.contains("-32700"), "{parse}");
+        let invalid =
+            String::from_utf8(check(br#"{"jsonrpc":"2.0","id":7,"method":3}"#).unwrap_err()).unwrap();
+        assert!(invalid.contains("-32600") && invalid.contains("\"id\":7"), "{invalid}");
+        assert!(check(br#"[1,2]"#).is_err());
+        assert!(check(b"\xff\xfe").is_err());
+    }
+
+    #[tokio::test]
+    async fn bad_frames_are_answered_and_skipped() {
+        let input = b"Content-Length: 5\r\n\r\n{oopsjunk line\r\n\r\nContent-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"initialized\"}";
+        let (mut server_end, ours) = tokio::io::duplex(4096);
+        let (replies, mut answered) = mpsc::unbounded_channel();
+        filter(&input[..], ours, replies).await;
+        let mut passed = String::new();
+        server_end.read_to_string(&mut passed).await.unwrap();
+        assert_eq!(passed, "Content-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"method\":\"initialized\"}");
+        let first = String::from_utf8(answered.recv().await.unwrap().unwrap()).unwrap();
+        let second = String::from_utf8(answered.recv().await.unwrap().unwrap()).unwrap();
+        assert!(first.contains("not valid JSON") && second.contains("Content-Length"), "{first} {second}");
+    }
+}
