@@ -680,3 +680,27 @@ fn multi_root_workspaces_resolve_each_folder_on_its_own() {
     let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": b}}));
     assert_eq!(lenses["result"], json!([]), "{lenses}");
 }
+
+#[test]
+fn type_checking_on_save_is_selectable() {
+    let text = format!("# {}\n\n\ndef f(x: int) -> str:\n    return x\n", nonce());
+    let (_dir, root) = fixture(&[("pleat.toml", ""), ("typed.py", &text)]);
+    let mut server = Server::start(&shared_cache());
+    initialize(&mut server, &root, &json!({"onSave": "lint", "typecheck": "mypy"}), &json!({}));
+    let typed = root.join("typed.py");
+    open(&mut server, &uri(&typed), 1, &text);
+    save(&mut server, &typed, 2, &text);
+    let diagnostics = diagnostics_where(&mut server, &uri(&typed), |d| !from_source(d, "mypy").is_empty());
+    let mypy = from_source(&diagnostics, "mypy");
+    assert_eq!(mypy[0]["range"]["start"]["line"], 4, "{mypy:?}");
+    assert!(mypy[0]["message"].as_str().unwrap().contains("Incompatible return value"), "{mypy:?}");
+    // Off again through didChangeConfiguration: the next save runs lint only.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        &json!({"settings": {"pleat": {"onSave": "lint", "typecheck": "off"}}}),
+    );
+    let fixed = text.replace("-> str", "-> int");
+    save(&mut server, &typed, 3, &fixed);
+    let diagnostics = diagnostics_where(&mut server, &uri(&typed), |d| from_source(d, "mypy").is_empty());
+    assert!(from_source(&diagnostics, "mypy").is_empty());
+}

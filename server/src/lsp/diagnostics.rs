@@ -34,7 +34,7 @@ pub fn for_file(
     if let Some(record) = ws.results.checks.get(path)
         && Results::current(project, path, Some(&record.digest))
     {
-        out.extend(record.findings.iter().map(|f| check(f, text)));
+        out.extend(record.findings.iter().map(|(tool, f)| check(tool, f, text)));
     }
     for (test_file, record) in &ws.results.tests {
         if !Results::current(project, path, record.seen.get(path)) {
@@ -113,7 +113,7 @@ fn lint(finding: &LintFinding, text: &str) -> Diagnostic {
     }
 }
 
-fn check(finding: &CheckFinding, text: &str) -> Diagnostic {
+fn check(tool: &str, finding: &CheckFinding, text: &str) -> Diagnostic {
     let start = to_proto::char_position(text, finding.line, finding.column.max(1));
     let severity = match finding.severity.as_str() {
         "error" => DiagnosticSeverity::ERROR,
@@ -126,7 +126,7 @@ fn check(finding: &CheckFinding, text: &str) -> Diagnostic {
         range,
         severity: Some(severity),
         code: (!finding.code.is_empty()).then(|| NumberOrString::String(finding.code.clone())),
-        source: Some("mypy".to_owned()),
+        source: Some(tool.to_owned()),
         message: finding.message.clone(),
         ..Diagnostic::default()
     }

@@ -27,7 +27,8 @@ pub struct TestRecord {
 #[derive(Default)]
 pub struct Results {
     pub lint: HashMap<String, FileRecord<LintFinding>>,
-    pub checks: HashMap<String, FileRecord<CheckFinding>>,
+    /// Type-check findings with the checker's name.
+    pub checks: HashMap<String, FileRecord<(&'static str, CheckFinding)>>,
     pub tests: BTreeMap<String, TestRecord>,
 }
 
@@ -49,9 +50,11 @@ impl Results {
             touched.insert(linted.file.clone());
             put(&mut self.lint, &linted.file, seen(outcome, &linted.file), run, linted.findings.clone());
         }
+        let checker = outcome.job.settings.typecheck.map_or("typecheck", |c| c.name());
         for (path, findings) in &outcome.checks {
             touched.insert(path.clone());
-            put(&mut self.checks, path, seen(outcome, path), run, findings.clone());
+            let findings = findings.iter().map(|f| (checker, f.clone())).collect();
+            put(&mut self.checks, path, seen(outcome, path), run, findings);
         }
         for result in &outcome.tests {
             if let Some(old) = self.tests.get(&result.file) {
