@@ -323,6 +323,27 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     assert_eq!(add["range"]["start"], json!({"line": 3, "character": 4}));
     assert!(tests.iter().any(|t| t["id"] == "tests/test_calc.py::TestMore::test_zero"));
 
+    let status = server.seen_or_wait(|m| m["method"] == "pleat/status" && m["params"]["failed"] == 2);
+    assert_eq!(status["params"]["message"], "✓ 0 ✕ 2", "{status}");
+    let listed =
+        server.request("workspace/executeCommand", &json!({"command": "pleat.listTests", "arguments": [{}]}));
+    let items = &listed["result"]["files"][0]["tests"];
+    assert_eq!(listed["result"]["files"][0]["path"], "tests/test_calc.py", "{listed}");
+    let ids: Vec<(&str, &str)> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap(), t["parent"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("tests/test_calc.py::test_add", ""),
+            ("tests/test_calc.py::TestMore", ""),
+            ("tests/test_calc.py::TestMore::test_zero", "tests/test_calc.py::TestMore")
+        ]
+    );
+
     // Ruff's fix is a quick fix carried by the diagnostic.
     let f401 = unused.iter().find(|d| d["code"] == "F401").unwrap().clone();
     let actions = server.request(

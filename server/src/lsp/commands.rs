@@ -19,6 +19,7 @@ pub const COMMANDS: &[&str] = &[
     "pleat.showDependents",
     "pleat.why",
     "pleat.clearCache",
+    "pleat.listTests",
 ];
 
 /// A command's answer: now, or when its runs finish.
@@ -118,6 +119,7 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             });
             Ok(Reply::Now(json!({ "from": from, "to": to, "hops": hops })))
         }
+        "pleat.listTests" => Ok(Reply::Now(list_tests(state, args)?)),
         "pleat.clearCache" => {
             state.cancel_all();
             let store =
@@ -127,6 +129,48 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
         }
         other => Err(format!("unknown command {other}; Pleat's commands are {}", COMMANDS.join(", "))),
     }
+}
+
+/// `pleat.listTests` (`{}` for every workspace, or `{"file": uri}`): test files and their
+/// items, for test views: `{"files": [{"path", "uri", "tests": [{"id", "name", "kind", "range",
+/// "parent"}]}]}`.
+fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
+    let only = match args.get("file") {
+        Some(file) => Some(file_arg(state, Some(file))?),
+        None => None,
+    };
+    let mut files = Vec::new();
+    for (index, ws) in state.workspaces.iter().enumerate() {
+        let project = &ws.project;
+        for (_, file) in project.files().filter(|(_, f)| f.kind == TargetKind::Test) {
+            if only.as_ref().is_some_and(|(i, p)| *i != index || *p != file.path) {
+                continue;
+            }
+            let uri = state.uri_of(index, &file.path);
+            let text = state.text(index, &file.path);
+            let tests: Vec<Value> = engine::python::test_items::test_items(text.as_bytes())
+                .into_iter()
+                .map(|item| {
+                    let parent = item.id.rsplit_once("::").map(|(p, _)| format!("{}::{p}", file.path));
+                    json!({
+                        "id": format!("{}::{}", file.path, item.id),
+                        "name": item.name,
+                        "kind": match item.kind {
+                            engine::python::test_items::TestItemKind::Function => "function",
+                            engine::python::test_items::TestItemKind::Class => "class",
+                            engine::python::test_items::TestItemKind::Method => "method",
+                        },
+                        "range": super::to_proto::range(&text, &item.range),
+                        "parent": parent,
+                    })
+                })
+                .collect();
+            files.push(
+                json!({ "path": file.path, "uri": uri.map(|u| u.as_str().to_owned()), "tests": tests }),
+            );
+        }
+    }
+    Ok(json!({ "files": files }))
 }
 
 /// `pleat.runTests`: `{"files": [...], "tests": ["path::test_id", ...], "force": bool}`.
@@ -181,13 +225,7 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
     let mut tests = Vec::new();
     let mut files = Vec::new();
     for result in &outcome.tests {
-        let text = state
-            .documents
-            .values()
-            .find(|d| d.file == root.join(&result.file))
-            .map(|d| d.text.clone())
-            .or_else(|| std::fs::read_to_string(root.join(&result.file)).ok())
-            .unwrap_or_default();
+        let text = state.text(index, &result.file);
         files.push(json!({
             "path": result.file,
             "file": uri(&result.file),

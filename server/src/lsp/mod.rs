@@ -95,6 +95,14 @@ impl Notification for TestResults {
     const METHOD: &'static str = "pleat/testResults";
 }
 
+/// `pleat/status`: what the server is doing (`indexing`, `running`, `idle`), for status bars.
+pub enum Status {}
+
+impl Notification for Status {
+    type Params = Value;
+    const METHOD: &'static str = "pleat/status";
+}
+
 struct Backend {
     events: mpsc::UnboundedSender<Event>,
 }

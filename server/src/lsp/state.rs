@@ -147,6 +147,7 @@ impl State {
         let events = self.events.clone();
         let cache_dir = self.cache_dir.clone();
         let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat: indexing");
+        self.status("indexing", &format!("indexing {}", folder.display()), None);
         tokio::task::spawn_blocking(move || {
             let _ = progress.send(format!("indexing {}", folder.display()));
             let result = workspace::load(&folder, cache_dir);
@@ -181,6 +182,9 @@ impl State {
         )
         .await;
         self.prepare_goals(&loaded.project);
+        if self.loading.is_empty() && self.running.is_empty() {
+            self.status("idle", &format!("{} files indexed", loaded.project.len()), None);
+        }
         let old_problem =
             self.workspace_index(&folder).and_then(|i| self.workspaces[i].config_problem.clone());
         let ws = Workspace {
@@ -298,6 +302,28 @@ impl State {
     pub fn locate_uri(&self, uri: &Uri) -> Option<(usize, String)> {
         let file = uri.to_file_path()?;
         self.locate(&file)
+    }
+
+    /// A workspace file's text: the open buffer's, else what is on disk (lossy), else empty.
+    pub fn text(&self, index: usize, path: &str) -> String {
+        let full = self.workspaces[index].project.root.join(path);
+        match self.documents.values().find(|d| d.file == full) {
+            Some(doc) => doc.text.clone(),
+            None => {
+                std::fs::read(&full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+            }
+        }
+    }
+
+    /// `pleat/status`: what the server is doing, for status bars.
+    pub fn status(&self, state: &str, message: &str, counts: Option<(usize, usize)>) {
+        let client = self.client.clone();
+        let mut params = serde_json::json!({ "state": state, "message": message });
+        if let Some((passed, failed)) = counts {
+            params["passed"] = passed.into();
+            params["failed"] = failed.into();
+        }
+        tokio::spawn(async move { client.send_notification::<super::Status>(params).await });
     }
 
     pub fn uri_of(&self, index: usize, path: &str) -> Option<Uri> {
@@ -525,6 +551,12 @@ impl State {
             .filter(|d| d.digest() != d.saved)
             .filter_map(|d| engine::vfs::relative(&job.root, &d.file))
             .collect();
+        let what = match (job.tests.len(), job.lint.len() + job.typecheck.len()) {
+            (0, _) => "checking the saved file".to_owned(),
+            (1, _) => "running 1 test file".to_owned(),
+            (n, _) => format!("running {n} test files"),
+        };
+        self.status("running", &what, None);
         let cancel = Cancel::new();
         self.running.push(Running { job: job.clone(), cancel: cancel.clone(), waiters });
         let events = self.events.clone();
@@ -583,6 +615,20 @@ impl State {
         for waiter in running.waiters {
             let _ = waiter.send(report.clone());
         }
+        if self.running.is_empty() {
+            let (passed, failed) =
+                outcome.tests.iter().flat_map(|f| &f.tests).fold((0, 0), |(p, f), t| match t.outcome {
+                    engine::goals::test::Outcome::Passed => (p + 1, f),
+                    engine::goals::test::Outcome::Failed | engine::goals::test::Outcome::Error => (p, f + 1),
+                    engine::goals::test::Outcome::Skipped => (p, f),
+                });
+            let errored = outcome.tests.iter().filter(|f| !f.outcome.ok() && f.tests.is_empty()).count();
+            self.status(
+                "idle",
+                &format!("✓ {passed} ✕ {}", failed + errored),
+                Some((passed, failed + errored)),
+            );
+        }
         self.refresh_lenses();
     }
 
@@ -591,14 +637,16 @@ impl State {
     /// Publishes the diagnostics of one file of a workspace.
     pub async fn publish(&mut self, index: usize, path: &str) {
         let file = self.workspaces[index].project.root.join(path);
-        let open = self.documents.iter().find(|(_, d)| d.file == file);
-        let (uri, text, version) = if let Some((uri, doc)) = open {
-            (uri.clone(), doc.text.clone(), Some(doc.version))
-        } else {
-            let Some(uri) = Uri::from_file_path(&file) else { return };
-            let text = std::fs::read(&file).map(|b| String::from_utf8_lossy(&b).into_owned());
-            (uri, text.unwrap_or_default(), None)
+        let open =
+            self.documents.iter().find(|(_, d)| d.file == file).map(|(uri, d)| (uri.clone(), d.version));
+        let (uri, version) = match open {
+            Some((uri, version)) => (uri, Some(version)),
+            None => match Uri::from_file_path(&file) {
+                Some(uri) => (uri, None),
+                None => return,
+            },
         };
+        let text = self.text(index, path);
         let uri_of = |p: &str| self.uri_of(index, p);
         let diagnostics = super::diagnostics::for_file(&self.workspaces[index], path, &text, &uri_of);
         self.send_diagnostics(uri, diagnostics, version).await;

@@ -127,7 +127,7 @@ mod tests {
         // ruff's column 12 is the 12th character: `+` after 'é😀'.
         assert_eq!(char_position(text, 2, 12), Position { line: 1, character: 12 });
         let whole = line_range(text, 2);
-        assert_eq!((whole.start.character, whole.end.character), (2, 16));
+        assert_eq!((whole.start.character, whole.end.character), (2, 15));
         assert_eq!(offset(text, Position { line: 1, character: 12 }), text.find('+').unwrap());
         assert_eq!(offset(text, Position { line: 9, character: 0 }), text.len());
         assert_eq!(line_range(text, 40).start, Position { line: 39, character: 0 });

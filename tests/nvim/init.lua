@@ -1,0 +1,27 @@
+-- The test's only configuration (nvim -u tests/nvim/init.lua): the plugin from editors/nvim on
+-- the runtimepath, started the way PLEAT_MODE says:
+--   setup  — require("pleat").setup({...}) (every version)
+--   enable — setup({ autostart = false, ... }) for options, then vim.lsp.enable("pleat"),
+--            which reads editors/nvim/lsp/pleat.lua (0.11+)
+local repo = assert(os.getenv('PLEAT_REPO'), 'PLEAT_REPO is not set')
+vim.opt.runtimepath:prepend(repo .. '/editors/nvim')
+vim.opt.swapfile = false
+vim.opt.shadafile = 'NONE'
+vim.opt.more = false
+
+local options = {
+  path = assert(os.getenv('PLEAT_BIN'), 'PLEAT_BIN is not set'),
+  cache_dir = os.getenv('PLEAT_CACHE_DIR'),
+  quickfix = 'fill',
+  notify = true,
+  settings = { onSave = 'lint+tests', test = { timeout = 120 } },
+}
+
+local mode = os.getenv('PLEAT_MODE') or 'setup'
+if mode == 'enable' then
+  options.autostart = false
+  require('pleat').setup(options)
+  vim.lsp.enable('pleat')
+else
+  require('pleat').setup(options)
+end
