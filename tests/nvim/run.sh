@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The Neovim plugin's end-to-end test in real headless Neovims against the real `pleat lsp`:
+# Neovim 0.11 with setup() and with vim.lsp.enable("pleat") (lsp/pleat.lua), and Neovim 0.7,
+# the oldest version the plugin supports, with setup(). Each run gets a fixture workspace
+# written fresh; pleat's cache (the pytest and ruff environments) is shared across runs in
+# .cache/editor-tests-pleat-cache.
+#
+#   tests/nvim/run.sh                 # installs what is missing (scripts/install-nvim.sh), builds pleat
+#   tests/nvim/run.sh --only 0.11     # one version (0.11 or 0.7)
+#   PLEAT_BIN=target/release/pleat tests/nvim/run.sh   # a given binary instead of a debug build
+#
+# Exits non-zero if any check failed; the last line is "nvim: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+
+only=""
+if [ "${1:-}" = "--only" ]; then only=${2:?"--only needs 0.11 or 0.7"}; fi
+
+if [ -z "${PLEAT_BIN:-}" ]; then
+    echo "== cargo build -p pleat" >&2
+    cargo build -q -p pleat
+    PLEAT_BIN=$repo/target/debug/pleat
+fi
+PLEAT_BIN=$(realpath "$PLEAT_BIN")
+[ -x "$PLEAT_BIN" ] || { echo "no pleat binary at $PLEAT_BIN" >&2; exit 1; }
+
+echo "== Neovim (scripts/install-nvim.sh)" >&2
+if [ -n "$only" ]; then scripts/install-nvim.sh --only "$only" >/dev/null; else scripts/install-nvim.sh >/dev/null; fi
+
+cache=$repo/.cache/editor-tests-pleat-cache
+work=$repo/.cache/editor-tests/nvim
+mkdir -p "$cache" "$work"
+
+# The fixture: a module, a test importing it (one test passes, one fails at line 9), and a
+# file with an import nothing resolves.
+write_fixture() {
+    local dir=$1
+    rm -rf "$dir"
+    mkdir -p "$dir/pkg" "$dir/tests"
+    printf '# Pleat test fixture\n' >"$dir/pleat.toml"
+    : >"$dir/pkg/__init__.py"
+    printf 'def add(a, b):\n    return a + b\n' >"$dir/pkg/calc.py"
+    printf '"""A module with an import nothing resolves."""\n\nimport pkg.nowhere\n' >"$dir/pkg/broken.py"
+    cat >"$dir/tests/test_calc.py" <<'EOF'
+from pkg.calc import add
+
+
+def test_add():
+    assert add(1, 2) == 3
+
+
+def test_add_wrong():
+    assert add(2, 2) == 5
+EOF
+}
+
+total_passed=0
+total_failed=0
+status=0
+run_one() {
+    local version=$1 mode=$2
+    local nvim=$repo/.cache/editor-tools/bin/nvim-$version
+    local name="nvim-$version-$mode"
+    local dir=$work/$name
+    write_fixture "$dir/ws"
+    # Neovim writes nothing outside the run's folder (logs, shada, state).
+    mkdir -p "$dir/home" "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/state" "$dir/xdg/cache"
+    local log=$dir/spec.log
+    echo "== $name" >&2
+    local started=$SECONDS rc=0
+    (
+        cd "$dir/ws"
+        HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
+            XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache \
+            PLEAT_REPO=$repo PLEAT_BIN=$PLEAT_BIN PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
+            PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name \
+            timeout 900 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
+            -c "luafile $repo/tests/nvim/spec.lua" </dev/null
+    ) 2>"$log" || rc=$?
+    cat "$log" >&2
+    local line
+    line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1 || true)
+    if [ -z "$line" ]; then
+        echo "$name: Neovim exited with $rc before the spec's summary (see $log and $dir/xdg/state)" >&2
+        total_failed=$((total_failed + 1))
+        status=1
+        return
+    fi
+    local p f
+    p=$(sed -E 's/^[^:]+: ([0-9]+) passed, ([0-9]+) failed.*/\1/' <<<"$line")
+    f=$(sed -E 's/^[^:]+: ([0-9]+) passed, ([0-9]+) failed.*/\2/' <<<"$line")
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then status=1; fi
+    echo "-- $name: $((SECONDS - started)) s, exit $rc" >&2
+}
+
+if [ -z "$only" ] || [ "$only" = 0.11 ]; then
+    run_one 0.11 setup
+    run_one 0.11 enable
+fi
+if [ -z "$only" ] || [ "$only" = 0.7 ]; then
+    run_one 0.7 setup
+fi
+
+echo "nvim: $total_passed passed, $total_failed failed"
+exit $status
