@@ -98,6 +98,7 @@ impl Goals {
 
     /// The same store, runner and tools with a cancel of their own (one per editor run,
     /// so a newer save stops only the work it made stale).
+    #[must_use]
     pub fn with_cancel(&self, cancel: Cancel) -> Self {
         Self {
             store: Arc::clone(&self.store),
