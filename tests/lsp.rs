@@ -560,6 +560,21 @@ fn hover_definition_and_links_on_imports() {
     assert_eq!(links.len(), 2, "{links:?}");
     assert!(links.iter().all(|l| l["target"] == util));
     assert_eq!(links[0]["range"]["start"], json!({"line": 1, "character": 16}));
+    // An import that closes a cycle through the file gets a hint with the chain.
+    let c = uri(&root.join("pkg/c.py"));
+    open(&mut server, &c, 1, "import pkg.a\n");
+    server.notify(
+        "textDocument/didChange",
+        &json!({"textDocument": {"uri": a, "version": 2}, "contentChanges": [{"text": format!("{text}import pkg.c\n")}]}),
+    );
+    let hints = server.diagnostics_for(&a, 2);
+    let cycle: Vec<&Value> = hints.iter().filter(|d| d["code"] == "import-cycle").collect();
+    assert_eq!(cycle.len(), 1, "{hints:?}");
+    assert_eq!(cycle[0]["message"], "import cycle: pkg/a.py → pkg/c.py → pkg/a.py");
+    assert_eq!(
+        (cycle[0]["range"]["start"]["line"].as_u64(), cycle[0]["severity"].as_u64()),
+        (Some(3), Some(4))
+    );
     // Nothing under the cursor: null, not an error.
     let nothing = server.request(
         "textDocument/hover",

@@ -2,9 +2,13 @@
 -- the runtimepath, started the way PLEAT_MODE says:
 --   setup  — require("pleat").setup({...}) (every version)
 --   enable — setup({ autostart = false, ... }) for options, then vim.lsp.enable("pleat"),
---            which reads editors/nvim/lsp/pleat.lua (0.11+)
-local repo = assert(os.getenv('PLEAT_REPO'), 'PLEAT_REPO is not set')
-vim.opt.runtimepath:prepend(repo .. '/editors/nvim')
+--            which reads editors/nvim/lsp/pleat.lua (0.11+); run.sh installs the plugin as
+--            a package for this mode
+-- With PLEAT_PACKAGE the plugin is installed as a package (pack/*/start/pleat under the
+-- test's XDG_DATA_HOME, as vim.pack or a manual install puts it) instead.
+if not os.getenv('PLEAT_PACKAGE') then
+  vim.opt.runtimepath:prepend(assert(os.getenv('PLEAT_REPO'), 'PLEAT_REPO is not set') .. '/editors/nvim')
+end
 vim.opt.swapfile = false
 vim.opt.shadafile = 'NONE'
 vim.opt.more = false

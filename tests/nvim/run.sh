@@ -66,6 +66,13 @@ run_one() {
     write_fixture "$dir/ws"
     # Neovim writes nothing outside the run's folder (logs, shada, state).
     mkdir -p "$dir/home" "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/state" "$dir/xdg/cache"
+    local package=""
+    if [ "$mode" = enable ]; then
+        # Installed as a package, the way vim.pack (or a copy into pack/*/start) does it.
+        mkdir -p "$dir/xdg/data/nvim/site/pack/pleat/start"
+        ln -sfn "$repo/editors/nvim" "$dir/xdg/data/nvim/site/pack/pleat/start/pleat"
+        package=1
+    fi
     local log=$dir/spec.log
     echo "== $name" >&2
     local started=$SECONDS rc=0
@@ -74,7 +81,7 @@ run_one() {
         HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
             XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache \
             PLEAT_REPO=$repo PLEAT_BIN=$PLEAT_BIN PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
-            PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name \
+            PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name PLEAT_PACKAGE=$package \
             timeout 900 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
             -c "luafile $repo/tests/nvim/spec.lua" </dev/null
     ) 2>"$log" || rc=$?

@@ -224,6 +224,12 @@ local function run()
   end), 'quickfix:\n' .. qf_text())
   vim.cmd('cclose')
 
+  -- A command the server refuses says why.
+  vim.cmd('PleatRunFile')
+  check(':PleatRunFile on a module says it is not a test file', wait(20000, function()
+    return noted('pleat.runTests failed: pkg/calc.py is not a test file') ~= nil
+  end), table.concat(notes, ' | '))
+
   -- 9. :PleatWhy from the module to the test finds the chain the other way round.
   vim.fn.setqflist({}, 'r')
   vim.cmd('PleatWhy ' .. vim.fn.fnameescape(root .. '/tests/test_calc.py'))
@@ -266,4 +272,5 @@ local ok, err = xpcall(run, debug.traceback)
 if not ok then
   check('the spec ran to its end', false, tostring(err))
 end
+check('Neovim warned of nothing deprecated', noted('deprecated') == nil, noted('deprecated'))
 finish()

@@ -26,6 +26,7 @@ pub fn for_file(
     if let Some(deps) = project.deps(id) {
         out.extend(deps.findings.iter().map(|f| to_proto::diagnostic(f, text)));
     }
+    out.extend(cycle_hints(project, id, text));
     if let Some(record) = ws.results.lint.get(path)
         && Results::current(project, path, Some(&record.digest))
     {
@@ -87,6 +88,33 @@ pub fn for_file(
                 });
             }
         }
+    }
+    out
+}
+
+/// A hint on each import that closes a cycle through this file, with the chain back.
+fn cycle_hints(project: &engine::project::Project, id: engine::graph::FileId, text: &str) -> Vec<Diagnostic> {
+    let importers: std::collections::HashSet<_> = project.dependents(&[id], true).into_iter().collect();
+    let mut lines = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for edge in project.graph().edges(id) {
+        if edge.kind != engine::graph::EdgeKind::Import || edge.to == id || !importers.contains(&edge.to) {
+            continue;
+        }
+        let Some(back) = project.graph().path(edge.to, id) else { continue };
+        if !lines.insert(edge.line) {
+            continue;
+        }
+        let mut chain = vec![project.path(id), project.path(edge.to)];
+        chain.extend(back.iter().map(|(_, hop)| project.path(hop.to)));
+        out.push(Diagnostic {
+            range: to_proto::line_range(text, edge.line + 1),
+            severity: Some(DiagnosticSeverity::HINT),
+            source: Some("pleat".to_owned()),
+            code: Some(NumberOrString::String("import-cycle".to_owned())),
+            message: format!("import cycle: {}", chain.join(" → ")),
+            ..Diagnostic::default()
+        });
     }
     out
 }

@@ -1,0 +1,206 @@
+// drive.mjs holds the checks of the VS Code end-to-end test: it drives code-server (started by
+// tests/vscode/run.sh on the fixture workspace) through Chromium and reads the screen, plus the
+// state the extension writes to $OUT/state.json (PLEAT_E2E_DUMP) for exact lines and sources.
+import fs from 'fs';
+import { createRequire } from 'module';
+
+const { chromium } = createRequire(`${process.env.PLAYWRIGHT}/`)('playwright-core');
+const { URL: url, WS: ws, OUT: out } = process.env;
+const t0 = Date.now();
+const log = (m) => console.error(`[drive ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+let passed = 0;
+
+class CheckFailed extends Error {}
+
+/** Polls `probe` until it returns something truthy; fails with `what` and the last value seen. */
+async function until(what, probe, timeout = 30000) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last && !last.problem) return last;
+    } catch (e) {
+      last = { problem: e.message.split('\n')[0] };
+    }
+    if (Date.now() > end) throw new CheckFailed(`${what} (after ${timeout / 1000} s; last seen: ${JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function ok(what) {
+  passed += 1;
+  log(`ok ${passed}: ${what}`);
+}
+
+function state() {
+  try {
+    return JSON.parse(fs.readFileSync(`${out}/state.json`, 'utf8'));
+  } catch {
+    return { status: '', diagnostics: [], tests: [], results: [] };
+  }
+}
+
+const udd = fs.mkdtempSync(`${out}/run/tmp/chromium-`);
+const browser = await chromium.launchPersistentContext(udd, {
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  viewport: { width: 1440, height: 900 },
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const page = browser.pages()[0] ?? (await browser.newPage());
+const shot = async (name) => {
+  await page.screenshot({ path: `${out}/${name}.png` });
+  log(`screenshot ${out}/${name}.png`);
+};
+
+const lenses = () => page.$$eval('.codelens-decoration', (els) => els.map((e) => e.textContent.trim()));
+const statusBar = () => page.$$eval('#workbench\\.parts\\.statusbar .statusbar-item', (els) =>
+  els.map((e) => (e.textContent || '').trim()).filter((t) => t));
+
+async function palette(command) {
+  await page.keyboard.press('F1');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(command);
+  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${command.split(': ').pop()}"]`);
+  await page.keyboard.press('Enter');
+}
+
+async function open(path) {
+  await page.keyboard.press('Control+P');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(path);
+  await until(`${path} in Quick Open`, () =>
+    page.$$eval('.quick-input-list .monaco-list-row', (rows, p) => rows.some((r) => (r.getAttribute('aria-label') || '').includes(p.split('/').pop())), path));
+  await page.keyboard.press('Enter');
+  await until(`${path} open in the editor`, () =>
+    page.$$eval('.tab.active', (tabs, name) => tabs.some((t) => (t.getAttribute('aria-label') || '').includes(name)), path.split('/').pop()));
+  await page.waitForSelector('.monaco-editor .view-lines');
+}
+
+/** Replaces line `line` (1-based) of the active editor with `text` and saves. */
+async function replaceLine(line, text) {
+  await page.keyboard.press('Control+G');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('End');
+  await page.keyboard.press('Shift+Home'); // selects the text after the indentation
+  await page.keyboard.type(text);
+  await page.keyboard.press('Control+S');
+}
+
+/** The Test Explorer's rows, every node expanded: label and state as the tree shows them. */
+async function explorerRows() {
+  for (let i = 0; i < 5; i++) {
+    const collapsed = page.locator('.test-explorer .monaco-list-row .monaco-tl-twistie.collapsible.collapsed');
+    if ((await collapsed.count()) === 0) break;
+    await collapsed.first().click();
+  }
+  return page.$$eval('.test-explorer .monaco-list-row', (rows) => rows.map((r) => r.getAttribute('aria-label') || r.textContent));
+}
+
+try {
+  await page.goto(url);
+  await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+  await page.waitForSelector('.explorer-folders-view .monaco-list-row', { timeout: 60000 });
+  log('workbench up');
+
+  // 1. As you type: the unresolved import is a squiggle (source "pleat") on its line.
+  await open('src/calc/report.py');
+  await until('a squiggle in report.py', () => page.$('.monaco-editor .squiggly-error, .monaco-editor .squiggly-warning'), 60000);
+  await until('the unresolved import calc.formatting as a pleat diagnostic on report.py line 2', () =>
+    state().diagnostics.find((d) => d.file === 'src/calc/report.py' && d.line === 2 && d.source === 'pleat' && /calc\.formatting/.test(d.message)));
+  ok('unresolved import: squiggle in the editor, diagnostic on report.py:2');
+
+  // 2. Lenses on a source module, after the server indexed the workspace.
+  await open('src/calc/ops.py');
+  const opsLenses = await until('lenses "▶ Run N affected tests" and "N dependents" on ops.py', async () => {
+    const l = await lenses();
+    return l.some((t) => /Run 1 affected tests?/.test(t)) && l.some((t) => /2 dependents/.test(t)) && l;
+  }, 60000);
+  ok(`lenses on ops.py: ${JSON.stringify(opsLenses)}`);
+
+  // 3. The Test Explorer lists the test file, its class and its tests.
+  await until('tests listed by the extension', () => {
+    const ids = state().tests;
+    return ['tests/test_ops.py::test_add', 'tests/test_ops.py::TestOps::test_add_zero'].every((id) => ids.includes(id)) && ids;
+  });
+  await palette('Testing: Focus on Test Explorer View');
+  await until('test_ops.py in the Test Explorer', async () => (await explorerRows()).some((r) => r.includes('test_ops.py')));
+  ok('Test Explorer lists tests/test_ops.py');
+
+  // 4. Break add() and save: the dependent test fails, on its line in the test file.
+  await open('src/calc/ops.py');
+  await replaceLine(2, 'return a - b');
+  const failure = await until('a pytest error on tests/test_ops.py line 5', () =>
+    state().diagnostics.find((d) => d.file === 'tests/test_ops.py' && d.line === 5 && d.severity === 'Error' && d.source === 'pytest'), 120000);
+  ok(`failing test reported at tests/test_ops.py:5: ${failure.message.split('\n')[0]}`);
+
+  await until('test_add failed in the extension', () =>
+    state().results.find((r) => r.id === 'tests/test_ops.py::test_add' && r.state === 'failed'));
+  await until('a failed test in the Test Explorer', async () => {
+    const rows = await explorerRows();
+    return rows.some((r) => /test_add\b/.test(r) && /fail/i.test(r)) || { problem: rows };
+  });
+  ok('Test Explorer shows test_add failed');
+
+  const counts = await until('the status bar item counting the failure', () => /\$\(x\) 1$/.test(state().status) && state().status);
+  ok(`status bar item: ${counts}`);
+
+  // The failing test, as a person sees it: squiggle and lenses in the test file, the Problems
+  // panel, the Test Explorer. This is the screenshot the README shows.
+  // Lenses first: a panel opened before they render cancels their request until the next refresh.
+  await open('tests/test_ops.py');
+  await until('the result lens "✕ failed" in the test file', async () => (await lenses()).some((t) => /✕ failed/.test(t)) || { problem: await lenses() });
+  await until('a squiggle on the failing assert', () => page.$('.monaco-editor .squiggly-error'), 30000);
+  await page.keyboard.press('Control+Shift+M');
+  await until('the failure in the Problems panel', async () => {
+    const rows = await page.$$eval('.markers-panel .monaco-list-row', (els) => els.map((e) => e.getAttribute('aria-label') || e.textContent));
+    return rows.some((r) => /assert/i.test(r)) || { problem: rows };
+  });
+  await page.mouse.move(0, 0);
+  await shot('failing-test');
+  ok('Problems panel and the "✕ failed" lens show the failure');
+
+  // 5. A lens runs a server command: "▶ Run test" on test_add (cached: same content).
+  const before = state().results.find((r) => r.id === 'tests/test_ops.py::test_add');
+  await page.locator('.codelens-decoration a', { hasText: 'Run test' }).first().click();
+  await until('a cached rerun from the "▶ Run test" lens', () => {
+    const r = state().results.find((x) => x.id === 'tests/test_ops.py::test_add');
+    return r && r.cached && r.state === 'failed' && r;
+  });
+  const errors = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+  if (errors.some((e) => /not found|failed/i.test(e))) throw new CheckFailed(`a notification after the lens click: ${errors}`);
+  ok(`the "▶ Run test" lens ran pleat.runTests (was ${before?.cached ? 'cached' : 'fresh'}, now cached)`);
+
+  // 6. Fix add() and create the missing module on disk: every mark clears.
+  await open('src/calc/ops.py');
+  await replaceLine(2, 'return a + b');
+  fs.writeFileSync(`${ws}/src/calc/formatting.py`, 'def money(x):\n    return f"{x:.2f}"\n');
+  await until('no error left in tests/test_ops.py', () =>
+    !state().diagnostics.some((d) => d.file === 'tests/test_ops.py') || { problem: state().diagnostics }, 120000);
+  await until('test_add passed in the extension', () =>
+    state().results.find((r) => r.id === 'tests/test_ops.py::test_add' && r.state === 'passed'));
+  await until('no failed test in the Test Explorer', async () => {
+    const rows = await explorerRows();
+    return (rows.some((r) => /test_add\b/.test(r)) && !rows.some((r) => /fail/i.test(r))) || { problem: rows };
+  });
+  await until('the unresolved import clears once calc/formatting.py exists', () =>
+    !state().diagnostics.some((d) => d.file === 'src/calc/report.py' && d.source === 'pleat') || { problem: state().diagnostics }, 30000);
+  await shot('fixed');
+  ok('after the fix: no diagnostics, test_add passed');
+
+  log(`status bar: ${JSON.stringify(await statusBar())}`);
+  console.log(`vscode: ${passed} passed, 0 failed`);
+} catch (e) {
+  await shot('failure').catch(() => undefined);
+  fs.writeFileSync(`${out}/failure-state.json`, JSON.stringify(state(), null, 2));
+  console.error(`vscode e2e check failed: ${e instanceof CheckFailed ? e.message : e.stack}`);
+  console.log(`vscode: ${passed} passed, 1 failed`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  fs.rmSync(udd, { recursive: true, force: true });
+}
