@@ -51,8 +51,9 @@ mkdir -p "$ws"/{src/calc,tests,.vscode}
 printf 'source_roots = ["src"]\n' >"$ws/pleat.toml"
 : >"$ws/src/calc/__init__.py"
 printf 'def add(a, b):\n    return a + b\n' >"$ws/src/calc/ops.py"
-cat >"$ws/tests/test_ops.py" <<'EOF'
-from calc.ops import add
+# The nonce makes the first test run a real pytest run; pytest's environment stays cached.
+cat >"$ws/tests/test_ops.py" <<EOF
+from calc.ops import add  # run $(date +%s%N)
 
 
 def test_add():
