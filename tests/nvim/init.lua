@@ -6,7 +6,7 @@
 --            a package for this mode
 -- With PLEAT_PACKAGE the plugin is installed as a package (pack/*/start/pleat under the
 -- test's XDG_DATA_HOME, as vim.pack or a manual install puts it) instead.
-if not os.getenv('PLEAT_PACKAGE') then
+if (os.getenv('PLEAT_PACKAGE') or '') == '' then
   vim.opt.runtimepath:prepend(assert(os.getenv('PLEAT_REPO'), 'PLEAT_REPO is not set') .. '/editors/nvim')
 end
 vim.opt.swapfile = false

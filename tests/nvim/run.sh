@@ -32,29 +32,6 @@ cache=$repo/.cache/editor-tests-pleat-cache
 work=$repo/.cache/editor-tests/nvim
 mkdir -p "$cache" "$work"
 
-# The fixture: a module, a test importing it (one test passes, one fails at line 9), and a
-# file with an import nothing resolves.
-write_fixture() {
-    local dir=$1
-    rm -rf "$dir"
-    mkdir -p "$dir/pkg" "$dir/tests"
-    printf '# Pleat test fixture\n' >"$dir/pleat.toml"
-    : >"$dir/pkg/__init__.py"
-    printf 'def add(a, b):\n    return a + b\n' >"$dir/pkg/calc.py"
-    printf '"""A module with an import nothing resolves."""\n\nimport pkg.nowhere\n' >"$dir/pkg/broken.py"
-    cat >"$dir/tests/test_calc.py" <<'EOF'
-from pkg.calc import add
-
-
-def test_add():
-    assert add(1, 2) == 3
-
-
-def test_add_wrong():
-    assert add(2, 2) == 5
-EOF
-}
-
 total_passed=0
 total_failed=0
 status=0
@@ -63,7 +40,7 @@ run_one() {
     local nvim=$repo/.cache/editor-tools/bin/nvim-$version
     local name="nvim-$version-$mode"
     local dir=$work/$name
-    write_fixture "$dir/ws"
+    tests/editor-fixture.sh "$dir/ws"
     # Neovim writes nothing outside the run's folder (logs, shada, state).
     mkdir -p "$dir/home" "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/state" "$dir/xdg/cache"
     local package=""
@@ -82,8 +59,9 @@ run_one() {
             XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache \
             PLEAT_REPO=$repo PLEAT_BIN=$PLEAT_BIN PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
             PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name PLEAT_PACKAGE=$package \
-            timeout 900 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
-            -c "luafile $repo/tests/nvim/spec.lua" </dev/null
+            timeout 600 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
+            -c "lua local ok, e = pcall(dofile, '$repo/tests/nvim/spec.lua') if not ok then io.stderr:write('spec error: ' .. tostring(e) .. '\\n') vim.cmd('cq 2') end" \
+            </dev/null
     ) 2>"$log" || rc=$?
     cat "$log" >&2
     local line

@@ -7,6 +7,15 @@ local M = {}
 
 M.minimum = { 0, 7, 0 }
 
+--- "pleat.toml, pyproject.toml or .git" (a nested list holds markers of equal priority)
+local function markers(list)
+  local names = {}
+  for _, marker in ipairs(list) do
+    vim.list_extend(names, type(marker) == 'table' and marker or { marker })
+  end
+  return table.concat(names, ', ')
+end
+
 function M.check()
   local h = compat.health()
   local pleat = require('pleat')
@@ -51,7 +60,7 @@ function M.check()
   local clients = compat.clients(pleat.name)
   if #clients == 0 then
     h.warn('no pleat client is running: open a Python file under a folder with '
-      .. table.concat(vim.tbl_flatten(pleat.options.root_markers), ', ')
+      .. markers(pleat.options.root_markers)
       .. (compat.has('0.11') and ' after require("pleat").setup() or vim.lsp.enable("pleat")'
         or ' after require("pleat").setup()'))
   end

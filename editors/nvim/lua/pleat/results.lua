@@ -79,6 +79,9 @@ end
 --- "Pleat: ✓ 3 passed, ✕ 1 failed in 2 files (1 cached)"
 function M.summary(report)
   local c = M.counts(report)
+  if c.files == 0 and c.errors == 0 then
+    return 'Pleat: no tests to run'
+  end
   local parts = { string.format('✓ %d passed', c.passed) }
   if c.failed + c.error > 0 then
     table.insert(parts, string.format('✕ %d failed', c.failed + c.error))
