@@ -7,6 +7,11 @@ use zed_extension_api::{self as zed, serde_json, LanguageServerId, Result};
 
 struct Pleat;
 
+/// `lsp.pleat` in Zed's settings for this worktree.
+fn settings(id: &LanguageServerId, worktree: &zed::Worktree) -> Option<LspSettings> {
+    LspSettings::for_worktree(id.as_ref(), worktree).ok()
+}
+
 impl zed::Extension for Pleat {
     fn new() -> Self {
         Pleat
@@ -17,9 +22,7 @@ impl zed::Extension for Pleat {
         language_server_id: &LanguageServerId,
         worktree: &zed::Worktree,
     ) -> Result<zed::Command> {
-        let binary = LspSettings::for_worktree(language_server_id.as_ref(), worktree)
-            .ok()
-            .and_then(|settings| settings.binary);
+        let binary = settings(language_server_id, worktree).and_then(|s| s.binary);
         let path = binary.as_ref().and_then(|b| b.path.clone()).or_else(|| worktree.which("pleat"));
         let Some(command) = path else {
             return Err("pleat is not on PATH: build it (cargo build --release -p pleat) and put it on \
@@ -40,9 +43,7 @@ impl zed::Extension for Pleat {
         language_server_id: &LanguageServerId,
         worktree: &zed::Worktree,
     ) -> Result<Option<serde_json::Value>> {
-        Ok(LspSettings::for_worktree(language_server_id.as_ref(), worktree)
-            .ok()
-            .and_then(|settings| settings.initialization_options))
+        Ok(settings(language_server_id, worktree).and_then(|s| s.initialization_options))
     }
 
     fn language_server_workspace_configuration(
@@ -50,9 +51,7 @@ impl zed::Extension for Pleat {
         language_server_id: &LanguageServerId,
         worktree: &zed::Worktree,
     ) -> Result<Option<serde_json::Value>> {
-        Ok(LspSettings::for_worktree(language_server_id.as_ref(), worktree)
-            .ok()
-            .and_then(|settings| settings.settings))
+        Ok(settings(language_server_id, worktree).and_then(|s| s.settings))
     }
 }
 
