@@ -94,6 +94,9 @@ async function replaceLine(line, text) {
   await page.keyboard.press('Control+S');
 }
 
+const quickPickRows = () => page.$$eval('.quick-input-widget .quick-input-list .monaco-list-row', (rows) =>
+  rows.map((r) => r.getAttribute('aria-label') || r.textContent));
+
 /** The Test Explorer's rows, every node expanded: label and state as the tree shows them. */
 async function explorerRows() {
   for (let i = 0; i < 5; i++) {
@@ -101,7 +104,7 @@ async function explorerRows() {
     if ((await collapsed.count()) === 0) break;
     await collapsed.first().click();
   }
-  return page.$$eval('.test-explorer .monaco-list-row', (rows) => rows.map((r) => r.getAttribute('aria-label') || r.textContent));
+  return page.$$eval('.test-explorer .monaco-list-row', (rows) => rows.map((r) => `${r.textContent} | ${r.getAttribute('aria-label')}`));
 }
 
 try {
@@ -168,11 +171,11 @@ try {
   ok('Problems panel and the "✕ failed" lens show the failure');
 
   // 5. A lens runs a server command: "▶ Run test" on test_add (cached: same content).
-  const runs = state().runs;
+  const lensRuns = state().runs;
   await page.locator('.codelens-decoration a', { hasText: 'Run test' }).first().click();
   await until('a new run from the "▶ Run test" lens, answered from the cache', () => {
     const r = state().results.find((x) => x.id === 'tests/test_ops.py::test_add');
-    return state().runs > runs && r.cached && r.state === 'failed' && r;
+    return state().runs > lensRuns && r.cached && r.state === 'failed' && r;
   });
   const errors = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
   if (errors.some((e) => /not found|failed/i.test(e))) throw new CheckFailed(`a notification after the lens click: ${errors}`);
@@ -192,8 +195,55 @@ try {
   });
   await until('the unresolved import clears once calc/formatting.py exists', () =>
     !state().diagnostics.some((d) => d.file === 'src/calc/report.py' && d.source === 'pleat') || { problem: state().diagnostics }, 30000);
+  await until('the status bar item counting no failure', () => /\$\(x\) 0$/.test(state().status) || { problem: state().status });
   await shot('fixed');
   ok('after the fix: no diagnostics, test_add passed');
+
+  // 7. The "2 dependents" lens answers with a quick pick that opens the file.
+  await page.locator('.codelens-decoration a', { hasText: 'dependents' }).first().click();
+  const picks = await until('a quick pick of ops.py\'s dependents', async () => {
+    const rows = await quickPickRows();
+    return (rows.some((r) => r.includes('test_ops.py')) && rows.some((r) => r.includes('report.py')) && rows) || { problem: rows };
+  });
+  await page.keyboard.type('report');
+  await page.keyboard.press('Enter');
+  await until('report.py opened from the quick pick', async () => (await page.title()).startsWith('report.py - '));
+  ok(`"2 dependents" lens: quick pick ${JSON.stringify(picks)} opened report.py`);
+
+  // 8. Why Is This Affected? from ops.py, for the test: the import chain, hop by hop.
+  await open('src/calc/ops.py');
+  await until('lenses on ops.py again', async () => (await lenses()).length > 0);
+  await palette('Pleat: Why Is This Affected?');
+  await until('a quick pick of dependents', async () => (await quickPickRows()).some((r) => r.includes('test_ops.py')));
+  await page.keyboard.type('test_ops');
+  await page.keyboard.press('Enter');
+  const hops = await until('the chain tests/test_ops.py:1 → src/calc/ops.py', async () => {
+    const rows = await quickPickRows();
+    return rows.some((r) => r.includes('tests/test_ops.py:1') && r.includes('imports src/calc/ops.py')) && rows;
+  });
+  await page.keyboard.press('Escape');
+  ok(`Why Is This Affected?: ${JSON.stringify(hops)}`);
+
+  // 9. The Test Explorer's Run profile runs through the server.
+  const before = state().runs;
+  await palette('Test: Run All Tests');
+  await until('a run from the Test Explorer', () => state().runs > before || { problem: state().runs });
+  await until('both tests passed in the Test Explorer', async () => {
+    const rows = await explorerRows();
+    return rows.filter((r) => /test_add(_zero)?\b.*Passed/i.test(r)).length === 2 || { problem: rows };
+  });
+  ok('Test: Run All Tests ran the Pleat profile');
+
+  // 10. Restart Server: a new server, whose lens commands are registered again.
+  await palette('Pleat: Restart Server');
+  await until('the new server idle', () => state().status === '$(check) Pleat' || { problem: state().status });
+  const runs = state().runs;
+  await open('tests/test_ops.py');
+  await page.locator('.codelens-decoration a', { hasText: 'Run test' }).first().click();
+  await until('a run from a lens of the new server', () => state().runs > runs || { problem: state().runs });
+  const toasts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+  if (toasts.length > 0) throw new CheckFailed(`notifications after the restart: ${JSON.stringify(toasts)}`);
+  ok('Restart Server: the new server answers the lenses');
 
   log(`status bar: ${JSON.stringify(await statusBar())}`);
   console.log(`vscode: ${passed} passed, 0 failed`);

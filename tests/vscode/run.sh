@@ -49,11 +49,12 @@ mkdir -p .cache && { [ -f .cache/.gitignore ] || printf '*\n' >.cache/.gitignore
 ws=$run/ws
 mkdir -p "$ws"/{src/calc,tests,.vscode}
 printf 'source_roots = ["src"]\n' >"$ws/pleat.toml"
-: >"$ws/src/calc/__init__.py"
+# The nonce makes the first test run a real pytest run (the package's __init__.py is an input of
+# every test importing it); pytest's environment stays cached.
+printf '"""A calculator (fixture of run %s)."""\n' "$(date +%s%N)" >"$ws/src/calc/__init__.py"
 printf 'def add(a, b):\n    return a + b\n' >"$ws/src/calc/ops.py"
-# The nonce makes the first test run a real pytest run; pytest's environment stays cached.
-cat >"$ws/tests/test_ops.py" <<EOF
-from calc.ops import add  # run $(date +%s%N)
+cat >"$ws/tests/test_ops.py" <<'EOF'
+from calc.ops import add
 
 
 def test_add():
@@ -92,6 +93,8 @@ cat >"$run/user/User/settings.json" <<'EOF'
   "extensions.ignoreRecommendations": true,
   "security.workspace.trust.enabled": false,
   "files.autoSave": "off",
+  "git.enabled": false,
+  "git.openRepositoryInParentFolders": "never",
   "editor.codeLens": true,
   "editor.minimap.enabled": false,
   "chat.disableAIFeatures": true,

@@ -221,7 +221,7 @@ export class TestTree implements vscode.Disposable {
   /** One item's result: its cases' worst state (several for a parametrized test). */
   private show(run: vscode.TestRun, item: vscode.TestItem, tests: TestCase[]): void {
     const cached = tests.every((t) => t.cached);
-    item.description = cached ? '(cached)' : undefined;
+    item.description = cached ? '(cached)' : ''; // undefined would not reach the view
     const total = tests.reduce((sum, t) => sum + (t.duration ?? 0), 0);
     const duration = tests.some((t) => t.duration !== null) ? total * 1000 : undefined;
     const bad = tests.filter((t) => t.state === 'failed' || t.state === 'error');
