@@ -43,6 +43,8 @@ run_one() {
     tests/editor-fixture.sh "$dir/ws"
     # Neovim writes nothing outside the run's folder (logs, shada, state).
     mkdir -p "$dir/home" "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/state" "$dir/xdg/cache"
+    # The plugin is given the binary as "~/pleat", as a user's config would: it must expand it.
+    ln -sfn "$PLEAT_BIN" "$dir/home/pleat"
     local package=""
     if [ "$mode" = enable ]; then
         # Installed as a package, the way vim.pack (or a copy into pack/*/start) does it.
@@ -57,7 +59,7 @@ run_one() {
         cd "$dir/ws"
         HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
             XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache \
-            PLEAT_REPO=$repo PLEAT_BIN=$PLEAT_BIN PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
+            PLEAT_REPO=$repo PLEAT_BIN='~/pleat' PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
             PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name PLEAT_PACKAGE=$package \
             timeout 600 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
             -c "lua local ok, e = pcall(dofile, '$repo/tests/nvim/spec.lua') if not ok then io.stderr:write('spec error: ' .. tostring(e) .. '\\n') vim.cmd('cq 2') end" \

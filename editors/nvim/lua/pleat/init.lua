@@ -53,7 +53,7 @@ function M.cmd()
   if M.options.cmd then
     return M.options.cmd
   end
-  local cmd = { M.options.path }
+  local cmd = { vim.fn.expand(M.options.path) } -- "~/src/pleat/…": no shell expands it later
   if M.options.cache_dir then
     vim.list_extend(cmd, { '--cache-dir', vim.fn.expand(M.options.cache_dir) })
   end
@@ -126,7 +126,7 @@ function M.on_attach(client, bufnr)
   end
   attached[key] = true
   if M.options.codelens then
-    local group = vim.api.nvim_create_augroup('pleat_lenses_' .. bufnr, { clear = true })
+    local group = vim.api.nvim_create_augroup('pleat_lenses_' .. key, { clear = true })
     vim.api.nvim_create_autocmd({ 'BufEnter', 'BufWritePost', 'InsertLeave' }, {
       group = group,
       buffer = bufnr,
