@@ -259,6 +259,10 @@ local function run()
     return false
   end), 'diagnostics: ' .. diagnostics_text(test))
 
+  check('pleat/status feeds require("pleat").status() for statuslines', wait(20000, function()
+    return pleat.status(test):find('^Pleat: ✓ %d+ ✕ %d+') ~= nil
+  end), pleat.status(test))
+
   -- 11. :checkhealth pleat.
   vim.cmd('silent checkhealth pleat')
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
