@@ -63,7 +63,10 @@ async function palette(command) {
   await page.keyboard.press('F1');
   await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
   await page.keyboard.type(command);
-  await page.waitForSelector(`.quick-input-list .monaco-list-row[aria-label*="${command.split(': ').pop()}"]`);
+  await until(`"${command}" first in the command palette`, async () => {
+    const focused = await page.$$eval('.quick-input-list .monaco-list-row.focused', (rows) => rows.map((r) => r.getAttribute('aria-label')));
+    return focused.some((l) => l && l.startsWith(command)) || { problem: focused };
+  });
   await page.keyboard.press('Enter');
 }
 
@@ -244,6 +247,36 @@ try {
   const toasts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
   if (toasts.length > 0) throw new CheckFailed(`notifications after the restart: ${JSON.stringify(toasts)}`);
   ok('Restart Server: the new server answers the lenses');
+
+  // 11. The palette's run commands and Show Dependencies.
+  for (const [file, command] of [['tests/test_ops.py', 'Pleat: Run Tests in File'],
+    ['src/calc/ops.py', 'Pleat: Run Affected Tests'], ['src/calc/ops.py', 'Pleat: Run All Tests']]) {
+    const n = state().runs;
+    await open(file);
+    await palette(command);
+    await until(`a run from "${command}"`, () => state().runs > n || { problem: state().runs });
+    log(`${command}: a run`);
+  }
+  await open('tests/test_ops.py');
+  await palette('Pleat: Show Dependencies');
+  const deps = await until('a quick pick of test_ops.py\'s dependencies', async () => {
+    const rows = await quickPickRows();
+    return rows.some((r) => r.includes('src/calc/ops.py')) && rows;
+  });
+  await page.keyboard.press('Escape');
+  const notes = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+  if (notes.length > 0) throw new CheckFailed(`notifications after the palette commands: ${JSON.stringify(notes)}`);
+  ok(`palette: Run Tests in File, Run Affected Tests, Run All Tests; Show Dependencies ${JSON.stringify(deps)}`);
+
+  // 12. A wrong pleat.path restarts the client and says what to do.
+  const settings = JSON.parse(fs.readFileSync(`${ws}/.vscode/settings.json`, 'utf8'));
+  fs.writeFileSync(`${ws}/.vscode/settings.json`, JSON.stringify({ ...settings, 'pleat.path': '/nonexistent/pleat' }));
+  const toast = await until('an error naming the missing binary', async () => {
+    const texts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+    return texts.find((t) => t.includes('cannot start "/nonexistent/pleat lsp"') && t.includes('pleat.path')) || { problem: texts };
+  });
+  await until('the status bar item showing the stop', () => state().status === '$(error) Pleat' || { problem: state().status });
+  ok(`wrong pleat.path: ${toast.slice(0, 120)}…`);
 
   log(`status bar: ${JSON.stringify(await statusBar())}`);
   console.log(`vscode: ${passed} passed, 0 failed`);
