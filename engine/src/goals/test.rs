@@ -323,6 +323,14 @@ fn interpret(
     })
 }
 
+/// The line of a failure report a person reads first: pytest's last `E ` line (the
+/// exception, for collection errors too), else the first line.
+fn short_message(report: &str) -> String {
+    let error =
+        report.lines().rev().find_map(|l| l.strip_prefix("E ").map(str::trim)).filter(|l| !l.is_empty());
+    error.unwrap_or_else(|| report.lines().next().unwrap_or("")).to_owned()
+}
+
 fn test_case(project: &Project, file: &str, t: PluginTest) -> TestCase {
     let outcome = match t.outcome.as_str() {
         "passed" => Outcome::Passed,
@@ -348,7 +356,7 @@ fn test_case(project: &Project, file: &str, t: PluginTest) -> TestCase {
         name: t.nodeid,
         outcome,
         duration_s: t.duration,
-        message: t.message.map(|m| m.lines().next().unwrap_or("").to_owned()),
+        message: t.message.as_deref().map(short_message),
         location,
         source_location,
     }

@@ -616,20 +616,32 @@ impl State {
             let _ = waiter.send(report.clone());
         }
         if self.running.is_empty() {
-            let (passed, failed) =
-                outcome.tests.iter().flat_map(|f| &f.tests).fold((0, 0), |(p, f), t| match t.outcome {
-                    engine::goals::test::Outcome::Passed => (p + 1, f),
-                    engine::goals::test::Outcome::Failed | engine::goals::test::Outcome::Error => (p, f + 1),
-                    engine::goals::test::Outcome::Skipped => (p, f),
-                });
-            let errored = outcome.tests.iter().filter(|f| !f.outcome.ok() && f.tests.is_empty()).count();
-            self.status(
-                "idle",
-                &format!("✓ {passed} ✕ {}", failed + errored),
-                Some((passed, failed + errored)),
-            );
+            let (passed, failed) = self.totals();
+            self.status("idle", &format!("✓ {passed} ✕ {failed}"), Some((passed, failed)));
         }
         self.refresh_lenses();
+    }
+
+    /// Passed and failed tests over the last results of every workspace (a test file that
+    /// could not run counts as one failure).
+    fn totals(&self) -> (usize, usize) {
+        let mut totals = (0, 0);
+        for record in self.workspaces.iter().flat_map(|w| w.results.tests.values()) {
+            let result = &record.result;
+            if !result.outcome.ok() && result.tests.is_empty() {
+                totals.1 += 1;
+            }
+            for case in &result.tests {
+                match case.outcome {
+                    engine::goals::test::Outcome::Passed => totals.0 += 1,
+                    engine::goals::test::Outcome::Failed | engine::goals::test::Outcome::Error => {
+                        totals.1 += 1;
+                    }
+                    engine::goals::test::Outcome::Skipped => {}
+                }
+            }
+        }
+        totals
     }
 
     // ---- publishing ----

@@ -138,3 +138,14 @@ source = { path = "libs/local" }
     assert_eq!(uv_lock_pins(lock), ["attrs==24.2.0"]);
     assert!(uv_lock_pins("not toml [").is_empty());
 }
+
+#[test]
+fn the_short_message_is_the_exception_line() {
+    let collection = "tests/test_x.py:3: in <module>\n    import x\nE     File \"x.py\", line 2\nE       return 1\nE       ^^^^^^^^\nE   SyntaxError: 'return' outside function\n";
+    assert_eq!(super::short_message(collection), "SyntaxError: 'return' outside function");
+    assert_eq!(
+        super::short_message("AssertionError: assert -1 == 3\n +  where -1 = add(1, 2)"),
+        "AssertionError: assert -1 == 3"
+    );
+    assert_eq!(super::short_message(""), "");
+}
