@@ -19,7 +19,10 @@ failed=0
 status=0
 skipped=()
 for suite in tests/nvim/run.sh tests/emacs/run.sh tests/helix/run.sh; do
-    out=$("$suite") || status=1
+    if ! out=$("$suite" 2>&1); then
+        status=1
+        echo "$out"
+    fi
     line=$(tail -1 <<<"$out")
     echo "$line"
     [[ $line == *"(skipped)"* ]] && skipped+=("${line%%:*}")

@@ -1,7 +1,20 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, unit and end-to-end tests.
+# Runs every test of the project: formatting, lints, unit and end-to-end tests, and the
+# editor clients in real editors (VS Code through code-server and Chromium, Neovim 0.11 and
+# 0.7, Emacs with Eglot). `--skip-editors` leaves the editors out, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+skip_editors=0
+for arg in "$@"; do
+    case "$arg" in
+    --skip-editors) skip_editors=1 ;;
+    *)
+        echo "unknown argument $arg; the only one is --skip-editors" >&2
+        exit 2
+        ;;
+    esac
+done
 
 # System packages the tests use: bubblewrap (the bwrap sandbox tests).
 if ! command -v bwrap >/dev/null 2>&1; then
@@ -18,8 +31,23 @@ cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
+    cargo nextest run --workspace --locked --no-fail-fast || status=1
 else
-    cargo test --workspace --locked --no-fail-fast
+    cargo test --workspace --locked --no-fail-fast || status=1
 fi
+
+if [ "$skip_editors" = 1 ]; then
+    echo "== SKIPPED: the real-editor tests (VS Code, Neovim, Emacs), because of --skip-editors"
+else
+    echo "== editors: VS Code (code-server + Chromium), Neovim, Emacs"
+    cargo build -q --locked -p pleat
+    export PLEAT_BIN="$PWD/target/debug/pleat"
+    tests/vscode/run.sh || status=1
+    scripts/test-editors.sh || status=1
+fi
+if [ "$status" -ne 0 ]; then
+    echo "== FAILED: see above" >&2
+fi
+exit "$status"

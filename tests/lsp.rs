@@ -740,3 +740,16 @@ fn type_checking_on_save_is_selectable() {
     let diagnostics = diagnostics_where(&mut server, &uri(&typed), |d| from_source(d, "mypy").is_empty());
     assert!(from_source(&diagnostics, "mypy").is_empty());
 }
+
+#[test]
+fn a_client_without_a_root_gets_the_repository_of_the_file_it_opens() {
+    let (_dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", "")]);
+    let mut server = Server::start(&shared_cache());
+    server.request("initialize", &json!({"processId": null, "capabilities": {}}));
+    server.notify("initialized", &json!({}));
+    let b = uri(&root.join("pkg/b.py"));
+    open(&mut server, &b, 1, "import pkg\nimport pkg.nowhere\n");
+    let diagnostics = server.diagnostics_for(&b, 1);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0]["range"]["start"]["line"], 1);
+}

@@ -139,7 +139,8 @@ impl LanguageServer for Backend {
             .unwrap_or_default();
         #[allow(deprecated)]
         if folders.is_empty()
-            && let Some(root) = params.root_uri.as_ref().and_then(file_path)
+            && let Some(root) =
+                params.root_uri.as_ref().and_then(file_path).or(params.root_path.clone().map(PathBuf::from))
         {
             folders.push(root);
         }

@@ -338,8 +338,31 @@ impl State {
             return;
         };
         let saved = *blake3::hash(text.as_bytes()).as_bytes();
+        self.adopt_root_of(&file).await;
         self.documents.insert(uri.clone(), Document { file, text, version, saved });
         self.apply_text(&uri).await;
+    }
+
+    /// A Python file outside every workspace folder (a client started without a root, or a
+    /// file opened from elsewhere): its repository, found as the CLI finds it, becomes a
+    /// workspace when it is one (a Pleat configuration or a git root).
+    async fn adopt_root_of(&mut self, file: &Path) {
+        let is_python = file.extension().is_some_and(|e| e == "py" || e == "pyi");
+        if !is_python || self.locate(file).is_some() {
+            return;
+        }
+        let Some(parent) = file.parent() else { return };
+        let root = engine::config::find_root(parent);
+        let is_repository = root.join(".git").exists() || engine::config::config_file(&root).is_some();
+        if !is_repository || self.loading.contains(&root) || self.workspace_index(&root).is_some() {
+            return;
+        }
+        self.log(
+            MessageType::INFO,
+            format!("{} is outside the workspace folders: loading {}", file.display(), root.display()),
+        )
+        .await;
+        self.load(root);
     }
 
     async fn change(&mut self, uri: Uri, text: String, version: i32) {
