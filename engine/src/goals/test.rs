@@ -165,6 +165,17 @@ fn test_config_files(project: &Project) -> Vec<String> {
         .collect()
 }
 
+/// The test environment: pytest's lock plus the project's requirements (built on first use).
+pub fn environment(
+    goals: &Goals,
+    project: &Project,
+    progress: &mut dyn FnMut(&str),
+) -> Result<crate::tools::ToolEnv, GoalError> {
+    let mut spec = goals.spec("pytest")?;
+    spec.project_requirements = project_requirements(project);
+    Ok(goals.tools.ensure(&spec, progress)?)
+}
+
 /// Runs the test files.
 pub fn test(
     goals: &Goals,
@@ -174,9 +185,7 @@ pub fn test(
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
-    let mut spec = goals.spec("pytest")?;
-    spec.project_requirements = project_requirements(project);
-    let env = goals.tools.ensure(&spec, progress)?;
+    let env = environment(goals, project, progress)?;
     let plugin = goals.store.put(PLUGIN.as_bytes())?;
     let mut plugin_entries = BTreeMap::new();
     plugin_entries

@@ -128,22 +128,28 @@ pub fn execute(
     if !tests.is_empty() && !cancel.is_cancelled() {
         let total = tests.len();
         let counts = std::sync::Mutex::new((0usize, 0usize));
-        progress(format!("tests 0/{total}"));
-        let options = TestOptions {
-            timeout: job.settings.test_timeout.map(Duration::from_secs),
-            force: job.force,
-            ..TestOptions::default()
-        };
-        let on_done = |_: &str, cached: bool, _: Option<i32>| {
-            if let Ok(mut counts) = counts.lock() {
-                counts.0 += 1;
-                counts.1 += usize::from(cached);
-                progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
+        // The environment first (on a new machine it takes a while), so that "tests 0/N"
+        // means the tests are starting.
+        if let Err(e) = goals::test::environment(&goals, &project, &mut say) {
+            outcome.errors.push(e.to_string());
+        } else {
+            progress(format!("tests 0/{total}"));
+            let options = TestOptions {
+                timeout: job.settings.test_timeout.map(Duration::from_secs),
+                force: job.force,
+                ..TestOptions::default()
+            };
+            let on_done = |_: &str, cached: bool, _: Option<i32>| {
+                if let Ok(mut counts) = counts.lock() {
+                    counts.0 += 1;
+                    counts.1 += usize::from(cached);
+                    progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
+                }
+            };
+            match goals::test::test(&goals, &project, &tests, &options, &on_done, &mut say) {
+                Ok(results) => outcome.tests = results,
+                Err(e) => outcome.errors.push(e.to_string()),
             }
-        };
-        match goals::test::test(&goals, &project, &tests, &options, &on_done, &mut say) {
-            Ok(results) => outcome.tests = results,
-            Err(e) => outcome.errors.push(e.to_string()),
         }
     }
     if let Err(e) = goals.finish() {
