@@ -354,7 +354,11 @@ impl State {
         let Some(parent) = file.parent() else { return };
         let root = engine::config::find_root(parent);
         let is_repository = root.join(".git").exists() || engine::config::config_file(&root).is_some();
-        if !is_repository || self.loading.contains(&root) || self.workspace_index(&root).is_some() {
+        // Folders still loading, or loaded with this root (a folder may be a subfolder of
+        // its repository), already cover the file.
+        let covered = self.loading.iter().any(|f| *f == root || engine::config::find_root(f) == root)
+            || self.workspaces.iter().any(|w| w.folder == root || w.project.root == root);
+        if !is_repository || covered {
             return;
         }
         self.log(
