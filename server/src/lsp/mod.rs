@@ -254,7 +254,13 @@ impl LanguageServer for Backend {
     }
 
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
-        Ok(Some(self.ask(move |s| lenses::lenses(s, &params.text_document.uri)).await?))
+        // While folders load, a document's lenses wait for its workspace (clients without
+        // codeLens/refresh would otherwise keep the empty answer).
+        let answer = self.ask(move |s| s.lenses_or_wait(params.text_document.uri)).await?;
+        Ok(Some(match answer {
+            Ok(lenses) => lenses,
+            Err(later) => later.await.unwrap_or_default(),
+        }))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {

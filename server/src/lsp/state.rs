@@ -12,7 +12,9 @@ use engine::store::Store;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
-use tower_lsp_server::ls_types::{Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Uri};
+use tower_lsp_server::ls_types::{
+    CodeLens, Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Uri,
+};
 
 use super::results::Results;
 use super::runs::{self, Job, Outcome};
@@ -67,6 +69,8 @@ pub struct State {
     next_run: u64,
     /// URIs that were last given a non-empty list (to clear them later).
     published: HashSet<Uri>,
+    /// Code-lens requests that arrived while folders were loading.
+    waiting_lenses: Vec<(Uri, oneshot::Sender<Vec<CodeLens>>)>,
 }
 
 /// Applies events until the channel closes (the server stopped).
@@ -91,6 +95,7 @@ pub async fn run(
         running: Vec::new(),
         next_run: 1,
         published: HashSet::new(),
+        waiting_lenses: Vec::new(),
     };
     while let Some(event) = receiver.recv().await {
         state.apply(event).await;
@@ -165,6 +170,7 @@ impl State {
             Ok(loaded) => loaded,
             Err(e) => {
                 self.log(MessageType::ERROR, format!("cannot load {}: {e}", folder.display())).await;
+                self.answer_waiting_lenses();
                 return;
             }
         };
@@ -239,6 +245,7 @@ impl State {
         }
         self.publish_open().await;
         self.refresh_lenses();
+        self.answer_waiting_lenses();
         super::watch::start_polling(self, index);
     }
 
@@ -745,6 +752,32 @@ impl State {
         let project = Arc::clone(&self.workspaces[index].project);
         let goals = Arc::clone(self.goals.get(&project.root)?);
         Some((goals, project, path, doc.text.clone()))
+    }
+
+    /// A document's code lenses, or, while folders are still loading and none holds it yet,
+    /// a channel that answers once loading is over.
+    pub fn lenses_or_wait(
+        &mut self,
+        uri: Uri,
+    ) -> std::result::Result<Vec<CodeLens>, oneshot::Receiver<Vec<CodeLens>>> {
+        if self.locate_uri(&uri).is_some() || self.loading.is_empty() {
+            return Ok(super::lenses::lenses(self, &uri));
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.waiting_lenses.push((uri, sender));
+        Err(receiver)
+    }
+
+    /// Answers the lens requests whose workspace is now loaded (all of them once nothing
+    /// is loading any more).
+    fn answer_waiting_lenses(&mut self) {
+        for (uri, sender) in std::mem::take(&mut self.waiting_lenses) {
+            if self.locate_uri(&uri).is_some() || self.loading.is_empty() {
+                let _ = sender.send(super::lenses::lenses(self, &uri));
+            } else {
+                self.waiting_lenses.push((uri, sender));
+            }
+        }
     }
 
     /// The sender for events from threads the state starts.
