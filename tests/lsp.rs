@@ -756,3 +756,28 @@ fn a_client_without_a_root_gets_the_repository_of_the_file_it_opens() {
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
     assert_eq!(diagnostics[0]["range"]["start"]["line"], 1);
 }
+
+#[test]
+fn a_hung_test_times_out_with_a_diagnostic_and_a_broken_test_file_says_why() {
+    let hung = format!("# {}\nimport time\n\n\ndef test_hangs():\n    time.sleep(60)\n", nonce());
+    let broken = format!("# {}\n\n\ndef test_x():\n    return 1\n  return 2\n", nonce());
+    let (_dir, root) =
+        fixture(&[("pleat.toml", ""), ("tests/test_hung.py", &hung), ("tests/test_broken.py", &broken)]);
+    let mut server = Server::start(&shared_cache());
+    initialize(&mut server, &root, &json!({"onSave": "tests", "test": {"timeout": 2}}), &json!({}));
+    let hung_path = root.join("tests/test_hung.py");
+    open(&mut server, &uri(&hung_path), 1, &hung);
+    save(&mut server, &hung_path, 2, &hung);
+    let diagnostics =
+        diagnostics_where(&mut server, &uri(&hung_path), |d| !from_source(d, "pytest").is_empty());
+    let timed_out = from_source(&diagnostics, "pytest");
+    assert_eq!(timed_out[0]["code"], "timed_out", "{timed_out:?}");
+    assert!(timed_out[0]["message"].as_str().unwrap().contains("timed out after 2 s"), "{timed_out:?}");
+    let broken_path = root.join("tests/test_broken.py");
+    open(&mut server, &uri(&broken_path), 1, &broken);
+    save(&mut server, &broken_path, 2, &broken);
+    let diagnostics =
+        diagnostics_where(&mut server, &uri(&broken_path), |d| !from_source(d, "pytest").is_empty());
+    let message = from_source(&diagnostics, "pytest")[0]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("IndentationError"), "{message}");
+}

@@ -23,6 +23,9 @@ impl OnSave {
     }
 }
 
+/// Seconds a test file may run in an editor run unless `pleat.test.timeout` says otherwise.
+pub const DEFAULT_TEST_TIMEOUT: u64 = 300;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub on_save: OnSave,
@@ -30,7 +33,8 @@ pub struct Settings {
     pub linters: Vec<Linter>,
     /// The type checker run on save (`pleat.typecheck`), none by default.
     pub typecheck: Option<Checker>,
-    /// A test file's time limit in seconds (`pleat.test.timeout`).
+    /// A test file's time limit in seconds (`pleat.test.timeout`; 0 for none). An editor
+    /// run has one by default, so a hung test cannot keep a run going for ever.
     pub test_timeout: Option<u64>,
 }
 
@@ -40,7 +44,7 @@ impl Default for Settings {
             on_save: OnSave::LintAndTests,
             linters: vec![Linter::Ruff],
             typecheck: None,
-            test_timeout: None,
+            test_timeout: Some(DEFAULT_TEST_TIMEOUT),
         }
     }
 }
@@ -114,6 +118,8 @@ mod tests {
         assert_eq!(s.on_save, OnSave::Off);
         assert_eq!(s.linters, vec![Linter::Flake8]);
         assert_eq!(Settings::from_json(&Value::Null).0, Settings::default());
+        assert_eq!(Settings::default().test_timeout, Some(DEFAULT_TEST_TIMEOUT));
+        assert_eq!(Settings::from_json(&json!({"test": {"timeout": 0}})).0.test_timeout, None);
     }
 
     #[test]
