@@ -22,69 +22,24 @@ cp "$PLEAT_BIN" "$BENCH/bin/pleat-lsp"
 source "$REPO/bench/projects.sh"
 prepare azure
 rm -rf "$BENCH/lsp-sample" && cp -r "$REPO/examples/sample" "$BENCH/lsp-sample"
-exec python3 - "$BENCH/bin/pleat-lsp" "$BENCH" "$RUNS" "${DIR[azure]}" <<'PY'
-import glob, json, os, shutil, statistics, subprocess, sys, threading, time, queue
+exec python3 - "$BENCH/bin/pleat-lsp" "$BENCH" "$RUNS" "${DIR[azure]}" "$REPO/scripts" <<'PY'
+import glob, os, shutil, statistics, subprocess, sys, time
 
-pleat, bench, runs, azure = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+pleat, bench, runs, azure, scripts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+sys.path.insert(0, scripts)
+from lsp_client import Client
 sample = os.path.join(bench, "lsp-sample")
 
-class Server:
+class Server(Client):
     def __init__(self, cache, root, options):
-        self.p = subprocess.Popen([pleat, "--cache-dir", cache, "lsp"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.q, self.next = queue.Queue(), 1
-        threading.Thread(target=self.read, daemon=True).start()
-        self.started = time.perf_counter()
-        uri = "file://" + root
-        self.request("initialize", {"processId": None, "rootUri": uri,
-            "workspaceFolders": [{"uri": uri, "name": "bench"}], "initializationOptions": options,
-            "capabilities": {"window": {"workDoneProgress": True}}})
-        self.notify("initialized", {})
-
-    def read(self):
-        out = self.p.stdout
-        while True:
-            length = 0
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.strip()
-                if not line:
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            self.q.put((time.perf_counter(), json.loads(out.read(length))))
-
-    def send(self, msg):
-        body = json.dumps(msg).encode()
-        self.p.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.p.stdin.flush()
-
-    def notify(self, method, params):
-        self.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def request(self, method, params):
-        i = self.next; self.next += 1
-        self.send({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
-        return self.wait(lambda m: m.get("id") == i and "method" not in m)[1]
-
-    def wait(self, want, limit=600):
-        end = time.perf_counter() + limit
-        while True:
-            at, m = self.q.get(timeout=max(0.01, end - time.perf_counter()))
-            if "method" in m and "id" in m:  # answer the server's requests (progress tokens)
-                self.send({"jsonrpc": "2.0", "id": m["id"], "result": None})
-            if want(m):
-                return at, m
+        super().__init__([pleat, "--cache-dir", cache, "lsp"])
+        self.initialize(root, options, {"window": {"workDoneProgress": True}})
 
     def rss_mb(self):
-        status = open(f"/proc/{self.p.pid}/status").read()
+        status = open(f"/proc/{self.process.pid}/status").read()
         get = lambda key: int(next(l.split()[1] for l in status.splitlines() if l.startswith(key))) / 1024
         return get("VmRSS:"), get("VmHWM:")
 
-    def close(self):
-        self.p.kill(); self.p.wait()
 
 def loaded(m):
     return m.get("method") == "window/logMessage" and "Python files under" in m["params"]["message"]

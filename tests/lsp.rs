@@ -275,6 +275,21 @@ fn diagnostics_where(server: &mut Server, uri: &str, want: impl Fn(&[Value]) -> 
     message["params"]["diagnostics"].as_array().unwrap().clone()
 }
 
+/// A document's code lenses: (line, title) each.
+fn lenses(server: &mut Server, uri: &str) -> Vec<(u64, String)> {
+    let answer = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": uri}}));
+    let lenses = answer["result"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    lenses
+        .iter()
+        .map(|l| {
+            (
+                l["range"]["start"]["line"].as_u64().unwrap(),
+                l["command"]["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn from_source(diagnostics: &[Value], source: &str) -> Vec<Value> {
     diagnostics.iter().filter(|d| d["source"] == source).cloned().collect()
 }
@@ -357,21 +372,10 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     assert!(actions.iter().any(|a| a["kind"] == "source.fixAll.pleat"), "{actions:?}");
 
     // Lenses: counts on the module, results on each test.
-    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": calc_uri}}));
-    let titles: Vec<&str> = lenses["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["command"]["title"].as_str().unwrap())
-        .collect();
+    let titles: Vec<String> = lenses(&mut server, &calc_uri).into_iter().map(|(_, t)| t).collect();
     assert_eq!(titles, ["▶ Run 1 affected test", "1 dependent"]);
-    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
-    let titles: Vec<(u64, &str)> = lenses["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l["range"]["start"]["line"].as_u64().unwrap(), l["command"]["title"].as_str().unwrap()))
-        .collect();
+    let lensed = lenses(&mut server, &test_uri);
+    let titles: Vec<(u64, &str)> = lensed.iter().map(|(line, t)| (*line, t.as_str())).collect();
     assert!(titles.contains(&(3, "▶ Run test")) && titles.contains(&(3, "✕ failed")), "{titles:?}");
     assert!(titles.contains(&(7, "▶ Run test")), "the class has a lens: {titles:?}");
     assert!(titles.contains(&(8, "✕ failed")), "{titles:?}");
@@ -389,13 +393,7 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     );
     let tests = run["result"]["tests"].as_array().unwrap_or_else(|| panic!("{run}"));
     assert!(tests.iter().all(|t| t["state"] == "passed" && t["cached"] == true), "{tests:?}");
-    let lenses = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
-    let titles: Vec<&str> = lenses["result"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["command"]["title"].as_str().unwrap())
-        .collect();
+    let titles: Vec<String> = lenses(&mut server, &test_uri).into_iter().map(|(_, t)| t).collect();
     assert!(titles.iter().any(|t| t.starts_with('✓') && t.ends_with("(cached)")), "{titles:?}");
     let why = server.request(
         "workspace/executeCommand",

@@ -5,21 +5,16 @@ use engine::goals::lint::LintFinding;
 use engine::goals::test::{FileOutcome, Outcome as TestOutcome};
 use serde_json::json;
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range, Uri,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range,
 };
 
 use super::results::Results;
+use super::state::State;
 use super::to_proto;
-use super::workspace::Workspace;
 
-/// Everything to show for `path` (whose current text is `text`). `uri_of` turns a
-/// repository path into a URI (for related information).
-pub fn for_file(
-    ws: &Workspace,
-    path: &str,
-    text: &str,
-    uri_of: &dyn Fn(&str) -> Option<Uri>,
-) -> Vec<Diagnostic> {
+/// Everything to show for `path` of workspace `index` (whose current text is `text`).
+pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diagnostic> {
+    let ws = &state.workspaces[index];
     let project = &ws.project;
     let mut out = Vec::new();
     let Some(id) = project.id(path) else { return out };
@@ -52,7 +47,8 @@ pub fn for_file(
             let message =
                 case.message.clone().unwrap_or_else(|| format!("{} {}", short, case.outcome.as_str()));
             let at = |l: &engine::goals::test::Location| {
-                uri_of(&l.file).map(|uri| Location { uri, range: line_range_on_disk(ws, &l.file, l.line) })
+                let range = to_proto::line_range(&state.text(index, &l.file), l.line);
+                state.uri_of(index, &l.file).map(|uri| Location { uri, range })
             };
             if let Some(location) = case.location.as_ref().filter(|l| l.file == path) {
                 let related = case.source_location.as_ref().and_then(at).map(|location| {
@@ -117,12 +113,6 @@ fn cycle_hints(project: &engine::project::Project, id: engine::graph::FileId, te
         });
     }
     out
-}
-
-/// A related location's range: the whole line, read from the file when needed.
-fn line_range_on_disk(ws: &Workspace, path: &str, line: u32) -> Range {
-    let text = std::fs::read(ws.project.root.join(path)).map(|b| String::from_utf8_lossy(&b).into_owned());
-    to_proto::line_range(&text.unwrap_or_default(), line)
 }
 
 fn lint(finding: &LintFinding, text: &str) -> Diagnostic {

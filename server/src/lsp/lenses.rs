@@ -43,12 +43,7 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     if project.file(id).is_none_or(|f| f.kind != TargetKind::Test) {
         return out;
     }
-    let text = match state.documents.get(uri) {
-        Some(doc) => doc.text.clone(),
-        None => std::fs::read(project.root.join(&path))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default(),
-    };
+    let text = state.text(index, &path);
     for item in test_items(text.as_bytes()) {
         let range = to_proto::range(&text, &item.range);
         let test = format!("{path}::{}", item.id);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use engine::exec::Cancel;
 use engine::goals::Goals;
 use engine::parse_cache::ContentDigest;
-use engine::project::{Project, SourceFile, Update};
+use engine::project::{Project, Update};
 use engine::store::Store;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -33,8 +33,13 @@ pub struct Document {
 
 impl Document {
     fn digest(&self) -> ContentDigest {
-        *blake3::hash(self.text.as_bytes()).as_bytes()
+        digest(&self.text)
     }
+}
+
+/// The digest the project gives a file's content.
+fn digest(text: &str) -> ContentDigest {
+    *blake3::hash(text.as_bytes()).as_bytes()
 }
 
 /// A run in flight.
@@ -214,13 +219,8 @@ impl State {
             .values()
             .filter_map(|d| Some((self.locate_in(index, &d.file)?, d.text.clone())))
             .collect();
-        let ws = &mut self.workspaces[index];
-        let options = Project::parse_options(&ws.project.config);
-        let project = Arc::make_mut(&mut ws.project);
-        for (path, text) in docs {
-            if path.ends_with(".py") || path.ends_with(".pyi") {
-                let _ = project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options));
-            }
+        for (path, text) in docs.into_iter().filter(|(path, _)| workspace::is_python(path)) {
+            let _ = self.workspaces[index].set_text(&path, text.as_bytes());
         }
         let problem = self.workspaces[index].config_problem.clone();
         if let Some(old) = old_problem.filter(|o| problem.as_ref().is_none_or(|p| p.path != o.path))
@@ -344,7 +344,7 @@ impl State {
             self.log(MessageType::LOG, format!("ignoring {}: not a file", uri.as_str())).await;
             return;
         };
-        let saved = *blake3::hash(text.as_bytes()).as_bytes();
+        let saved = digest(&text);
         self.adopt_root_of(&file).await;
         self.documents.insert(uri.clone(), Document { file, text, version, saved });
         self.apply_text(&uri).await;
@@ -394,13 +394,10 @@ impl State {
     async fn apply_text(&mut self, uri: &Uri) {
         let Some(doc) = self.documents.get(uri) else { return };
         let Some((index, path)) = self.locate(&doc.file) else { return };
-        if !(path.ends_with(".py") || path.ends_with(".pyi")) {
+        if !workspace::is_python(&path) {
             return;
         }
-        let ws = &mut self.workspaces[index];
-        let options = Project::parse_options(&ws.project.config);
-        let file = SourceFile::from_bytes(&path, doc.text.as_bytes(), options);
-        match Arc::make_mut(&mut ws.project).set_file(file) {
+        match self.workspaces[index].set_text(&path, doc.text.as_bytes()) {
             Ok(Update::Everything) => {
                 self.publish_open().await;
                 self.refresh_lenses();
@@ -432,16 +429,7 @@ impl State {
     async fn close(&mut self, uri: Uri) {
         let Some(doc) = self.documents.remove(&uri) else { return };
         let Some((index, path)) = self.locate(&doc.file) else { return };
-        // Back to what is on disk.
-        let ws = &mut self.workspaces[index];
-        let options = Project::parse_options(&ws.project.config);
-        let update = match std::fs::read(&doc.file) {
-            Ok(bytes) => {
-                Arc::make_mut(&mut ws.project).set_file(SourceFile::from_bytes(&path, &bytes, options))
-            }
-            Err(_) => Arc::make_mut(&mut ws.project).remove_file(&path).map(|_| Update::Everything),
-        };
-        if matches!(update, Ok(Update::Everything)) {
+        if matches!(self.workspaces[index].reload_from_disk(&path), Ok(Update::Everything)) {
             self.publish_open().await;
         }
         // Results for the file stay visible in the problems view.
@@ -458,29 +446,11 @@ impl State {
                 reload.insert(self.workspaces[index].folder.clone());
                 continue;
             }
-            if !(path.ends_with(".py") || path.ends_with(".pyi")) {
-                continue;
-            }
             // An open buffer is the truth for its file until it is closed.
-            if self.documents.values().any(|d| d.file == file) {
+            if !workspace::is_python(&path) || self.documents.values().any(|d| d.file == file) {
                 continue;
             }
-            let ws = &mut self.workspaces[index];
-            let options = Project::parse_options(&ws.project.config);
-            let project = Arc::make_mut(&mut ws.project);
-            let update = match std::fs::read(&file) {
-                Ok(bytes) => {
-                    let mut source = SourceFile::from_bytes(&path, &bytes, options);
-                    if let Ok(meta) = std::fs::metadata(&file) {
-                        source.stat = engine::vfs::stat_of(&meta);
-                    }
-                    project.set_file(source)
-                }
-                Err(_) => project
-                    .remove_file(&path)
-                    .map(|removed| if removed { Update::Everything } else { Update::Unchanged }),
-            };
-            match update {
+            match self.workspaces[index].reload_from_disk(&path) {
                 Ok(Update::Everything) => everything = true,
                 Ok(_) => self.publish(index, &path).await,
                 Err(e) => self.log(MessageType::ERROR, e.to_string()).await,
@@ -693,8 +663,7 @@ impl State {
             },
         };
         let text = self.text(index, path);
-        let uri_of = |p: &str| self.uri_of(index, p);
-        let diagnostics = super::diagnostics::for_file(&self.workspaces[index], path, &text, &uri_of);
+        let diagnostics = super::diagnostics::for_file(self, index, path, &text);
         self.send_diagnostics(uri, diagnostics, version).await;
     }
 

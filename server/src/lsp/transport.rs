@@ -19,9 +19,9 @@ pub async fn filter(
 ) {
     let mut input = BufReader::new(input);
     loop {
-        let length = match read_headers(&mut input).await {
-            Header::Length(length) => length,
-            Header::Garbage => {
+        let body = match read_frame(&mut input).await {
+            Read::Frame(body) => body,
+            Read::Garbage => {
                 let reply = error(
                     &Value::Null,
                     -32700,
@@ -30,27 +30,50 @@ pub async fn filter(
                 let _ = replies.send(Some(reply));
                 continue;
             }
-            Header::End => return,
+            Read::End => return,
         };
-        let mut body = vec![0u8; length];
-        if input.read_exact(&mut body).await.is_err() {
-            return;
-        }
         match check(&body) {
             Ok(()) => {
-                let header = format!("Content-Length: {length}\r\n\r\n");
-                if server.write_all(header.as_bytes()).await.is_err()
-                    || server.write_all(&body).await.is_err()
-                {
+                if !write_frame(&mut server, &body).await {
                     return;
                 }
-                let _ = server.flush().await;
             }
             Err(reply) => {
                 let _ = replies.send(Some(reply));
             }
         }
     }
+}
+
+/// What reading one frame gave.
+enum Read {
+    Frame(Frame),
+    /// A header block without a usable Content-Length (skipped).
+    Garbage,
+    End,
+}
+
+async fn read_frame(input: &mut (impl AsyncBufReadExt + Unpin)) -> Read {
+    let length = match read_headers(input).await {
+        Header::Length(length) => length,
+        Header::Garbage => return Read::Garbage,
+        Header::End => return Read::End,
+    };
+    let mut body = vec![0u8; length];
+    if input.read_exact(&mut body).await.is_err() {
+        return Read::End;
+    }
+    Read::Frame(body)
+}
+
+/// Writes one framed message; false when the other side is gone.
+async fn write_frame(output: &mut (impl AsyncWrite + Unpin), body: &[u8]) -> bool {
+    let header = format!("Content-Length: {}\r\n\r\n", body.len());
+    if output.write_all(header.as_bytes()).await.is_err() || output.write_all(body).await.is_err() {
+        return false;
+    }
+    let _ = output.flush().await;
+    true
 }
 
 enum Header {
@@ -124,21 +147,17 @@ pub async fn forward(
 ) {
     tokio::spawn(async move {
         let mut server = BufReader::new(server);
-        loop {
-            let Header::Length(length) = read_headers(&mut server).await else { break };
-            let mut body = vec![0u8; length];
-            if server.read_exact(&mut body).await.is_err() || replies.send(Some(body)).is_err() {
+        while let Read::Frame(body) = read_frame(&mut server).await {
+            if replies.send(Some(body)).is_err() {
                 break;
             }
         }
         let _ = replies.send(None);
     });
     while let Some(Some(body)) = frames.recv().await {
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        if output.write_all(header.as_bytes()).await.is_err() || output.write_all(&body).await.is_err() {
+        if !write_frame(&mut output, &body).await {
             return;
         }
-        let _ = output.flush().await;
     }
 }
 

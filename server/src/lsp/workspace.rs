@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use engine::config::{self, Config, ConfigError};
 use engine::loader::{self, LoadOptions, LoadReport};
-use engine::project::Project;
+use engine::project::{Project, ProjectError, SourceFile, Update};
 
 use super::results::Results;
 
@@ -18,6 +18,34 @@ pub struct Workspace {
     pub results: Results,
     /// Stops our own file watcher of this folder (when the client cannot watch).
     pub poller: Option<engine::exec::Cancel>,
+}
+
+impl Workspace {
+    /// Hands a file's content (an editor buffer) to the project.
+    pub fn set_text(&mut self, path: &str, bytes: &[u8]) -> Result<Update, ProjectError> {
+        let options = Project::parse_options(&self.project.config);
+        Arc::make_mut(&mut self.project).set_file(SourceFile::from_bytes(path, bytes, options))
+    }
+
+    /// Back to what is on disk: the file's content and stat data, or its removal.
+    pub fn reload_from_disk(&mut self, path: &str) -> Result<Update, ProjectError> {
+        let file = self.project.root.join(path);
+        let Ok(bytes) = std::fs::read(&file) else {
+            let removed = Arc::make_mut(&mut self.project).remove_file(path)?;
+            return Ok(if removed { Update::Everything } else { Update::Unchanged });
+        };
+        let options = Project::parse_options(&self.project.config);
+        let mut source = SourceFile::from_bytes(path, &bytes, options);
+        if let Ok(meta) = std::fs::metadata(&file) {
+            source.stat = engine::vfs::stat_of(&meta);
+        }
+        Arc::make_mut(&mut self.project).set_file(source)
+    }
+}
+
+/// A Python source or stub, by its path.
+pub fn is_python(path: &str) -> bool {
+    path.ends_with(".py") || path.ends_with(".pyi")
 }
 
 impl Drop for Workspace {
