@@ -81,6 +81,12 @@ pub struct Config {
     /// Requirements declared in pyproject.toml (`[project]` dependencies and optional
     /// dependencies, `[dependency-groups]`, Poetry's dependencies), as PEP 508 strings.
     pub declared_requirements: Vec<String>,
+    /// `requirements`: the files and groups the test environment holds besides the runtime
+    /// dependencies; `None` means detect them.
+    pub requirements: Option<Vec<String>>,
+    /// `[tool.pleat.resources]`: a glob of test files → globs of the repository files (data,
+    /// templates, fixtures) their sandboxes hold besides the ones found by default.
+    pub resources: BTreeMap<String, Vec<String>>,
     /// Where the configuration came from, if anywhere.
     pub file: Option<PathBuf>,
 }
@@ -105,6 +111,8 @@ impl Default for Config {
             tools: BTreeMap::new(),
             cache_max_bytes: 2 << 30,
             declared_requirements: Vec::new(),
+            requirements: None,
+            resources: BTreeMap::new(),
             file: None,
         }
     }
@@ -150,6 +158,8 @@ struct RawConfig {
     interpreter: Option<String>,
     tools: Option<BTreeMap<String, ToolOverride>>,
     cache_max_size: Option<String>,
+    requirements: Option<Vec<String>>,
+    resources: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +305,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         tools: raw.tools.unwrap_or_default(),
         cache_max_bytes,
         declared_requirements: declared,
+        requirements: raw.requirements,
+        resources: raw.resources.unwrap_or_default(),
         file: Some(path.to_owned()),
     })
 }

@@ -1,8 +1,10 @@
 //! The goals (lint, fmt, test, check): they build processes from the project and its graph, run them through the runner stack, and turn tool output into plain-data results.
 
 pub mod check;
+pub mod dist_info;
 pub mod fmt;
 pub mod lint;
+pub mod resources;
 pub mod test;
 
 use std::path::{Path, PathBuf};

@@ -241,6 +241,12 @@ impl Project {
         }
         for entry in self.explicit.iter().filter(|e| e.matcher.is_match(&file.path)) {
             for path in &entry.add {
+                // A data file or folder is a resource of the file's tests, not an import
+                // edge (`goals::resources`); only a missing one is worth a word here.
+                let python = path.ends_with(".py") || path.ends_with(".pyi");
+                if !python && self.root.join(path).exists() {
+                    continue;
+                }
                 match self.by_path.get(path.as_str()) {
                     Some(to) => deps.edges.push(Edge {
                         to: *to,
@@ -254,7 +260,7 @@ impl Project {
                         range: crate::python::imports::TextRange::default(),
                         module: path.clone(),
                         message: format!(
-                            "[tool.pleat.dependencies] gives {} the dependency {path}, which is not a Python file of this repository; fix or remove the entry",
+                            "[tool.pleat.dependencies] gives {} the dependency {path}, which is neither a Python file nor a file or folder of this repository; fix or remove the entry",
                             file.path
                         ),
                         candidates: Vec::new(),

@@ -222,8 +222,13 @@ impl ToolEnvs {
 
     /// The key of a tool's environment.
     pub fn key(&self, spec: &ToolSpec) -> Digest {
-        let text =
-            format!("{TOOLS_VERSION}\n{}\n{}\n{}", self.interpreter.identity(), spec.name, spec.requirements);
+        let text = format!(
+            "{TOOLS_VERSION}\n{}\n{}\n{}\n--project--\n{}",
+            self.interpreter.identity(),
+            spec.name,
+            spec.requirements,
+            spec.project_requirements
+        );
         Digest::of(DigestFunction::Blake3, text.as_bytes())
     }
 

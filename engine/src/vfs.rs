@@ -65,7 +65,7 @@ pub fn glob(pattern: &str, setting: &'static str) -> Result<globset::GlobMatcher
 }
 
 /// Folders never walked: version control, caches, virtualenvs, node modules.
-fn skipped_dir(name: &str, path: &Path) -> bool {
+pub(crate) fn skipped_dir(name: &str, path: &Path) -> bool {
     matches!(name, "__pycache__" | "node_modules" | "site-packages")
         || (name.starts_with('.') && name.len() > 1)
         || path.join("pyvenv.cfg").is_file()

@@ -1,10 +1,36 @@
-"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS."""
+"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to read that did not exist."""
 
 import json
 import os
+import sys
 
 _results = {}
 _order = []
+_missing = []
+_SANDBOX = os.getcwd()
+
+
+def _watch(event, args):
+    # Paths inside the sandbox that a test opened or listed and that are not there: Pleat
+    # says which of them exist in the repository (an input the sandbox lacks).
+    if event not in ("open", "os.listdir", "os.scandir") or not args or len(_missing) >= 50:
+        return
+    path = args[0]
+    if isinstance(path, int) or path is None:
+        return
+    if event == "open" and len(args) > 1 and isinstance(args[1], str) and any(c in args[1] for c in "wax"):
+        return
+    try:
+        path = os.path.abspath(os.fsdecode(path))
+        if path.startswith(_SANDBOX + os.sep) and not os.path.exists(path):
+            rel = os.path.relpath(path, _SANDBOX)
+            if rel not in _missing:
+                _missing.append(rel)
+    except Exception:
+        pass
+
+
+sys.addaudithook(_watch)
 
 
 def _frames(longrepr):
@@ -53,4 +79,4 @@ def pytest_sessionfinish(session, exitstatus):
     if not path:
         return
     with open(path, "w", encoding="utf-8") as out:
-        json.dump({"exitstatus": int(exitstatus), "tests": [_results[n] for n in _order]}, out)
+        json.dump({"exitstatus": int(exitstatus), "tests": [_results[n] for n in _order], "missing": _missing}, out)

@@ -218,6 +218,12 @@ fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {
             out.line(format_args!("      raised at {}:{}", source.file, source.line))?;
         }
     }
+    for path in &r.missing_inputs {
+        out.line(format_args!(
+            "    ! {} read {path}, which is not among its inputs; add it with [tool.pleat.resources]",
+            r.file
+        ))?;
+    }
     if !r.outcome.ok() && r.tests.iter().all(|t| t.outcome.as_str() != "failed") && !r.output.is_empty() {
         for line in r.output.lines() {
             out.line(format_args!("    | {line}"))?;
@@ -238,6 +244,7 @@ fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_
                 "outcome": r.outcome.as_str(),
                 "cached": r.cached,
                 "duration_s": r.duration_s,
+                "missing_inputs": r.missing_inputs,
                 "tests": r.tests.iter().map(|t| serde_json::json!({
                     "name": t.name,
                     "outcome": t.outcome.as_str(),

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::resources::Resources;
 use super::{GoalError, Goals, run_all};
 use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
-use crate::python::third_party;
+use crate::python::env_requirements;
 use crate::tree::{self, Node};
 
 /// Pleat's pytest plugin, placed in every test sandbox.
@@ -110,32 +111,20 @@ pub struct TestFileResult {
     pub tests: Vec<TestCase>,
     /// The end of pytest's output, for failures and errors.
     pub output: String,
+    /// Repository files or folders the tests tried to read that their sandbox did not
+    /// hold (seen by the plugin's audit hook, kept only when they exist in the repository).
+    pub missing_inputs: Vec<String>,
 }
 
-/// The project's declared requirements as one requirements file (sorted, deduplicated):
-/// requirement lines of its requirements files and pyproject's dependencies. Editable and
-/// local installs and pip options are left out.
+/// The project's test environment requirements as one requirements file (sorted,
+/// deduplicated): its runtime dependencies and its test dependencies
+/// ([`crate::python::env_requirements`]), plus the pins of its `uv.lock` when it has one.
 pub fn project_requirements(project: &Project) -> String {
-    let mut lines = BTreeSet::new();
-    for (_, text) in project.requirement_files() {
-        for line in text.lines() {
-            let line = line.split(" #").next().unwrap_or("").trim();
-            if line.is_empty() || line.starts_with('#') || line.starts_with('-') {
-                continue;
-            }
-            if third_party::requirement_name(line).is_some() {
-                lines.insert(line.to_owned());
-            }
-        }
-    }
+    let chosen = env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
+    let mut lines: BTreeSet<String> = chosen.requirements.into_iter().collect();
     // uv.lock pins the whole resolution: take its registry packages as exact pins.
     if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
         lines.extend(uv_lock_pins(&text));
-    }
-    for spec in &project.config.declared_requirements {
-        if third_party::requirement_name(spec).is_some() {
-            lines.insert(spec.trim().to_owned());
-        }
     }
     lines.into_iter().map(|l| l + "\n").collect()
 }
@@ -190,6 +179,14 @@ pub fn test(
     let mut plugin_entries = BTreeMap::new();
     plugin_entries
         .insert(format!("{PLUGIN_DIR}/pleat_pytest.py"), Node::File { digest: plugin, executable: false });
+    // The project's own metadata, found on the path like an installed distribution's.
+    if let Some((folder, files)) = super::dist_info::files(&project.root) {
+        for (name, text) in files {
+            let digest = goals.store.put(text.as_bytes())?;
+            plugin_entries
+                .insert(format!("{PLUGIN_DIR}/{folder}/{name}"), Node::File { digest, executable: false });
+        }
+    }
     let plugin_tree = tree::from_entries(&goals.store, &plugin_entries)?;
     let configs = test_config_files(project);
     let python_path: Vec<String> = project
@@ -200,13 +197,21 @@ pub fn test(
         .collect();
 
     // Test files share most of their closures: each file is read and stored once.
+    let resources = Resources::new(project);
     let closures: Vec<Vec<String>> = files
         .iter()
         .map(|id| {
+            let test = project.path(*id);
             let mut inputs: Vec<String> =
                 project.dependencies(&[*id], true).into_iter().map(|d| project.path(d).to_owned()).collect();
-            inputs.push(project.path(*id).to_owned());
+            inputs.push(test.to_owned());
+            let inits = resources.package_inits(&inputs);
+            let data = resources.for_test(test, &inputs);
+            inputs.extend(inits);
+            inputs.extend(data);
             inputs.extend(configs.iter().cloned());
+            inputs.sort();
+            inputs.dedup();
             inputs
         })
         .collect();
@@ -253,6 +258,8 @@ pub fn test(
 struct PluginReport {
     exitstatus: i32,
     tests: Vec<PluginTest>,
+    #[serde(default)]
+    missing: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +300,7 @@ fn interpret(
                 duration_s: after.as_secs_f64(),
                 tests: Vec::new(),
                 output: tail(&goals.text(&stdout)?, 30),
+                missing_inputs: Vec::new(),
             });
         }
         Err(e) => return Err(e.into()),
@@ -311,6 +319,7 @@ fn interpret(
             duration_s: result.duration.as_secs_f64(),
             tests: Vec::new(),
             output: tail(&output, 40),
+            missing_inputs: Vec::new(),
         });
     };
     let tests: Vec<TestCase> = report.tests.into_iter().map(|t| test_case(project, file, t)).collect();
@@ -329,6 +338,11 @@ fn interpret(
         duration_s,
         tests,
         output: if outcome.ok() { String::new() } else { tail(&output, 40) },
+        missing_inputs: report
+            .missing
+            .into_iter()
+            .filter(|p| !p.starts_with(PLUGIN_DIR) && project.root.join(p).exists())
+            .collect(),
     })
 }
 

@@ -376,7 +376,7 @@ from pkg import b
             pkg/__init__.py [source] (pkg)
             pkg/a.py [source] (pkg.a)
               → pkg/plugins/x.py :1 explicit
-              ! 1:1 [tool.pleat.dependencies] gives pkg/a.py the dependency pkg/missing.py, which is not a Python file of this repository; fix or remove the entry
+              ! 1:1 [tool.pleat.dependencies] gives pkg/a.py the dependency pkg/missing.py, which is neither a Python file nor a file or folder of this repository; fix or remove the entry
             pkg/b.py [source] (pkg.b)
             pkg/plugins/x.py [source] (pkg.plugins.x)
         "#]],

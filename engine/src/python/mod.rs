@@ -1,5 +1,6 @@
 //! Everything that knows Python: import inference, module resolution, the standard library and third-party names.
 
+pub mod env_requirements;
 pub mod imports;
 pub mod resolve;
 pub mod source_roots;

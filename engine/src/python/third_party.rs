@@ -149,7 +149,7 @@ fn comment_start(line: &str) -> Option<usize> {
 /// Joins continued lines and strips comments, as pip's `join_lines` and
 /// `ignore_comments` do. Yields (first physical line number, trimmed text),
 /// skipping lines left empty.
-fn logical_lines(text: &str) -> Vec<(u32, String)> {
+pub(crate) fn logical_lines(text: &str) -> Vec<(u32, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     let mut pending: Option<(u32, String)> = None;

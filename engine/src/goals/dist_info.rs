@@ -1,0 +1,145 @@
+//! The project's own distribution metadata as a test sandbox sees it: a generated `<name>-<version>.dist-info` (METADATA and entry points from `[project]`), so `importlib.metadata.version("pkg")` and entry-point plugins work as in the project's installed venv.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Files of the generated `.dist-info` folder (path inside it → content), or `None` when the
+/// project declares no name.
+pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
+    let pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .unwrap_or_default();
+    let project = pyproject.get("project").and_then(toml::Value::as_table);
+    let pkg_info = std::fs::read_to_string(root.join("PKG-INFO")).ok();
+    let header = |key: &str| {
+        pkg_info.as_deref().and_then(|text| {
+            text.lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": ")).map(str::to_owned))
+        })
+    };
+    let name = project
+        .and_then(|p| p.get("name"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| header("Name"))?;
+    let version = project
+        .and_then(|p| p.get("version"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| header("Version"))
+        .or_else(|| dynamic_version(root, &pyproject))
+        .unwrap_or_else(|| "0.0.0".to_owned());
+    let mut out = BTreeMap::new();
+    out.insert("METADATA".to_owned(), format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"));
+    let mut entry_points = String::new();
+    if let Some(project) = project {
+        let mut groups: Vec<(String, &toml::Table)> = Vec::new();
+        if let Some(scripts) = project.get("scripts").and_then(toml::Value::as_table) {
+            groups.push(("console_scripts".to_owned(), scripts));
+        }
+        if let Some(gui) = project.get("gui-scripts").and_then(toml::Value::as_table) {
+            groups.push(("gui_scripts".to_owned(), gui));
+        }
+        if let Some(points) = project.get("entry-points").and_then(toml::Value::as_table) {
+            for (group, table) in points {
+                if let Some(table) = table.as_table() {
+                    groups.push((group.clone(), table));
+                }
+            }
+        }
+        for (group, table) in groups {
+            let _ = writeln!(entry_points, "[{group}]");
+            for (key, value) in table {
+                if let Some(value) = value.as_str() {
+                    let _ = writeln!(entry_points, "{key} = {value}");
+                }
+            }
+            entry_points.push('\n');
+        }
+    }
+    if !entry_points.is_empty() {
+        out.insert("entry_points.txt".to_owned(), entry_points);
+    }
+    let folder = format!("{}-{}.dist-info", name.replace(['-', '.'], "_"), version.replace('-', "_"));
+    Some((folder, out))
+}
+
+/// A dynamic version: hatch's `[tool.hatch.version] path`, setuptools'
+/// `[tool.setuptools.dynamic] version = {attr = "pkg.__version__"}` or setup.cfg's
+/// `version = attr: pkg.__version__`, read from the file's `__version__ = "…"`.
+fn dynamic_version(root: &Path, pyproject: &toml::Table) -> Option<String> {
+    let tool = pyproject.get("tool").and_then(toml::Value::as_table);
+    let hatch_path = tool
+        .and_then(|t| t.get("hatch"))
+        .and_then(|h| h.get("version"))
+        .and_then(|v| v.get("path"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned);
+    let attr = tool
+        .and_then(|t| t.get("setuptools"))
+        .and_then(|s| s.get("dynamic"))
+        .and_then(|d| d.get("version"))
+        .and_then(|v| v.get("attr"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            let cfg = std::fs::read_to_string(root.join("setup.cfg")).ok()?;
+            cfg.lines().find_map(|l| {
+                let (key, value) = l.split_once('=')?;
+                (key.trim() == "version")
+                    .then(|| value.trim().strip_prefix("attr:").map(|a| a.trim().to_owned()))?
+            })
+        });
+    let candidates: Vec<String> = match (hatch_path, attr) {
+        (Some(path), _) => vec![path],
+        (None, Some(attr)) => {
+            let module = attr.rsplit_once('.').map_or(attr.as_str(), |(m, _)| m).replace('.', "/");
+            ["", "src/"]
+                .iter()
+                .flat_map(|prefix| [format!("{prefix}{module}.py"), format!("{prefix}{module}/__init__.py")])
+                .collect()
+        }
+        (None, None) => return None,
+    };
+    candidates.iter().find_map(|path| {
+        let text = std::fs::read_to_string(root.join(path)).ok()?;
+        text.lines().find_map(|line| {
+            let rest = line.trim().strip_prefix("__version__")?.trim_start().strip_prefix('=')?.trim();
+            let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+            rest[1..].split(quote).next().map(str::to_owned)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::goals::test_support::write;
+
+    #[test]
+    fn metadata_and_entry_points_from_pyproject() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "pyproject.toml",
+            "[project]\nname = \"my-pkg\"\ndynamic = [\"version\"]\n[project.entry-points.\"pytest11\"]\nmine = \"my_pkg.plugin\"\n[tool.hatch.version]\npath = \"src/my_pkg/__about__.py\"\n",
+        );
+        write(dir.path(), "src/my_pkg/__about__.py", "__version__ = '1.2.3'\n");
+        let (folder, files) = super::files(dir.path()).unwrap();
+        assert_eq!(folder, "my_pkg-1.2.3.dist-info");
+        assert_eq!(files["METADATA"], "Metadata-Version: 2.1\nName: my-pkg\nVersion: 1.2.3\n");
+        assert_eq!(files["entry_points.txt"], "[pytest11]\nmine = my_pkg.plugin\n\n");
+    }
+
+    #[test]
+    fn sdist_pkg_info_gives_a_scm_version_and_no_name_means_none() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "pyproject.toml", "[project]\nname = \"p\"\ndynamic = [\"version\"]\n");
+        write(dir.path(), "PKG-INFO", "Metadata-Version: 2.1\nName: p\nVersion: 4.5.6\n\nbody\n");
+        assert_eq!(super::files(dir.path()).unwrap().0, "p-4.5.6.dist-info");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(super::files(empty.path()).is_none());
+    }
+}

@@ -1,0 +1,186 @@
+//! The files besides a test's import closure that its sandbox holds: every `__init__.py` on the package path of each file (they decide module names), data under the test's own test folder, package data of the first-party packages in its closure, `[tool.pleat.resources]` globs and non-Python `[tool.pleat.dependencies]` entries; folders listed honouring .gitignore, each once per goal.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use crate::project::Project;
+use crate::vfs;
+
+/// Folder names that mark a test tree (`tests/`, `src/pkg/test/`).
+const TEST_FOLDERS: &[&str] = &["tests", "test", "testing"];
+
+/// Lists a goal's resources; folder listings are shared between the goal's tests.
+pub struct Resources<'a> {
+    project: &'a Project,
+    exclude: globset::GlobSet,
+    listings: Mutex<HashMap<String, std::sync::Arc<Vec<String>>>>,
+}
+
+impl<'a> Resources<'a> {
+    pub fn new(project: &'a Project) -> Self {
+        let exclude = vfs::glob_set(&project.config.exclude, "exclude").unwrap_or_default();
+        Self { project, exclude, listings: Mutex::new(HashMap::new()) }
+    }
+
+    /// The `__init__.py` files of every package on the path of each of `files` (also when
+    /// empty or comment-only, which the import graph leaves out under `content_only`).
+    pub fn package_inits(&self, files: &[String]) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for file in files {
+            let mut dir = vfs::parent(file);
+            while !dir.is_empty() {
+                let init = vfs::join(dir, "__init__.py");
+                if self.project.id(&init).is_none() {
+                    break;
+                }
+                if !out.insert(init) {
+                    break; // its ancestors are in already
+                }
+                dir = vfs::parent(dir);
+            }
+        }
+        out
+    }
+
+    /// The non-Python files a test's sandbox holds, given the test file and its closure.
+    pub fn for_test(&self, test: &str, closure: &[String]) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let folder = test_folder(test);
+        if folder.is_empty() {
+            // A test at the root: its neighbours only, never the whole repository.
+            out.extend(self.listing("").iter().filter(|f| !f.contains('/')).cloned());
+        } else {
+            out.extend(self.listing(folder).iter().cloned());
+        }
+        let mut packages: BTreeSet<&str> = BTreeSet::new();
+        for file in closure {
+            let dir = vfs::parent(file);
+            if !dir.is_empty() && self.is_package(dir) {
+                packages.insert(dir);
+            }
+        }
+        for package in packages {
+            let data = self.listing(package);
+            out.extend(data.iter().filter(|f| !self.in_subpackage(package, f)).cloned());
+        }
+        let config = &self.project.config;
+        // `[tool.pleat.dependencies]` entries that name data, for any file of the closure.
+        for (pattern, list) in &config.dependencies {
+            let Ok(matcher) = vfs::glob(pattern, "dependencies") else { continue };
+            if closure.iter().any(|f| matcher.is_match(f)) {
+                for path in list.iter().filter(|p| !p.starts_with('!')) {
+                    self.add_path(path, &mut out);
+                }
+            }
+        }
+        // `[tool.pleat.resources]`: test-file glob → resource globs or paths.
+        for (pattern, list) in &config.resources {
+            let Ok(matcher) = vfs::glob(pattern, "resources") else { continue };
+            if !matcher.is_match(test) {
+                continue;
+            }
+            for item in list {
+                if item.contains(['*', '?', '[']) {
+                    let Ok(glob) = vfs::glob(item, "resources") else { continue };
+                    out.extend(self.listing("").iter().filter(|f| glob.is_match(f.as_str())).cloned());
+                } else {
+                    self.add_path(item, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// A repository file, or every non-Python file under a folder.
+    fn add_path(&self, path: &str, out: &mut BTreeSet<String>) {
+        let path = path.trim_matches('/');
+        let full = self.project.root.join(path);
+        if full.is_dir() {
+            out.extend(self.listing(path).iter().cloned());
+        } else if full.is_file() && !path.ends_with(".py") && !path.ends_with(".pyi") {
+            out.insert(path.to_owned());
+        }
+    }
+
+    fn is_package(&self, dir: &str) -> bool {
+        self.project.id(&vfs::join(dir, "__init__.py")).is_some()
+    }
+
+    /// Whether `file` (under `package`) lies in a nested package, whose data comes with
+    /// that package when it is in the closure.
+    fn in_subpackage(&self, package: &str, file: &str) -> bool {
+        let mut dir = vfs::parent(file);
+        while dir.len() > package.len() {
+            if self.is_package(dir) {
+                return true;
+            }
+            dir = vfs::parent(dir);
+        }
+        false
+    }
+
+    /// Non-Python files under `dir` (recursively), honouring .gitignore and `exclude`.
+    fn listing(&self, dir: &str) -> std::sync::Arc<Vec<String>> {
+        if let Some(found) = self.listings.lock().ok().and_then(|l| l.get(dir).cloned()) {
+            return found;
+        }
+        let root = &self.project.root;
+        let mut files = Vec::new();
+        let walker = ignore::WalkBuilder::new(root.join(dir))
+            .hidden(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .git_global(false)
+            .require_git(false)
+            .parents(true)
+            .follow_links(false)
+            .filter_entry(|e| {
+                let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+                !(is_dir && e.depth() > 0 && vfs::skipped_dir(&e.file_name().to_string_lossy(), e.path()))
+            })
+            .build();
+        for entry in walker.flatten() {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let Some(rel) = vfs::relative(root, entry.path()) else { continue };
+            let python = rel.ends_with(".py") || rel.ends_with(".pyi") || rel.ends_with(".pyc");
+            if !python && !self.exclude.is_match(&rel) {
+                files.push(rel);
+            }
+        }
+        files.sort();
+        let files = std::sync::Arc::new(files);
+        if let Ok(mut listings) = self.listings.lock() {
+            listings.insert(dir.to_owned(), std::sync::Arc::clone(&files));
+        }
+        files
+    }
+}
+
+/// The test tree a test file belongs to: its outermost ancestor folder named `tests`,
+/// `test` or `testing`, else its own folder.
+pub fn test_folder(test: &str) -> &str {
+    let mut found = None;
+    let mut dir = vfs::parent(test);
+    while !dir.is_empty() {
+        if TEST_FOLDERS.contains(&vfs::file_name(dir)) {
+            found = Some(dir);
+        }
+        dir = vfs::parent(dir);
+    }
+    found.unwrap_or_else(|| vfs::parent(test))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_folder;
+
+    #[test]
+    fn test_folders() {
+        assert_eq!(test_folder("tests/unit/test_a.py"), "tests");
+        assert_eq!(test_folder("src/dateutil/test/test_tz.py"), "src/dateutil/test");
+        assert_eq!(test_folder("pkg/test_a.py"), "pkg");
+        assert_eq!(test_folder("test_a.py"), "");
+    }
+}
