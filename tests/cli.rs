@@ -1397,6 +1397,125 @@ def test_value():
 }
 
 #[test]
+fn two_projects_in_one_cache_each_get_their_own_environment() {
+    let plain = Repo::new("//- tests/test_a.py\ndef test_a():\n    assert True\n");
+    let needs_six = Repo::new(
+        "//- requirements-dev.txt\nsix\n//- tests/test_six.py\nimport six\n\n\ndef test_six():\n    assert six.PY3\n",
+    );
+    plain.run(&["test", "::"]).ok();
+    let in_shared_cache = |repo: &Repo| {
+        let mut command = bare_command(&plain.cache());
+        command.current_dir(repo.root()).arg("--root").arg(repo.root()).args(["test", "::"]);
+        Run::of(command)
+    };
+    let run = in_shared_cache(&needs_six);
+    run.ok();
+    assert!(run.stdout.contains("✓ tests/test_six.py"), "{}", run.describe());
+    // An edited requirement set is another environment, and the cached result is not reused.
+    needs_six.write("requirements-dev.txt", "six\npretend\n");
+    needs_six.write(
+        "tests/test_six.py",
+        "import pretend\nimport six\n\n\ndef test_six():\n    assert six.PY3 and pretend.stub()\n",
+    );
+    in_shared_cache(&needs_six).ok();
+}
+
+#[test]
+fn the_environment_holds_declared_test_dependencies_not_every_requirements_file() {
+    // python-dateutil ships requirements/3.3/requirements-dev.txt with pytest<3.3, and
+    // attrs' test extra names attrs[tests-no-zope]: neither may reach the environment as is.
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "selfy"
+version = "1.2.3"
+[project.optional-dependencies]
+tests-base = ["six"]
+tests = ["selfy[tests-base]"]
+[project.entry-points."selfy.plugins"]
+one = "selfy:ONE"
+//- requirements/3.3/requirements-dev.txt
+pytest<3.3
+//- requirements/docs.txt
+selfy==0.0.1
+//- requirements-dev.txt
+-e .[tests]
+//- src/selfy/__init__.py
+ONE = 1
+//- tests/test_meta.py
+import importlib.metadata
+
+import pytest
+import six
+
+import selfy  # the entry point loads it; imported here so it is in the closure
+
+
+def test_metadata_and_plugins_as_if_installed():
+    assert importlib.metadata.version("selfy") == "1.2.3"
+    (plugin,) = importlib.metadata.entry_points(group="selfy.plugins")
+    assert plugin.load() == 1
+    assert int(pytest.__version__.split(".")[0]) >= 7
+    assert six.PY3
+"#,
+    );
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(run.stdout.contains("✓ tests/test_meta.py"), "{}", run.describe());
+}
+
+#[test]
+fn sandboxes_hold_package_inits_and_data_and_say_what_they_lack() {
+    let repo = Repo::new(
+        r#"
+//- tests/__init__.py
+# a comment-only __init__.py still makes tests/ a package
+//- tests/helpers.py
+from pathlib import Path
+
+
+def load(name):
+    return (Path(__file__).parent / "data" / name).read_text()
+//- tests/data/greeting.txt
+hello
+//- tests/test_rel.py
+from .helpers import load
+
+
+def test_load():
+    assert __name__ == "tests.test_rel"
+    assert load("greeting.txt").strip() == "hello"
+//- docs/notes.txt
+notes
+//- tests/test_outside.py
+def test_outside():
+    with open("docs/notes.txt") as f:
+        assert f.read().strip() == "notes"
+"#,
+    );
+    let run = repo.run(&["test", "::"]);
+    run.code(1);
+    assert!(run.stdout.contains("✓ tests/test_rel.py"), "{}", run.describe());
+    assert!(run.stdout.contains("✕ tests/test_outside.py failed"), "{}", run.describe());
+    assert!(
+        run.stdout.contains(
+            "tests/test_outside.py read docs/notes.txt, which is not among its inputs; add it with [tool.pleat.resources]"
+        ),
+        "{}",
+        run.describe()
+    );
+    let json = repo.run(&["--format", "json", "test", "tests/test_outside.py"]).json();
+    assert_eq!(json["files"][0]["missing_inputs"], json!(["docs/notes.txt"]));
+
+    repo.write("pleat.toml", "[resources]\n\"tests/test_outside.py\" = [\"docs/*.txt\"]\n");
+    repo.run(&["test", "::"]).ok();
+    // A data folder named in [dependencies] reaches the sandbox too.
+    repo.write("pleat.toml", "[dependencies]\n\"tests/test_outside.py\" = [\"docs\"]\n");
+    repo.run(&["test", "::"]).ok();
+}
+
+#[test]
 fn test_changed_since_runs_only_affected_tests() {
     let repo = Repo::new(
         r"

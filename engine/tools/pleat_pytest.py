@@ -8,6 +8,8 @@ _results = {}
 _order = []
 _missing = []
 _SANDBOX = os.getcwd()
+# The import path's folders (source roots) are looked at by every import; not inputs.
+_SEARCHED = {os.path.abspath(p) for p in sys.path if p}
 
 
 def _watch(event, args):
@@ -22,7 +24,7 @@ def _watch(event, args):
         return
     try:
         path = os.path.abspath(os.fsdecode(path))
-        if path.startswith(_SANDBOX + os.sep) and not os.path.exists(path):
+        if path.startswith(_SANDBOX + os.sep) and path not in _SEARCHED and not os.path.exists(path):
             rel = os.path.relpath(path, _SANDBOX)
             if rel not in _missing:
                 _missing.append(rel)
