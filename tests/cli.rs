@@ -1516,6 +1516,38 @@ def test_outside():
 }
 
 #[test]
+fn lock_writes_pylock_and_check_fails_when_it_is_missing_or_stale() {
+    let repo = Repo::new(
+        "//- requirements-dev.txt\nsix<1.17\n//- tests/test_six.py\nimport six\n\n\ndef test_locked_version():\n    assert six.__version__ == \"1.16.0\"\n",
+    );
+    let run = repo.run(&["lock", "--check"]);
+    run.code(1);
+    assert!(run.stdout.contains("pylock.toml is missing; run `pleat lock`"), "{}", run.describe());
+    let run = repo.run(&["lock"]);
+    run.ok();
+    assert!(run.stdout.contains("✓ wrote pylock.toml"), "{}", run.describe());
+    let lock = std::fs::read_to_string(repo.path("pylock.toml")).unwrap();
+    assert!(lock.contains("lock-version = \"1.0\""), "PEP 751: {lock}");
+    assert!(lock.contains("name = \"six\"\nversion = \"1.16.0\""), "{lock}");
+    assert!(lock.contains("name = \"pytest\""), "pytest is pinned in when the project names none: {lock}");
+    repo.run(&["lock", "--check"]).ok();
+    repo.run(&["test", "::"]).ok();
+    // The requirement changes: the lock is stale, and the environment still holds exactly it.
+    repo.write("requirements-dev.txt", "six\n");
+    let run = repo.run(&["lock", "--check"]);
+    run.code(1);
+    assert!(run.stdout.contains("pylock.toml is stale"), "{}", run.describe());
+    let run = repo.run(&["test", "--force", "::"]);
+    run.ok();
+    assert!(run.stderr.contains("was locked from other requirements"), "{}", run.describe());
+    // Without the lock, the new requirement set resolves to the newest six.
+    std::fs::remove_file(repo.path("pylock.toml")).unwrap();
+    let run = repo.run(&["test", "::"]);
+    run.code(1);
+    assert!(run.stderr.contains("resolving the project's requirements with uv"), "{}", run.describe());
+}
+
+#[test]
 fn test_changed_since_runs_only_affected_tests() {
     let repo = Repo::new(
         r"
@@ -1684,8 +1716,9 @@ fn goals_meet_bad_input_with_clear_messages() {
     let run = repo.run(&["test", "::"]);
     assert_ne!(run.code, Some(0), "{}", run.describe());
     assert!(
-        run.stderr.contains("building the pytest environment failed")
-            && run.stderr.contains("check access to PyPI"),
+        run.stderr.contains("no-such-distribution-pleat-test==1.0")
+            && run.stderr.contains("declared in requirements.txt) do not resolve")
+            && run.stderr.contains("fix or remove the requirement uv names"),
         "{}",
         run.describe()
     );

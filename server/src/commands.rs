@@ -44,6 +44,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let project = load(cli)?;
             crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool)
         }
+        Command::Lock { check } => crate::run_goals::lock(cli, &load(cli)?, *check),
         graph_goal => {
             let project = load(cli)?;
             let mut out = Out::new();
@@ -77,7 +78,8 @@ fn run_graph_goal(cli: &Cli, command: &Command, project: &Project, out: &mut Out
         | Command::Test { .. }
         | Command::Check { .. }
         | Command::Fmt { .. }
-        | Command::Lint { .. } => 0,
+        | Command::Lint { .. }
+        | Command::Lock { .. } => 0,
     })
 }
 

@@ -148,6 +148,12 @@ pub enum Command {
         #[arg(long, default_value = "mypy")]
         tool: String,
     },
+    /// Resolve the test environment's requirements into pylock.toml (PEP 751), which `test`
+    /// and `check` then install exactly; --check exits 1 when it is missing or stale.
+    Lock {
+        #[arg(long)]
+        check: bool,
+    },
     /// Serve the Language Server Protocol on stdin/stdout (what editors start).
     Lsp,
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.

@@ -58,7 +58,7 @@ pub fn check(
     progress: &mut dyn FnMut(&str),
 ) -> Result<CheckReport, GoalError> {
     let mut spec = goals.spec(checker.name())?;
-    spec.project_requirements = super::test::project_requirements(project);
+    spec.project = super::test::project_resolution(goals, project, progress)?;
     let env = goals.tools.ensure(&spec, progress)?;
     let mut inputs: Vec<String> =
         project.dependencies(files, true).into_iter().map(|d| project.path(d).to_owned()).collect();

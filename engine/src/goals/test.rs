@@ -11,6 +11,7 @@ use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::env_requirements;
+use crate::tools::lock::{self, Resolution, ResolutionSource};
 use crate::tree::{self, Node};
 
 /// Pleat's pytest plugin, placed in every test sandbox.
@@ -118,15 +119,50 @@ pub struct TestFileResult {
 
 /// The project's test environment requirements as one requirements file (sorted,
 /// deduplicated): its runtime dependencies and its test dependencies
-/// ([`crate::python::env_requirements`]), plus the pins of its `uv.lock` when it has one.
-pub fn project_requirements(project: &Project) -> String {
+/// ([`crate::python::env_requirements`]), the pins of its `uv.lock` when it has one, and
+/// pytest at the version of `pytest_lock` when the project names no pytest. Empty when the
+/// project declares nothing.
+/// Also returns the files or tables they were declared in, for messages.
+pub fn project_requirements(project: &Project, pytest_lock: &str) -> (String, Vec<String>) {
     let chosen = env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
+    let mut sources = chosen.sources;
     let mut lines: BTreeSet<String> = chosen.requirements.into_iter().collect();
     // uv.lock pins the whole resolution: take its registry packages as exact pins.
     if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
         lines.extend(uv_lock_pins(&text));
+        sources.push("uv.lock".to_owned());
     }
-    lines.into_iter().map(|l| l + "\n").collect()
+    if lines.is_empty() {
+        return (String::new(), sources);
+    }
+    let names_pytest = lines.iter().any(|l| {
+        crate::python::third_party::requirement_name(l).is_some_and(|n| n.eq_ignore_ascii_case("pytest"))
+    });
+    if !names_pytest && let Some(pin) = pytest_lock.lines().find(|l| l.trim_start().starts_with("pytest==")) {
+        lines.insert(pin.split_whitespace().next().unwrap_or(pin).trim_end_matches('\\').to_owned());
+    }
+    (lines.into_iter().map(|l| l + "\n").collect(), sources)
+}
+
+/// The project's requirements resolved for the interpreter (its `pylock.toml`, else a
+/// resolution kept in the cache), or `None` when it declares nothing and has no lock.
+pub fn project_resolution(
+    goals: &Goals,
+    project: &Project,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<Resolution>, GoalError> {
+    let (requirements, sources) = project_requirements(project, &goals.spec("pytest")?.requirements);
+    if requirements.is_empty() && !project.root.join(lock::LOCK_FILE).is_file() {
+        return Ok(None);
+    }
+    let resolution = goals.tools.resolve(&project.root, &requirements, &sources.join(", "), progress)?;
+    if resolution.source == (ResolutionSource::ProjectLock { stale: true }) {
+        progress(&format!(
+            "{} was locked from other requirements than the project declares now; using it as it is — run `pleat lock` to update it",
+            lock::LOCK_FILE
+        ));
+    }
+    Ok(Some(resolution))
 }
 
 /// `name==version` for every package of a `uv.lock` that comes from a registry (the
@@ -161,7 +197,7 @@ pub fn environment(
     progress: &mut dyn FnMut(&str),
 ) -> Result<crate::tools::ToolEnv, GoalError> {
     let mut spec = goals.spec("pytest")?;
-    spec.project_requirements = project_requirements(project);
+    spec.project = project_resolution(goals, project, progress)?;
     Ok(goals.tools.ensure(&spec, progress)?)
 }
 

@@ -312,6 +312,13 @@ impl Walker<'_> {
             "if_statement" => {
                 let type_checking =
                     node.child_by_field_name("condition").is_some_and(|c| self.is_type_checking(c));
+                // `if sys.version_info >= (3, 8): from typing import X / else: from
+                // typing_extensions import X`: only one branch runs on a given Python, so
+                // neither import is an error when it does not resolve.
+                let version_check = node
+                    .child_by_field_name("condition")
+                    .is_some_and(|c| self.text(c).contains("version_info"));
+                let ctx = Ctx { weak: ctx.weak || version_check, ..ctx };
                 push_field(stack, "consequence", Ctx { type_only: ctx.type_only || type_checking, ..ctx });
                 let mut cursor = node.walk();
                 for alt in node.children_by_field_name("alternative", &mut cursor) {

@@ -229,6 +229,16 @@ with suppress(KeyError, ModuleNotFoundError):
 
 with suppress(KeyError):
     import not_suppressed
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+elif sys.version_info >= (3, 8):
+    import tomli
+else:
+    from typing_extensions import Self
+
+if sys.platform == 'win32':
+    import winreg
 ",
         &expect![[r#"
             3:12-3:17 import ujson weak
@@ -241,6 +251,10 @@ with suppress(KeyError):
             34:12-34:22 import suppressed weak
             37:12-37:26 import suppressed_too weak
             40:12-40:26 import not_suppressed
+            43:10-43:16 from typing import Self weak
+            45:12-45:17 import tomli weak
+            47:10-47:27 from typing_extensions import Self weak
+            50:12-50:18 import winreg
         "#]],
     );
 }
