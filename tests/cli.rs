@@ -1553,6 +1553,16 @@ fn concurrent_checks_share_the_mypy_cache_safely() {
     repo.run(&["check", "pkg/good.py"]).ok();
 }
 
+/// A repository's own `logging.py` does not stand in for the standard library's while
+/// the tool environments are built (`python -m venv` and pip import `logging`).
+#[test]
+fn a_module_named_like_the_standard_librarys_does_not_break_building_tools() {
+    let repo = Repo::new("//- logging.py\nX = 1\n//- a.py\nimport os\n");
+    let run = repo.run(&["lint", "::"]);
+    run.code(1);
+    assert!(run.stdout.contains("a.py:1:8: F401"), "{}", run.describe());
+}
+
 /// Bad input to the goals: a non-UTF-8 Python file and a requirement that is on no index.
 #[test]
 fn goals_meet_bad_input_with_clear_messages() {

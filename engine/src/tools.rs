@@ -332,6 +332,9 @@ impl ToolEnvs {
             steps
         };
         for mut step in steps {
+            // Not in the caller's folder: `python -m` puts it first on `sys.path`, so a
+            // repository's own `logging.py` would stand in for the standard library's.
+            step.current_dir(&self.dir);
             let shown = format!("{step:?}");
             let output = step.output().map_err(|e| ToolError::Build {
                 tool: spec.name.clone(),
