@@ -1452,6 +1452,21 @@ fn lint_is_not_fooled_by_project_modules_named_like_the_tools_own() {
     assert_lint_finds(&repo, &[], &[("ruff.py", 1, "F401")]);
 }
 
+/// `--force` runs every process again, and does not cache what it ran.
+#[test]
+fn lint_force_runs_again_even_when_cached() {
+    let repo = Repo::new("//- a.py\nimport os\n//- b.py\nX = 1\n");
+    let cached = |args: &[&str]| {
+        let run = assert_lint_finds(&repo, args, &[("a.py", 1, "F401")]);
+        run.json()["summary"]["cached"].as_u64().unwrap()
+    };
+    assert_eq!(cached(&[]), 0);
+    assert_eq!(cached(&[]), 2);
+    assert_eq!(cached(&["--force"]), 0);
+    assert_eq!(cached(&["--force"]), 0, "a forced run is not cached");
+    assert_eq!(cached(&[]), 2);
+}
+
 // ---- test ----
 
 #[test]

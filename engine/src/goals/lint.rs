@@ -93,6 +93,13 @@ pub struct LintedFile {
     pub findings: Vec<LintFinding>,
 }
 
+/// How to lint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LintOptions {
+    /// Run even when a cached result exists, and do not cache this run.
+    pub force: bool,
+}
+
 /// Lints files, one cached process each.
 ///
 /// Ruff's process holds what `ruff check .` would read for the file (see `ruff_inputs`) and
@@ -103,6 +110,7 @@ pub fn lint(
     project: &Project,
     files: &[FileId],
     linter: Linter,
+    options: &LintOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<LintedFile>, GoalError> {
     let tool = goals.tool(linter.name(), progress)?;
@@ -152,7 +160,7 @@ pub fn lint(
         argv.push(path.clone());
         let mut process = Process::new(argv, root);
         process.platform = goals.platform(&tool);
-        process.cache_scope = CacheScope::Successful;
+        process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Successful };
         process.description = format!("{} {path}", linter.name());
         processes.push(process);
     }
