@@ -1325,6 +1325,148 @@ VALUE = a
     assert!(line.contains("ruff, flake8 or pylint"), "{line}");
 }
 
+/// `pleat --format json lint ARGS… ::`, which must find something (exit 1), and exactly
+/// `expected` (`(file, line, code)`, sorted). Returns the run.
+fn assert_lint_finds(repo: &Repo, args: &[&str], expected: &[(&str, u64, &str)]) -> Run {
+    let run = repo.run(&[&["--format", "json", "lint"], args, &["::"]].concat());
+    run.code(1);
+    let json = run.json();
+    let mut found: Vec<(&str, u64, &str)> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|file| {
+            file["findings"].as_array().unwrap().iter().map(|f| {
+                (file["file"].as_str().unwrap(), f["line"].as_u64().unwrap(), f["code"].as_str().unwrap())
+            })
+        })
+        .collect();
+    found.sort_unstable();
+    assert_eq!(found, expected, "{}", run.describe());
+    run
+}
+
+/// `fix = true` in the project's settings makes `ruff check` fix what it finds; the lint
+/// still reports every finding, and the file stays as it was.
+#[test]
+fn lint_reports_what_a_configured_fix_would_fix_and_leaves_the_file_alone() {
+    let source = "import os\nimport sys\n\nprint(sys.argv)\n";
+    let repo = Repo::new(&format!(
+        "//- pyproject.toml\n[tool.ruff]\nfix = true\n//- pkg/__init__.py\n//- pkg/a.py\n{source}"
+    ));
+    assert_lint_finds(&repo, &[], &[("pkg/a.py", 1, "F401")]);
+    assert_eq!(std::fs::read_to_string(repo.path("pkg/a.py")).unwrap(), source);
+}
+
+/// A file ruff's `extend-exclude` names has no findings, as with `ruff check .`; the
+/// others still have theirs.
+#[test]
+fn lint_skips_files_the_ruff_settings_exclude() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.ruff]
+extend-exclude = ["generated/", "pkg/_vendored.py"]
+//- pkg/__init__.py
+//- pkg/_vendored.py
+import os
+//- pkg/a.py
+import os
+//- generated/models.py
+import sys
+"#,
+    );
+    assert_lint_finds(&repo, &[], &[("pkg/a.py", 1, "F401")]);
+}
+
+/// INP001 (no `__init__.py`) is reported only where the package marker is really missing:
+/// an empty or comment-only `__init__.py` above the file counts, however far up.
+#[test]
+fn lint_sees_the_package_markers_above_a_file() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.ruff.lint]
+select = ["INP"]
+//- app/__init__.py
+# only a comment
+//- app/sub/__init__.py
+//- app/sub/deep/__init__.py
+# also a comment
+//- app/sub/deep/mod.py
+X = 1
+//- scripts/tool.py
+X = 1
+"#,
+    );
+    assert_lint_finds(&repo, &[], &[("scripts/tool.py", 1, "INP001")]);
+}
+
+/// Settings in a folder apply below it, with their `extend` chain; import sorting tells
+/// first-party from standard-library and third-party imports as ruff does on the tree
+/// (`src`, and the standard library first even when a local `logging.py` exists).
+#[test]
+fn lint_follows_nested_settings_extend_chains_and_src_like_ruff() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.ruff]
+src = ["src"]
+[tool.ruff.lint]
+select = ["I", "E501"]
+//- logging.py
+X = 1
+//- src/mylib/__init__.py
+//- src/mylib/util.py
+import logging
+import os
+
+import requests
+
+import mylib.helpers
+
+LOG = (logging, os, requests, mylib)
+//- src/mylib/helpers.py
+X = 1
+//- legacy/ruff.toml
+extend = "../configs/legacy.toml"
+[lint]
+select = ["E501"]
+//- configs/legacy.toml
+line-length = 20
+//- legacy/old.py
+VALUE = "more than twenty characters"
+"#,
+    );
+    assert_lint_finds(&repo, &[], &[("legacy/old.py", 1, "E501")]);
+}
+
+/// A project's own modules named like those Python starts ruff with (`ruff` itself, and
+/// `sysconfig`, which ruff's launcher imports) stand in for nothing: the lint still runs,
+/// also where a placeholder for an import puts an empty `sysconfig.py` in the sandbox.
+#[test]
+fn lint_is_not_fooled_by_project_modules_named_like_the_tools_own() {
+    let repo = Repo::new(
+        "//- ruff.py\nimport os\n//- sysconfig.py\nX = 1\n//- a.py\nimport sysconfig\n\nprint(sysconfig)\n",
+    );
+    assert_lint_finds(&repo, &[], &[("ruff.py", 1, "F401")]);
+}
+
+/// `--force` runs every process again, and does not cache what it ran.
+#[test]
+fn lint_force_runs_again_even_when_cached() {
+    let repo = Repo::new("//- a.py\nimport os\n//- b.py\nX = 1\n");
+    let cached = |args: &[&str]| {
+        let run = assert_lint_finds(&repo, args, &[("a.py", 1, "F401")]);
+        run.json()["summary"]["cached"].as_u64().unwrap()
+    };
+    assert_eq!(cached(&[]), 0);
+    assert_eq!(cached(&[]), 2);
+    assert_eq!(cached(&["--force"]), 0);
+    assert_eq!(cached(&["--force"]), 0, "a forced run is not cached");
+    assert_eq!(cached(&[]), 2);
+}
+
 // ---- test ----
 
 #[test]
@@ -1702,6 +1844,16 @@ fn concurrent_checks_share_the_mypy_cache_safely() {
     let bad: Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(bad["findings"][0]["code"], "return-value");
     repo.run(&["check", "pkg/good.py"]).ok();
+}
+
+/// A repository's own `logging.py` does not stand in for the standard library's while
+/// the tool environments are built (`python -m venv` and pip import `logging`).
+#[test]
+fn a_module_named_like_the_standard_librarys_does_not_break_building_tools() {
+    let repo = Repo::new("//- logging.py\nX = 1\n//- a.py\nimport os\n");
+    let run = repo.run(&["lint", "::"]);
+    run.code(1);
+    assert!(run.stdout.contains("a.py:1:8: F401"), "{}", run.describe());
 }
 
 /// Bad input to the goals: a non-UTF-8 Python file and a requirement that is on no index.

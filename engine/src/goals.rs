@@ -31,6 +31,9 @@ pub enum GoalError {
         "{tool} printed output Pleat cannot read for {file} ({reason}); run it by hand with --keep-sandboxes=always to see why"
     )]
     Output { tool: String, file: String, reason: String },
+    /// A tool's configuration that Pleat cannot give the tool in a sandbox.
+    #[error("{file}: {reason}")]
+    Config { file: String, reason: String },
 }
 
 /// Everything a goal runs with.

@@ -199,6 +199,15 @@ impl ToolEnv {
     pub fn argv(&self) -> Vec<String> {
         vec![self.python.to_string_lossy().into_owned(), "-m".to_owned(), self.module.clone()]
     }
+
+    /// argv that starts the tool with Python in isolated mode (`-I`): the working folder is
+    /// not on `sys.path`, so files there cannot stand in for the tool's own modules. For
+    /// tools that never import the project's code.
+    pub fn isolated_argv(&self) -> Vec<String> {
+        let mut argv = self.argv();
+        argv.insert(1, "-I".to_owned());
+        argv
+    }
 }
 
 /// Where environments live, and what builds them.
@@ -360,6 +369,9 @@ impl ToolEnvs {
             }
         };
         for mut step in steps {
+            // Not in the caller's folder: `python -m` puts it first on `sys.path`, so a
+            // repository's own `logging.py` would stand in for the standard library's.
+            step.current_dir(&self.dir);
             let shown = format!("{step:?}");
             let output = step.output().map_err(|e| ToolError::Build {
                 tool: spec.name.clone(),

@@ -40,9 +40,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let project = load(cli)?;
             crate::run_goals::fmt(cli, &project, &select(&project, specs)?, tool, *check)
         }
-        Command::Lint { specs, tool } => {
+        Command::Lint { specs, tool, force } => {
             let project = load(cli)?;
-            crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool)
+            let options = engine::goals::lint::LintOptions { force: *force };
+            crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool, &options)
         }
         Command::Lock { check } => crate::run_goals::lock(cli, &load(cli)?, *check),
         graph_goal => {

@@ -129,6 +129,9 @@ pub enum Command {
         /// ruff, flake8 or pylint.
         #[arg(long, default_value = "ruff")]
         tool: String,
+        /// Run even when a cached result exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Format files hermetically (ruff format by default), writing back atomically; --check writes nothing and exits 1 if anything would change.
     Fmt {

@@ -2,7 +2,7 @@
 
 use engine::exec::local::KeepSandboxes;
 use engine::goals::fmt::{FmtOutcome, Formatter};
-use engine::goals::lint::{LintedFile, Linter};
+use engine::goals::lint::{LintOptions, LintedFile, Linter};
 use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
 use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
@@ -71,12 +71,18 @@ fn progress(message: &str) {
 }
 
 /// `pleat lint`: exit 1 when there are findings.
-pub fn lint(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result<u8, Failure> {
+pub fn lint(
+    cli: &Cli,
+    project: &Project,
+    ids: &[FileId],
+    tool: &str,
+    options: &LintOptions,
+) -> Result<u8, Failure> {
     let linter = Linter::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a linter Pleat runs; use ruff, flake8 or pylint"))
     })?;
     let goals = goals(cli, project)?;
-    let linted = engine::goals::lint::lint(&goals, project, ids, linter, &mut |m| progress(m))
+    let linted = engine::goals::lint::lint(&goals, project, ids, linter, options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let findings: usize = linted.iter().map(|f| f.findings.len()).sum();
     let cached = linted.iter().filter(|f| f.cached).count();

@@ -1,5 +1,6 @@
 //! `fmt`: one cached formatter process per file (ruff format by default; black and isort selectable); the formatted content comes back from the store and is written over the file atomically, and only if the file did not change meanwhile. Also the one-file rewrite of an editor's unsaved text, which `format_text` and `lint::fix_text` share.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
@@ -37,14 +38,16 @@ impl Formatter {
         }
     }
 
-    /// The arguments before the file's path.
-    fn flags(self) -> Vec<String> {
+    /// The argv before the file's path.
+    fn command(self, tool: &ToolEnv) -> Vec<String> {
         let flags: &[&str] = match self {
             // Not `--quiet`: ruff's would hide why it refused a file.
             Self::Ruff => &["format", "--no-cache"],
             Self::Black | Self::Isort => &["--quiet"],
         };
-        flags.iter().map(|f| (*f).to_owned()).collect()
+        let mut argv = tool.argv();
+        argv.extend(flags.iter().map(|f| (*f).to_owned()));
+        argv
     }
 }
 
@@ -93,7 +96,7 @@ pub fn fmt(
         let root = goals.tree_of(&read, &inputs)?;
         before.push(file_digest(read.get(&path)));
         let description = format!("{} format {path}", formatter.name());
-        processes.push(rewrite_process(goals, &tool, formatter.flags(), &path, root, description));
+        processes.push(rewrite_process(goals, &tool, formatter.command(&tool), &path, root, description));
     }
     let results = run_all(goals, &processes, 8, &|_, _| {});
     let mut out = Vec::with_capacity(files.len());
@@ -134,32 +137,46 @@ pub fn format_text(
     progress: &mut dyn FnMut(&str),
 ) -> Result<TextTransform, GoalError> {
     let tool = goals.tool(formatter.name(), progress)?;
-    let description = format!("{} format {path}", formatter.name());
-    rewrite_text(goals, project, &tool, formatter.flags(), path, text, description)
+    let rewrite = Rewrite {
+        tool: &tool,
+        command: formatter.command(&tool),
+        path,
+        inputs: goals.read_files(&project.root, config_files(project))?,
+        description: format!("{} format {path}", formatter.name()),
+    };
+    rewrite_text(goals, project, rewrite, text)
 }
 
-/// Runs a tool that rewrites one file in place (`tool args… path`) over `text` instead of
-/// the file's content, with the project's configuration files beside it, and reads back
-/// what the tool left in the file. Nothing on disk is touched.
+/// A tool that rewrites one file in place (`command… path`), run over an editor's text.
+pub(super) struct Rewrite<'a> {
+    pub tool: &'a ToolEnv,
+    /// The argv before the file's path.
+    pub command: Vec<String>,
+    /// The file, repository-relative.
+    pub path: &'a str,
+    /// The sandbox's other files (the tool's configuration), as stored.
+    pub inputs: BTreeMap<String, Node>,
+    pub description: String,
+}
+
+/// Runs a [`Rewrite`] over `text` instead of the file's content, with its inputs beside it,
+/// and reads back what the tool left in the file. Nothing on disk is touched.
 pub(super) fn rewrite_text(
     goals: &Goals,
     project: &Project,
-    tool: &ToolEnv,
-    args: Vec<String>,
-    path: &str,
+    rewrite: Rewrite<'_>,
     text: &str,
-    description: String,
 ) -> Result<TextTransform, GoalError> {
+    let Rewrite { tool, command, path, mut inputs, description } = rewrite;
     let failed =
         |reason: String| GoalError::Output { tool: tool.name.clone(), file: path.to_owned(), reason };
-    let mut inputs = goals.read_files(&project.root, config_files(project))?;
     let before = goals.store.put(text.as_bytes())?;
     // Executable as the file on disk is, so the key is the one `fmt` uses for this content.
     let executable =
         std::fs::metadata(project.root.join(path)).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
     inputs.insert(path.to_owned(), Node::File { digest: before, executable });
     let root = tree::from_entries(&goals.store, &inputs)?;
-    let process = rewrite_process(goals, tool, args, path, root, description);
+    let process = rewrite_process(goals, tool, command, path, root, description);
     let result = goals.runner.run(&process, &goals.cancel)?;
     let cached = result.source == ResultSource::Cache;
     if result.exit_code != 0 {
@@ -179,18 +196,18 @@ pub(super) fn rewrite_text(
     Ok(TextTransform { text: Some(text), cached })
 }
 
-/// The process that rewrites `path` inside `root` in place: the file is its one output,
-/// and every result is cached (a refusal is as deterministic as a success).
+/// The process that runs `command… path` inside `root` to rewrite `path` in place: the file
+/// is its one output, and every result is cached (a refusal is as deterministic as a
+/// success).
 fn rewrite_process(
     goals: &Goals,
     tool: &ToolEnv,
-    args: Vec<String>,
+    command: Vec<String>,
     path: &str,
     root: Digest,
     description: String,
 ) -> Process {
-    let mut argv = tool.argv();
-    argv.extend(args);
+    let mut argv = command;
     argv.push(path.to_owned());
     let mut process = Process::new(argv, root);
     process.platform = goals.platform(tool);

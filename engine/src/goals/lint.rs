@@ -1,12 +1,19 @@
-//! `lint`: one cached process per file (ruff by default; flake8 and pylint selectable), tool output parsed into findings with file, range, code, message and whether a fix exists.
+//! `lint`: one cached process per file (ruff by default, its sandbox holding what `ruff check .` reads for that file; flake8 and pylint selectable), tool output parsed into findings with file, range, code, message and whether a fix exists.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use ruff_inputs::{Inputs, RuffFiles};
 use serde::Deserialize;
 
-use super::fmt::{TextTransform, exited_with, rewrite_text};
+use super::fmt::{Rewrite, TextTransform, exited_with, rewrite_text};
 use super::{GoalError, Goals, config_files, run_all};
 use crate::exec::{CacheScope, Process, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
+use crate::python::imports::parse_imports;
+use crate::tree::{self, Node};
+
+mod ruff_inputs;
 
 /// The linters Pleat runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,43 +93,74 @@ pub struct LintedFile {
     pub findings: Vec<LintFinding>,
 }
 
+/// How to lint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LintOptions {
+    /// Run even when a cached result exists, and do not cache this run.
+    pub force: bool,
+}
+
 /// Lints files, one cached process each.
+///
+/// Ruff's process holds what `ruff check .` would read for the file (see `ruff_inputs`) and
+/// runs with `--force-exclude`, so a file ruff's configuration excludes has no findings, and
+/// with `--no-fix --no-fix-only`, so a configured `fix = true` cannot hide what it would fix.
 pub fn lint(
     goals: &Goals,
     project: &Project,
     files: &[FileId],
     linter: Linter,
+    options: &LintOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<LintedFile>, GoalError> {
     let tool = goals.tool(linter.name(), progress)?;
-    let configs = config_files(project);
-    // Each process sees one file, so ruff's import sorting cannot see which packages are
-    // first-party: tell it (a deterministic part of the key).
-    let first_party = first_party_packages(project);
-    let read = goals.read_files(
-        &project.root,
-        configs.iter().cloned().chain(files.iter().map(|id| project.path(*id).to_owned())),
-    )?;
+    let mut inputs = Vec::with_capacity(files.len());
+    if linter == Linter::Ruff {
+        let mut ruff = RuffFiles::new(&project.root);
+        for id in files {
+            let imports = project.file(*id).map_or(&[][..], |f| f.parsed.imports.as_slice());
+            inputs.push(ruff.inputs(project.path(*id), imports)?);
+        }
+    } else {
+        let configs = config_files(project);
+        inputs.resize(files.len(), Inputs { files: configs, placeholders: Vec::new() });
+    }
+    // Files share their folders' settings and `__init__.py`: each is looked at once.
+    let wanted: BTreeSet<String> = inputs
+        .iter()
+        .flat_map(|i| i.files.iter().cloned())
+        .chain(files.iter().map(|id| project.path(*id).to_owned()))
+        .collect();
+    let read = goals.read_files(&project.root, wanted)?;
     let mut processes = Vec::with_capacity(files.len());
-    for id in files {
+    for (id, inputs) in files.iter().zip(&inputs) {
         let path = project.path(*id).to_owned();
-        let mut inputs = configs.clone();
-        inputs.push(path.clone());
-        let root = goals.tree_of(&read, &inputs)?;
-        let mut argv = tool.argv();
+        let mut entries = sandbox_entries(goals, &read, inputs)?;
+        if let Some(node) = read.get(&path) {
+            entries.insert(path.clone(), node.clone());
+        }
+        let root = tree::from_entries(&goals.store, &entries)?;
+        // Ruff never imports the project: isolated, a sandbox's `ruff.py` or `sysconfig.py`
+        // cannot stand in for ruff's own modules. Pylint resolves imports through `sys.path`.
+        let mut argv = if linter == Linter::Ruff { tool.isolated_argv() } else { tool.argv() };
         let flags: &[&str] = match linter {
-            Linter::Ruff => &["check", "--output-format=json", "--no-cache", "--exit-zero"],
+            Linter::Ruff => &[
+                "check",
+                "--output-format=json",
+                "--no-cache",
+                "--exit-zero",
+                "--no-fix",
+                "--no-fix-only",
+                "--force-exclude",
+            ],
             Linter::Flake8 => &["--exit-zero", "--format=%(path)s:%(row)d:%(col)d: %(code)s %(text)s"],
             Linter::Pylint => &["--output-format=json", "--exit-zero", "--score=n"],
         };
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
-        if linter == Linter::Ruff {
-            argv.extend(first_party_config(&first_party));
-        }
         argv.push(path.clone());
         let mut process = Process::new(argv, root);
         process.platform = goals.platform(&tool);
-        process.cache_scope = CacheScope::Successful;
+        process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Successful };
         process.description = format!("{} {path}", linter.name());
         processes.push(process);
     }
@@ -146,9 +184,32 @@ pub fn lint(
     Ok(out)
 }
 
+/// A sandbox's files beside the linted one: those of `inputs.files` that were read, and
+/// the placeholders as empty files.
+fn sandbox_entries(
+    goals: &Goals,
+    read: &BTreeMap<String, Node>,
+    inputs: &Inputs,
+) -> Result<BTreeMap<String, Node>, GoalError> {
+    let mut entries: BTreeMap<String, Node> = inputs
+        .files
+        .iter()
+        .filter_map(|p| read.get_key_value(p))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !inputs.placeholders.is_empty() {
+        let empty = Node::File { digest: goals.store.put(b"")?, executable: false };
+        for path in &inputs.placeholders {
+            entries.entry(path.clone()).or_insert_with(|| empty.clone());
+        }
+    }
+    Ok(entries)
+}
+
 /// Applies ruff's safe fixes to an editor's unsaved `text` of the file at `path`
 /// (repository-relative) until none is left (`ruff check --fix-only`), leaving the file on
-/// disk alone. Cached like the lint: the same text is fixed once.
+/// disk alone. The sandbox holds what the lint of that file holds, so the fixes are those of
+/// the findings `lint` reports. Cached like the lint: the same text is fixed once.
 pub fn fix_text(
     goals: &Goals,
     project: &Project,
@@ -157,32 +218,20 @@ pub fn fix_text(
     progress: &mut dyn FnMut(&str),
 ) -> Result<TextTransform, GoalError> {
     let tool = goals.tool(Linter::Ruff.name(), progress)?;
-    let mut args: Vec<String> =
-        ["check", "--fix-only", "--exit-zero", "--no-cache"].into_iter().map(str::to_owned).collect();
-    args.extend(first_party_config(&first_party_packages(project)));
-    rewrite_text(goals, project, &tool, args, path, text, format!("ruff fix {path}"))
-}
-
-/// Ruff's `--config` naming the first-party packages (nothing when there are none).
-fn first_party_config(first_party: &[String]) -> Vec<String> {
-    if first_party.is_empty() {
-        return Vec::new();
-    }
-    let list: Vec<String> = first_party.iter().map(|p| format!("{p:?}")).collect();
-    vec!["--config".to_owned(), format!("lint.isort.known-first-party = [{}]", list.join(", "))]
-}
-
-/// The top-level first-party package and module names, sorted.
-fn first_party_packages(project: &Project) -> Vec<String> {
-    let mut names: Vec<String> = project
-        .files()
-        .filter_map(|(id, _)| project.module(id))
-        .filter_map(|m| m.split('.').next())
-        .map(str::to_owned)
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+    let mut command = tool.isolated_argv();
+    command
+        .extend(["check", "--fix-only", "--exit-zero", "--no-cache", "--force-exclude"].map(str::to_owned));
+    let imports = parse_imports(text.as_bytes(), Project::parse_options(&project.config)).imports;
+    let inputs = RuffFiles::new(&project.root).inputs(path, &imports)?;
+    let read = goals.read_files(&project.root, inputs.files.iter().cloned())?;
+    let rewrite = Rewrite {
+        tool: &tool,
+        command,
+        path,
+        inputs: sandbox_entries(goals, &read, &inputs)?,
+        description: format!("ruff fix {path}"),
+    };
+    rewrite_text(goals, project, rewrite, text)
 }
 
 /// A linter's JSON that does not parse.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use engine::exec::Cancel;
 use engine::goals::check::CheckFinding;
-use engine::goals::lint::LintedFile;
+use engine::goals::lint::{LintOptions, LintedFile};
 use engine::goals::test::{TestFileResult, TestOptions};
 use engine::goals::{self, Goals};
 use engine::graph::FileId;
@@ -102,7 +102,7 @@ pub fn execute(
     if !lint.is_empty() {
         progress(format!("lint {} file(s)", lint.len()));
         for linter in &job.settings.linters {
-            match goals::lint::lint(&goals, &project, &lint, *linter, &mut say) {
+            match goals::lint::lint(&goals, &project, &lint, *linter, &LintOptions::default(), &mut say) {
                 Ok(files) => merge_lint(&mut outcome.lint, files),
                 Err(e) => outcome.errors.push(e.to_string()),
             }

@@ -58,7 +58,8 @@ fn ruff_runs_hermetically_and_reruns_only_what_changed() {
     let run = |goals: &Goals| {
         let (project, _) = load(&root, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
         let ids: Vec<_> = project.files().map(|(id, _)| id).collect();
-        let mut linted = lint(goals, &project, &ids, Linter::Ruff, &mut |_| {}).unwrap();
+        let mut linted =
+            lint(goals, &project, &ids, Linter::Ruff, &LintOptions::default(), &mut |_| {}).unwrap();
         linted.sort_by(|a, b| a.file.cmp(&b.file));
         linted
     };
