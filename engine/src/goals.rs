@@ -31,6 +31,12 @@ pub enum GoalError {
         "{tool} printed output Pleat cannot read for {file} ({reason}); run it by hand with --keep-sandboxes=always to see why"
     )]
     Output { tool: String, file: String, reason: String },
+    #[error(
+        "{tool} failed (exit code {exit_code}) without reporting a finding Pleat can read, so the result is not clean; fix what it said, or run it by hand with --keep-sandboxes=always. It said:\n{output}"
+    )]
+    Failed { tool: String, exit_code: i32, output: String },
+    #[error("{file}: {message}")]
+    Config { file: String, message: String },
 }
 
 /// Everything a goal runs with.
