@@ -126,7 +126,7 @@ pub fn check(
             argv.push(env.python.to_string_lossy().into_owned());
         }
     }
-    let inits: Vec<String> = inputs.iter().flat_map(|path| package_inits(project, path)).collect();
+    let inits = super::resources::Resources::new(project).package_inits(&inputs);
     inputs.extend(inits);
     inputs.sort();
     inputs.dedup();
@@ -173,15 +173,6 @@ pub fn check(
     let warnings =
         stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
     Ok(CheckReport { files: targets.len(), cached: result.source == ResultSource::Cache, findings, warnings })
-}
-
-/// The `__init__.py` and `__init__.pyi` of each folder holding `path`, where the project has
-/// them. The checker names a module by them (mypy crawls up from each file it is given) and
-/// finds packages through them, empty ones too, which the import graph leaves out.
-fn package_inits<'a>(project: &'a Project, path: &'a str) -> impl Iterator<Item = String> + 'a {
-    path.match_indices('/')
-        .flat_map(|(at, _)| ["py", "pyi"].map(|ext| format!("{}/__init__.{ext}", &path[..at])))
-        .filter(|init| project.id(init).is_some())
 }
 
 /// The last `lines` lines of a text.
