@@ -118,7 +118,7 @@ pub fn configured_targets(project: &Project) -> Result<Option<ConfiguredTargets>
         let found: Vec<FileId> = if entry.contains(['*', '?', '[']) {
             let glob = crate::vfs::glob_set(std::slice::from_ref(&entry), "files").map_err(|e| {
                 problem(format!(
-                    "mypy's `files` entry `{entry}` is not a glob Pleat can read ({})",
+                    "mypy's `files` entry `{entry}` is not a glob Pleat can read ({}); fix the entry or name the files to check (`pleat check src::`)",
                     e.message
                 ))
             })?;
