@@ -65,7 +65,12 @@ impl Repo {
 
     /// `pleat --root <root> --cache-dir <cache> ARGS…`, from the root.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = bare_command(&self.cache());
+        self.command_with(&self.cache(), args)
+    }
+
+    /// `pleat --root <root> --cache-dir <cache> ARGS…`, from the root, with another cache.
+    fn command_with(&self, cache: &Path, args: &[&str]) -> Command {
+        let mut command = bare_command(cache);
         command.current_dir(self.root()).arg("--root").arg(self.root()).args(args);
         command
     }
@@ -1768,6 +1773,131 @@ fn check_runs_mypy_and_exits_1_on_errors() {
         "{}",
         run.describe()
     );
+}
+
+/// The tool environments and the store the `check` tests below share (mypy's environment is
+/// built once, under a lock). Their assertions hold whether a result is cached or not.
+fn shared_tools() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-check-cache")
+}
+
+impl Repo {
+    /// `run` with the shared tool cache.
+    fn run_shared(&self, args: &[&str]) -> Run {
+        Run::of(self.command_with(&shared_tools(), args))
+    }
+}
+
+/// mypy leaves out the column it does not know (an unused `type: ignore`): still an error,
+/// printed as mypy prints it, exit 1. Notes come right after their error.
+#[test]
+fn check_reports_mypy_errors_without_a_column_and_notes_with_their_error() {
+    let repo = Repo::new(
+        "//- pyproject.toml\n[tool.mypy]\nwarn_unused_ignores = true\n//- a.py\nX: int = 1  # type: ignore\n//- b.py\nimport nosuchmodule\n",
+    );
+    let run = repo.run_shared(&["check", "a.py"]);
+    run.code(1);
+    assert!(
+        run.lines().contains(&"a.py:1: error: Unused \"type: ignore\" comment  [unused-ignore]"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.contains("✕ mypy over 1 files: 1 errors"), "{}", run.describe());
+    let run = repo.run_shared(&["check", "b.py"]);
+    run.code(1);
+    let lines = run.lines();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("b.py:1:1: error: Cannot find implementation or library stub"));
+    assert!(
+        at.is_some_and(|at| lines[at + 1].starts_with("b.py:1:1: note: See https://mypy.readthedocs.io/")),
+        "{}",
+        run.describe()
+    );
+    let json = repo.run_shared(&["--format", "json", "check", "b.py"]).json();
+    assert_eq!(json["errors"], 1, "{json}");
+    assert!(json["findings"][0]["notes"][0].as_str().unwrap().starts_with("See https://"), "{json}");
+}
+
+/// A mypy that fails without a finding (here a project plugin that gives up) is an error
+/// with mypy's words, never a clean result.
+#[test]
+fn a_mypy_failure_without_a_finding_is_an_error_not_a_pass() {
+    let repo = Repo::new(
+        "//- mypy.ini\n[mypy]\nplugins = tools.mypy_plugin\n//- tools/__init__.py\n//- tools/mypy_plugin.py\nimport sys\n\n\ndef plugin(version):\n    print(f\"tools.mypy_plugin supports mypy 1 only, not {version}\")\n    sys.exit(1)\n//- pkg/__init__.py\n//- pkg/a.py\nX: int = 1\n",
+    );
+    let run = repo.run_shared(&["check", "pkg/a.py"]);
+    run.code(3);
+    assert!(!run.stdout.contains('✓'), "{}", run.describe());
+    assert!(
+        run.stderr.contains("mypy failed (exit code 1)") && run.stderr.contains("supports mypy 1 only"),
+        "{}",
+        run.describe()
+    );
+}
+
+/// A `.py` with its `.pyi` beside it is passed once, as the stub (mypy takes the stub when
+/// it walks a folder, and stops with "Duplicate module" when given both).
+#[test]
+fn check_passes_a_py_and_its_pyi_once() {
+    let repo = Repo::new(
+        "//- pkg/__init__.py\n//- pkg/m.py\ndef f(x):\n    return x\n//- pkg/m.pyi\ndef f(x: int) -> Missing: ...\n//- pkg/use.py\nfrom pkg.m import f\n\nY: str = f(1)\n",
+    );
+    let run = repo.run_shared(&["check", "pkg::"]);
+    run.code(1);
+    assert!(
+        !run.stdout.contains("Duplicate module") && !run.stderr.contains("Duplicate module"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.contains("pkg/m.pyi:1:18: error: Name \"Missing\" is not defined  [name-defined]"),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.contains("✕ mypy over 3 files: 1 errors"), "{}", run.describe());
+}
+
+/// What mypy says about its configuration is shown, on cached runs too.
+#[test]
+fn check_shows_mypy_configuration_warnings() {
+    let repo = Repo::new("//- pyproject.toml\n[tool.mypy]\npython_version = \"3.8\"\n//- a.py\nX: int = 1\n");
+    let warning = "pleat: mypy: pyproject.toml: [mypy]: python_version: Python 3.8 is not supported";
+    for _ in 0..2 {
+        let run = repo.run_shared(&["check", "a.py"]);
+        run.ok();
+        assert!(run.stderr.contains(warning), "{}", run.describe());
+    }
+    let json = repo.run_shared(&["--format", "json", "check", "a.py"]).json();
+    assert_eq!(json["cached"], true, "{json}");
+    assert!(json["warnings"][0].as_str().unwrap().contains("python_version"), "{json}");
+}
+
+/// Without specs, `pleat check` checks what mypy's `files` names, as a bare `mypy` does;
+/// `--force` runs again and leaves no cached result behind.
+#[test]
+fn check_without_specs_follows_mypy_files_and_force_reruns() {
+    let repo = Repo::new(
+        "//- pyproject.toml\n[tool.mypy]\nfiles = [\"src\"]\n//- src/app/__init__.py\n//- src/app/core.py\nX: int = 1\n//- tests/test_core.py\nY: int = \"no\"\n",
+    );
+    let run = repo.run_shared(&["check"]);
+    run.ok();
+    assert!(run.stdout.contains("✓ mypy over 2 files: 0 errors"), "{}", run.describe());
+    assert!(
+        run.stderr.contains("the files mypy's configuration in pyproject.toml names"),
+        "{}",
+        run.describe()
+    );
+    repo.run_shared(&["check", "::"]).code(1);
+    repo.run_shared(&["check", "tests/test_core.py"]).code(1);
+    assert_eq!(repo.run_shared(&["--format", "json", "check"]).json()["cached"], true);
+    for _ in 0..2 {
+        let json = repo.run_shared(&["--format", "json", "check", "--force"]).json();
+        assert_eq!((json["cached"].clone(), json["errors"].clone()), (json!(false), json!(0)), "{json}");
+    }
+    repo.write("pyproject.toml", "[tool.mypy]\nfiles = [\"src\", \"lib\"]\n");
+    let line = repo.run_shared(&["check"]).usage_error().to_owned();
+    assert!(line.contains("pyproject.toml") && line.contains("`lib`"), "{line}");
 }
 
 // ---- configuration of the goals ----

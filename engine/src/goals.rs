@@ -34,6 +34,10 @@ pub enum GoalError {
     /// A tool's configuration that Pleat cannot give the tool in a sandbox.
     #[error("{file}: {reason}")]
     Config { file: String, reason: String },
+    #[error(
+        "{tool} failed (exit code {exit_code}) without reporting a finding Pleat can read, so the result is not clean; fix what it said, or run it by hand with --keep-sandboxes=always. It said:\n{output}"
+    )]
+    Failed { tool: String, exit_code: i32, output: String },
 }
 
 /// Everything a goal runs with.

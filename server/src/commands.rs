@@ -32,9 +32,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                 crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
             crate::run_goals::test(cli, &project, &ids, &options)
         }
-        Command::Check { specs, tool } => {
+        Command::Check { specs, tool, force } => {
             let project = load(cli)?;
-            crate::run_goals::check(cli, &project, &select(&project, specs)?, tool)
+            crate::run_goals::check(cli, &project, specs, tool, *force)
         }
         Command::Fmt { specs, tool, check } => {
             let project = load(cli)?;

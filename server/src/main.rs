@@ -145,11 +145,15 @@ pub enum Command {
     },
     /// Type-check files and their dependencies (mypy, its cache kept between runs; or pyright); exits 1 on errors.
     Check {
-        #[arg(default_value = "::")]
+        /// Which files; without any, the files mypy's configuration names (`files`,
+        /// `packages`, `modules`), as a bare `mypy` checks them, else everything (`::`).
         specs: Vec<String>,
         /// mypy or pyright.
         #[arg(long, default_value = "mypy")]
         tool: String,
+        /// Run even when a cached result exists (and do not cache this run).
+        #[arg(long)]
+        force: bool,
     },
     /// Resolve the test environment's requirements into pylock.toml (PEP 751), which `test`
     /// and `check` then install exactly; --check exits 1 when it is missing or stale.

@@ -1,6 +1,7 @@
 //! The goals that run tools (test, lint, fmt, check): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
 
 use engine::exec::local::KeepSandboxes;
+use engine::goals::check::{CheckFinding, CheckOptions, Checker};
 use engine::goals::fmt::{FmtOutcome, Formatter};
 use engine::goals::lint::{LintOptions, LintedFile, Linter};
 use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
@@ -315,15 +316,34 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
     Ok(u8::from(failed > 0 || meanwhile > 0 || (check && changed > 0)))
 }
 
-/// `pleat check`: mypy or pyright; exit 1 when it reports errors.
-pub fn check(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result<u8, Failure> {
+/// `pleat check`: mypy or pyright; exit 1 when it reports errors. Without specs, mypy checks
+/// what its configuration names, as a bare `mypy` does.
+pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: bool) -> Result<u8, Failure> {
     let checker = engine::goals::check::Checker::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a type checker Pleat runs; use mypy or pyright"))
     })?;
+    let configured = match checker {
+        Checker::Mypy if specs.is_empty() => {
+            engine::goals::check::configured_targets(project).map_err(|e| Failure::usage(e.to_string()))?
+        }
+        _ => None,
+    };
+    let ids = match configured {
+        Some(configured) => {
+            progress(&format!("checking the files mypy's configuration in {} names", configured.file));
+            configured.ids
+        }
+        None if specs.is_empty() => crate::commands::select(project, &["::".to_owned()])?,
+        None => crate::commands::select(project, specs)?,
+    };
     let goals = goals(cli, project)?;
-    let report = engine::goals::check::check(&goals, project, ids, checker, &mut |m| progress(m))
+    let options = CheckOptions { checker, force };
+    let report = engine::goals::check::check(&goals, project, &ids, &options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
-    let errors = report.findings.iter().filter(|f| f.severity == "error").count();
+    for warning in &report.warnings {
+        eprintln!("pleat: {}: {warning}", checker.name());
+    }
+    let errors = report.findings.iter().filter(|f| f.is_error()).count();
     let mut out = Out::new();
     if cli.format == Format::Json {
         let findings: Vec<serde_json::Value> = report
@@ -331,17 +351,19 @@ pub fn check(cli: &Cli, project: &Project, ids: &[FileId], tool: &str) -> Result
             .iter()
             .map(|f| {
                 serde_json::json!({"file": f.file, "line": f.line, "column": f.column,
-                    "severity": f.severity, "code": f.code, "message": f.message})
+                    "severity": f.severity, "code": f.code, "message": f.message, "notes": f.notes})
             })
             .collect();
-        out.json(&serde_json::json!({"findings": findings, "errors": errors, "files": report.files, "cached": report.cached}))?;
+        out.json(&serde_json::json!({"findings": findings, "errors": errors, "files": report.files,
+            "cached": report.cached, "warnings": report.warnings}))?;
     } else {
         for f in &report.findings {
-            let code = if f.code.is_empty() { String::new() } else { format!(" [{}]", f.code) };
-            out.line(format_args!(
-                "{}:{}:{}: {}: {}{code}",
-                f.file, f.line, f.column, f.severity, f.message
-            ))?;
+            let code = if f.code.is_empty() { String::new() } else { format!("  [{}]", f.code) };
+            let place = place(f);
+            out.line(format_args!("{place}: {}: {}{code}", f.severity, f.message))?;
+            for note in &f.notes {
+                out.line(format_args!("{place}: note: {note}"))?;
+            }
         }
         let mark = if errors == 0 { "✓" } else { "✕" };
         let cached = if report.cached { " (cached)" } else { "" };
@@ -434,4 +456,13 @@ pub fn lock(cli: &Cli, project: &Project, check: bool) -> Result<u8, Failure> {
     }
     out.finish()?;
     Ok(0)
+}
+
+/// `file:line:column` as mypy writes it: without the line or column it does not know.
+fn place(f: &CheckFinding) -> String {
+    match (f.line, f.column) {
+        (0, _) => f.file.clone(),
+        (line, 0) => format!("{}:{line}", f.file),
+        (line, column) => format!("{}:{line}:{column}", f.file),
+    }
 }

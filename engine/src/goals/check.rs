@@ -1,4 +1,6 @@
-//! `check`: a type checker over the selected files and their dependency closure in one cached process — mypy (its incremental cache in a named append-only cache: without it every run is cold) or pyright — with findings parsed from its output.
+//! `check`: a type checker over the selected files and their dependency closure in one cached process — mypy (its incremental cache in a named append-only cache: without it every run is cold; its configuration file found as mypy finds it) or pyright — with findings, attached notes and configuration warnings parsed from its output; a failure without a finding is an error, never a clean result.
+
+mod mypy_config;
 
 use super::{GoalError, Goals, config_files, run_all};
 use crate::exec::{CacheScope, Process, ResultSource};
@@ -29,16 +31,29 @@ impl Checker {
     }
 }
 
-/// One problem the checker reported. Lines and columns are 1-based.
+pub use mypy_config::{ConfiguredTargets, MypyConfig, configured_targets};
+
+/// One problem the checker reported. Lines and columns are 1-based; 0 where the checker
+/// names none (mypy: no line for a module-level error such as "Duplicate module", no
+/// column for an unused `type: ignore`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckFinding {
     pub file: String,
     pub line: u32,
     pub column: u32,
-    /// `error` or `note`.
+    /// `error` or `note` (pyright: `error`, `warning`, `information`).
     pub severity: String,
     pub code: String,
     pub message: String,
+    /// The notes the checker gave at the same place right after this finding, in order
+    /// (mypy: "See https://…", "Possible overload variants: …"), as mypy's JSON output groups them.
+    pub notes: Vec<String>,
+}
+
+impl CheckFinding {
+    pub fn is_error(&self) -> bool {
+        self.severity == "error"
+    }
 }
 
 /// The outcome of a check.
@@ -47,61 +62,87 @@ pub struct CheckReport {
     pub files: usize,
     pub cached: bool,
     pub findings: Vec<CheckFinding>,
+    /// What the checker printed on stderr while it still reported its findings: mypy's
+    /// warnings about its configuration ("python_version: Python 3.8 is not supported"), one
+    /// line each.
+    pub warnings: Vec<String>,
 }
 
-/// Type-checks files.
+/// How to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    pub checker: Checker,
+    /// Run even when a cached result exists, and do not cache this run.
+    pub force: bool,
+}
+
+/// Type-checks files. For mypy, a `.py` selected with the `.pyi` beside it is passed once,
+/// as the stub (mypy itself takes the stub when it finds both in a folder, and stops with
+/// "Duplicate module" when given both).
 pub fn check(
     goals: &Goals,
     project: &Project,
     files: &[FileId],
-    checker: Checker,
+    options: &CheckOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<CheckReport, GoalError> {
+    let checker = options.checker;
     let mut spec = goals.spec(checker.name())?;
     spec.project = super::test::project_resolution(goals, project, progress)?;
     let env = goals.tools.ensure(&spec, progress)?;
     let mut inputs: Vec<String> =
         project.dependencies(files, true).into_iter().map(|d| project.path(d).to_owned()).collect();
-    let targets: Vec<String> = files.iter().map(|id| project.path(*id).to_owned()).collect();
+    let mut targets: Vec<String> = files.iter().map(|id| project.path(*id).to_owned()).collect();
     inputs.extend(targets.iter().cloned());
     inputs.extend(config_files(project));
-    if project.root.join("pyrightconfig.json").is_file() {
-        inputs.push("pyrightconfig.json".to_owned());
-    }
-    inputs.sort();
-    inputs.dedup();
-    let read = goals.read_files(&project.root, inputs.iter().cloned())?;
-    let root = goals.tree_of(&read, &inputs)?;
     let mut argv = env.argv();
-    let source_roots: Vec<String> = project
-        .source_roots()
-        .iter()
-        .map(|r| if r.is_empty() { ".".to_owned() } else { r.clone() })
-        .collect();
     match checker {
-        Checker::Mypy => argv.extend(
-            [
-                "--show-column-numbers",
-                "--show-error-codes",
-                "--no-error-summary",
-                "--no-pretty",
-                "--no-color-output",
-                "--cache-dir=.mypy_cache",
-            ]
-            .map(String::from),
-        ),
+        Checker::Mypy => {
+            targets = stubs_over_sources(targets);
+            let config = MypyConfig::find(&project.root);
+            inputs.extend(config.file.iter().cloned());
+            inputs.extend(config.plugin_inputs(project));
+            argv.extend(
+                [
+                    "--show-column-numbers",
+                    "--show-error-codes",
+                    "--no-error-summary",
+                    "--no-pretty",
+                    "--no-color-output",
+                    "--cache-dir=.mypy_cache",
+                ]
+                .map(String::from),
+            );
+            // Named, so that mypy does not look for one above the sandbox (it walks up to
+            // a `.git`, which a sandbox lacks); empty turns configuration files off.
+            argv.push(format!("--config-file={}", config.file.as_deref().unwrap_or("")));
+        }
         Checker::Pyright => {
+            if project.root.join("pyrightconfig.json").is_file() {
+                inputs.push("pyrightconfig.json".to_owned());
+            }
             argv.push("--outputjson".to_owned());
             argv.push("--pythonpath".to_owned());
             argv.push(env.python.to_string_lossy().into_owned());
         }
     }
+    let inits = super::resources::Resources::new(project).package_inits(&inputs);
+    inputs.extend(inits);
+    inputs.sort();
+    inputs.dedup();
+    let read = goals.read_files(&project.root, inputs.iter().cloned())?;
+    let root = goals.tree_of(&read, &inputs)?;
+    let source_roots: Vec<String> = project
+        .source_roots()
+        .iter()
+        .map(|r| if r.is_empty() { ".".to_owned() } else { r.clone() })
+        .collect();
     argv.extend(targets.iter().cloned());
     let mut process = Process::new(argv, root);
     process.env.insert("MYPYPATH".to_owned(), source_roots.join(":"));
     process.env.insert("PYTHONPATH".to_owned(), source_roots.join(":"));
     process.platform = goals.platform(&env);
-    process.cache_scope = CacheScope::Always;
+    process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
     if checker == Checker::Mypy {
         process.append_only_caches.insert("mypy".to_owned(), ".mypy_cache".to_owned());
     }
@@ -112,28 +153,51 @@ pub fn check(
         reason: "no result".to_owned(),
     })??;
     let stdout = goals.text(&result.stdout)?;
+    let stderr = goals.text(&result.stderr)?;
     let findings = match checker {
-        Checker::Mypy if result.exit_code <= 1 => parse_mypy(&stdout),
-        Checker::Pyright if result.exit_code <= 1 => {
-            parse_pyright(&stdout, &inputs).ok_or_else(|| GoalError::Output {
-                tool: "pyright".to_owned(),
-                file: targets.first().cloned().unwrap_or_default(),
-                reason: format!(
-                    "its JSON output did not parse: {}",
-                    stdout.chars().take(200).collect::<String>()
-                ),
-            })?
-        }
+        Checker::Mypy => Some(parse_mypy(&stdout, &inputs)),
+        Checker::Pyright => parse_pyright(&stdout, &inputs),
+    };
+    // A checker that fails must say why in findings: any other failure (a crash, a bad
+    // option, a configuration it cannot read, output Pleat cannot parse) is an error.
+    let findings = match findings {
+        Some(findings) if result.exit_code == 0 || findings.iter().any(CheckFinding::is_error) => findings,
         _ => {
-            let stderr = goals.text(&result.stderr)?;
-            return Err(GoalError::Output {
+            return Err(GoalError::Failed {
                 tool: checker.name().to_owned(),
-                file: targets.first().cloned().unwrap_or_default(),
-                reason: format!("exit code {}: {}{}", result.exit_code, stdout.trim(), stderr.trim()),
+                exit_code: result.exit_code,
+                output: tail([stdout.trim(), stderr.trim()].join("\n").trim(), 40),
             });
         }
     };
-    Ok(CheckReport { files: targets.len(), cached: result.source == ResultSource::Cache, findings })
+    let warnings =
+        stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
+    Ok(CheckReport { files: targets.len(), cached: result.source == ResultSource::Cache, findings, warnings })
+}
+
+/// The last `lines` lines of a text.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Drops each `x.py` whose `x.pyi` is a target too.
+fn stubs_over_sources(targets: Vec<String>) -> Vec<String> {
+    let stubs: std::collections::HashSet<String> =
+        targets.iter().filter(|t| t.ends_with(".pyi")).cloned().collect();
+    targets.into_iter().filter(|t| !(t.ends_with(".py") && stubs.contains(&format!("{t}i")))).collect()
+}
+
+/// A path as the checker printed it (relative to the sandbox root, or absolute inside it)
+/// as the repository-relative input it names.
+fn input_path(file: &str, inputs: &[String]) -> String {
+    let names = |input: &String| file.strip_suffix(input.as_str()).is_some_and(|head| head.ends_with('/'));
+    if file.starts_with('/')
+        && let Some(input) = inputs.iter().find(|input| names(input))
+    {
+        return input.clone();
+    }
+    file.to_owned()
 }
 
 /// `pyright --outputjson`: paths are absolute inside the sandbox; they are matched back to
@@ -145,12 +209,7 @@ pub fn parse_pyright(stdout: &str, inputs: &[String]) -> Option<Vec<CheckFinding
         diagnostics
             .iter()
             .filter_map(|d| {
-                let file = d.get("file")?.as_str()?;
-                let file = inputs
-                    .iter()
-                    .find(|input| file == input.as_str() || file.ends_with(&format!("/{input}")))
-                    .cloned()
-                    .unwrap_or_else(|| file.to_owned());
+                let file = input_path(d.get("file")?.as_str()?, inputs);
                 let start = d.get("range")?.get("start")?;
                 let number = |v: Option<&serde_json::Value>| {
                     v.and_then(serde_json::Value::as_u64).map(|n| n as u32 + 1)
@@ -162,32 +221,73 @@ pub fn parse_pyright(stdout: &str, inputs: &[String]) -> Option<Vec<CheckFinding
                     severity: d.get("severity")?.as_str()?.to_owned(),
                     code: d.get("rule").and_then(serde_json::Value::as_str).unwrap_or("").to_owned(),
                     message: d.get("message")?.as_str()?.lines().next().unwrap_or("").to_owned(),
+                    notes: Vec::new(),
                 })
             })
             .collect(),
     )
 }
 
-/// `file:line:col: severity: message  [code]` lines.
-pub fn parse_mypy(stdout: &str) -> Vec<CheckFinding> {
-    stdout
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(5, ':');
-            let file = parts.next()?.trim().to_owned();
-            let line_no: u32 = parts.next()?.trim().parse().ok()?;
-            let column: u32 = parts.next()?.trim().parse().ok()?;
-            let severity = parts.next()?.trim().to_owned();
-            let rest = parts.next()?.trim();
-            let (message, code) = match rest.rfind("  [") {
-                Some(at) if rest.ends_with(']') => {
-                    (rest[..at].trim(), rest[at + 3..rest.len() - 1].to_owned())
-                }
-                _ => (rest, String::new()),
-            };
-            Some(CheckFinding { file, line: line_no, column, severity, code, message: message.to_owned() })
-        })
-        .collect()
+/// mypy's text output (`--show-column-numbers --show-error-codes --no-pretty`): lines
+/// `file[:line[:column]]: severity: message  [code]`, where mypy leaves out the line of a
+/// module-level error and the column it does not know. A note at the place of an earlier
+/// error is attached to it (the grouping of mypy's JSON output); other notes stand alone
+/// (`reveal_type`). Lines of any other shape are not findings.
+pub fn parse_mypy(stdout: &str, inputs: &[String]) -> Vec<CheckFinding> {
+    let mut findings: Vec<CheckFinding> = Vec::new();
+    let mut errors_at: std::collections::HashMap<(String, u32, u32), usize> =
+        std::collections::HashMap::new();
+    for line in stdout.lines() {
+        let Some(mut finding) = mypy_line(line) else { continue };
+        finding.file = input_path(&finding.file, inputs);
+        let place = (finding.file.clone(), finding.line, finding.column);
+        if finding.severity == "note"
+            && let Some(&at) = errors_at.get(&place)
+        {
+            findings[at].notes.push(finding.message);
+            continue;
+        }
+        if finding.is_error() {
+            errors_at.insert(place, findings.len());
+        }
+        findings.push(finding);
+    }
+    findings
+}
+
+/// One line of mypy's output as a finding.
+fn mypy_line(line: &str) -> Option<CheckFinding> {
+    let (at, severity) = ["error", "note", "warning"]
+        .into_iter()
+        .filter_map(|severity| line.find(&format!(": {severity}: ")).map(|at| (at, severity)))
+        .min()?;
+    let mut place = &line[..at];
+    let mut numbers = Vec::new();
+    while numbers.len() < 2
+        && let Some((head, last)) = place.rsplit_once(':')
+        && let Ok(number) = last.parse::<u32>()
+    {
+        numbers.insert(0, number);
+        place = head;
+    }
+    if place.is_empty() || place.starts_with(char::is_whitespace) {
+        return None;
+    }
+    // The indentation of a note is kept: mypy lists overload variants that way.
+    let rest = line[at + severity.len() + 4..].trim_end();
+    let (message, code) = match rest.rfind("  [") {
+        Some(at) if rest.ends_with(']') => (rest[..at].trim_end(), rest[at + 3..rest.len() - 1].to_owned()),
+        _ => (rest, String::new()),
+    };
+    Some(CheckFinding {
+        file: place.to_owned(),
+        line: numbers.first().copied().unwrap_or(0),
+        column: numbers.get(1).copied().unwrap_or(0),
+        severity: severity.to_owned(),
+        code,
+        message: message.to_owned(),
+        notes: Vec::new(),
+    })
 }
 
 #[cfg(test)]

@@ -22,19 +22,24 @@ impl<'a> Resources<'a> {
         Self { project, exclude, listings: Mutex::new(HashMap::new()) }
     }
 
-    /// The `__init__.py` files of every package on the path of each of `files` (also when
-    /// empty or comment-only, which the import graph leaves out under `content_only`).
+    /// The `__init__.py` and `__init__.pyi` files of every package on the path of each of
+    /// `files` (also when empty or comment-only, which the import graph leaves out under
+    /// `content_only`; a stub `__init__.pyi` makes a package for mypy, which names a module it
+    /// is given by crawling up through them).
     pub fn package_inits(&self, files: &[String]) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for file in files {
             let mut dir = vfs::parent(file);
             while !dir.is_empty() {
-                let init = vfs::join(dir, "__init__.py");
-                if self.project.id(&init).is_none() {
-                    break;
-                }
-                if !out.insert(init) {
-                    break; // its ancestors are in already
+                let inits: Vec<String> = ["__init__.py", "__init__.pyi"]
+                    .into_iter()
+                    .map(|name| vfs::join(dir, name))
+                    .filter(|init| self.project.id(init).is_some())
+                    .collect();
+                let before = out.len();
+                out.extend(inits.iter().cloned());
+                if inits.is_empty() || out.len() == before {
+                    break; // not a package, or its ancestors are in already
                 }
                 dir = vfs::parent(dir);
             }

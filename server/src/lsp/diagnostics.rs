@@ -145,7 +145,11 @@ fn check(tool: &str, finding: &CheckFinding, text: &str) -> Diagnostic {
         severity: Some(severity),
         code: (!finding.code.is_empty()).then(|| NumberOrString::String(finding.code.clone())),
         source: Some(tool.to_owned()),
-        message: finding.message.clone(),
+        message: std::iter::once(&finding.message)
+            .chain(&finding.notes)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
         ..Diagnostic::default()
     }
 }

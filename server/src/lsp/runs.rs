@@ -60,6 +60,8 @@ pub struct Outcome {
     pub tests: Vec<TestFileResult>,
     /// Tool failures, as sentences.
     pub errors: Vec<String>,
+    /// What a tool warned about while it still gave results (mypy on its configuration).
+    pub warnings: Vec<String>,
     pub cancelled: bool,
     pub elapsed: Duration,
 }
@@ -82,6 +84,7 @@ pub fn execute(
         checks: Vec::new(),
         tests: Vec::new(),
         errors: Vec::new(),
+        warnings: Vec::new(),
         cancelled: false,
         elapsed: Duration::ZERO,
     };
@@ -114,8 +117,10 @@ pub fn execute(
         && !cancel.is_cancelled()
     {
         progress(format!("{} {} file(s)", checker.name(), check.len()));
-        match goals::check::check(&goals, &project, &check, checker, &mut say) {
+        let options = goals::check::CheckOptions { checker, force: false };
+        match goals::check::check(&goals, &project, &check, &options, &mut say) {
             Ok(report) => {
+                outcome.warnings.extend(report.warnings.iter().map(|w| format!("{}: {w}", checker.name())));
                 for path in &job.typecheck {
                     let mine = report.findings.iter().filter(|f| &f.file == path).cloned().collect();
                     outcome.checks.push((path.clone(), mine));

@@ -603,6 +603,9 @@ impl State {
         for error in &outcome.errors {
             self.log(MessageType::ERROR, error.clone()).await;
         }
+        for warning in &outcome.warnings {
+            self.log(MessageType::WARNING, warning.clone()).await;
+        }
         let Some(index) = self.workspaces.iter().position(|w| w.project.root == outcome.job.root) else {
             return;
         };
