@@ -1695,6 +1695,34 @@ fn lock_writes_pylock_and_check_fails_when_it_is_missing_or_stale() {
 }
 
 #[test]
+fn a_cached_failure_keeps_a_sandbox_on_request_and_cached_results_keep_their_run_time() {
+    let repo = Repo::new(
+        "//- tests/test_slow.py\nimport time\n\n\ndef test_slow_failure():\n    time.sleep(0.3)\n    assert False\n",
+    );
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.code(1);
+    let first = run.json()["files"][0]["duration_s"].as_f64().unwrap();
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    let cached = &run.json()["files"][0];
+    assert_eq!(cached["cached"], true);
+    let again = cached["duration_s"].as_f64().unwrap();
+    assert!((again - first).abs() < 0.01, "a cached result reports the run's time: {first} then {again}");
+    assert!(cached["kept_sandbox"].is_null());
+    // --keep-sandboxes=on-failure reruns a cached failure to leave its sandbox, and says where.
+    let run = repo.run(&["--keep-sandboxes", "on-failure", "test", "::"]);
+    run.code(1);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("sandbox kept at"))
+        .unwrap_or_else(|| panic!("{}", run.describe()));
+    let path = line.trim().trim_start_matches("sandbox kept at ").split(" (").next().unwrap();
+    assert!(Path::new(path).join("__run.sh").is_file(), "{line}");
+    assert!(Path::new(path).join("root/tests/test_slow.py").is_file(), "{line}");
+    std::fs::remove_dir_all(path).unwrap();
+}
+
+#[test]
 fn test_changed_since_runs_only_affected_tests() {
     let repo = Repo::new(
         r"

@@ -170,7 +170,11 @@ pub fn stack(
         options.keep_sandboxes,
     )
     .with_sandbox(options.sandbox);
-    Arc::new(bounded::Bounded::new(cache::CacheRunner::new(leaf, Arc::clone(store)), options.parallelism))
+    let keeps = options.keep_sandboxes != local::KeepSandboxes::Never;
+    Arc::new(bounded::Bounded::new(
+        cache::CacheRunner::new(leaf, Arc::clone(store)).rerun_failures(keeps),
+        options.parallelism,
+    ))
 }
 
 /// Bumped when the meaning of a cached result changes.
@@ -191,8 +195,11 @@ pub struct ProcessResult {
     pub stderr: Digest,
     /// The declared outputs that existed, as a tree.
     pub output_root: Digest,
+    /// How long the process ran (for a cached result: the run that made it).
     pub duration: Duration,
     pub source: ResultSource,
+    /// The sandbox folder kept for replaying by hand (`--keep-sandboxes`), if any.
+    pub kept_sandbox: Option<std::path::PathBuf>,
 }
 
 /// A process that could not produce a result. None of these is ever cached.

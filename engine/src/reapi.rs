@@ -143,6 +143,63 @@ pub struct ActionResult {
     pub stdout_digest: Option<Digest>,
     #[prost(message, optional, tag = "8")]
     pub stderr_digest: Option<Digest>,
+    #[prost(message, optional, tag = "9")]
+    pub execution_metadata: Option<ExecutedActionMetadata>,
+}
+
+/// `ExecutedActionMetadata`: only when the process started and ended (so a cached result
+/// can say how long the run took).
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ExecutedActionMetadata {
+    #[prost(message, optional, tag = "7")]
+    pub execution_start_timestamp: Option<Timestamp>,
+    #[prost(message, optional, tag = "8")]
+    pub execution_completed_timestamp: Option<Timestamp>,
+}
+
+/// `google.protobuf.Timestamp`.
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct Timestamp {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+impl Timestamp {
+    pub fn of(time: std::time::SystemTime) -> Self {
+        let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self {
+            seconds: i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            nanos: since.subsec_nanos().cast_signed(),
+        }
+    }
+
+    fn nanos_since_epoch(self) -> i128 {
+        i128::from(self.seconds) * 1_000_000_000 + i128::from(self.nanos)
+    }
+}
+
+impl ExecutedActionMetadata {
+    /// A run that ended now after `duration`.
+    pub fn ended_now(duration: std::time::Duration) -> Self {
+        let end = std::time::SystemTime::now();
+        Self {
+            execution_start_timestamp: Some(Timestamp::of(end.checked_sub(duration).unwrap_or(end))),
+            execution_completed_timestamp: Some(Timestamp::of(end)),
+        }
+    }
+
+    /// How long the execution took (zero when unknown).
+    pub fn duration(&self) -> std::time::Duration {
+        match (self.execution_start_timestamp, self.execution_completed_timestamp) {
+            (Some(start), Some(end)) => {
+                let nanos = (end.nanos_since_epoch() - start.nanos_since_epoch()).max(0);
+                std::time::Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+            }
+            _ => std::time::Duration::ZERO,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, prost::Message)]

@@ -183,7 +183,8 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         }
     };
     if cli.format == Format::Human && total > 0 {
-        eprintln!("pleat: running {total} test files, {} at a time", goals_parallelism());
+        let files = if total == 1 { "test file" } else { "test files" };
+        eprintln!("pleat: running {total} {files}, {} at a time", goals_parallelism());
     }
     let results =
         engine::goals::test::test(&goals, project, &tests, &options, &on_done, &mut |m| progress(m))
@@ -225,6 +226,9 @@ fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {
             out.line(format_args!("      raised at {}:{}", source.file, source.line))?;
         }
     }
+    if let Some(kept) = &r.kept_sandbox {
+        out.line(format_args!("    sandbox kept at {} (its __run.sh replays the run)", kept.display()))?;
+    }
     for path in &r.missing_inputs {
         out.line(format_args!(
             "    ! {} read {path}, which is not among its inputs; add it with [tool.pleat.resources]",
@@ -252,6 +256,7 @@ fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_
                 "cached": r.cached,
                 "duration_s": r.duration_s,
                 "missing_inputs": r.missing_inputs,
+                "kept_sandbox": r.kept_sandbox,
                 "tests": r.tests.iter().map(|t| serde_json::json!({
                     "name": t.name,
                     "outcome": t.outcome.as_str(),

@@ -85,6 +85,7 @@ mod tests {
                 output_root: empty,
                 duration: Duration::ZERO,
                 source: ResultSource::Ran,
+                kept_sandbox: None,
             })
         }
     }

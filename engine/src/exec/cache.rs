@@ -16,11 +16,20 @@ use crate::tree::{self, Node};
 pub struct CacheRunner<R> {
     inner: R,
     store: Arc<Store>,
+    rerun_failures: bool,
 }
 
 impl<R: CommandRunner> CacheRunner<R> {
     pub fn new(inner: R, store: Arc<Store>) -> Self {
-        Self { inner, store }
+        Self { inner, store, rerun_failures: false }
+    }
+
+    /// Runs a process again when its cached result is a failure (with `--keep-sandboxes`,
+    /// so a cached failure also leaves a sandbox to replay by hand).
+    #[must_use]
+    pub fn rerun_failures(mut self, rerun: bool) -> Self {
+        self.rerun_failures = rerun;
+        self
     }
 
     /// The cached result of an action, if it and all its outputs are in the store.
@@ -36,8 +45,12 @@ impl<R: CommandRunner> CacheRunner<R> {
                 stdout,
                 stderr,
                 output_root,
-                duration: Duration::ZERO,
+                duration: result
+                    .execution_metadata
+                    .as_ref()
+                    .map_or(Duration::ZERO, reapi::ExecutedActionMetadata::duration),
                 source: ResultSource::Cache,
+                kept_sandbox: None,
             }))
         } else {
             // Something it names was evicted or damaged: forget the entry and rerun.
@@ -96,6 +109,7 @@ impl<R: CommandRunner> CacheRunner<R> {
             exit_code: result.exit_code,
             stdout_digest: Some(reapi::Digest::from_content(&result.stdout)),
             stderr_digest: Some(reapi::Digest::from_content(&result.stderr)),
+            execution_metadata: Some(reapi::ExecutedActionMetadata::ended_now(result.duration)),
             ..reapi::ActionResult::default()
         };
         for path in &process.output_files {
@@ -128,7 +142,9 @@ impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
             return self.inner.run(process, cancel);
         }
         let action = process.action_digest(&self.store)?;
-        if let Some(hit) = self.lookup(&action)? {
+        if let Some(hit) = self.lookup(&action)?
+            && !(self.rerun_failures && hit.exit_code != 0)
+        {
             return Ok(hit);
         }
         let result = self.inner.run(process, cancel)?;

@@ -458,6 +458,7 @@ impl CommandRunner for LocalRunner {
             KeepSandboxes::OnFailure => exit_code != 0,
             KeepSandboxes::Never => false,
         };
+        let mut kept_sandbox = None;
         if keep {
             let script = sandbox.path().join("__run.sh");
             std::fs::write(&script, run_script(process, &env, &program))
@@ -465,6 +466,7 @@ impl CommandRunner for LocalRunner {
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
                 .map_err(|e| sandbox_error(process, e))?;
             let kept = sandbox.keep();
+            kept_sandbox = Some(kept.clone());
             if let Ok(mut list) = self.kept.lock() {
                 list.push(kept);
             }
@@ -476,6 +478,7 @@ impl CommandRunner for LocalRunner {
             output_root,
             duration: started.elapsed(),
             source: ResultSource::Ran,
+            kept_sandbox,
         })
     }
 }

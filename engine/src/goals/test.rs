@@ -115,6 +115,8 @@ pub struct TestFileResult {
     /// Repository files or folders the tests tried to read that their sandbox did not
     /// hold (seen by the plugin's audit hook, kept only when they exist in the repository).
     pub missing_inputs: Vec<String>,
+    /// The sandbox kept for replaying by hand (`--keep-sandboxes`), if any.
+    pub kept_sandbox: Option<std::path::PathBuf>,
 }
 
 /// The project's test environment requirements as one requirements file (sorted,
@@ -337,6 +339,7 @@ fn interpret(
                 tests: Vec::new(),
                 output: tail(&goals.text(&stdout)?, 30),
                 missing_inputs: Vec::new(),
+                kept_sandbox: None,
             });
         }
         Err(e) => return Err(e.into()),
@@ -356,6 +359,7 @@ fn interpret(
             tests: Vec::new(),
             output: tail(&output, 40),
             missing_inputs: Vec::new(),
+            kept_sandbox: result.kept_sandbox.clone(),
         });
     };
     let tests: Vec<TestCase> = report.tests.into_iter().map(|t| test_case(project, file, t)).collect();
@@ -365,8 +369,13 @@ fn interpret(
         5 => FileOutcome::NoTests,
         _ => FileOutcome::Error,
     };
-    let duration_s =
-        if cached { tests.iter().map(|t| t.duration_s).sum() } else { result.duration.as_secs_f64() };
+    // A cached result says how long the run that made it took (older entries did not
+    // record it: then the tests' own times).
+    let duration_s = if cached && result.duration.is_zero() {
+        tests.iter().map(|t| t.duration_s).sum()
+    } else {
+        result.duration.as_secs_f64()
+    };
     Ok(TestFileResult {
         file: file.to_owned(),
         outcome,
@@ -379,6 +388,7 @@ fn interpret(
             .into_iter()
             .filter(|p| !p.starts_with(PLUGIN_DIR) && project.root.join(p).exists())
             .collect(),
+        kept_sandbox: result.kept_sandbox,
     })
 }
 

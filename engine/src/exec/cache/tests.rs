@@ -36,6 +36,7 @@ impl CommandRunner for Counting {
             output_root: tree::from_entries(&self.store, &entries).unwrap(),
             duration: Duration::from_millis(5),
             source: ResultSource::Ran,
+            kept_sandbox: None,
         })
     }
 }
