@@ -235,8 +235,7 @@ requests>=2
             src/app/core.py [source] (app.core)
               ⇒ requests (requirements.txt:1)
             tests/conftest.py [test_util] (tests.conftest)
-            tests/tests.py [test] (tests.tests)
-              → tests/conftest.py :1 conftest
+            tests/tests.py [source] (tests.tests)
             tests/unit/conftest.py [test_util] (tests.unit.conftest)
             tests/unit/helpers_test.py [test] (tests.unit.helpers_test)
               → tests/conftest.py :1 conftest

@@ -1,5 +1,6 @@
 //! Everything that knows Python: import inference, module resolution, the standard library and third-party names, and pytest's configuration and collection rules.
 
+pub mod collection;
 pub mod fnmatch;
 pub mod imports;
 pub mod pytest_config;
