@@ -4,7 +4,7 @@ use std::path::Path;
 
 use globset::GlobSet;
 
-use super::fnmatch::fnmatch;
+use super::fnmatch::Pattern;
 use super::pytest_config::PytestConfig;
 use crate::vfs::{self, GlobError};
 
@@ -61,14 +61,44 @@ pub struct Collection {
     starts: Vec<Start>,
     /// Literal starts and their parent folders: pytest never ignores them.
     exempt: Vec<String>,
-    python_files: Vec<String>,
-    norecursedirs: Vec<String>,
+    python_files: Vec<PathPattern>,
+    norecursedirs: Vec<PathPattern>,
     ignore: Vec<String>,
-    ignore_glob: Vec<String>,
+    /// Absolute patterns, matched against absolute paths.
+    ignore_glob: Vec<Pattern>,
     doctest_modules: bool,
     /// Empty when the doctest plugin is blocked (`-p no:doctest`).
-    doctest_globs: Vec<String>,
+    doctest_globs: Vec<PathPattern>,
     mypy_plugin: bool,
+}
+
+/// A pattern as pytest's `fnmatch_ex` applies it: without `/` to the name, with `/` to
+/// the absolute path (anchored anywhere after a `/` unless the pattern is absolute).
+#[derive(Debug, Clone)]
+struct PathPattern {
+    pattern: Pattern,
+    on_path: bool,
+}
+
+impl PathPattern {
+    fn new(text: &str) -> Self {
+        let on_path = text.contains('/');
+        let anchored = if on_path && !text.starts_with('/') { format!("*/{text}") } else { text.to_owned() };
+        Self { pattern: Pattern::new(&anchored), on_path }
+    }
+
+    fn many(texts: &[String]) -> Vec<Self> {
+        texts.iter().map(|t| Self::new(t)).collect()
+    }
+
+    /// Whether the pattern matches a repository-relative path under `root` (absolute).
+    fn matches(&self, root: &str, path: &str) -> bool {
+        if self.on_path {
+            self.pattern.matches(&format!("{root}/{path}"))
+        } else {
+            self.pattern.matches(vfs::file_name(path))
+        }
+    }
 }
 
 /// The pytest-mypy-plugins distribution and the plugin names `-p` can use for it.
@@ -129,7 +159,7 @@ impl Collection {
             }
         }
         let plugin = |name: &str| addopts.plugins.iter().any(|p| p == name);
-        let doctest_globs = if plugin("no:doctest") {
+        let doctest_globs: Vec<String> = if plugin("no:doctest") {
             Vec::new()
         } else if addopts.doctest_globs.is_empty() {
             vec!["test*.txt".to_owned()]
@@ -143,13 +173,17 @@ impl Collection {
             patterns,
             starts,
             exempt,
-            python_files: pytest.python_files.clone(),
-            norecursedirs: pytest.norecursedirs.clone(),
+            python_files: PathPattern::many(&pytest.python_files),
+            norecursedirs: PathPattern::many(&pytest.norecursedirs),
             ignore: addopts.ignore.iter().filter_map(|p| normalize(&root_text, p)).collect(),
-            ignore_glob: addopts.ignore_glob.iter().map(|g| absolute_pattern(&root_text, g)).collect(),
+            ignore_glob: addopts
+                .ignore_glob
+                .iter()
+                .map(|g| Pattern::new(&absolute_pattern(&root_text, g)))
+                .collect(),
             root: root_text,
             doctest_modules: addopts.doctest_modules,
-            doctest_globs,
+            doctest_globs: PathPattern::many(&doctest_globs),
             mypy_plugin,
         })
     }
@@ -161,7 +195,7 @@ impl Collection {
         }
         let Some(is_start) = self.reached(path) else { return Collected::No };
         let name = vfs::file_name(path);
-        if is_start || self.python_files.iter().any(|p| self.matches(p, path)) {
+        if is_start || self.python_files.iter().any(|p| p.matches(&self.root, path)) {
             Collected::Tests
         } else if self.doctest_modules && has_examples && name != "setup.py" && name != "__main__.py" {
             Collected::DoctestsOnly
@@ -175,12 +209,13 @@ impl Collection {
     pub fn other_file(&self, file: &OtherFile) -> Option<NotRun> {
         let is_start = self.reached(&file.path)?;
         let name = vfs::file_name(&file.path);
-        let text_doctest = self.doctest_globs.iter().any(|g| self.matches(g, &file.path))
+        let text_doctest = self.doctest_globs.iter().any(|g| g.matches(&self.root, &file.path))
             || (is_start
                 && !self.doctest_globs.is_empty()
                 && (name.ends_with(".txt") || name.ends_with(".rst")));
         let collector = if text_doctest && file.has_examples {
-            format!("pytest's doctest plugin, --doctest-glob {}", self.doctest_globs.join(" "))
+            let globs: Vec<&str> = self.doctest_globs.iter().map(|g| g.pattern.as_str()).collect();
+            format!("pytest's doctest plugin, --doctest-glob {}", globs.join(" "))
         } else if self.mypy_plugin && is_mypy_plugins_case(name) {
             format!("pytest plugin {MYPY_PLUGINS}")
         } else {
@@ -192,7 +227,8 @@ impl Collection {
     /// True for a non-Python file a collector might read (the walk keeps these): a
     /// doctest text file or a pytest-mypy-plugins case, whether or not the plugin is there.
     pub fn may_collect_other(&self, path: &str) -> bool {
-        is_mypy_plugins_case(vfs::file_name(path)) || self.doctest_globs.iter().any(|g| self.matches(g, path))
+        is_mypy_plugins_case(vfs::file_name(path))
+            || self.doctest_globs.iter().any(|g| g.matches(&self.root, path))
     }
 
     /// `Some(true)` when the path is where pytest starts, `Some(false)` when pytest's walk
@@ -221,7 +257,7 @@ impl Collection {
             if !self.exempt.iter().any(|e| e == dir)
                 && (vfs::file_name(dir) == "__pycache__"
                     || self.ignored(dir)
-                    || self.norecursedirs.iter().any(|p| self.matches(p, dir)))
+                    || self.norecursedirs.iter().any(|p| p.matches(&self.root, dir)))
             {
                 return false;
             }
@@ -232,22 +268,10 @@ impl Collection {
 
     fn ignored(&self, path: &str) -> bool {
         self.ignore.iter().any(|i| i == path)
-            || self.ignore_glob.iter().any(|g| fnmatch(&format!("{}/{path}", self.root), g))
-    }
-
-    /// pytest's `fnmatch_ex`: a pattern without `/` matches the name, one with `/` the
-    /// absolute path (anchored anywhere after a `/` unless the pattern is absolute).
-    fn matches(&self, pattern: &str, path: &str) -> bool {
-        if pattern.contains('/') {
-            let absolute = format!("{}/{path}", self.root);
-            if pattern.starts_with('/') {
-                fnmatch(&absolute, pattern)
-            } else {
-                fnmatch(&absolute, &format!("*/{pattern}"))
-            }
-        } else {
-            fnmatch(vfs::file_name(path), pattern)
-        }
+            || (!self.ignore_glob.is_empty() && {
+                let absolute = format!("{}/{path}", self.root);
+                self.ignore_glob.iter().any(|g| g.matches(&absolute))
+            })
     }
 }
 

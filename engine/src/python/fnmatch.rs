@@ -83,18 +83,54 @@ fn tokens(pattern: &str) -> Vec<Token> {
     out
 }
 
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    tokens: Vec<Token>,
+    /// No wildcard at all: plain string equality.
+    literal: bool,
+}
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Self {
+        let tokens = tokens(pattern);
+        let literal = tokens.iter().all(|t| matches!(t, Token::Char(_)));
+        Self { text: pattern.to_owned(), tokens, literal }
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// True when `name` matches in full.
+    pub fn matches(&self, name: &str) -> bool {
+        if self.literal {
+            return self.text == name;
+        }
+        if name.is_ascii() {
+            run(&self.tokens, name.as_bytes())
+        } else {
+            run(&self.tokens, &name.chars().collect::<Vec<char>>())
+        }
+    }
+}
+
 /// True when `name` matches `pattern` in full.
 pub fn fnmatch(name: &str, pattern: &str) -> bool {
-    let tokens = tokens(pattern);
-    let name: Vec<char> = name.chars().collect();
-    // Greedy matching with one backtrack point: the last star and where it stood.
+    Pattern::new(pattern).matches(name)
+}
+
+/// Greedy matching with one backtrack point: the last star and where it stood.
+fn run<C: Copy + Into<char>>(tokens: &[Token], name: &[C]) -> bool {
     let (mut t, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {
         if t < tokens.len() && tokens[t] == Token::Star {
             star = Some((t, n));
             t += 1;
-        } else if t < tokens.len() && tokens[t].matches(name[n]) {
+        } else if t < tokens.len() && tokens[t].matches(name[n].into()) {
             t += 1;
             n += 1;
         } else if let Some((star_t, star_n)) = star {
@@ -149,5 +185,7 @@ mod tests {
         for (name, pattern, expected) in rows {
             assert_eq!(fnmatch(name, pattern), *expected, "fnmatch({name:?}, {pattern:?})");
         }
+        // Names beyond ASCII match character by character.
+        assert!(fnmatch("tést_ü.py", "t?st_*.py") && fnmatch("ü", "[ü]") && !fnmatch("üü", "?"));
     }
 }
