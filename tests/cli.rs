@@ -1758,6 +1758,168 @@ def test_y():
     assert!(line.contains("positive number of seconds"), "{line}");
 }
 
+// ---- pytest's configuration decides what a test is ----
+
+/// The kind of every file, from `pleat list --format json`.
+fn kinds(repo: &Repo) -> Vec<(String, String)> {
+    let run = repo.run(&["--format", "json", "list", "::"]);
+    run.ok();
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["kind"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn kind_of(kinds: &[(String, String)], path: &str) -> String {
+    kinds.iter().find(|(p, _)| p == path).map_or_else(|| format!("{path} is not listed"), |(_, k)| k.clone())
+}
+
+/// The files `pleat test --format json` ran, in order.
+fn tested_files(run: &Run) -> Vec<String> {
+    run.json()["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap().to_owned()).collect()
+}
+
+/// attrs 24.2.0's layout: `testpaths = "tests"` keeps its benchmarks out of a test run.
+#[test]
+fn testpaths_keep_other_folders_out_of_pleat_test() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.pytest.ini_options]
+testpaths = "tests"
+//- tests/test_a.py
+def test_a():
+    assert True
+//- bench/test_x.py
+def test_benchmark_that_fails_outside_its_harness():
+    assert False
+"#,
+    );
+    assert_eq!(kind_of(&kinds(&repo), "bench/test_x.py"), "source");
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.ok();
+    assert_eq!(tested_files(&run), ["tests/test_a.py"], "{}", run.describe());
+}
+
+/// python_files (python-dateutil's `*_solution.py`), norecursedirs and pytest's own
+/// default, which has no `tests.py` (jinja2's `src/jinja2/tests.py` is its code).
+#[test]
+fn python_files_and_norecursedirs_decide_the_kinds() {
+    let repo = Repo::new(
+        "//- setup.cfg\n[metadata]\nname = x\n\n[tool:pytest]\npython_files = \n\ttest_*.py\n\t*_solution.py\nnorecursedirs = legacy\n//- docs/exercises/x_solution.py\ndef test_solution():\n    assert True\n//- tests/test_a.py\n//- tests/a_test.py\n//- legacy/test_old.py\n//- build/test_built.py\n",
+    );
+    let kinds = kinds(&repo);
+    assert_eq!(kind_of(&kinds, "docs/exercises/x_solution.py"), "test");
+    assert_eq!(kind_of(&kinds, "tests/test_a.py"), "test");
+    assert_eq!(kind_of(&kinds, "tests/a_test.py"), "source", "python_files replaces pytest's default");
+    assert_eq!(kind_of(&kinds, "legacy/test_old.py"), "source", "in a norecursedirs folder");
+    assert_eq!(kind_of(&kinds, "build/test_built.py"), "test", "norecursedirs replaces pytest's list");
+
+    let repo = Repo::new("//- src/pkg/__init__.py\n//- src/pkg/tests.py\n//- tests/test_pkg.py\n");
+    let kinds = self::kinds(&repo);
+    assert_eq!(kind_of(&kinds, "src/pkg/tests.py"), "source", "pytest does not collect tests.py");
+    assert_eq!(kind_of(&kinds, "tests/test_pkg.py"), "test");
+}
+
+/// A hidden `.pytest.ini` is pytest's configuration file, and the one pytest finds in
+/// the sandbox.
+#[test]
+fn a_hidden_pytest_ini_reaches_the_sandbox() {
+    let repo = Repo::new(
+        r#"
+//- .pytest.ini
+[pytest]
+python_files = check_*.py
+//- pyproject.toml
+[tool.pytest.ini_options]
+python_files = ["never_*.py"]
+//- check_config.py
+def test_pytest_reads_the_hidden_file(request):
+    assert request.config.inipath.name == ".pytest.ini"
+"#,
+    );
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.ok();
+    assert_eq!(tested_files(&run), ["check_config.py"], "{}", run.describe());
+    assert_eq!(run.json()["files"][0]["tests"][0]["outcome"], "passed", "{}", run.describe());
+}
+
+/// `--doctest-modules`: a module with doctests is run for them alone (not for the test
+/// functions a plain `pytest` would not collect from it); a doctest text file and a
+/// conftest's doctests, which pytest collects too, are reported, not dropped.
+#[test]
+fn doctest_modules_run_and_doctest_text_files_are_reported() {
+    let repo = Repo::new(
+        r#"
+//- pytest.ini
+[pytest]
+addopts = --doctest-modules
+//- pkg/__init__.py
+//- pkg/mathx.py
+def double(x):
+    """
+    >>> double(2)
+    4
+    """
+    return x * 2
+
+
+def test_helper_that_pytest_never_collects_here():
+    assert False
+//- pkg/plain.py
+X = 1
+//- test_ok.py
+def test_ok():
+    assert True
+//- conftest.py
+def shared():
+    """
+    >>> shared()
+    1
+    """
+    return 1
+//- docs/test_guide.txt
+>>> 1 + 1
+2
+"#,
+    );
+    let kinds = kinds(&repo);
+    assert_eq!(
+        (kind_of(&kinds, "pkg/mathx.py"), kind_of(&kinds, "pkg/plain.py")),
+        ("test".into(), "source".into())
+    );
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.ok();
+    let json = run.json();
+    assert_eq!(tested_files(&run), ["pkg/mathx.py", "test_ok.py"], "{}", run.describe());
+    let names: Vec<&str> =
+        json["files"][0]["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    // One doctest (its dotted name depends on the package's empty `__init__.py`, which
+    // the sandbox leaves out); the test function in the module is not collected.
+    assert!(
+        names.len() == 1 && names[0].starts_with("pkg/mathx.py::") && names[0].ends_with("mathx.double"),
+        "{names:?}"
+    );
+    assert_eq!(
+        json["not_run"],
+        json!([
+            {"file": "conftest.py", "collector": "pytest's doctest plugin, --doctest-modules"},
+            {"file": "docs/test_guide.txt", "collector": "pytest's doctest plugin, --doctest-glob test*.txt"},
+        ])
+    );
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(
+        run.stdout.contains(
+            "- not run by Pleat: docs/test_guide.txt (collected by pytest's doctest plugin, --doctest-glob test*.txt)"
+        ) && run.stdout.contains("; 2 not run by Pleat"),
+        "{}",
+        run.describe()
+    );
+}
+
 // ---- fmt ----
 
 #[test]

@@ -1,9 +1,11 @@
-//! Configuration: finding the repository root and reading `[tool.pleat]` from `pleat.toml` or `pyproject.toml`, with errors that name the file and the fix.
+//! Configuration: finding the repository root and reading `[tool.pleat]` from `pleat.toml` or `pyproject.toml` (and, beside it, pytest's own configuration), with errors that name the file and the fix.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::python::pytest_config::{self, PytestConfig};
 
 /// How imports pull in the `__init__.py` files of the packages they go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -56,8 +58,9 @@ pub struct Config {
     pub init_files: InitFiles,
     pub string_imports: bool,
     pub string_imports_min_dots: u32,
-    /// File-name globs that make a file a test.
-    pub test_patterns: Vec<String>,
+    /// File-name globs that make a file a test, overriding pytest's collection rules;
+    /// `None`: pytest's configuration decides (see `python::collection`).
+    pub test_patterns: Option<Vec<String>>,
     /// Python minor version (3.x) whose standard library is assumed.
     pub python_minor: u8,
     /// True when `python_version` was set explicitly (not taken from requires-python).
@@ -89,6 +92,8 @@ pub struct Config {
     pub resources: BTreeMap<String, Vec<String>>,
     /// Where the configuration came from, if anywhere.
     pub file: Option<PathBuf>,
+    /// pytest's configuration at the root (read by [`load`]; pytest's defaults otherwise).
+    pub pytest: PytestConfig,
 }
 
 impl Default for Config {
@@ -98,7 +103,7 @@ impl Default for Config {
             init_files: InitFiles::default(),
             string_imports: false,
             string_imports_min_dots: 2,
-            test_patterns: default_test_patterns(),
+            test_patterns: None,
             python_minor: 11,
             python_minor_set: false,
             module_mapping: BTreeMap::new(),
@@ -114,12 +119,9 @@ impl Default for Config {
             requirements: None,
             resources: BTreeMap::new(),
             file: None,
+            pytest: PytestConfig::default(),
         }
     }
-}
-
-fn default_test_patterns() -> Vec<String> {
-    ["test_*.py", "*_test.py", "tests.py"].map(str::to_owned).to_vec()
 }
 
 /// A configuration file that could not be used.
@@ -221,12 +223,19 @@ pub fn config_file(root: &Path) -> Option<PathBuf> {
     pyproject.is_file().then_some(pyproject)
 }
 
-/// Reads the configuration of `root` (defaults when there is none).
+/// Reads the configuration of `root` (defaults when there is none), pytest's included.
 pub fn load(root: &Path) -> Result<Config, ConfigError> {
+    let pytest = pytest_config::load(root).map_err(|e| ConfigError::Invalid {
+        path: e.path,
+        line: e.line,
+        column: 1,
+        message: format!("{} (pytest reads its configuration from this file)", e.message),
+    })?;
     let Some(path) = config_file(root) else {
-        return Ok(Config::default());
+        return Ok(Config { pytest, ..Config::default() });
     };
     let mut config = parse(&path, &read_text(&path)?)?;
+    config.pytest = pytest;
     // With a pleat.toml, pyproject.toml still declares the project's requirements and its
     // Python version.
     let pyproject = root.join("pyproject.toml");
@@ -292,7 +301,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         init_files: raw.init_files.unwrap_or_default(),
         string_imports: raw.string_imports.unwrap_or(false),
         string_imports_min_dots: raw.string_imports_min_dots.unwrap_or(defaults.string_imports_min_dots),
-        test_patterns: raw.test_patterns.unwrap_or(defaults.test_patterns),
+        test_patterns: raw.test_patterns,
         python_minor,
         python_minor_set: raw.python_version.is_some(),
         module_mapping: raw.module_mapping.unwrap_or_default(),
@@ -308,6 +317,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         requirements: raw.requirements,
         resources: raw.resources.unwrap_or_default(),
         file: Some(path.to_owned()),
+        pytest: PytestConfig::default(),
     })
 }
 
@@ -394,7 +404,7 @@ mod tests {
     fn defaults_without_a_section() {
         let config = pyproject("[project]\nname = \"x\"\n").unwrap();
         assert_eq!(config.init_files, InitFiles::ContentOnly);
-        assert_eq!(config.test_patterns, default_test_patterns());
+        assert_eq!(config.test_patterns, None, "pytest's configuration decides");
         assert_eq!(config.python_minor, 11);
     }
 
@@ -473,6 +483,23 @@ my-dist = ["mymod"]
         assert_eq!(config.init_files, InitFiles::All);
         assert_eq!(config.declared_requirements, ["asgiref"]);
         assert_eq!(config.python_minor, 12);
+    }
+
+    #[test]
+    fn load_reads_pytests_configuration_beside_pleats() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pyproject.toml"), "[tool.pleat]\ntest_patterns = [\"check_*.py\"]\n")
+            .unwrap();
+        std::fs::write(dir.path().join("setup.cfg"), "[tool:pytest]\ntestpaths = tests\n").unwrap();
+        let config = load(dir.path()).unwrap();
+        assert_eq!(config.test_patterns, Some(vec!["check_*.py".to_owned()]));
+        assert_eq!(
+            (config.pytest.file.as_deref(), config.pytest.testpaths.clone()),
+            (Some("setup.cfg"), vec!["tests".to_owned()])
+        );
+        std::fs::write(dir.path().join("setup.cfg"), "[metadata]\n[pytest]\ntestpaths = tests\n").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("setup.cfg:2:1:") && err.contains("[tool:pytest]"), "{err}");
     }
 
     #[test]

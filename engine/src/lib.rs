@@ -9,6 +9,7 @@ pub mod exec;
 pub mod goals;
 pub mod graph;
 pub mod hash;
+pub mod ini;
 pub mod lmdb;
 pub mod loader;
 pub mod parse_cache;

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use crate::config;
 use crate::parse_cache::{IndexEntry, ParseCache, StatIndex, parse_key};
 use crate::project::{Project, ProjectError, SourceFile};
+use crate::python::collection::{self, Collection, OtherFile};
 use crate::python::imports::{ParseOptions, ParsedFile, parse_imports};
 use crate::vfs;
 
@@ -66,7 +67,9 @@ pub fn load_with_config(
     };
     let root = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     let exclude = vfs::glob_set(&config.exclude, "exclude")?;
-    let walk = vfs::walk(&root, &exclude);
+    // The walk also keeps the non-Python files a pytest collector may read.
+    let collection = Collection::new(&root, &config.pytest, None, &[])?;
+    let walk = vfs::walk_keeping(&root, &exclude, &|path| collection.may_collect_other(path));
     let mut report = LoadReport { files: walk.python.len(), ..LoadReport::default() };
     lap("walk");
 
@@ -144,7 +147,17 @@ pub fn load_with_config(
         .iter()
         .filter_map(|path| std::fs::read_to_string(root.join(path)).ok().map(|text| (path.clone(), text)))
         .collect();
-    let project = Project::new(&root, config, files, &requirements)?;
+    let mut project = Project::new(&root, config, files, &requirements)?;
+    project.set_other_files(
+        walk.other
+            .into_iter()
+            .map(|path| {
+                let has_examples =
+                    std::fs::read(root.join(&path)).is_ok_and(|text| collection::has_doctest_examples(&text));
+                OtherFile { path, has_examples }
+            })
+            .collect(),
+    );
     lap("resolve");
     report.phases = phases;
     Ok((project, report))

@@ -16,8 +16,8 @@ use crate::vfs::FileStat;
 /// a parser change invalidates every cached parse result.
 pub const PARSER_HASH: &str = env!("PLEAT_PARSER_HASH");
 
-/// Bumped when the encoding below changes.
-const FORMAT_VERSION: u8 = 1;
+/// Bumped when the encoding below changes (2: the doctest flag).
+const FORMAT_VERSION: u8 = 2;
 
 /// A content digest (BLAKE3 of the file's bytes).
 pub type ContentDigest = [u8; 32];
@@ -287,7 +287,7 @@ impl<'a> Reader<'a> {
 
 fn encode_parsed(parsed: &ParsedFile, out: &mut Vec<u8>) {
     out.push(FORMAT_VERSION);
-    out.push(u8::from(parsed.has_code));
+    out.push(u8::from(parsed.has_code) | (u8::from(parsed.has_doctest) << 1));
     put_uint(out, parsed.imports.len() as u64);
     for import in &parsed.imports {
         put_str(out, &import.module);
@@ -318,7 +318,11 @@ fn decode_parsed(bytes: &[u8]) -> Option<ParsedFile> {
     if r.raw(1)? != [FORMAT_VERSION] {
         return None;
     }
-    let has_code = r.raw(1)?[0] != 0;
+    let flags = r.raw(1)?[0];
+    if flags > 0b11 {
+        return None;
+    }
+    let (has_code, has_doctest) = (flags & 1 != 0, flags & 2 != 0);
     let count = r.len()?;
     let mut imports = Vec::with_capacity(count);
     for _ in 0..count {
@@ -353,7 +357,7 @@ fn decode_parsed(bytes: &[u8]) -> Option<ParsedFile> {
     for _ in 0..count {
         syntax_errors.push(SyntaxError { message: r.str()?, range: r.range()? });
     }
-    r.bytes.is_empty().then_some(ParsedFile { imports, syntax_errors, has_code })
+    r.bytes.is_empty().then_some(ParsedFile { imports, syntax_errors, has_code, has_doctest })
 }
 
 fn encode_index(index: &StatIndex, out: &mut Vec<u8>) {
@@ -396,7 +400,7 @@ mod tests {
 
     fn sample() -> ParsedFile {
         parse_imports(
-            b"import a.b as c\nfrom ..x import (y, z)\ntry:\n    import w\nexcept ImportError:\n    pass\ndef f(:\n",
+            b"import a.b as c\nfrom ..x import (y, z)\ntry:\n    import w\nexcept ImportError:\n    pass\n'''\n>>> 1\n'''\ndef f(:\n",
             ParseOptions::default(),
         )
     }
@@ -404,6 +408,7 @@ mod tests {
     #[test]
     fn parse_results_round_trip() {
         let parsed = sample();
+        assert!(parsed.has_code && parsed.has_doctest);
         let mut bytes = Vec::new();
         encode_parsed(&parsed, &mut bytes);
         assert_eq!(decode_parsed(&bytes), Some(parsed));

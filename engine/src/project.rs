@@ -4,12 +4,12 @@ use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use globset::GlobSet;
 use rayon::prelude::*;
 
 use crate::config::{Config, ConfigError};
 use crate::graph::{Edge, EdgeKind, FileId, Graph};
 use crate::parse_cache::ContentDigest;
+use crate::python::collection::{Collected, Collection, NotRun, OtherFile};
 use crate::python::imports::{ParseOptions, ParsedFile, parse_imports};
 use crate::python::resolve::{FileDeps, Finding, FindingKind, ResolveSettings, Resolver, ThirdPartyIndex};
 use crate::python::source_roots::SourceRoots;
@@ -98,7 +98,10 @@ pub struct Project {
     resolver: Resolver,
     graph: Graph,
     deps: Vec<FileDeps>,
-    tests: GlobSet,
+    /// pytest's collection rules (or `test_patterns`): which files are tests.
+    collection: Collection,
+    /// Non-Python files a pytest collector may read (see [`Project::not_run`]).
+    other_files: Vec<OtherFile>,
     explicit: Vec<ExplicitDeps>,
     third_party: ThirdPartyIndex,
     /// Requirements files as read at load: (path, text).
@@ -132,7 +135,12 @@ impl Project {
         files: Vec<SourceFile>,
         requirement_files: &[(String, String)],
     ) -> Result<Self, ProjectError> {
-        let tests = vfs::glob_set(&config.test_patterns, "test_patterns")?;
+        let collection = Collection::new(
+            root,
+            &config.pytest,
+            config.test_patterns.as_deref(),
+            &requirement_names(&config, requirement_files),
+        )?;
         let mut explicit = Vec::new();
         for (pattern, list) in &config.dependencies {
             let matcher = vfs::glob(pattern, "dependencies")?;
@@ -155,7 +163,8 @@ impl Project {
             ),
             graph: Graph::default(),
             deps: Vec::new(),
-            tests,
+            collection,
+            other_files: Vec::new(),
             explicit,
             third_party,
             requirement_files: requirement_files.to_vec(),
@@ -172,7 +181,7 @@ impl Project {
 
     fn insert(&mut self, file: SourceFile) -> FileId {
         let id = FileId(self.files.len() as u32);
-        let kind = self.kind_of(&file.path);
+        let kind = self.kind_of(&file.path, &file.parsed);
         self.by_path.insert(file.path.clone(), id);
         self.files.push(Some(FileState {
             path: file.path,
@@ -184,16 +193,17 @@ impl Project {
         id
     }
 
-    fn kind_of(&self, path: &str) -> TargetKind {
-        let name = vfs::file_name(path);
+    /// A file's kind: stubs and conftests by name, tests by pytest's collection rules
+    /// (a module collected only for its doctests is a test too).
+    fn kind_of(&self, path: &str, parsed: &ParsedFile) -> TargetKind {
         if path.ends_with(".pyi") {
             TargetKind::Stub
-        } else if name == "conftest.py" {
+        } else if vfs::file_name(path) == "conftest.py" {
             TargetKind::TestUtil
-        } else if self.tests.is_match(name) {
-            TargetKind::Test
-        } else {
+        } else if self.collection.python_file(path, parsed.has_doctest) == Collected::No {
             TargetKind::Source
+        } else {
+            TargetKind::Test
         }
     }
 
@@ -283,6 +293,9 @@ impl Project {
             self.rebuild()?;
             return Ok(Update::Everything);
         };
+        // A doctest gained or lost under `--doctest-modules` changes the kind (and with
+        // it the conftest edges resolve_one adds); the parse results differ then too.
+        let kind = self.kind_of(&file.path, &file.parsed);
         let Some(state) = self.files[id.index()].as_mut() else { return Ok(Update::Unchanged) };
         if state.digest == file.digest {
             state.stat = file.stat;
@@ -290,6 +303,7 @@ impl Project {
         }
         state.digest = file.digest;
         state.stat = file.stat;
+        state.kind = kind;
         let same_imports = *state.parsed == *file.parsed;
         state.parsed = file.parsed;
         if same_imports {
@@ -357,6 +371,40 @@ impl Project {
         self.resolver.roots.roots()
     }
 
+    /// True for a test file that pytest collects only for its doctests
+    /// (`--doctest-modules`): its run must leave out test functions a plain `pytest`
+    /// would not collect from it.
+    pub fn doctests_only(&self, id: FileId) -> bool {
+        self.file(id).is_some_and(|f| {
+            f.kind == TargetKind::Test
+                && self.collection.python_file(&f.path, f.parsed.has_doctest) == Collected::DoctestsOnly
+        })
+    }
+
+    /// Hands the project the non-Python files the walk kept for pytest's collectors.
+    pub fn set_other_files(&mut self, files: Vec<OtherFile>) {
+        self.other_files = files;
+    }
+
+    /// Files pytest collects that Pleat does not run, with who collects them, sorted by
+    /// path: doctest text files, plugin test cases in YAML, and the doctests of
+    /// `conftest.py` files (which stay test utilities).
+    pub fn not_run(&self) -> Vec<NotRun> {
+        let conftests = self.files().filter(|(_, f)| {
+            f.kind == TargetKind::TestUtil
+                && self.collection.python_file(&f.path, f.parsed.has_doctest) == Collected::DoctestsOnly
+        });
+        let mut out: Vec<NotRun> = conftests
+            .map(|(_, f)| NotRun {
+                file: f.path.clone(),
+                collector: "pytest's doctest plugin, --doctest-modules".to_owned(),
+            })
+            .chain(self.other_files.iter().filter_map(|f| self.collection.other_file(f)))
+            .collect();
+        out.sort_by(|a, b| a.file.cmp(&b.file));
+        out
+    }
+
     /// The requirements files found at load, with their text.
     pub fn requirement_files(&self) -> &[(String, String)] {
         &self.requirement_files
@@ -414,6 +462,16 @@ impl Project {
     pub fn cycles(&self) -> Vec<Vec<FileId>> {
         self.graph.cycles()
     }
+}
+
+/// The normalized names of every declared distribution (requirements files, pyproject).
+fn requirement_names(config: &Config, requirement_files: &[(String, String)]) -> Vec<String> {
+    let from_files = requirement_files
+        .iter()
+        .flat_map(|(_, text)| third_party::parse_requirements_txt(text).requirements)
+        .map(|r| r.name);
+    let declared = config.declared_requirements.iter().filter_map(|spec| third_party::requirement_name(spec));
+    from_files.chain(declared).map(|name| third_party::normalize_dist_name(&name)).collect()
 }
 
 fn settings_of(config: &Config) -> ResolveSettings {

@@ -31,6 +31,8 @@ pub struct Walk {
     pub requirements: Vec<String>,
     /// Every folder that directly holds a Python file, sorted.
     pub dirs: Vec<String>,
+    /// Other files the caller asked to keep (see [`walk_keeping`]), sorted.
+    pub other: Vec<String>,
 }
 
 /// A glob list that could not be compiled.
@@ -84,6 +86,7 @@ impl Drop for Flush<'_> {
             all.python.append(&mut self.local.python);
             all.requirements.append(&mut self.local.requirements);
             all.dirs.append(&mut self.local.dirs);
+            all.other.append(&mut self.local.other);
         }
     }
 }
@@ -91,6 +94,12 @@ impl Drop for Flush<'_> {
 /// Walks `root` on all cores, honouring .gitignore (also outside a git repository),
 /// skipping hidden folders, virtualenvs and the `exclude` globs.
 pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
+    walk_keeping(root, exclude, &|_| false)
+}
+
+/// [`walk`], also keeping the other files (not Python, not requirements) whose
+/// repository-relative path `keep` accepts.
+pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool + Sync)) -> Walk {
     let found = Mutex::new(Walk::default());
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
@@ -132,6 +141,8 @@ pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
                 }
             } else if is_requirements_file(&rel) {
                 flush.local.requirements.push(rel);
+            } else if keep(&rel) {
+                flush.local.other.push(rel);
             }
             ignore::WalkState::Continue
         })
@@ -140,6 +151,7 @@ pub fn walk(root: &Path, exclude: &GlobSet) -> Walk {
     walk.python.sort_by(|a, b| a.path.cmp(&b.path));
     walk.python.dedup_by(|a, b| a.path == b.path);
     walk.requirements.sort();
+    walk.other.sort();
     let mut dirs: Vec<String> = walk.python.iter().map(|f| parent(&f.path).to_owned()).collect();
     dirs.dedup();
     dirs.sort();
@@ -229,7 +241,7 @@ mod tests {
             std::fs::write(path, text).unwrap();
         }
         let exclude = glob_set(&["build".to_owned()], "exclude").unwrap();
-        let walk = walk(root, &exclude);
+        let walk = walk_keeping(root, &exclude, &|path| path.ends_with("notes.txt"));
         let paths: Vec<&str> = walk.python.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["pkg/__init__.py", "pkg/a.py", "pkg/a.pyi"]);
         assert_eq!(
@@ -237,6 +249,7 @@ mod tests {
             ["requirements-dev.txt", "requirements.txt", "tests/requirements/py3.txt"]
         );
         assert_eq!(walk.dirs, ["pkg"]);
+        assert_eq!(walk.other, ["docs/notes.txt"]);
         assert_eq!(walk.python[1].stat.size, 9);
     }
 

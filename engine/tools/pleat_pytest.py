@@ -1,4 +1,4 @@
-"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to read that did not exist."""
+"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to read that did not exist; keeps only doctests for a module run for its doctests alone."""
 
 import json
 import os
@@ -65,6 +65,20 @@ def _record(nodeid, when, outcome, duration, longrepr):
         else:
             entry["message"] = str(longrepr)[-2000:]
         entry["frames"] = _frames(longrepr)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module run for its doctests alone (PLEAT_DOCTESTS_ONLY=1: pytest collects it only
+    under --doctest-modules, its name is not in python_files) keeps only its doctests, as a
+    plain `pytest` would; naming the file on the command line collects its test functions too."""
+    if os.environ.get("PLEAT_DOCTESTS_ONLY") != "1":
+        return
+    from _pytest.doctest import DoctestItem
+
+    deselected = [item for item in items if not isinstance(item, DoctestItem)]
+    if deselected:
+        items[:] = [item for item in items if isinstance(item, DoctestItem)]
+        config.hook.pytest_deselected(items=deselected)
 
 
 def pytest_runtest_logreport(report):

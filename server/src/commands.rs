@@ -28,8 +28,16 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                 let affected = project.affected_tests(&changed);
                 ids.retain(|id| affected.contains(id));
             }
-            let options =
-                crate::run_goals::TestArgs { force: *force, timeout: *timeout, extra_env, pytest_args };
+            // Files pytest collects that Pleat does not run are reported, never dropped
+            // (they have no place in the import graph, so --changed-since leaves them out).
+            let not_run = if changed_since.is_some() { Vec::new() } else { not_run(&project, specs)? };
+            let options = crate::run_goals::TestArgs {
+                force: *force,
+                timeout: *timeout,
+                extra_env,
+                pytest_args,
+                not_run: &not_run,
+            };
             crate::run_goals::test(cli, &project, &ids, &options)
         }
         Command::Check { specs, tool, force } => {
@@ -148,6 +156,13 @@ pub fn select(project: &Project, specs: &[String]) -> Result<Vec<FileId>, Failur
     paths.sort_unstable();
     let selected = parsed.select(paths.iter().copied()).map_err(|e| Failure::usage(e.to_string()))?;
     Ok(selected.into_iter().filter_map(|p| project.id(p)).collect())
+}
+
+/// The files pytest collects and Pleat does not run, among those the specs select.
+fn not_run(project: &Project, specs: &[String]) -> Result<Vec<engine::python::collection::NotRun>, Failure> {
+    let specs: Vec<String> = specs.iter().map(|s| relative_spec(&project.root, s)).collect();
+    let parsed = Specs::parse(&specs).map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(project.not_run().into_iter().filter(|n| parsed.matches(&n.file)).collect())
 }
 
 fn relative_spec(root: &Path, spec: &str) -> String {

@@ -8,6 +8,7 @@ use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
 use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
 use engine::project::Project;
+use engine::python::collection::NotRun;
 
 use crate::output::Out;
 use crate::{Cli, Failure, Format, Keep};
@@ -133,6 +134,8 @@ pub struct TestArgs<'a> {
     pub timeout: Option<f64>,
     pub extra_env: &'a [String],
     pub pytest_args: &'a [String],
+    /// Files pytest collects that Pleat does not run, reported with the results.
+    pub not_run: &'a [NotRun],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -193,15 +196,22 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     let cached = results.iter().filter(|r| r.cached).count();
     let mut out = Out::new();
     if cli.format == Format::Json {
-        out.json(&test_json(&results, failed, cached))?;
+        out.json(&test_json(&results, failed, cached, args.not_run))?;
     } else {
         for r in &results {
             print_file(&mut out, r)?;
         }
+        for n in args.not_run {
+            out.line(format_args!("- not run by Pleat: {} (collected by {})", n.file, n.collector))?;
+        }
         let passed = results.len() - failed;
         let mark = if failed == 0 { "✓" } else { "✕" };
+        let not_run = match args.not_run.len() {
+            0 => String::new(),
+            n => format!("; {n} not run by Pleat"),
+        };
         out.line(format_args!(
-            "{mark} {passed} passed, {failed} failed ({cached} cached, {} ran)",
+            "{mark} {passed} passed, {failed} failed ({cached} cached, {} ran){not_run}",
             results.len() - cached
         ))?;
     }
@@ -243,7 +253,12 @@ fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {
     Ok(())
 }
 
-fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_json::Value {
+fn test_json(
+    results: &[TestFileResult],
+    failed: usize,
+    cached: usize,
+    not_run: &[NotRun],
+) -> serde_json::Value {
     let location = |l: &Option<engine::goals::test::Location>| {
         l.as_ref().map(|l| serde_json::json!({"file": l.file, "line": l.line}))
     };
@@ -268,8 +283,11 @@ fn test_json(results: &[TestFileResult], failed: usize, cached: usize) -> serde_
             })
         })
         .collect();
+    let not_run: Vec<serde_json::Value> =
+        not_run.iter().map(|n| serde_json::json!({"file": n.file, "collector": n.collector})).collect();
     serde_json::json!({
         "files": files,
+        "not_run": not_run,
         "summary": {"passed": results.len() - failed, "failed": failed, "cached": cached, "ran": results.len() - cached},
     })
 }

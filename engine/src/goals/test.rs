@@ -183,9 +183,9 @@ pub fn uv_lock_pins(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Files at the root that configure pytest.
+/// Files at the root that configure pytest (all of them, so pytest picks the same one).
 fn test_config_files(project: &Project) -> Vec<String> {
-    ["pyproject.toml", "pytest.ini", "setup.cfg", "tox.ini"]
+    crate::python::pytest_config::CONFIG_FILES
         .into_iter()
         .filter(|name| project.root.join(name).is_file())
         .map(str::to_owned)
@@ -270,6 +270,9 @@ pub fn test(
         process.env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
         process.env.insert("PYTHONHASHSEED".to_owned(), "0".to_owned());
         process.env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
+        if project.doctests_only(*id) {
+            process.env.insert("PLEAT_DOCTESTS_ONLY".to_owned(), "1".to_owned());
+        }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;
         process.platform = goals.platform(&env);

@@ -8,6 +8,7 @@ use expect_test::{Expect, expect};
 use super::{Project, SourceFile, TargetKind};
 use crate::config::{self, Config};
 use crate::graph::EdgeKind;
+use crate::python::pytest_config;
 
 /// Splits a fixture into (path, text) pairs.
 fn files(fixture: &str) -> Vec<(String, String)> {
@@ -25,10 +26,13 @@ fn files(fixture: &str) -> Vec<(String, String)> {
 
 fn project(fixture: &str) -> Project {
     let files = files(fixture);
-    let config = files
+    let mut config = files
         .iter()
         .find(|(p, _)| p == "pyproject.toml" || p == "pleat.toml")
         .map_or_else(Config::default, |(p, t)| config::parse(&Path::new("/repo").join(p), t).unwrap());
+    if let Some((_, text)) = files.iter().find(|(p, _)| p == "pytest.ini") {
+        config.pytest = pytest_config::parse("pytest.ini", text).unwrap().unwrap();
+    }
     let options = Project::parse_options(&config);
     let sources = files
         .iter()
@@ -235,8 +239,7 @@ requests>=2
             src/app/core.py [source] (app.core)
               ⇒ requests (requirements.txt:1)
             tests/conftest.py [test_util] (tests.conftest)
-            tests/tests.py [test] (tests.tests)
-              → tests/conftest.py :1 conftest
+            tests/tests.py [source] (tests.tests)
             tests/unit/conftest.py [test_util] (tests.unit.conftest)
             tests/unit/helpers_test.py [test] (tests.unit.helpers_test)
               → tests/conftest.py :1 conftest
@@ -460,6 +463,55 @@ import pkg.a
     assert_eq!(hops.len(), 3);
     assert_eq!(project.cycles().len(), 1);
     assert_eq!(project.file(id("tests/test_a.py")).unwrap().kind, TargetKind::Test);
+}
+
+/// pytest's configuration decides the kinds; under `--doctest-modules` an edit that adds or
+/// removes a module's doctest changes its kind (and its conftest edge), as a rebuild would.
+#[test]
+fn pytest_configuration_decides_kinds_and_doctest_edits_follow() {
+    let fixture = r#"
+//- pytest.ini
+[pytest]
+python_files = check_*.py
+addopts = --doctest-modules
+//- conftest.py
+//- pkg/__init__.py
+//- pkg/mod.py
+def f():
+    """
+    >>> f()
+    """
+//- pkg/plain.py
+//- check_a.py
+import pkg.plain
+//- test_b.py
+"#;
+    let mut project = project(fixture);
+    let id = |project: &Project, p: &str| project.id(p).unwrap();
+    let kind = |project: &Project, p: &str| project.file(id(project, p)).unwrap().kind;
+    assert_eq!(kind(&project, "pkg/mod.py"), TargetKind::Test);
+    assert!(project.doctests_only(id(&project, "pkg/mod.py")));
+    assert_eq!(kind(&project, "check_a.py"), TargetKind::Test);
+    assert!(!project.doctests_only(id(&project, "check_a.py")));
+    assert_eq!(kind(&project, "test_b.py"), TargetKind::Source, "python_files replaces the default");
+    assert_eq!(kind(&project, "pkg/plain.py"), TargetKind::Source);
+    assert_eq!(kind(&project, "conftest.py"), TargetKind::TestUtil);
+    let conftest_edges = |project: &Project| {
+        project
+            .graph()
+            .edges(id(project, "pkg/mod.py"))
+            .iter()
+            .filter(|e| e.kind == EdgeKind::Conftest)
+            .count()
+    };
+    assert_eq!(conftest_edges(&project), 1);
+
+    let options = Project::parse_options(&project.config);
+    project.set_file(SourceFile::from_bytes("pkg/mod.py", b"def f():\n    return 1\n", options)).unwrap();
+    assert_eq!(kind(&project, "pkg/mod.py"), TargetKind::Source);
+    assert_eq!(conftest_edges(&project), 0);
+    let rebuilt = self::project(&fixture.replace("    \"\"\"\n    >>> f()\n    \"\"\"\n", "    return 1\n"));
+    assert_eq!(snapshot(&project), snapshot(&rebuilt));
 }
 
 /// A small deterministic generator (xorshift), so the property test needs no crate and

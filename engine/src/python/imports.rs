@@ -84,6 +84,9 @@ pub struct ParsedFile {
     /// True when the file holds at least one statement (comments and blank lines do not
     /// count); `init_files = "content_only"` skips `__init__.py` files without code.
     pub has_code: bool,
+    /// True when a line starts with a doctest prompt (`>>>`): under pytest's
+    /// `--doctest-modules` such a module is collected for its doctests.
+    pub has_doctest: bool,
 }
 
 /// Options that change what a parse returns; they are part of the parse cache key.
@@ -224,7 +227,8 @@ pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile 
     if let Some(error) = encoding_error(source) {
         errors.insert(0, error);
     }
-    ParsedFile { imports, syntax_errors: errors, has_code }
+    let has_doctest = crate::python::collection::has_doctest_examples(source);
+    ParsedFile { imports, syntax_errors: errors, has_code, has_doctest }
 }
 
 /// Python reads source as UTF-8 unless a `coding:` line in the first two lines says

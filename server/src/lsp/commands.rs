@@ -191,7 +191,9 @@ fn run_tests(state: &mut State, args: &Value) -> Result<Reply, String> {
         let (index, path) = file_arg(state, Some(&Value::String(file)))?;
         let project = &state.workspaces[index].project;
         if project.id(&path).and_then(|id| project.file(id)).is_none_or(|f| f.kind != TargetKind::Test) {
-            return Err(format!("{path} is not a test file (see test_patterns in [tool.pleat])"));
+            return Err(format!(
+                "{path} is not a test file: pytest's configuration (testpaths, python_files) or test_patterns in [tool.pleat] decide which files are"
+            ));
         }
         by_workspace[index].insert(path);
     }

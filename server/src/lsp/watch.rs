@@ -13,12 +13,19 @@ use tower_lsp_server::ls_types::{
 use super::Event;
 use super::state::State;
 
-/// The files whose changes matter: Python sources, configuration, requirements.
+/// The files whose changes matter: Python sources, configuration (pytest's too: it
+/// decides which files are tests), requirements.
 pub const WATCHED: &[&str] = &[
     "**/*.py",
     "**/*.pyi",
     "**/pyproject.toml",
     "**/pleat.toml",
+    "**/pytest.toml",
+    "**/.pytest.toml",
+    "**/pytest.ini",
+    "**/.pytest.ini",
+    "**/tox.ini",
+    "**/setup.cfg",
     "**/uv.lock",
     "**/requirements*.txt",
     "**/requirements*.in",
@@ -101,8 +108,11 @@ pub fn start_polling(state: &mut State, index: usize) {
 fn snapshot(root: &std::path::Path, exclude: &globset::GlobSet) -> HashMap<String, FileStat> {
     let walk = engine::vfs::walk(root, exclude);
     let mut files: HashMap<String, FileStat> = walk.python.into_iter().map(|f| (f.path, f.stat)).collect();
-    let others =
-        walk.requirements.into_iter().chain(["pyproject.toml", "pleat.toml", "uv.lock"].map(String::from));
+    let others = walk
+        .requirements
+        .into_iter()
+        .chain(["pleat.toml", "uv.lock"].map(String::from))
+        .chain(engine::python::pytest_config::CONFIG_FILES.map(String::from));
     for path in others {
         if let Ok(meta) = std::fs::metadata(root.join(&path)) {
             files.insert(path, engine::vfs::stat_of(&meta));

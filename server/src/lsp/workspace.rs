@@ -111,10 +111,12 @@ pub fn load(folder: &Path, cache_dir: Option<PathBuf>) -> Result<Loaded, String>
 }
 
 /// True for files whose change means the workspace must be reloaded: the configuration
-/// and the requirements the resolver reads.
+/// (pytest's at the root too: it decides which files are tests) and the requirements the
+/// resolver reads.
 pub fn is_project_file(project: &Project, path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(name, "pyproject.toml" | "pleat.toml" | "uv.lock")
+        || engine::python::pytest_config::CONFIG_FILES.contains(&path)
         || project.requirement_files().iter().any(|(p, _)| p == path)
         || (name.starts_with("requirements") && (name.ends_with(".txt") || name.ends_with(".in")))
 }
