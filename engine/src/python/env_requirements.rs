@@ -1,4 +1,4 @@
-//! Which requirements a project's test environment holds: its runtime dependencies plus its test dependencies from where projects declare them (PEP 735 groups, extras, hatch/pdm/Poetry tables, the root's test requirement files), never every requirements file in the tree; extras of the project itself expanded, never its released copy.
+//! Which requirements a project's test environment holds: its runtime dependencies plus its test dependencies from where projects declare them (PEP 735 groups, extras, hatch/pdm/Poetry tables, setup.cfg and setup.py, tox's test environment, the root's test requirement files), never every requirements file in the tree; extras of the project itself expanded, never its released copy.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -44,9 +44,15 @@ pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequire
     {
         read_pyproject(&doc, &mut declared);
     }
+    if let Ok(text) = std::fs::read_to_string(root.join("setup.cfg"))
+        && let Ok(ini) = crate::ini::parse(&text)
+    {
+        read_setup_cfg(&ini, &mut declared);
+    }
     if let Ok(text) = std::fs::read_to_string(root.join("setup.py")) {
         read_setup_py(&text, &mut declared);
     }
+    let tox = std::fs::read_to_string(root.join("tox.ini")).ok().and_then(|t| crate::ini::parse(&t).ok());
     let mut out = Chooser { root, declared: &declared, chosen: BTreeSet::new(), sources: Vec::new() };
     if !declared.runtime.is_empty() {
         out.sources.push("the project's runtime dependencies".to_owned());
@@ -64,11 +70,20 @@ pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequire
         }
     } else {
         out.detect_test_dependencies();
+        if let Some(tox) = &tox {
+            out.tox(tox);
+        }
+    }
+    let mut sources: Vec<String> = Vec::new();
+    for source in out.sources {
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
     }
     EnvRequirements {
         project_name: declared.name.clone(),
         requirements: out.chosen.into_iter().collect(),
-        sources: out.sources,
+        sources,
     }
 }
 
@@ -141,6 +156,45 @@ impl Chooser<'_> {
         }
         for file in requirement_files(self.root) {
             self.file(&file, &mut BTreeSet::new());
+        }
+    }
+
+    /// tox's `[testenv]`: its `deps` (requirements, `-r` files, `.[extra]`) and `extras`.
+    /// Factor-conditional lines (`py38: x`) and substitutions other than `{toxinidir}` are
+    /// left out: they name other environments or need tox to evaluate.
+    fn tox(&mut self, tox: &crate::ini::Ini) {
+        let Some(testenv) = tox.section("testenv") else { return };
+        let mut used = false;
+        if let Some(deps) = testenv.get("deps") {
+            for line in crate::ini::value_lines(deps) {
+                let line = line.replace("{toxinidir}/", "").replace("{toxinidir}", ".");
+                let factor = line.split_once(':').is_some_and(|(head, _)| {
+                    !head.contains(['/', '=', '<', '>', '@', ' ']) && !head.starts_with('-')
+                });
+                if factor || line.contains('{') || line.starts_with('#') {
+                    continue;
+                }
+                used = true;
+                if let Some(file) = line.strip_prefix("-r").or_else(|| line.strip_prefix("--requirement")) {
+                    self.file(&normalize_join("", file.trim_start_matches('=').trim()), &mut BTreeSet::new());
+                } else if line.starts_with('-') {
+                    if let Some(target) = line.strip_prefix("-e").map(str::trim) {
+                        self.local_target(target);
+                    }
+                } else if line.starts_with('.') {
+                    self.local_target(&line);
+                } else {
+                    self.add(line.split(" --").next().unwrap_or(&line));
+                }
+            }
+        }
+        if let Some(extras) = testenv.get("extras") {
+            for extra in extras.split([',', '\n']).map(str::trim).filter(|e| !e.is_empty()) {
+                used |= self.extra(extra, &mut BTreeSet::new());
+            }
+        }
+        if used {
+            self.sources.push("tox.ini [testenv]".to_owned());
         }
     }
 
@@ -462,6 +516,32 @@ fn poetry_constraint(version: &str) -> String {
 
 fn join_version(parts: &[u64]) -> String {
     parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// setup.cfg: `[metadata] name`, `[options] install_requires` and `tests_require`,
+/// `[options.extras_require]`.
+fn read_setup_cfg(ini: &crate::ini::Ini, out: &mut Declared) {
+    let lines = |value: &str| -> Vec<String> {
+        crate::ini::value_lines(value).filter(|l| !l.starts_with('#')).map(str::to_owned).collect()
+    };
+    if out.name.is_none() {
+        out.name = ini.section("metadata").and_then(|m| m.get("name")).map(|n| n.trim().to_owned());
+    }
+    if let Some(options) = ini.section("options") {
+        if let Some(requires) = options.get("install_requires") {
+            out.runtime.extend(lines(requires));
+        }
+        if let Some(tests) = options.get("tests_require") {
+            out.groups
+                .entry("tests".to_owned())
+                .or_insert_with(|| ("setup.cfg tests_require".to_owned(), lines(tests)));
+        }
+    }
+    if let Some(extras) = ini.section("options.extras_require") {
+        for entry in &extras.entries {
+            out.extras.entry(normalize_dist_name(&entry.key)).or_insert_with(|| lines(&entry.value));
+        }
+    }
 }
 
 /// setup.py, read without running it: the string literals of `install_requires=[...]`,

@@ -149,3 +149,22 @@ fn poetry_constraints() {
     assert_eq!(poetry_constraint(">=1,<3"), ">=1,<3");
     assert_eq!(poetry_constraint("~=1.4"), "~=1.4");
 }
+
+#[test]
+fn setup_cfg_and_tox_testenv() {
+    // jinja2 3.1.4's shape: tox installs -r requirements/tests.txt; setup.cfg the runtime.
+    let env = chosen(&[
+        (
+            "setup.cfg",
+            "[metadata]\nname = Jinja2\n\n[options]\ninstall_requires =\n    MarkupSafe>=2.0\n\n[options.extras_require]\ni18n = Babel>=2.7\n",
+        ),
+        (
+            "tox.ini",
+            "[tox]\nenvlist = py3{12,11}\n\n[testenv]\ndeps =\n    -r {toxinidir}/requirements/tests.txt\n    py38: importlib-resources\n    .[i18n]\nextras = i18n\ncommands = pytest {posargs}\n",
+        ),
+        ("requirements/tests.txt", "pytest==8.1.1\n"),
+        ("requirements/docs.txt", "Jinja2==3.1.2\n"),
+    ]);
+    assert_eq!(env.requirements, ["Babel>=2.7", "MarkupSafe>=2.0", "pytest==8.1.1"]);
+    assert!(env.sources.contains(&"tox.ini [testenv]".to_owned()), "{:?}", env.sources);
+}
