@@ -244,41 +244,16 @@ fn split_commas(value: &str) -> Vec<String> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// One section of an INI file read as Python's `configparser` reads it: keys lower-cased,
-/// `=` or `:` between key and value, whole-line `#` and `;` comments, indented lines
-/// continuing the value above. `None` when the section is missing.
+/// One section of an INI file (`crate::ini`, as Python's `configparser` reads it), keys
+/// lower-cased. `None` when the section is missing or the file does not parse.
 pub(super) fn ini_section(text: &str, name: &str) -> Option<BTreeMap<String, String>> {
-    let mut section: Option<BTreeMap<String, String>> = None;
-    let mut inside = false;
-    let mut key: Option<String> = None;
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with(['#', ';']) {
-            continue;
-        }
-        let indented = line.starts_with(char::is_whitespace);
-        if !indented && trimmed.starts_with('[') {
-            let header = trimmed.trim_start_matches('[').split(']').next().unwrap_or_default();
-            inside = header == name;
-            if inside {
-                section.get_or_insert_with(BTreeMap::new);
-            }
-            key = None;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        let Some(values) = section.as_mut() else { continue };
-        if indented && let Some(value) = key.as_ref().and_then(|k| values.get_mut(k)) {
-            value.push('\n');
-            value.push_str(trimmed);
-            continue;
-        }
-        let Some(at) = trimmed.find(['=', ':']) else { continue };
-        let k = trimmed[..at].trim().to_lowercase();
-        values.insert(k.clone(), trimmed[at + 1..].trim().to_owned());
-        key = Some(k);
-    }
-    section
+    let ini = crate::ini::parse(text).ok()?;
+    let section = ini.section(name)?;
+    Some(
+        section
+            .entries
+            .iter()
+            .map(|e| (e.key.to_lowercase(), e.value.trim_start_matches('\n').to_owned()))
+            .collect(),
+    )
 }
