@@ -1,4 +1,4 @@
-//! The project's own distribution metadata as a test sandbox sees it: a generated `<name>-<version>.dist-info` (METADATA and entry points from `[project]`), so `importlib.metadata.version("pkg")` and entry-point plugins work as in the project's installed venv.
+//! The project's own distribution metadata as a test sandbox sees it: a generated `<name>-<version>.dist-info` (METADATA and entry points from `[project]`), so `importlib.metadata.version("pkg")` and entry-point plugins work as in the project's installed venv; and the version file a setuptools-scm or hatch-vcs build writes at install time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -67,6 +67,61 @@ pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
     Some((folder, out))
 }
 
+/// The version module a setuptools-scm or hatch-vcs build would write (`[tool.hatch.build.
+/// hooks.vcs] version-file`, `[tool.setuptools_scm] version_file` / `write_to`), when the
+/// project's files (`tracked`) do not hold it: its path and content. An ignored copy an
+/// editable install left on disk is taken as it is; else the version is the sdist's
+/// PKG-INFO, else the newest git tag, else `0.0.0`.
+pub fn version_file(root: &Path, tracked: impl Fn(&str) -> bool) -> Option<(String, String)> {
+    let pyproject = std::fs::read_to_string(root.join("pyproject.toml")).ok()?.parse::<toml::Table>().ok()?;
+    let tool = pyproject.get("tool")?;
+    let path = tool
+        .get("hatch")
+        .and_then(|h| h.get("build"))
+        .and_then(|b| b.get("hooks"))
+        .and_then(|h| h.get("vcs"))
+        .and_then(|v| v.get("version-file"))
+        .or_else(|| {
+            tool.get("setuptools_scm").and_then(|s| s.get("version_file").or_else(|| s.get("write_to")))
+        })
+        .and_then(toml::Value::as_str)?
+        .trim_start_matches("./")
+        .to_owned();
+    if tracked(&path) || !path.ends_with(".py") {
+        return None;
+    }
+    if let Ok(text) = std::fs::read_to_string(root.join(&path)) {
+        return Some((path, text));
+    }
+    let version = std::fs::read_to_string(root.join("PKG-INFO"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .take_while(|l| !l.is_empty())
+                .find_map(|l| l.strip_prefix("Version: ").map(str::to_owned))
+        })
+        .or_else(|| {
+            let out = std::process::Command::new("git")
+                .args(["describe", "--tags", "--abbrev=0"])
+                .current_dir(root)
+                .output()
+                .ok()?;
+            let tag = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_owned();
+            (out.status.success() && tag.starts_with(|c: char| c.is_ascii_digit())).then_some(tag)
+        })
+        .unwrap_or_else(|| "0.0.0".to_owned());
+    let parts: Vec<String> = version
+        .split('.')
+        .map(|p| if p.chars().all(|c| c.is_ascii_digit()) { p.to_owned() } else { format!("{p:?}") })
+        .collect();
+    let text = format!(
+        "# Written by Pleat into the sandbox, as the build backend writes it at install time.\n\
+         __version__ = version = {version:?}\n__version_tuple__ = version_tuple = ({},)\n",
+        parts.join(", ")
+    );
+    Some((path, text))
+}
+
 /// A dynamic version: hatch's `[tool.hatch.version] path`, setuptools'
 /// `[tool.setuptools.dynamic] version = {attr = "pkg.__version__"}` or setup.cfg's
 /// `version = attr: pkg.__version__`, read from the file's `__version__ = "…"`.
@@ -131,6 +186,25 @@ mod tests {
         assert_eq!(folder, "my_pkg-1.2.3.dist-info");
         assert_eq!(files["METADATA"], "Metadata-Version: 2.1\nName: my-pkg\nVersion: 1.2.3\n");
         assert_eq!(files["entry_points.txt"], "[pytest11]\nmine = my_pkg.plugin\n\n");
+    }
+
+    #[test]
+    fn a_vcs_version_file_is_written_only_when_the_repository_lacks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "pyproject.toml",
+            "[project]\nname = \"h\"\n[tool.hatch.build.hooks.vcs]\nversion-file = \"src/h/_version.py\"\n",
+        );
+        write(dir.path(), "PKG-INFO", "Metadata-Version: 2.1\nName: h\nVersion: 4.11.0\n\n");
+        let (path, text) = super::version_file(dir.path(), |_| false).unwrap();
+        assert_eq!(path, "src/h/_version.py");
+        assert!(text.contains("__version__ = version = \"4.11.0\""), "{text}");
+        assert!(text.contains("version_tuple = (4, 11, 0,)"), "{text}");
+        write(dir.path(), "src/h/_version.py", "__version__ = '1'\n");
+        let ignored = super::version_file(dir.path(), |_| false).unwrap();
+        assert_eq!(ignored.1, "__version__ = '1'\n", "an editable install's ignored copy is used");
+        assert!(super::version_file(dir.path(), |p| p == "src/h/_version.py").is_none());
     }
 
     #[test]

@@ -53,9 +53,26 @@ impl<'a> Resources<'a> {
         let folder = test_folder(test);
         if folder.is_empty() {
             // A test at the root: its neighbours only, never the whole repository.
-            out.extend(self.listing("").iter().filter(|f| !f.contains('/')).cloned());
+            out.extend(self.listing("").iter().filter(|f| !f.contains('/') && !is_python(f)).cloned());
         } else {
-            out.extend(self.listing(folder).iter().cloned());
+            let listing = self.listing(folder);
+            // Folders of the test tree that hold data: their Python files are fixtures too
+            // (jinja2's tests/res/__init__.py, imported by a PackageLoader from sys.path),
+            // unless the graph knows them as tests or conftests.
+            let data_dirs: BTreeSet<&str> = listing
+                .iter()
+                .filter(|f| !is_python(f))
+                .map(|f| vfs::parent(f))
+                .filter(|d| *d != folder)
+                .collect();
+            out.extend(
+                listing
+                    .iter()
+                    .filter(|f| {
+                        !is_python(f) || (data_dirs.contains(vfs::parent(f)) && self.is_plain_source(f))
+                    })
+                    .cloned(),
+            );
         }
         let mut packages: BTreeSet<&str> = BTreeSet::new();
         for file in closure {
@@ -66,7 +83,7 @@ impl<'a> Resources<'a> {
         }
         for package in packages {
             let data = self.listing(package);
-            out.extend(data.iter().filter(|f| !self.in_subpackage(package, f)).cloned());
+            out.extend(data.iter().filter(|f| !is_python(f) && !self.in_subpackage(package, f)).cloned());
         }
         let config = &self.project.config;
         // `[tool.pleat.dependencies]` entries that name data, for any file of the closure.
@@ -101,10 +118,19 @@ impl<'a> Resources<'a> {
         let path = path.trim_matches('/');
         let full = self.project.root.join(path);
         if full.is_dir() {
-            out.extend(self.listing(path).iter().cloned());
+            out.extend(self.listing(path).iter().filter(|f| !is_python(f)).cloned());
         } else if full.is_file() && !path.ends_with(".py") && !path.ends_with(".pyi") {
             out.insert(path.to_owned());
         }
+    }
+
+    /// A Python file the graph holds as plain source (not a test, conftest or stub), or
+    /// one it does not hold at all.
+    fn is_plain_source(&self, path: &str) -> bool {
+        self.project
+            .id(path)
+            .and_then(|id| self.project.file(id))
+            .is_none_or(|f| f.kind == crate::project::TargetKind::Source)
     }
 
     fn is_package(&self, dir: &str) -> bool {
@@ -124,7 +150,8 @@ impl<'a> Resources<'a> {
         false
     }
 
-    /// Non-Python files under `dir` (recursively), honouring .gitignore and `exclude`.
+    /// Files under `dir` (recursively, compiled bytecode left out), honouring .gitignore
+    /// and `exclude`.
     fn listing(&self, dir: &str) -> std::sync::Arc<Vec<String>> {
         if let Some(found) = self.listings.lock().ok().and_then(|l| l.get(dir).cloned()) {
             return found;
@@ -149,8 +176,7 @@ impl<'a> Resources<'a> {
                 continue;
             }
             let Some(rel) = vfs::relative(root, entry.path()) else { continue };
-            let python = rel.ends_with(".py") || rel.ends_with(".pyi") || rel.ends_with(".pyc");
-            if !python && !self.exclude.is_match(&rel) {
+            if !rel.ends_with(".pyc") && !self.exclude.is_match(&rel) {
                 files.push(rel);
             }
         }
@@ -161,6 +187,10 @@ impl<'a> Resources<'a> {
         }
         files
     }
+}
+
+fn is_python(path: &str) -> bool {
+    path.ends_with(".py") || path.ends_with(".pyi")
 }
 
 /// The test tree a test file belongs to: its outermost ancestor folder named `tests`,

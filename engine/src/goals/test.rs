@@ -217,6 +217,11 @@ pub fn test(
     let mut plugin_entries = BTreeMap::new();
     plugin_entries
         .insert(format!("{PLUGIN_DIR}/pleat_pytest.py"), Node::File { digest: plugin, executable: false });
+    // The version module a setuptools-scm / hatch-vcs install would have written.
+    if let Some((path, text)) = super::dist_info::version_file(&project.root, |p| project.id(p).is_some()) {
+        let digest = goals.store.put(text.as_bytes())?;
+        plugin_entries.insert(path, Node::File { digest, executable: false });
+    }
     // The project's own metadata, found on the path like an installed distribution's.
     if let Some((folder, files)) = super::dist_info::files(&project.root) {
         for (name, text) in files {

@@ -215,6 +215,7 @@ pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile 
     let root = tree.root_node();
     let mut out = Walker { source, imports: Vec::new() };
     out.walk(root);
+    out.lazy_submodules(root);
     if options.string_imports {
         out.string_imports(root, options.string_imports_min_dots);
     }
@@ -275,6 +276,68 @@ impl Walker<'_> {
     fn push(&mut self, import: Import, statement: Node<'_>) {
         if !has_pragma(self.source, statement.start_byte() as u32, statement.end_byte() as u32) {
             self.imports.push(import);
+        }
+    }
+
+    /// PEP 562 lazy submodules: a module-level `__getattr__` that calls
+    /// `import_module("." + name, …)` can import each name of the module's literal
+    /// `__all__` (python-dateutil's `dateutil/__init__.py`): one weak `from . import name`
+    /// for each, at the call.
+    fn lazy_submodules(&mut self, root: Node<'_>) {
+        let mut lazy_call = None;
+        let mut all: Vec<(String, Node<'_>)> = Vec::new();
+        let mut cursor = root.walk();
+        for node in root.named_children(&mut cursor) {
+            match node.kind() {
+                "function_definition"
+                    if node.child_by_field_name("name").is_some_and(|n| self.text(n) == "__getattr__") =>
+                {
+                    let text = self.text(node);
+                    if let Some(at) = text.find("import_module(") {
+                        let rest = text[at + "import_module(".len()..].trim_start();
+                        if rest.starts_with("\".\"") || rest.starts_with("'.'") {
+                            lazy_call = Some(node);
+                        }
+                    }
+                }
+                "expression_statement" => {
+                    let Some(assignment) = node.named_child(0).filter(|n| n.kind() == "assignment") else {
+                        continue;
+                    };
+                    let is_all =
+                        assignment.child_by_field_name("left").is_some_and(|l| self.text(l) == "__all__");
+                    let Some(value) = assignment.child_by_field_name("right").filter(|_| is_all) else {
+                        continue;
+                    };
+                    if matches!(value.kind(), "list" | "tuple") {
+                        let mut items = value.walk();
+                        all = value
+                            .named_children(&mut items)
+                            .filter(|i| i.kind() == "string")
+                            .filter_map(|i| self.literal(i).map(|name| (name, i)))
+                            .collect();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(function) = lazy_call else { return };
+        for (name, node) in all {
+            if !is_dotted_module(&name) || name.contains('.') {
+                continue;
+            }
+            self.push(
+                Import {
+                    module: String::new(),
+                    level: 1,
+                    names: vec![ImportedName { name, range: range_of(node) }],
+                    kind: ImportKind::From,
+                    weak: true,
+                    type_only: false,
+                    range: range_of(node),
+                },
+                function,
+            );
         }
     }
 

@@ -476,3 +476,25 @@ fn incremental_parses_equal_full_parses() {
         assert_eq!(incremental, parse_imports(text.as_bytes(), options), "{text:?}");
     }
 }
+
+#[test]
+fn lazy_submodules_of_a_module_getattr() {
+    // python-dateutil 2.9's dateutil/__init__.py.
+    check(
+        r#"
+__all__ = ['easter', 'tz']
+
+def __getattr__(name):
+    import importlib
+
+    if name in __all__:
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError(name)
+"#,
+        &expect![[r#"
+            2:12-2:20 from . import easter weak
+            2:22-2:26 from . import tz weak
+            5:12-5:21 import importlib
+        "#]],
+    );
+}
