@@ -1723,6 +1723,65 @@ fn a_cached_failure_keeps_a_sandbox_on_request_and_cached_results_keep_their_run
 }
 
 #[test]
+fn scm_version_files_lazy_submodules_and_data_folder_fixtures_reach_the_sandbox() {
+    // humanize's hatch-vcs version file, python-dateutil's lazy submodules, jinja2's
+    // tests/res/__init__.py imported from sys.path.
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "vcsy"
+dynamic = ["version"]
+[tool.hatch.build.hooks.vcs]
+version-file = "src/vcsy/_version.py"
+//- PKG-INFO
+Metadata-Version: 2.1
+Name: vcsy
+Version: 2.5.0
+
+//- .gitignore
+src/vcsy/_version.py
+//- src/vcsy/__init__.py
+from ._version import __version__
+
+__all__ = ["helpers"]
+
+
+def __getattr__(name):
+    import importlib
+
+    if name in __all__:
+        return importlib.import_module("." + name, __name__)
+    raise AttributeError(name)
+//- src/vcsy/helpers.py
+ANSWER = 42
+//- tests/res/__init__.py
+VALUE = 7
+//- tests/res/data.txt
+data
+//- tests/test_v.py
+import importlib
+from pathlib import Path
+
+import vcsy
+
+
+def test_version_and_lazy_submodule():
+    assert vcsy.__version__ == "2.5.0"
+    assert vcsy.helpers.ANSWER == 42
+
+
+def test_fixture_package_from_sys_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "res"))
+    assert importlib.import_module("__init__").VALUE == 7
+"#,
+    );
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(run.stdout.contains("✓ tests/test_v.py"), "{}", run.describe());
+}
+
+#[test]
 fn test_changed_since_runs_only_affected_tests() {
     let repo = Repo::new(
         r"
