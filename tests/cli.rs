@@ -1636,14 +1636,27 @@ def test_load():
 //- docs/notes.txt
 notes
 //- tests/test_outside.py
+import os
+
+
 def test_outside():
-    with open("docs/notes.txt") as f:
+    with open(os.path.join("docs", "notes" + ".txt")) as f:
         assert f.read().strip() == "notes"
+//- docs/asset.json
+{"inferred": true}
+//- tests/test_asset.py
+import json
+
+
+def test_a_literal_path_is_an_input():
+    with open("docs/asset.json") as f:
+        assert json.load(f)["inferred"]
 "#,
     );
     let run = repo.run(&["test", "::"]);
     run.code(1);
     assert!(run.stdout.contains("✓ tests/test_rel.py"), "{}", run.describe());
+    assert!(run.stdout.contains("✓ tests/test_asset.py"), "{}", run.describe());
     assert!(run.stdout.contains("✕ tests/test_outside.py failed"), "{}", run.describe());
     assert!(
         run.stdout.contains(

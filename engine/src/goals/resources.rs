@@ -50,6 +50,18 @@ impl<'a> Resources<'a> {
     /// The non-Python files a test's sandbox holds, given the test file and its closure.
     pub fn for_test(&self, test: &str, closure: &[String]) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
+        // Asset inference, as Pants does: string literals of the test file that name an
+        // existing repository file or folder (from the root or from the test's folder).
+        if let Ok(text) = std::fs::read(self.project.root.join(test)) {
+            for literal in path_literals(&text) {
+                for candidate in [literal.to_owned(), vfs::join(vfs::parent(test), literal)] {
+                    let candidate = candidate.trim_start_matches("./").trim_end_matches('/').to_owned();
+                    if !candidate.is_empty() && !candidate.starts_with("..") {
+                        self.add_path(&candidate, &mut out);
+                    }
+                }
+            }
+        }
         let folder = test_folder(test);
         if folder.is_empty() {
             // A test at the root: its neighbours only, never the whole repository.
@@ -189,6 +201,41 @@ impl<'a> Resources<'a> {
     }
 }
 
+/// Quoted literals of a Python source that look like relative paths: one line, no spaces,
+/// holding a `/` or a file extension, short.
+fn path_literals(text: &[u8]) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        let quote = text[i];
+        if quote == b'"' || quote == b'\'' {
+            let start = i + 1;
+            let end =
+                text[start..].iter().take(200).position(|b| *b == quote || *b == b'\n').map(|n| start + n);
+            if let Some(end) = end.filter(|e| text[*e] == quote) {
+                if let Ok(literal) = std::str::from_utf8(&text[start..end])
+                    && !literal.is_empty()
+                    && !literal.contains([' ', '\\', '{', '%', ':', '*'])
+                    && !literal.starts_with('/')
+                    && (literal.contains('/')
+                        || literal.rsplit_once('.').is_some_and(|(stem, ext)| {
+                            !stem.is_empty()
+                                && (1..=5).contains(&ext.len())
+                                && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                                && ext.chars().any(|c| c.is_ascii_alphabetic())
+                        }))
+                {
+                    out.push(literal);
+                }
+                i = end + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
 fn is_python(path: &str) -> bool {
     path.ends_with(".py") || path.ends_with(".pyi")
 }
@@ -210,6 +257,12 @@ pub fn test_folder(test: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::test_folder;
+
+    #[test]
+    fn path_literals_look_like_files() {
+        let text = br#"open("data/x.json"); load('schema.yml'); s = "a b.c"; u = "https://x/y"; f"{x}.txt"; v = "1.5""#;
+        assert_eq!(super::path_literals(text), ["data/x.json", "schema.yml"]);
+    }
 
     #[test]
     fn test_folders() {
