@@ -185,8 +185,12 @@ pub fn uv_lock_pins(text: &str) -> Vec<String> {
 
 /// Files at the root that configure pytest (all of them, so pytest picks the same one).
 fn test_config_files(project: &Project) -> Vec<String> {
+    // Besides pytest's own: what its plugins read from the root (pytest-cov's .coveragerc,
+    // pytest-ruff's and pytest-mypy's settings).
+    const PLUGIN_CONFIGS: [&str; 5] = [".coveragerc", "ruff.toml", ".ruff.toml", "mypy.ini", ".mypy.ini"];
     crate::python::pytest_config::CONFIG_FILES
         .into_iter()
+        .chain(PLUGIN_CONFIGS)
         .filter(|name| project.root.join(name).is_file())
         .map(str::to_owned)
         .collect()
