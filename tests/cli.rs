@@ -1787,6 +1787,16 @@ def test_version_and_lazy_submodule():
 def test_fixture_package_from_sys_path(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "res"))
     assert importlib.import_module("__init__").VALUE == 7
+
+
+def test_a_child_python_elsewhere_finds_the_project(tmp_path):
+    # pytester and subprocess-based tests start Python in another folder.
+    import subprocess
+    import sys
+
+    code = "import vcsy.helpers; print(vcsy.helpers.ANSWER)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.stdout.strip() == "42", out.stderr
 "#,
     );
     let run = repo.run(&["test", "::"]);

@@ -118,10 +118,10 @@ impl Process {
         reapi::Action {
             command_digest: Some(reapi::Digest::from_content(command_digest)),
             input_root_digest: Some(reapi::Digest::from_content(&self.input_root)),
-            timeout: self.timeout.map(|t| reapi::Duration {
-                seconds: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-                nanos: i32::try_from(t.subsec_nanos()).unwrap_or(0),
-            }),
+            // Not in the key: a run that finished is valid under any time limit, and a run
+            // that timed out is never cached; so the command line (no limit), the editor
+            // (300 s) and CI share results. The runner enforces `self.timeout` itself.
+            timeout: None,
             do_not_cache: self.cache_scope == CacheScope::Never,
             salt: Vec::new(),
             platform: Some(reapi::Platform {
@@ -273,7 +273,6 @@ mod tests {
             Box::new(|p| {
                 p.output_directories.insert("out".into());
             }),
-            Box::new(|p| p.timeout = Some(Duration::from_secs(5))),
             Box::new(|p| {
                 p.platform.insert("python".into(), "3.11.7".into());
             }),
@@ -290,7 +289,12 @@ mod tests {
         outside.execution_slot_variable = Some("SLOT".into());
         outside.append_only_caches.insert("mypy".into(), ".mypy_cache".into());
         outside.execution_slot = Some(3);
-        assert_eq!(key(&outside), k, "description, slot and named caches are outside the key");
+        outside.timeout = Some(Duration::from_secs(5));
+        assert_eq!(
+            key(&outside),
+            k,
+            "description, slot, named caches and the time limit are outside the key"
+        );
         // The environment's order of insertion does not matter (it is a sorted map).
         let mut a = base.clone();
         a.env.insert("B".into(), "2".into());

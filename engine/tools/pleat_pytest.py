@@ -8,6 +8,14 @@ _results = {}
 _order = []
 _missing = []
 _SANDBOX = os.getcwd()
+# The import path is relative in the process's key (sandboxes differ); made absolute here so
+# a test that changes folder or starts Python or pytest elsewhere (pytester) still finds
+# the project and this plugin.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
+    )
+sys.path[:] = [os.path.abspath(p) if p and not os.path.isabs(p) else p for p in sys.path]
 # The import path's folders (source roots) are looked at by every import; not inputs.
 _SEARCHED = {os.path.abspath(p) for p in sys.path if p}
 
