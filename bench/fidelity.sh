@@ -14,6 +14,8 @@
 # Environment:
 #   PLEAT                 the pleat binary (default target/release/pleat of this checkout, built
 #                         with `cargo build --release -p pleat` when missing); a copy is run
+#   PLEAT_COMMIT          the commit PLEAT was built from, for the report (default: the HEAD of
+#                         the checkout holding PLEAT, with a warning when the binary is older)
 #   PLEAT_BENCH_DIR       scratch folder (default /tmp/pleat-bench-fidelity): dl/ (sdists),
 #                         src/<name> (the repositories), venvs/, cache/ (Pleat's), out/ (results)
 #   PLEAT_FIDELITY_TIMEOUT  seconds per test file for Pleat, and 4x that for a plain pytest run
@@ -238,7 +240,9 @@ cp "$PLEAT" "$BENCH/bin/pleat"
 # Which commit the binary is: the checkout's HEAD, unless the binary is older than that commit.
 PLEAT_CHECKOUT="$(git -C "$(dirname "$PLEAT")" rev-parse --show-toplevel 2>/dev/null || true)"
 PLEAT_BUILT="$(date -u -r "$PLEAT" +%Y-%m-%dT%H:%MZ)"
-if [[ -n "$PLEAT_CHECKOUT" ]]; then
+if [[ -n "${PLEAT_COMMIT:-}" ]]; then
+  PLEAT_COMMIT+=" (built $PLEAT_BUILT; as given in PLEAT_COMMIT)"
+elif [[ -n "$PLEAT_CHECKOUT" ]]; then
   PLEAT_COMMIT="$(git -C "$PLEAT_CHECKOUT" rev-parse --short HEAD)"
   if [[ "$(stat -c %Y "$PLEAT")" -lt "$(git -C "$PLEAT_CHECKOUT" log -1 --format=%ct)" ]]; then
     stale="$(git -C "$PLEAT_CHECKOUT" log --format=%h --until="@$(stat -c %Y "$PLEAT")" -1)"

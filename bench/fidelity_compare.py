@@ -101,9 +101,42 @@ def pleat_counts(path: Path) -> tuple[dict[str, dict[str, int]] | None, dict[str
         if f["outcome"] in ("error", "timed_out") and c["error"] == 0:
             c["error"] += 1  # pytest could not run the file, or it ran out of time
             first.setdefault(f["file"], f"file {f['outcome']}")
+        if f.get("missing_inputs"):  # files the tests read that the sandbox lacked (newer Pleat)
+            missing = f["missing_inputs"]
+            first[f["file"]] = (first.get(f["file"], "") + f" [read, not in the sandbox: {', '.join(missing[:3])}"
+                                + (f" and {len(missing) - 3} more" if len(missing) > 3 else "") + "]").strip()
         counts[f["file"]] = c
         outcomes[f["file"]] = f["outcome"]
     return counts, first, json.dumps(outcomes)
+
+
+def human_reasons(path: Path) -> dict[str, str]:
+    """From `pleat test`'s human report: per failing file, the telling line of pytest's output
+    (the JSON has no output for a file pytest could not run)."""
+    reasons: dict[str, str] = {}
+    current, lines = None, []
+
+    def done():
+        if current is not None and lines:
+            telling = [x for x in lines if x.startswith("E ")] or [x for x in lines if "Error" in x or "error" in x] or lines
+            reasons[current] = telling[-1].lstrip("E ").strip()[:300]
+
+    if not path.exists():
+        return reasons
+    for line in path.read_text(errors="replace").splitlines():
+        m = re.match(r"^✕ (\S+) ", line)
+        if m:
+            done()
+            current, lines = m[1], []
+        elif line.startswith("    | ") and current is not None:
+            text = re.sub(r"\x1b\[[0-9;]*m", "", line[6:]).strip()
+            if text:
+                lines.append(text)
+        elif not line.startswith("    "):
+            done()
+            current, lines = None, []
+    done()
+    return reasons
 
 
 def fmt(c: dict[str, int] | None) -> str:
@@ -116,6 +149,9 @@ def compare_tests(out: Path, root: Path) -> dict:
     plain, plain_first = junit_counts(out / "junit.xml", root)
     cold, pleat_first, _ = pleat_counts(out / "pleat-cold.json")
     warm, _, _ = pleat_counts(out / "pleat-warm.json")
+    for f, reason in human_reasons(out / "pleat-human.txt").items():
+        if pleat_first.get(f, "").startswith("file "):
+            pleat_first[f] = f"{pleat_first[f]}: {reason}"
     result: dict = {"plain_ran": (out / "junit.xml").is_file(), "pleat_ran": cold is not None}
     cold = cold or {}
     files = sorted(set(plain) | set(cold))
