@@ -107,6 +107,8 @@ def pleat_counts(path: Path) -> tuple[dict[str, dict[str, int]] | None, dict[str
                                 + (f" and {len(missing) - 3} more" if len(missing) > 3 else "") + "]").strip()
         counts[f["file"]] = c
         outcomes[f["file"]] = f["outcome"]
+    for n in data.get("not_run", []):  # files Pleat knows pytest collects but it does not run
+        first.setdefault(n["file"], f"listed as not run ({n.get('collector', '?')})")
     return counts, first, json.dumps(outcomes)
 
 
