@@ -172,7 +172,7 @@ fetch() {
       -d "$BENCH/dl" "$PIPNAME==$VERSION"
   fi
   [[ -f "$BENCH/dl/$FILE" ]] || die "$PIPNAME $VERSION: pip downloaded no $FILE"
-  echo "$SHA256  $BENCH/dl/$FILE" | sha256sum --check --quiet - 2>/dev/null \
+  echo "$SHA256  $BENCH/dl/$FILE" | sha256sum --check --quiet - >/dev/null 2>&1 \
     || die "$FILE: hash mismatch (expected sha256 $SHA256, got $(sha256sum "$BENCH/dl/$FILE" | cut -d' ' -f1)); delete it to download again"
 }
 
@@ -285,8 +285,8 @@ for p in $PROJECTS; do
   o="$OUT/$p"
   rm -rf "$o" && mkdir -p "$o"
   cp "$VENV/freeze.txt" "$o/freeze.txt"
-  python3 -c 'import json, sys; print(json.dumps(dict(zip(["name", "dir", "label", "mypy"], sys.argv[1:]))))' \
-    "$p" "$DIR" "$PIPNAME $VERSION" "$MYPY" >"$o/info.json"
+  python3 -c 'import json, sys; print(json.dumps(dict(zip(["name", "dir", "label", "mypy", "kind", "pytest"], sys.argv[1:]))))' \
+    "$p" "$DIR" "$PIPNAME $VERSION" "$MYPY" "$KIND" "$PYTEST" >"$o/info.json"
   echo "$INSTALL" >"$o/install.txt"
   git -C "$DIR" status --porcelain >"$o/git-status-before.txt"
 

@@ -318,6 +318,9 @@ def main() -> None:
           f"Times: plain pytest {total_t['plain']:.1f} s, Pleat cold {total_t['cold']:.1f} s "
           f"(empty cache: tool environments built), Pleat warm {total_t['warm']:.1f} s.")
     print("\np/f/s/e = passed / failed / skipped / errors (a collection error is one error of its file).")
+    print("\nProjects: " + "; ".join(
+        f"{json.loads((out_dir / p / 'info.json').read_text()).get('label')} "
+        f"({json.loads((out_dir / p / 'info.json').read_text()).get('kind', '')})" for p in projects) + ".")
     if details:
         print("\n## Differences")
         for d in details:
