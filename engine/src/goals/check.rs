@@ -130,7 +130,13 @@ pub fn check(
     inputs.extend(inits);
     inputs.sort();
     inputs.dedup();
-    let read = goals.read_files(&project.root, inputs.iter().cloned())?;
+    let mut read = goals.read_files(&project.root, inputs.iter().cloned())?;
+    // The version module a setuptools-scm / hatch-vcs install writes, as in the test goal.
+    if let Some((path, text)) = super::dist_info::version_file(&project.root, |p| project.id(p).is_some()) {
+        let digest = goals.store.put(text.as_bytes())?;
+        read.insert(path.clone(), crate::tree::Node::File { digest, executable: false });
+        inputs.push(path);
+    }
     let root = goals.tree_of(&read, &inputs)?;
     let source_roots: Vec<String> = project
         .source_roots()
