@@ -207,6 +207,23 @@ pub fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_owned() } else { format!("{dir}/{name}") }
 }
 
+/// `path` taken from the repository-relative folder `dir`, with `.` and `..` folded:
+/// `("tests", "../LICENSE")` → `LICENSE`; `None` when it leaves the repository or names
+/// its root.
+pub fn join_normalized(dir: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            _ => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// The absolute path of a repository-relative one.
 pub fn absolute(root: &Path, rel: &str) -> PathBuf {
     root.join(rel)
@@ -260,6 +277,10 @@ mod tests {
         assert_eq!(file_name("a/b/c.py"), "c.py");
         assert_eq!(join("", "x"), "x");
         assert_eq!(join("a", "x"), "a/x");
+        assert_eq!(join_normalized("tests", "../LICENSE").as_deref(), Some("LICENSE"));
+        assert_eq!(join_normalized("", "./a/./b/").as_deref(), Some("a/b"));
+        assert_eq!(join_normalized("tests", "../../x"), None);
+        assert_eq!(join_normalized("tests", ".."), None);
         assert_eq!(relative(Path::new("/r"), Path::new("/r/a/b.py")).as_deref(), Some("a/b.py"));
         assert!(glob_set(&["a/[".to_owned()], "exclude").is_err());
     }

@@ -54,9 +54,8 @@ impl<'a> Resources<'a> {
         // existing repository file or folder (from the root or from the test's folder).
         if let Ok(text) = std::fs::read(self.project.root.join(test)) {
             for literal in path_literals(&text) {
-                for candidate in [literal.to_owned(), vfs::join(vfs::parent(test), literal)] {
-                    let candidate = candidate.trim_start_matches("./").trim_end_matches('/').to_owned();
-                    if !candidate.is_empty() && !candidate.starts_with("..") {
+                for dir in ["", vfs::parent(test)] {
+                    if let Some(candidate) = vfs::join_normalized(dir, literal) {
                         self.add_path(&candidate, &mut out);
                     }
                 }
@@ -127,7 +126,9 @@ impl<'a> Resources<'a> {
 
     /// A repository file, or every non-Python file under a folder.
     fn add_path(&self, path: &str, out: &mut BTreeSet<String>) {
-        let path = path.trim_matches('/');
+        // Only clean repository-relative paths reach a tree (`tests/../LICENSE` is `LICENSE`).
+        let Some(path) = vfs::join_normalized("", path) else { return };
+        let path = path.as_str();
         let full = self.project.root.join(path);
         if full.is_dir() {
             out.extend(self.listing(path).iter().filter(|f| !is_python(f)).cloned());

@@ -250,21 +250,9 @@ impl Chooser<'_> {
     }
 }
 
-/// `requirements/tests.txt` relative to the including file's folder, with `./` and `../`
-/// folded.
+/// `requirements/tests.txt` relative to the including file's folder, `.` and `..` folded.
 fn normalize_join(dir: &str, include: &str) -> String {
-    let include = include.replace("{toxinidir}/", "");
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for part in include.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    parts.join("/")
+    crate::vfs::join_normalized(dir, &include.replace("{toxinidir}/", "")).unwrap_or_default()
 }
 
 /// The extras of a PEP 508 string: `attrs[tests, cov]>=1` → `tests`, `cov`.
