@@ -208,8 +208,8 @@ pub fn join(dir: &str, name: &str) -> String {
 }
 
 /// `path` taken from the repository-relative folder `dir`, with `.` and `..` folded:
-/// `("tests", "../LICENSE")` → `LICENSE`; `None` when it leaves the repository or names
-/// its root.
+/// `("tests", "../LICENSE")` → `LICENSE`; `""` for the root itself; `None` when it
+/// leaves the repository.
 pub fn join_normalized(dir: &str, path: &str) -> Option<String> {
     let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for part in path.split('/') {
@@ -221,7 +221,7 @@ pub fn join_normalized(dir: &str, path: &str) -> Option<String> {
             _ => parts.push(part),
         }
     }
-    (!parts.is_empty()).then(|| parts.join("/"))
+    Some(parts.join("/"))
 }
 
 /// The absolute path of a repository-relative one.
@@ -280,7 +280,8 @@ mod tests {
         assert_eq!(join_normalized("tests", "../LICENSE").as_deref(), Some("LICENSE"));
         assert_eq!(join_normalized("", "./a/./b/").as_deref(), Some("a/b"));
         assert_eq!(join_normalized("tests", "../../x"), None);
-        assert_eq!(join_normalized("tests", ".."), None);
+        assert_eq!(join_normalized("tests", "..").as_deref(), Some(""));
+        assert_eq!(join_normalized("", ".."), None);
         assert_eq!(relative(Path::new("/r"), Path::new("/r/a/b.py")).as_deref(), Some("a/b.py"));
         assert!(glob_set(&["a/[".to_owned()], "exclude").is_err());
     }

@@ -127,7 +127,7 @@ impl<'a> Resources<'a> {
     /// A repository file, or every non-Python file under a folder.
     fn add_path(&self, path: &str, out: &mut BTreeSet<String>) {
         // Only clean repository-relative paths reach a tree (`tests/../LICENSE` is `LICENSE`).
-        let Some(path) = vfs::join_normalized("", path) else { return };
+        let Some(path) = vfs::join_normalized("", path).filter(|p| !p.is_empty()) else { return };
         let path = path.as_str();
         let full = self.project.root.join(path);
         if full.is_dir() {

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::goals::GoalError;
 use crate::python::imports::{Import, ImportKind};
+use crate::vfs;
 
 /// The name of the empty file that makes a placeholder folder exist in a sandbox.
 pub(super) const FOLDER_PLACEHOLDER: &str = ".pleat-placeholder";
@@ -64,7 +65,7 @@ impl<'a> RuffFiles<'a> {
         let mut files = BTreeSet::new();
         for folder in &folders {
             for name in ["__init__.py", ".ruff.toml", "ruff.toml", "pyproject.toml"] {
-                files.insert(join(folder, name));
+                files.insert(vfs::join(folder, name));
             }
         }
         // The root's settings are read first; the closest folder's apply to the file.
@@ -102,8 +103,10 @@ impl<'a> RuffFiles<'a> {
         if let Some(known) = self.settings_file.get(folder) {
             return known.clone();
         }
-        let found =
-            [".ruff.toml", "ruff.toml", "pyproject.toml"].into_iter().map(|n| join(folder, n)).find(|path| {
+        let found = [".ruff.toml", "ruff.toml", "pyproject.toml"]
+            .into_iter()
+            .map(|n| vfs::join(folder, n))
+            .find(|path| {
                 let full = self.root.join(path);
                 if path.ends_with("pyproject.toml") {
                     // An unreadable one is ruff's to report: it is taken, and ruff fails on it.
@@ -129,7 +132,7 @@ impl<'a> RuffFiles<'a> {
                 break; // ruff reports the cycle itself
             }
             let settings = read_settings(&self.root.join(&path));
-            let folder = parent(&path).to_owned();
+            let folder = vfs::parent(&path).to_owned();
             if src.is_none() {
                 src = settings.src.as_ref().map(|written| self.expand_src(&folder, written));
             }
@@ -145,8 +148,9 @@ impl<'a> RuffFiles<'a> {
             }
             chain.push(path);
         }
-        let src = src
-            .unwrap_or_else(|| self.expand_src(parent(settings_file), &[".".to_owned(), "src".to_owned()]));
+        let src = src.unwrap_or_else(|| {
+            self.expand_src(vfs::parent(settings_file), &[".".to_owned(), "src".to_owned()])
+        });
         self.resolved.insert(settings_file.to_owned(), (chain.clone(), src.clone()));
         Ok((chain, src))
     }
@@ -160,7 +164,7 @@ impl<'a> RuffFiles<'a> {
             if entry.starts_with('~') || entry.contains('$') || entry.starts_with('/') {
                 continue;
             }
-            let Some(path) = normalize(folder, entry) else { continue };
+            let Some(path) = vfs::join_normalized(folder, entry) else { continue };
             if path.contains(['*', '?', '[']) {
                 out.extend(glob_folders(self.root, &path));
             } else if self.root.join(&path).is_dir() {
@@ -177,9 +181,9 @@ impl<'a> RuffFiles<'a> {
         if let Some(known) = self.found.get(&key) {
             return known.clone();
         }
-        let base = join(folder, &module.replace('.', "/"));
+        let base = vfs::join(folder, &module.replace('.', "/"));
         let found = if self.root.join(&base).is_dir() {
-            Some(join(&base, FOLDER_PLACEHOLDER))
+            Some(vfs::join(&base, FOLDER_PLACEHOLDER))
         } else {
             ["py", "pyi"].into_iter().map(|ext| format!("{base}.{ext}")).find(|p| self.root.join(p).is_file())
         };
@@ -191,40 +195,17 @@ impl<'a> RuffFiles<'a> {
 /// The folders above a repository-relative file, closest first, the root (`""`) last.
 fn ancestors(file: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut current = parent(file);
+    let mut current = vfs::parent(file);
     loop {
         out.push(current.to_owned());
         if current.is_empty() {
             return out;
         }
-        current = parent(current);
+        current = vfs::parent(current);
     }
 }
 
 /// The folder of a repository-relative path (`""` at the root).
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(folder, _)| folder)
-}
-
-fn join(folder: &str, name: &str) -> String {
-    if folder.is_empty() { name.to_owned() } else { format!("{folder}/{name}") }
-}
-
-/// `rel` taken from `folder`, with `.` and `..` resolved; `None` when it leaves the root.
-fn normalize(folder: &str, rel: &str) -> Option<String> {
-    let mut parts: Vec<&str> = folder.split('/').filter(|p| !p.is_empty()).collect();
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(parts.join("/"))
-}
-
 /// The file an `extend` names, or why a sandbox cannot hold it.
 fn extended(settings_file: &str, folder: &str, extend: &str) -> Result<String, GoalError> {
     let unusable = |why: &str| {
@@ -241,7 +222,7 @@ fn extended(settings_file: &str, folder: &str, extend: &str) -> Result<String, G
     if extend.starts_with('/') {
         return Err(unusable("is an absolute path"));
     }
-    normalize(folder, extend).ok_or_else(|| unusable("leaves the repository"))
+    vfs::join_normalized(folder, extend).ok_or_else(|| unusable("leaves the repository"))
 }
 
 fn config_error(file: &str, reason: String) -> GoalError {
@@ -282,7 +263,7 @@ fn glob_folders(root: &Path, pattern: &str) -> Vec<String> {
                 continue;
             }
             if !component.contains(['*', '?', '[']) {
-                let path = join(folder, component);
+                let path = vfs::join(folder, component);
                 if root.join(&path).is_dir() {
                     next.push(path);
                 }
@@ -294,7 +275,7 @@ fn glob_folders(root: &Path, pattern: &str) -> Vec<String> {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if matcher.is_match(&name) && entry.path().is_dir() {
-                    next.push(join(folder, &name));
+                    next.push(vfs::join(folder, &name));
                 }
             }
         }
@@ -314,7 +295,7 @@ fn all_folders(root: &Path, folder: &str) -> Vec<String> {
             let mut children: Vec<String> = entries
                 .flatten()
                 .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| join(&out[i], &e.file_name().to_string_lossy()))
+                .map(|e| vfs::join(&out[i], &e.file_name().to_string_lossy()))
                 .collect();
             children.sort();
             out.extend(children);
