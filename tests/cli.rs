@@ -1642,6 +1642,16 @@ import os
 def test_outside():
     with open(os.path.join("docs", "notes" + ".txt")) as f:
         assert f.read().strip() == "notes"
+//- .gitignore
+docs/built.txt
+//- docs/built.txt
+a build output the configuration names on purpose
+//- tests/test_built.py
+import os
+
+
+def test_an_ignored_file_named_by_the_configuration():
+    assert os.path.exists(os.path.join("docs", "built" + ".txt"))
 //- docs/asset.json
 {"inferred": true}
 //- tests/test_asset.py
@@ -1672,10 +1682,11 @@ def test_a_literal_path_is_an_input():
     let json = repo.run(&["--format", "json", "test", "tests/test_outside.py"]).json();
     assert_eq!(json["files"][0]["missing_inputs"], json!(["docs/notes.txt"]));
 
-    repo.write("pleat.toml", "[resources]\n\"tests/test_outside.py\" = [\"docs/*.txt\"]\n");
+    assert!(run.stdout.contains("✕ tests/test_built.py failed"), "{}", run.describe());
+    repo.write("pleat.toml", "[resources]\n\"tests/test_*.py\" = [\"docs/*.txt\"]\n");
     repo.run(&["test", "::"]).ok();
     // A data folder named in [dependencies] reaches the sandbox too.
-    repo.write("pleat.toml", "[dependencies]\n\"tests/test_outside.py\" = [\"docs\"]\n");
+    repo.write("pleat.toml", "[dependencies]\n\"tests/test_*.py\" = [\"docs\"]\n");
     repo.run(&["test", "::"]).ok();
 }
 

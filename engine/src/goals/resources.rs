@@ -56,7 +56,7 @@ impl<'a> Resources<'a> {
             for literal in path_literals(&text) {
                 for dir in ["", vfs::parent(test)] {
                     if let Some(candidate) = vfs::join_normalized(dir, literal) {
-                        self.add_path(&candidate, &mut out);
+                        self.add_path(&candidate, false, &mut out);
                     }
                 }
             }
@@ -102,7 +102,7 @@ impl<'a> Resources<'a> {
             let Ok(matcher) = vfs::glob(pattern, "dependencies") else { continue };
             if closure.iter().any(|f| matcher.is_match(f)) {
                 for path in list.iter().filter(|p| !p.starts_with('!')) {
-                    self.add_path(path, &mut out);
+                    self.add_path(path, true, &mut out);
                 }
             }
         }
@@ -115,9 +115,16 @@ impl<'a> Resources<'a> {
             for item in list {
                 if item.contains(['*', '?', '[']) {
                     let Ok(glob) = vfs::glob(item, "resources") else { continue };
-                    out.extend(self.listing("").iter().filter(|f| glob.is_match(f.as_str())).cloned());
+                    // Listed from the glob's fixed leading folders, .gitignore aside: the
+                    // configuration names these files on purpose.
+                    let fixed: Vec<&str> =
+                        item.split('/').take_while(|p| !p.contains(['*', '?', '['])).collect();
+                    let base = fixed[..fixed.len().min(item.split('/').count() - 1)].join("/");
+                    out.extend(
+                        self.listing_with(&base, false).iter().filter(|f| glob.is_match(f.as_str())).cloned(),
+                    );
                 } else {
-                    self.add_path(item, &mut out);
+                    self.add_path(item, true, &mut out);
                 }
             }
         }
@@ -125,13 +132,13 @@ impl<'a> Resources<'a> {
     }
 
     /// A repository file, or every non-Python file under a folder.
-    fn add_path(&self, path: &str, out: &mut BTreeSet<String>) {
+    fn add_path(&self, path: &str, explicit: bool, out: &mut BTreeSet<String>) {
         // Only clean repository-relative paths reach a tree (`tests/../LICENSE` is `LICENSE`).
         let Some(path) = vfs::join_normalized("", path).filter(|p| !p.is_empty()) else { return };
         let path = path.as_str();
         let full = self.project.root.join(path);
         if full.is_dir() {
-            out.extend(self.listing(path).iter().filter(|f| !is_python(f)).cloned());
+            out.extend(self.listing_with(path, !explicit).iter().filter(|f| !is_python(f)).cloned());
         } else if full.is_file() && !path.ends_with(".py") && !path.ends_with(".pyi") {
             out.insert(path.to_owned());
         }
@@ -166,18 +173,25 @@ impl<'a> Resources<'a> {
     /// Files under `dir` (recursively, compiled bytecode left out), honouring .gitignore
     /// and `exclude`.
     fn listing(&self, dir: &str) -> std::sync::Arc<Vec<String>> {
-        if let Some(found) = self.listings.lock().ok().and_then(|l| l.get(dir).cloned()) {
+        self.listing_with(dir, true)
+    }
+
+    /// Files under `dir`, also those .gitignore leaves out when `honour_ignore` is false
+    /// (what the configuration names explicitly: build outputs such as compiled catalogues).
+    fn listing_with(&self, dir: &str, honour_ignore: bool) -> std::sync::Arc<Vec<String>> {
+        let key = format!("{}{dir}", if honour_ignore { "" } else { "!" });
+        if let Some(found) = self.listings.lock().ok().and_then(|l| l.get(&key).cloned()) {
             return found;
         }
         let root = &self.project.root;
         let mut files = Vec::new();
         let walker = ignore::WalkBuilder::new(root.join(dir))
             .hidden(true)
-            .git_ignore(true)
-            .git_exclude(true)
+            .git_ignore(honour_ignore)
+            .git_exclude(honour_ignore)
             .git_global(false)
             .require_git(false)
-            .parents(true)
+            .parents(honour_ignore)
             .follow_links(false)
             .filter_entry(|e| {
                 let is_dir = e.file_type().is_some_and(|t| t.is_dir());
@@ -196,7 +210,7 @@ impl<'a> Resources<'a> {
         files.sort();
         let files = std::sync::Arc::new(files);
         if let Ok(mut listings) = self.listings.lock() {
-            listings.insert(dir.to_owned(), std::sync::Arc::clone(&files));
+            listings.insert(key, std::sync::Arc::clone(&files));
         }
         files
     }
