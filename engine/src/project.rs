@@ -253,7 +253,7 @@ impl Project {
             for path in &entry.add {
                 // A data file or folder is a resource of the file's tests, not an import
                 // edge (`goals::resources`); only a missing one is worth a word here.
-                let python = path.ends_with(".py") || path.ends_with(".pyi");
+                let python = vfs::is_python(path);
                 if !python && self.root.join(path).exists() {
                     continue;
                 }

@@ -135,7 +135,7 @@ pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool
                 return ignore::WalkState::Continue;
             }
             let name = entry.file_name().to_string_lossy();
-            if name.ends_with(".py") || name.ends_with(".pyi") {
+            if is_python(&name) {
                 if let Ok(meta) = entry.metadata() {
                     flush.local.python.push(WalkedFile { path: rel, stat: stat_of(&meta) });
                 }
@@ -222,6 +222,11 @@ pub fn join_normalized(dir: &str, path: &str) -> Option<String> {
         }
     }
     Some(parts.join("/"))
+}
+
+/// A Python source or stub, by its path.
+pub fn is_python(path: &str) -> bool {
+    path.ends_with(".py") || path.ends_with(".pyi")
 }
 
 /// The absolute path of a repository-relative one.

@@ -13,13 +13,7 @@ pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
         .unwrap_or_default();
     let project = pyproject.get("project").and_then(toml::Value::as_table);
     let pkg_info = std::fs::read_to_string(root.join("PKG-INFO")).ok();
-    let header = |key: &str| {
-        pkg_info.as_deref().and_then(|text| {
-            text.lines()
-                .take_while(|l| !l.is_empty())
-                .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": ")).map(str::to_owned))
-        })
-    };
+    let header = |key: &str| pkg_info.as_deref().and_then(|text| pkg_info_field(text, key));
     let name = project
         .and_then(|p| p.get("name"))
         .and_then(toml::Value::as_str)
@@ -95,11 +89,7 @@ pub fn version_file(root: &Path, tracked: impl Fn(&str) -> bool) -> Option<(Stri
     }
     let version = std::fs::read_to_string(root.join("PKG-INFO"))
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .take_while(|l| !l.is_empty())
-                .find_map(|l| l.strip_prefix("Version: ").map(str::to_owned))
-        })
+        .and_then(|text| pkg_info_field(&text, "Version"))
         .or_else(|| {
             let out = std::process::Command::new("git")
                 .args(["describe", "--tags", "--abbrev=0"])
@@ -120,6 +110,13 @@ pub fn version_file(root: &Path, tracked: impl Fn(&str) -> bool) -> Option<(Stri
         parts.join(", ")
     );
     Some((path, text))
+}
+
+/// A header of an sdist's PKG-INFO (`Version: 1.2` → `1.2`).
+fn pkg_info_field(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": ")).map(str::to_owned))
 }
 
 /// A dynamic version: hatch's `[tool.hatch.version] path`, setuptools'

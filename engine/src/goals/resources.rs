@@ -64,7 +64,7 @@ impl<'a> Resources<'a> {
         let folder = test_folder(test);
         if folder.is_empty() {
             // A test at the root: its neighbours only, never the whole repository.
-            out.extend(self.listing("").iter().filter(|f| !f.contains('/') && !is_python(f)).cloned());
+            out.extend(self.listing("").iter().filter(|f| !f.contains('/') && !vfs::is_python(f)).cloned());
         } else {
             let listing = self.listing(folder);
             // Folders of the test tree that hold data: their Python files are fixtures too
@@ -72,7 +72,7 @@ impl<'a> Resources<'a> {
             // unless the graph knows them as tests or conftests.
             let data_dirs: BTreeSet<&str> = listing
                 .iter()
-                .filter(|f| !is_python(f))
+                .filter(|f| !vfs::is_python(f))
                 .map(|f| vfs::parent(f))
                 .filter(|d| *d != folder)
                 .collect();
@@ -80,7 +80,7 @@ impl<'a> Resources<'a> {
                 listing
                     .iter()
                     .filter(|f| {
-                        !is_python(f) || (data_dirs.contains(vfs::parent(f)) && self.is_plain_source(f))
+                        !vfs::is_python(f) || (data_dirs.contains(vfs::parent(f)) && self.is_plain_source(f))
                     })
                     .cloned(),
             );
@@ -94,7 +94,9 @@ impl<'a> Resources<'a> {
         }
         for package in packages {
             let data = self.listing(package);
-            out.extend(data.iter().filter(|f| !is_python(f) && !self.in_subpackage(package, f)).cloned());
+            out.extend(
+                data.iter().filter(|f| !vfs::is_python(f) && !self.in_subpackage(package, f)).cloned(),
+            );
         }
         let config = &self.project.config;
         // `[tool.pleat.dependencies]` entries that name data, for any file of the closure.
@@ -138,8 +140,8 @@ impl<'a> Resources<'a> {
         let path = path.as_str();
         let full = self.project.root.join(path);
         if full.is_dir() {
-            out.extend(self.listing_with(path, !explicit).iter().filter(|f| !is_python(f)).cloned());
-        } else if full.is_file() && !path.ends_with(".py") && !path.ends_with(".pyi") {
+            out.extend(self.listing_with(path, !explicit).iter().filter(|f| !vfs::is_python(f)).cloned());
+        } else if full.is_file() && !vfs::is_python(path) {
             out.insert(path.to_owned());
         }
     }
@@ -249,10 +251,6 @@ fn path_literals(text: &[u8]) -> Vec<&str> {
         i += 1;
     }
     out
-}
-
-fn is_python(path: &str) -> bool {
-    path.ends_with(".py") || path.ends_with(".pyi")
 }
 
 /// The test tree a test file belongs to: its outermost ancestor folder named `tests`,

@@ -130,12 +130,10 @@ impl ToolEnvs {
         progress: &mut dyn FnMut(&str),
     ) -> Result<String, ToolError> {
         let uv = self.uv_binary(progress)?;
+        std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
         let scratch = tempfile::Builder::new()
             .prefix("resolve-")
-            .tempdir_in({
-                std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
-                &self.dir
-            })
+            .tempdir_in(&self.dir)
             .map_err(io("create a folder in", &self.dir))?;
         let input = scratch.path().join("requirements.in");
         let output = scratch.path().join("pylock.toml");

@@ -43,10 +43,7 @@ impl Workspace {
     }
 }
 
-/// A Python source or stub, by its path.
-pub fn is_python(path: &str) -> bool {
-    path.ends_with(".py") || path.ends_with(".pyi")
-}
+pub use engine::vfs::is_python;
 
 impl Drop for Workspace {
     fn drop(&mut self) {

@@ -109,7 +109,7 @@ pub fn configured_targets(project: &Project) -> Result<Option<ConfiguredTargets>
         .collect::<Result<Vec<_>, _>>()?;
     let python: Vec<(FileId, &str)> = project
         .files()
-        .filter(|(_, f)| f.path.ends_with(".py") || f.path.ends_with(".pyi"))
+        .filter(|(_, f)| crate::vfs::is_python(&f.path))
         .map(|(id, f)| (id, f.path.as_str()))
         .collect();
     let mut ids = BTreeSet::new();
