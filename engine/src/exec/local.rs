@@ -375,9 +375,16 @@ impl CommandRunner for LocalRunner {
         })?;
         let cwd = root.join(&process.working_directory);
         std::fs::create_dir_all(&cwd).map_err(|e| sandbox_error(process, e))?;
+        // One process at a time per named cache: the tools that keep one (mypy) do not
+        // expect a second writer, and a half-written entry crashes the next run.
+        let mut cache_locks = Vec::new();
         for (name, rel) in &process.append_only_caches {
             let shared = self.caches.join(name);
             std::fs::create_dir_all(&shared).map_err(|e| sandbox_error(process, e))?;
+            let lock = std::fs::File::create(shared.with_extension("lock"))
+                .map_err(|e| sandbox_error(process, e))?;
+            lock.lock().map_err(|e| sandbox_error(process, e))?;
+            cache_locks.push(lock);
             let link = cwd.join(rel);
             if let Some(parent) = link.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| sandbox_error(process, e))?;
@@ -445,6 +452,7 @@ impl CommandRunner for LocalRunner {
         };
         // Whatever the process left running in its group goes with it.
         kill_group(pgid);
+        drop(cache_locks);
         let status = status?;
         let exit_code = status.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt as _;

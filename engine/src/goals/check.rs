@@ -150,7 +150,7 @@ pub fn check(
     process.platform = goals.platform(&env);
     process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
     if checker == Checker::Mypy {
-        process.append_only_caches.insert("mypy".to_owned(), ".mypy_cache".to_owned());
+        process.append_only_caches.insert(mypy_cache_name(&project.root, &env), ".mypy_cache".to_owned());
     }
     process.description = format!("{} over {} files", checker.name(), targets.len());
     let result = run_all(goals, &[process], 1, &|_, _| {}).pop().ok_or_else(|| GoalError::Output {
@@ -298,3 +298,14 @@ fn mypy_line(line: &str) -> Option<CheckFinding> {
 
 #[cfg(test)]
 mod tests;
+
+/// The named cache mypy keeps its incremental state in: one per repository and mypy
+/// environment, so that two projects with a module of the same name never read each
+/// other's entries (mypy trusts an entry whose path, size and time match).
+fn mypy_cache_name(root: &std::path::Path, env: &crate::tools::ToolEnv) -> String {
+    let mut id = root.as_os_str().as_encoded_bytes().to_vec();
+    id.push(0);
+    id.extend_from_slice(env.key.hex().as_bytes());
+    let digest = crate::hash::Digest::of(env.key.function, &id);
+    format!("mypy/{}", &digest.hex()[..16])
+}

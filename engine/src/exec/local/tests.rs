@@ -203,6 +203,20 @@ fn named_caches_are_shared_between_runs() {
     assert_eq!(f.text(&second.stdout).trim(), "2");
 }
 
+/// Two processes never hold one named cache at once: the second waits for the first.
+#[test]
+fn a_named_cache_has_one_user_at_a_time() {
+    let f = fixture(KeepSandboxes::Never);
+    let mut p = Fixture::sh("mkdir .cache/busy || exit 7; sleep 0.3; rmdir .cache/busy", f.empty());
+    p.append_only_caches.insert("tool/project".into(), ".cache".into());
+    let codes: Vec<i32> = std::thread::scope(|scope| {
+        let runs: Vec<_> =
+            (0..3).map(|_| scope.spawn(|| f.runner.run(&p, &Cancel::new()).unwrap().exit_code)).collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    assert_eq!(codes, [0, 0, 0]);
+}
+
 #[test]
 fn large_output_goes_to_the_store_without_holding_it_in_memory() {
     let f = fixture(KeepSandboxes::Never);

@@ -221,6 +221,18 @@ fn mypy_runs_with_its_cache_in_a_named_cache() {
     let fixed = check(&goals, &project, &[main], &MYPY, &mut |_| {}).unwrap();
     assert!(!fixed.cached);
     assert!(fixed.findings.is_empty(), "{fixed:?}");
+    // Another repository with a module of the same name keeps its own mypy cache.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("pkg")).unwrap();
+    std::fs::write(other.join("pkg/__init__.py"), "").unwrap();
+    std::fs::write(other.join("pkg/util.py"), "def twice(x: str) -> str:\n    return x * 2\n").unwrap();
+    std::fs::write(other.join("pkg/main.py"), std::fs::read(root.join("pkg/main.py")).unwrap()).unwrap();
+    let (project, _) = load(&other, &LoadOptions { cache_dir: Some(cache.clone()) }).unwrap();
+    let main = project.id("pkg/main.py").unwrap();
+    let report = check(&goals, &project, &[main], &MYPY, &mut |_| {}).unwrap();
+    assert_eq!(report.findings.len(), 2, "{report:?}");
+    let folders = std::fs::read_dir(&named).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert_eq!(folders, 2, "one mypy cache per repository in {}", named.display());
 }
 
 /// Real mypy runs in one cache: a failure without a finding is an error carrying mypy's
