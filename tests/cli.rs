@@ -1644,6 +1644,26 @@ def test_outside():
         assert f.read().strip() == "notes"
 //- .gitignore
 docs/built.txt
+*.mo
+//- src/pkg/__init__.py
+//- src/pkg/locale/de.mo
+compiled catalogue: a build output inside a package
+//- tests/test_catalogue.py
+from pathlib import Path
+
+import pkg
+
+
+def test_ignored_package_data_is_there_as_in_a_plain_run():
+    assert (Path(pkg.__file__).parent / "locale" / "de.mo").read_text().startswith("compiled")
+//- docs/other.txt
+other
+//- tests/test_stat.py
+import os
+
+
+def test_exists():
+    assert os.path.isfile(os.path.join("docs", "other" + ".txt"))
 //- docs/built.txt
 a build output the configuration names on purpose
 //- tests/test_built.py
@@ -1681,6 +1701,25 @@ def test_a_literal_path_is_an_input():
     );
     let json = repo.run(&["--format", "json", "test", "tests/test_outside.py"]).json();
     assert_eq!(json["files"][0]["missing_inputs"], json!(["docs/notes.txt"]));
+    assert!(run.stdout.contains("✓ tests/test_catalogue.py"), "{}", run.describe());
+    // A stat (`os.path.isfile`) is watched as well as open and listdir, and nothing else
+    // (pytest's own probing, imports) is reported.
+    let json = repo.run(&["--format", "json", "test", "::"]).json();
+    let missing: Vec<(String, Value)> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["missing_inputs"] != json!([]))
+        .map(|f| (f["file"].as_str().unwrap().to_owned(), f["missing_inputs"].clone()))
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            ("tests/test_built.py".to_owned(), json!(["docs/built.txt"])),
+            ("tests/test_outside.py".to_owned(), json!(["docs/notes.txt"])),
+            ("tests/test_stat.py".to_owned(), json!(["docs/other.txt"])),
+        ]
+    );
 
     assert!(run.stdout.contains("✕ tests/test_built.py failed"), "{}", run.describe());
     repo.write("pleat.toml", "[resources]\n\"tests/test_*.py\" = [\"docs/*.txt\"]\n");
@@ -1946,6 +1985,72 @@ def test_pytest_reads_the_hidden_file(request):
 /// `--doctest-modules`: a module with doctests is run for them alone (not for the test
 /// functions a plain `pytest` would not collect from it); a doctest text file and a
 /// conftest's doctests, which pytest collects too, are reported, not dropped.
+/// A plugin that adds items to every Python file (pytest-ruff, from PyPI, switched on in
+/// `addopts`) makes every module pytest walks a test target, run for those items alone:
+/// never imported as a test module (a `setup.py` would run), no `test_*` function of a
+/// library module collected; the package `__init__.py` above a module brings what it imports.
+#[test]
+fn file_plugins_make_every_module_a_target_of_their_items_alone() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "demo"
+version = "0.1"
+[project.optional-dependencies]
+test = ["pytest-ruff"]
+[tool.pytest.ini_options]
+addopts = "--ruff"
+//- setup.py
+raise SystemExit("setup.py was imported")
+//- pkg/__init__.py
+from pkg.sub.helpers import VALUE
+
+__all__ = ["VALUE"]
+//- pkg/sub/__init__.py
+//- pkg/sub/helpers.py
+VALUE = 1
+
+
+def test_helper_that_pytest_never_collects_here():
+    assert False
+//- pkg/unused.py
+import os
+//- tests/test_ok.py
+def test_ok():
+    assert True
+"#,
+    );
+    let kinds = kinds(&repo);
+    assert_eq!(kind_of(&kinds, "pkg/unused.py"), "test");
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.code(1);
+    let json = run.json();
+    let outcome = |file: &str| {
+        let entry = json["files"].as_array().unwrap().iter().find(|f| f["file"] == file);
+        entry.map(|f| {
+            let names: Vec<String> = f["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| format!("{} {}", t["name"], t["outcome"]))
+                .collect();
+            (f["outcome"].as_str().unwrap().to_owned(), names.join(", "))
+        })
+    };
+    let (unused, items) = outcome("pkg/unused.py").expect("pkg/unused.py runs");
+    assert_eq!(unused, "failed", "{items}");
+    assert!(items.contains("\"pkg/unused.py::ruff\" \"failed\""), "{items}");
+    for clean in ["setup.py", "pkg/sub/helpers.py", "pkg/__init__.py", "tests/test_ok.py"] {
+        let (outcome, items) = outcome(clean).unwrap_or_else(|| panic!("{clean} runs: {}", run.describe()));
+        assert_eq!(outcome, "passed", "{clean}: {items}\n{}", run.describe());
+        assert!(items.contains("::ruff\" \"passed\""), "{clean}: {items}");
+    }
+    let helpers = outcome("pkg/sub/helpers.py").unwrap().1;
+    assert!(!helpers.contains("test_helper"), "{helpers}");
+    assert!(!run.stdout.contains("setup.py was imported"), "{}", run.describe());
+}
+
 #[test]
 fn doctest_modules_run_and_doctest_text_files_are_reported() {
     let repo = Repo::new(

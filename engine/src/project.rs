@@ -371,13 +371,16 @@ impl Project {
         self.resolver.roots.roots()
     }
 
-    /// True for a test file that pytest collects only for its doctests
-    /// (`--doctest-modules`): its run must leave out test functions a plain `pytest`
-    /// would not collect from it.
-    pub fn doctests_only(&self, id: FileId) -> bool {
+    /// True for a test file that is no test module: pytest collects it only for its
+    /// doctests (`--doctest-modules`) or for the items of file plugins (pytest-ruff), so
+    /// its run must leave out the test functions a plain `pytest` would not collect.
+    pub fn not_a_test_module(&self, id: FileId) -> bool {
         self.file(id).is_some_and(|f| {
             f.kind == TargetKind::Test
-                && self.collection.python_file(&f.path, f.parsed.has_doctest) == Collected::DoctestsOnly
+                && matches!(
+                    self.collection.python_file(&f.path, f.parsed.has_doctest),
+                    Collected::DoctestsOnly | Collected::PluginItems
+                )
         })
     }
 

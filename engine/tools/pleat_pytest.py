@@ -1,8 +1,10 @@
-"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to read that did not exist; keeps only doctests for a module run for its doctests alone."""
+"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to open, list or stat that did not exist; collects no test functions from a file that is no test module (run for its doctests or a file plugin's items)."""
 
 import json
 import os
 import sys
+
+import pytest
 
 _results = {}
 _order = []
@@ -20,19 +22,14 @@ sys.path[:] = [os.path.abspath(p) if p and not os.path.isabs(p) else p for p in 
 _SEARCHED = {os.path.abspath(p) for p in sys.path if p}
 
 
-def _watch(event, args):
-    # Paths inside the sandbox that a test opened or listed and that are not there: Pleat
+def _note(path):
+    # A path inside the sandbox that a test tried to read and that is not there: Pleat
     # says which of them exist in the repository (an input the sandbox lacks).
-    if event not in ("open", "os.listdir", "os.scandir") or not args or len(_missing) >= 50:
-        return
-    path = args[0]
-    if isinstance(path, int) or path is None:
-        return
-    if event == "open" and len(args) > 1 and isinstance(args[1], str) and any(c in args[1] for c in "wax"):
+    if path is None or isinstance(path, int) or len(_missing) >= 50:
         return
     try:
         path = os.path.abspath(os.fsdecode(path))
-        if path.startswith(_SANDBOX + os.sep) and path not in _SEARCHED and not os.path.exists(path):
+        if path.startswith(_SANDBOX + os.sep) and path not in _SEARCHED and not _exists(path):
             rel = os.path.relpath(path, _SANDBOX)
             if rel not in _missing:
                 _missing.append(rel)
@@ -40,6 +37,38 @@ def _watch(event, args):
         pass
 
 
+def _exists(path):
+    try:
+        _real_stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _watch(event, args):
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    if event == "open" and len(args) > 1 and isinstance(args[1], str) and any(c in args[1] for c in "wax"):
+        return
+    _note(args[0])
+
+
+def _stat_watching(real):
+    # `os.stat` raises no audit event; `os.path.exists`, `Path.is_file` and the like call it.
+    def stat(path, *args, dir_fd=None, **kwargs):
+        try:
+            return real(path, *args, dir_fd=dir_fd, **kwargs)
+        except FileNotFoundError:
+            if dir_fd is None:
+                _note(path)
+            raise
+
+    return stat
+
+
+_real_stat = os.stat
+os.stat = _stat_watching(os.stat)
+os.lstat = _stat_watching(os.lstat)
 sys.addaudithook(_watch)
 
 
@@ -75,18 +104,24 @@ def _record(nodeid, when, outcome, duration, longrepr):
         entry["frames"] = _frames(longrepr)
 
 
-def pytest_collection_modifyitems(config, items):
-    """A module run for its doctests alone (PLEAT_DOCTESTS_ONLY=1: pytest collects it only
-    under --doctest-modules, its name is not in python_files) keeps only its doctests, as a
-    plain `pytest` would; naming the file on the command line collects its test functions too."""
-    if os.environ.get("PLEAT_DOCTESTS_ONLY") != "1":
-        return
-    from _pytest.doctest import DoctestItem
+class _NotATestModule(pytest.File):
+    def collect(self):
+        return []
 
-    deselected = [item for item in items if not isinstance(item, DoctestItem)]
-    if deselected:
-        items[:] = [item for item in items if isinstance(item, DoctestItem)]
-        config.hook.pytest_deselected(items=deselected)
+
+def _not_a_test_module(module_path, parent):
+    """A file that is no test module (PLEAT_NOT_A_TEST_MODULE=1: pytest collects it only
+    under --doctest-modules or for a file plugin's items, its name is not in python_files)
+    gets no test functions, as in a plain `pytest`; naming the file on the command line
+    would collect (and import) it as a test module. Doctests and plugin items stay."""
+    if os.environ.get("PLEAT_NOT_A_TEST_MODULE") == "1":
+        return _NotATestModule.from_parent(parent, path=module_path)
+    return None
+
+
+# The hook's `module_path` argument exists since pytest 7.
+if int(pytest.__version__.split(".")[0]) >= 7:
+    pytest_pycollect_makemodule = _not_a_test_module
 
 
 def pytest_runtest_logreport(report):

@@ -1,4 +1,4 @@
-//! The files besides a test's import closure that its sandbox holds: every `__init__.py` on the package path of each file (they decide module names), data under the test's own test folder, package data of the first-party packages in its closure, `[tool.pleat.resources]` globs and non-Python `[tool.pleat.dependencies]` entries; folders listed honouring .gitignore, each once per goal.
+//! The files besides a test's import closure that its sandbox holds: every `__init__.py` on the package path of each file (they decide module names), data under the test's own test folder, package data of the first-party packages in its closure (ignored build outputs too), `[tool.pleat.resources]` globs and non-Python `[tool.pleat.dependencies]` entries; folders listed honouring .gitignore, each once per goal.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -93,7 +93,10 @@ impl<'a> Resources<'a> {
             }
         }
         for package in packages {
-            let data = self.listing(package);
+            // .gitignore aside: what a package folder holds beside its sources is what an
+            // import of it sees in a plain run — build outputs included (humanize's compiled
+            // `.mo` catalogues, an extension module built in place).
+            let data = self.listing_with(package, false);
             out.extend(
                 data.iter().filter(|f| !vfs::is_python(f) && !self.in_subpackage(package, f)).cloned(),
             );

@@ -249,8 +249,13 @@ pub fn test(
         .iter()
         .map(|id| {
             let test = project.path(*id);
+            // Importing the file runs the `__init__.py` of each package above it first,
+            // and what those import (inflect's `inflect/compat/__init__.py` imports nothing,
+            // its parent package imports `inflect.compat.py38`).
+            let mut roots = vec![*id];
+            roots.extend(resources.package_inits(&[test.to_owned()]).iter().filter_map(|p| project.id(p)));
             let mut inputs: Vec<String> =
-                project.dependencies(&[*id], true).into_iter().map(|d| project.path(d).to_owned()).collect();
+                project.dependencies(&roots, true).into_iter().map(|d| project.path(d).to_owned()).collect();
             inputs.push(test.to_owned());
             let inits = resources.package_inits(&inputs);
             let data = resources.for_test(test, &inputs);
@@ -279,8 +284,8 @@ pub fn test(
         process.env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
         process.env.insert("PYTHONHASHSEED".to_owned(), "0".to_owned());
         process.env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
-        if project.doctests_only(*id) {
-            process.env.insert("PLEAT_DOCTESTS_ONLY".to_owned(), "1".to_owned());
+        if project.not_a_test_module(*id) {
+            process.env.insert("PLEAT_NOT_A_TEST_MODULE".to_owned(), "1".to_owned());
         }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;

@@ -490,9 +490,9 @@ import pkg.plain
     let id = |project: &Project, p: &str| project.id(p).unwrap();
     let kind = |project: &Project, p: &str| project.file(id(project, p)).unwrap().kind;
     assert_eq!(kind(&project, "pkg/mod.py"), TargetKind::Test);
-    assert!(project.doctests_only(id(&project, "pkg/mod.py")));
+    assert!(project.not_a_test_module(id(&project, "pkg/mod.py")));
     assert_eq!(kind(&project, "check_a.py"), TargetKind::Test);
-    assert!(!project.doctests_only(id(&project, "check_a.py")));
+    assert!(!project.not_a_test_module(id(&project, "check_a.py")));
     assert_eq!(kind(&project, "test_b.py"), TargetKind::Source, "python_files replaces the default");
     assert_eq!(kind(&project, "pkg/plain.py"), TargetKind::Source);
     assert_eq!(kind(&project, "conftest.py"), TargetKind::TestUtil);

@@ -1,4 +1,4 @@
-//! Which files a plain `pytest` at the root collects, decided from pytest's configuration without running pytest: test modules (`python_files` under `testpaths`, outside `norecursedirs` and ignored paths), modules collected only for their doctests (`--doctest-modules`), and non-Python files that pytest's doctest text collector or a plugin collects, which Pleat reports rather than runs. `[tool.pleat] test_patterns` overrides the Python side.
+//! Which files a plain `pytest` at the root collects, decided from pytest's configuration without running pytest: test modules (`python_files` under `testpaths`, outside `norecursedirs` and ignored paths), modules collected only for their doctests (`--doctest-modules`) or for the items of file plugins (pytest-ruff and the like), and non-Python files that pytest's doctest text collector or a plugin collects, which Pleat reports rather than runs. `[tool.pleat] test_patterns` overrides the Python side.
 
 use std::path::Path;
 
@@ -15,8 +15,12 @@ pub enum Collected {
     No,
     /// As a test module (and for its doctests too under `--doctest-modules`).
     Tests,
-    /// Only for its doctests (`--doctest-modules`, a module that is no test module).
+    /// Only for its doctests (`--doctest-modules`, a module that is no test module), and
+    /// for the items of file plugins.
     DoctestsOnly,
+    /// Only for the items a file plugin (pytest-ruff, pytest-mypy, …) adds to every
+    /// Python file: a module that is no test module and has no doctest.
+    PluginItems,
 }
 
 /// A non-Python file the walk kept because a collector might read it.
@@ -70,6 +74,8 @@ pub struct Collection {
     /// Empty when the doctest plugin is blocked (`-p no:doctest`).
     doctest_globs: Vec<PathPattern>,
     mypy_plugin: bool,
+    /// The file plugins the project turns on ([`super::file_plugins`]).
+    file_plugins: Vec<&'static str>,
 }
 
 /// A pattern as pytest's `fnmatch_ex` applies it: without `/` to the name, with `/` to
@@ -185,6 +191,7 @@ impl Collection {
             doctest_modules: addopts.doctest_modules,
             doctest_globs: PathPattern::many(&doctest_globs),
             mypy_plugin,
+            file_plugins: super::file_plugins::active(root, &addopts.flags, requirements),
         })
     }
 
@@ -199,6 +206,8 @@ impl Collection {
             Collected::Tests
         } else if self.doctest_modules && has_examples && name != "setup.py" && name != "__main__.py" {
             Collected::DoctestsOnly
+        } else if !self.file_plugins.is_empty() {
+            Collected::PluginItems
         } else {
             Collected::No
         }

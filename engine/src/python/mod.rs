@@ -2,6 +2,7 @@
 
 pub mod collection;
 pub mod env_requirements;
+pub mod file_plugins;
 pub mod fnmatch;
 pub mod imports;
 pub mod pytest_config;

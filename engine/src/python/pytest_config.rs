@@ -69,6 +69,8 @@ pub struct Addopts {
     /// `-o key=value` / `--override-ini key=value`: pytest applies them over the file's
     /// settings (pytest 9).
     pub overrides: Vec<(String, String)>,
+    /// Every other long option's name, as written (`--ruff`, `--mypy`): plugins' switches.
+    pub flags: Vec<String>,
 }
 
 /// pytest's configuration could not be read (pytest could not read it either).
@@ -446,7 +448,7 @@ pub fn parse_addopts(args: &[String]) -> Addopts {
                 ("--ignore", Some(v)) => out.ignore.push(v),
                 ("--ignore-glob", Some(v)) => out.ignore_glob.push(v),
                 ("--override-ini", Some(v)) => push_override(&mut out, &v),
-                _ => {}
+                _ => out.flags.push(name),
             }
         } else if let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) {
             // `-vx` are two flags; `-ra` is `-r a`; `-pno:x` is `-p no:x`.

@@ -179,3 +179,21 @@ fn doctest_examples_are_lines_starting_with_prompts() {
     assert!(!has_doctest_examples(b"x = 1  # >>> not at the start\n"));
     assert!(!has_doctest_examples(b"print('>> no')\n"));
 }
+
+/// With a file plugin on, every module pytest walks is collected for its items; outside
+/// `testpaths` or in `norecursedirs` none is.
+#[test]
+fn file_plugins_collect_every_module_pytest_walks() {
+    let repo = Repo::new(&["tests", "src/pkg", "build"]);
+    let requirements = ["pytest-ruff".to_owned()];
+    let off = repo.rules_with("", None, &requirements);
+    assert_eq!(off.python_file("src/pkg/mod.py", false), Collected::No, "installed, not switched on");
+    let on = repo.rules_with("addopts = --ruff\n", None, &requirements);
+    assert_eq!(on.python_file("src/pkg/mod.py", false), Collected::PluginItems);
+    assert_eq!(on.python_file("setup.py", false), Collected::PluginItems);
+    assert_eq!(on.python_file("tests/test_a.py", false), Collected::Tests);
+    assert_eq!(on.python_file("build/gen.py", false), Collected::No, "norecursedirs holds build");
+    let scoped = repo.rules_with("addopts = --ruff\ntestpaths = tests\n", None, &requirements);
+    assert_eq!(scoped.python_file("src/pkg/mod.py", false), Collected::No);
+    assert_eq!(scoped.python_file("tests/helpers.py", false), Collected::PluginItems);
+}

@@ -111,7 +111,10 @@ fn toml_lists_and_ini_style_strings() {
         "[tool.pytest.ini_options]\naddopts = [\"-ra\", \"--strict-markers\", \"--strict-config\"]\nxfail_strict = true\ntestpaths = \"tests\"\n",
     )]);
     assert_eq!(c.testpaths, ["tests"]);
-    assert_eq!(c.addopts, Addopts::default());
+    assert_eq!(
+        c.addopts,
+        Addopts { flags: words(&["--strict-markers", "--strict-config"]), ..Addopts::default() }
+    );
 }
 
 #[test]
@@ -194,6 +197,7 @@ fn addopts_that_change_collection() {
             ignore_glob: words(&["*/slow_*.py"]),
             pyargs: false,
             overrides: vec![("python_files".to_owned(), "check_*.py".to_owned())],
+            flags: words(&["--rootdir", "--cov", "--tb", "--maxfail", "--strict-markers"]),
         }
     );
     // `--cov` takes a value only when one follows; `-vx` are two flags.
