@@ -10,7 +10,10 @@
 # table; it is also written to $BENCH/out/fidelity.md (see docs/fidelity.md). Run by hand; not
 # part of scripts/test.sh.
 #
-# Usage: bench/fidelity.sh [--only NAME]... [--skip-lint] [--skip-check] [--list]
+# Usage: bench/fidelity.sh [--only NAME]... [--skip-lint] [--skip-check] [--pinned] [--list]
+#   --pinned  build the plain venvs with each project's PINS as constraints (the versions of the
+#             project's release time, frozen when this script was written) instead of the
+#             documented install as a newcomer runs it today (the default)
 # Environment:
 #   PLEAT                 the pleat binary (default target/release/pleat of this checkout, built
 #                         with `cargo build --release -p pleat` when missing); a copy is run
@@ -33,12 +36,13 @@ ALL="packaging jinja2 attrs dateutil pytest-mock inflect pluggy humanize"
 log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-ONLY=() SKIP_LINT=0 SKIP_CHECK=0
+ONLY=() SKIP_LINT=0 SKIP_CHECK=0 PINNED=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
   --only) [[ $# -ge 2 ]] || die "--only needs a project name"; ONLY+=("$2"); shift 2 ;;
   --skip-lint) SKIP_LINT=1; shift ;;
   --skip-check) SKIP_CHECK=1; shift ;;
+  --pinned) PINNED=1; shift ;;
   --list) echo "$ALL"; exit 0 ;;
   -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown argument $1 (see --help)" ;;
@@ -56,7 +60,7 @@ command -v git >/dev/null || die "git is needed"
 #   TAG       the git tag of the one commit (setuptools-scm / hatch-vcs read the version from it)
 #   INSTALL   pip arguments for the plain venv, run in the repository (its documented way)
 #   PINS      every package of that venv but the project, as constraints (pip freeze of the first
-#             build), so that later builds resolve the same versions
+#             build), used with --pinned so that later builds resolve the same versions
 #   PYTEST    how plain pytest is run from the root, as the project documents it (coverage flags
 #             and reporters left out); --junitxml and -p no:cacheprovider are added
 #   PYENV     environment variables the project's tox/nox sets for its tests
@@ -198,7 +202,9 @@ unpack() {
 
 # venv NAME: the plain venv, built the project's documented way; rebuilt when the recipe changes.
 venv() {
-  local recipe="python3 -m venv; pip install $INSTALL -c <$PINS>"
+  local pins=""
+  [[ $PINNED == 1 ]] && pins="$PINS"
+  local recipe="python3 -m venv; pip install $INSTALL -c <$pins>"
   [[ -n "$MYPY" ]] && recipe+="; mypy from engine/tools/mypy.lock in venvs/_mypy"
   if [[ -x "$VENV/bin/python" ]] && [[ "$(cat "$VENV/.fidelity-recipe" 2>/dev/null)" == "$recipe" ]]; then
     return 0
@@ -206,7 +212,7 @@ venv() {
   log "$1: building the plain venv: pip install $INSTALL"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  tr ' ' '\n' <<<"$PINS" >"$VENV/constraints.txt"
+  tr ' ' '\n' <<<"$pins" >"$VENV/constraints.txt"
   # shellcheck disable=SC2086 # INSTALL is a list of pip arguments
   (cd "$DIR" && "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $INSTALL \
     -c "$VENV/constraints.txt") \

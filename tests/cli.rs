@@ -1982,9 +1982,6 @@ def test_pytest_reads_the_hidden_file(request):
     assert_eq!(run.json()["files"][0]["tests"][0]["outcome"], "passed", "{}", run.describe());
 }
 
-/// `--doctest-modules`: a module with doctests is run for them alone (not for the test
-/// functions a plain `pytest` would not collect from it); a doctest text file and a
-/// conftest's doctests, which pytest collects too, are reported, not dropped.
 /// A plugin that adds items to every Python file (pytest-ruff, from PyPI, switched on in
 /// `addopts`) makes every module pytest walks a test target, run for those items alone:
 /// never imported as a test module (a `setup.py` would run), no `test_*` function of a
@@ -2051,6 +2048,70 @@ def test_ok():
     assert!(!run.stdout.contains("setup.py was imported"), "{}", run.describe());
 }
 
+/// pytest-mypy-plugins' YAML cases run as a test target of their own: the cases' imports
+/// (first-party modules) and the conftests above them in the sandbox, mypy found on the
+/// environment's PATH as in an activated venv, selectable by path.
+#[test]
+fn plugin_yaml_cases_run_as_their_own_target() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "demo"
+version = "0.1"
+[project.optional-dependencies]
+test = ["pytest-mypy-plugins"]
+//- src/demo/__init__.py
+from demo.core import double
+
+__all__ = ["double"]
+//- src/demo/core.py
+def double(x: int) -> int:
+    return x * 2
+//- tests/test_types.yml
+- case: double_refuses_a_str
+  main: |
+    from demo import double
+    double("a")  # E: Argument 1 to "double" has incompatible type "str"; expected "int"  [arg-type]
+- case: a_wrong_expectation
+  main: |
+    from demo import double
+    double(1)  # E: this error never comes
+//- tests/test_plain.py
+def test_plain():
+    assert True
+"#,
+    );
+    let run = repo.run(&["--format", "json", "test", "tests/test_types.yml"]);
+    run.code(1);
+    let json = run.json();
+    assert_eq!(json["not_run"], json!([]), "{json}");
+    let file = &json["files"][0];
+    assert_eq!(file["file"], "tests/test_types.yml", "{json}");
+    let outcomes: Vec<(String, String)> = file["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("tests/test_types.yml::double_refuses_a_str".to_owned(), "passed".to_owned()),
+            ("tests/test_types.yml::a_wrong_expectation".to_owned(), "failed".to_owned()),
+        ],
+        "{}",
+        run.describe()
+    );
+    let all = repo.run(&["--format", "json", "test", "::"]).json();
+    let files: Vec<&str> =
+        all["files"].as_array().unwrap().iter().map(|f| f["file"].as_str().unwrap()).collect();
+    assert_eq!(files, ["tests/test_plain.py", "tests/test_types.yml"]);
+}
+
+/// `--doctest-modules`: a module with doctests is run for them alone (not for the test
+/// functions a plain `pytest` would not collect from it); a doctest text file and a
+/// conftest's doctests, which pytest collects too, are reported, not dropped.
 #[test]
 fn doctest_modules_run_and_doctest_text_files_are_reported() {
     let repo = Repo::new(

@@ -402,9 +402,67 @@ impl Project {
                 file: f.path.clone(),
                 collector: "pytest's doctest plugin, --doctest-modules".to_owned(),
             })
-            .chain(self.other_files.iter().filter_map(|f| self.collection.other_file(f)))
+            .chain(
+                self.other_files
+                    .iter()
+                    .filter(|f| !self.collection.is_plugin_case(f))
+                    .filter_map(|f| self.collection.other_file(f)),
+            )
             .collect();
         out.sort_by(|a, b| a.file.cmp(&b.file));
+        out
+    }
+
+    /// Non-Python files a pytest plugin collects test cases from and Pleat runs as test
+    /// targets of their own (pytest-mypy-plugins' YAML cases), sorted by path.
+    pub fn plugin_cases(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .other_files
+            .iter()
+            .filter(|f| self.collection.is_plugin_case(f))
+            .map(|f| f.path.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// What a plugin case file needs, as graph files: the first-party modules its Python
+    /// snippets import (lines starting with `import` or `from`, resolved from the root)
+    /// and the conftests above it.
+    pub fn plugin_case_imports(&self, path: &str) -> Vec<FileId> {
+        let text = std::fs::read(self.root.join(path)).unwrap_or_default();
+        let code: Vec<&[u8]> = text
+            .split(|b| *b == b'\n')
+            .map(<[u8]>::trim_ascii)
+            .filter(|line| line.starts_with(b"import ") || line.starts_with(b"from "))
+            .collect();
+        let parsed = parse_imports(&code.join(&b'\n'), Self::parse_options(&self.config));
+        let modules: HashMap<&str, FileId> =
+            self.files().filter_map(|(id, _)| Some((self.module(id)?, id))).collect();
+        let mut out = Vec::new();
+        for import in parsed.imports.iter().filter(|i| i.level == 0) {
+            let mut name = import.module.as_str();
+            loop {
+                if let Some(id) = modules.get(name) {
+                    out.push(*id);
+                    break;
+                }
+                match name.rsplit_once('.') {
+                    Some((parent, _)) => name = parent,
+                    None => break,
+                }
+            }
+        }
+        let mut dir = vfs::parent(path);
+        loop {
+            out.extend(self.id(&vfs::join(dir, "conftest.py")));
+            if dir.is_empty() {
+                break;
+            }
+            dir = vfs::parent(dir);
+        }
+        out.sort();
+        out.dedup();
         out
     }
 

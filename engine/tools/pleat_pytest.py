@@ -10,13 +10,12 @@ _results = {}
 _order = []
 _missing = []
 _SANDBOX = os.getcwd()
-# The import path is relative in the process's key (sandboxes differ); made absolute here so
-# a test that changes folder or starts Python or pytest elsewhere (pytester) still finds
-# the project and this plugin.
-if os.environ.get("PYTHONPATH"):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        os.path.abspath(p) for p in os.environ["PYTHONPATH"].split(os.pathsep) if p
-    )
+# The import path (and mypy's) is relative in the process's key (sandboxes differ); made
+# absolute here so a test that changes folder or starts Python, pytest or mypy elsewhere
+# (pytester, pytest-mypy-plugins) still finds the project and this plugin.
+for _name in ("PYTHONPATH", "MYPYPATH"):
+    if os.environ.get(_name):
+        os.environ[_name] = os.pathsep.join(os.path.abspath(p) for p in os.environ[_name].split(os.pathsep) if p)
 sys.path[:] = [os.path.abspath(p) if p and not os.path.isabs(p) else p for p in sys.path]
 # The import path's folders (source roots) are looked at by every import; not inputs.
 _SEARCHED = {os.path.abspath(p) for p in sys.path if p}
@@ -82,6 +81,16 @@ def _frames(longrepr):
     return frames
 
 
+def _first_error_line(longrepr):
+    # An exception with an empty message (pytest-mypy-plugins' TypecheckAssertionError):
+    # the first of pytest's `E` lines that says something.
+    for line in str(longrepr).splitlines():
+        text = line[1:].strip() if line.startswith("E ") else ""
+        if text and not text.endswith(":"):
+            return text
+    return ""
+
+
 def _record(nodeid, when, outcome, duration, longrepr):
     entry = _results.get(nodeid)
     if entry is None:
@@ -97,7 +106,7 @@ def _record(nodeid, when, outcome, duration, longrepr):
         entry["outcome"] = "failed" if when == "call" else "error"
         crash = getattr(longrepr, "reprcrash", None)
         if crash is not None:
-            entry["message"] = str(crash.message)
+            entry["message"] = str(crash.message).strip() or _first_error_line(longrepr)
             entry["crash"] = {"file": str(crash.path), "line": int(crash.lineno)}
         else:
             entry["message"] = str(longrepr)[-2000:]

@@ -21,7 +21,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Cache(command) => crate::cache::run(cli, command),
         Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
             let project = load(cli)?;
-            let mut ids = select(&project, specs)?;
+            let not_run = project.not_run();
+            let mut others = project.plugin_cases();
+            others.extend(not_run.iter().filter(|n| project.id(&n.file).is_none()).map(|n| n.file.clone()));
+            let (mut ids, others) = select_with(&project, specs, &others)?;
             if let Some(since) = changed_since {
                 let changed: Vec<FileId> =
                     git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
@@ -30,13 +33,23 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             }
             // Files pytest collects that Pleat does not run are reported, never dropped
             // (they have no place in the import graph, so --changed-since leaves them out).
-            let not_run = if changed_since.is_some() { Vec::new() } else { not_run(&project, specs)? };
+            let (not_run, cases): (Vec<_>, Vec<_>) = if changed_since.is_some() {
+                (Vec::new(), Vec::new())
+            } else {
+                // conftest.py doctests are in the graph; the others are not.
+                let selected = |file: &String| {
+                    others.contains(file) || project.id(file).is_some_and(|id| ids.contains(&id))
+                };
+                let not_run = not_run.into_iter().filter(|n| selected(&n.file)).collect();
+                (not_run, others.into_iter().filter(|c| project.plugin_cases().contains(c)).collect())
+            };
             let options = crate::run_goals::TestArgs {
                 force: *force,
                 timeout: *timeout,
                 extra_env,
                 pytest_args,
                 not_run: &not_run,
+                cases: &cases,
             };
             crate::run_goals::test(cli, &project, &ids, &options)
         }
@@ -150,19 +163,27 @@ pub fn load(cli: &Cli) -> Result<Project, Failure> {
 
 /// The files selected by specs (paths given absolute are made root-relative).
 pub fn select(project: &Project, specs: &[String]) -> Result<Vec<FileId>, Failure> {
-    let specs: Vec<String> = specs.iter().map(|s| relative_spec(&project.root, s)).collect();
-    let parsed = Specs::parse(&specs).map_err(|e| Failure::usage(e.to_string()))?;
-    let mut paths: Vec<&str> = project.files().map(|(_, f)| f.path.as_str()).collect();
-    paths.sort_unstable();
-    let selected = parsed.select(paths.iter().copied()).map_err(|e| Failure::usage(e.to_string()))?;
-    Ok(selected.into_iter().filter_map(|p| project.id(p)).collect())
+    Ok(select_with(project, specs, &[])?.0)
 }
 
-/// The files pytest collects and Pleat does not run, among those the specs select.
-fn not_run(project: &Project, specs: &[String]) -> Result<Vec<engine::python::collection::NotRun>, Failure> {
+/// The graph files and the `others` (paths of non-Python files) selected by specs; a spec
+/// that names only one of the `others` matches something.
+fn select_with(
+    project: &Project,
+    specs: &[String],
+    others: &[String],
+) -> Result<(Vec<FileId>, Vec<String>), Failure> {
     let specs: Vec<String> = specs.iter().map(|s| relative_spec(&project.root, s)).collect();
     let parsed = Specs::parse(&specs).map_err(|e| Failure::usage(e.to_string()))?;
-    Ok(project.not_run().into_iter().filter(|n| parsed.matches(&n.file)).collect())
+    let mut paths: Vec<&str> =
+        project.files().map(|(_, f)| f.path.as_str()).chain(others.iter().map(String::as_str)).collect();
+    paths.sort_unstable();
+    let selected = parsed.select(paths.iter().copied()).map_err(|e| Failure::usage(e.to_string()))?;
+    let (ids, others): (Vec<&str>, Vec<&str>) = selected.into_iter().partition(|p| project.id(p).is_some());
+    Ok((
+        ids.into_iter().filter_map(|p| project.id(p)).collect(),
+        others.into_iter().map(str::to_owned).collect(),
+    ))
 }
 
 fn relative_spec(root: &Path, spec: &str) -> String {

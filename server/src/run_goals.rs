@@ -136,6 +136,8 @@ pub struct TestArgs<'a> {
     pub pytest_args: &'a [String],
     /// Files pytest collects that Pleat does not run, reported with the results.
     pub not_run: &'a [NotRun],
+    /// Plugin case files (pytest-mypy-plugins YAML) to run after the test files.
+    pub cases: &'a [String],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -165,7 +167,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     let options =
         TestOptions { timeout, extra_env, pytest_args: args.pytest_args.to_vec(), force: args.force };
     let goals = goals(cli, project)?;
-    let total = tests.len();
+    let total = tests.len() + args.cases.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
     let on_done = |file: &str, cached: bool, exit: Option<i32>| {
@@ -190,8 +192,10 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         eprintln!("pleat: running {total} {files}, {} at a time", goals_parallelism());
     }
     let results =
-        engine::goals::test::test(&goals, project, &tests, &options, &on_done, &mut |m| progress(m))
-            .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+        engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
+            progress(m);
+        })
+        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let failed = results.iter().filter(|r| !r.outcome.ok()).count();
     let cached = results.iter().filter(|r| r.cached).count();
     let mut out = Out::new();

@@ -207,11 +207,13 @@ pub fn environment(
     Ok(goals.tools.ensure(&spec, progress)?)
 }
 
-/// Runs the test files.
+/// Runs the test files, then the plugin case files (`cases`: repository paths of
+/// pytest-mypy-plugins YAML files, [`Project::plugin_cases`]); results in that order.
 pub fn test(
     goals: &Goals,
     project: &Project,
     files: &[FileId],
+    cases: &[String],
     options: &TestOptions,
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
@@ -243,20 +245,31 @@ pub fn test(
         .chain(std::iter::once(PLUGIN_DIR.to_owned()))
         .collect();
 
+    let mypy_path = python_path[..python_path.len() - 1].join(":");
     // Test files share most of their closures: each file is read and stored once.
     let resources = Resources::new(project);
-    let closures: Vec<Vec<String>> = files
+    // Each target: its path, the graph files its closure starts from, and whether it is no
+    // test module. Importing a file runs the `__init__.py` of each package above it
+    // first, and what those import (inflect's `inflect/compat/__init__.py` imports
+    // nothing, its parent package imports `inflect.compat.py38`).
+    let targets: Vec<(&str, Vec<FileId>, bool)> = files
         .iter()
         .map(|id| {
             let test = project.path(*id);
-            // Importing the file runs the `__init__.py` of each package above it first,
-            // and what those import (inflect's `inflect/compat/__init__.py` imports nothing,
-            // its parent package imports `inflect.compat.py38`).
             let mut roots = vec![*id];
             roots.extend(resources.package_inits(&[test.to_owned()]).iter().filter_map(|p| project.id(p)));
+            (test, roots, project.not_a_test_module(*id))
+        })
+        .chain(cases.iter().map(|case| (case.as_str(), project.plugin_case_imports(case), false)))
+        .collect();
+    let closures: Vec<Vec<String>> = targets
+        .iter()
+        .map(|(test, roots, _)| {
+            let test = *test;
             let mut inputs: Vec<String> =
-                project.dependencies(&roots, true).into_iter().map(|d| project.path(d).to_owned()).collect();
+                project.dependencies(roots, true).into_iter().map(|d| project.path(d).to_owned()).collect();
             inputs.push(test.to_owned());
+            inputs.extend(roots.iter().map(|id| project.path(*id).to_owned()));
             let inits = resources.package_inits(&inputs);
             let data = resources.for_test(test, &inputs);
             inputs.extend(inits);
@@ -268,9 +281,9 @@ pub fn test(
         })
         .collect();
     let read = goals.read_files(&project.root, closures.iter().flatten().cloned())?;
-    let mut processes = Vec::with_capacity(files.len());
-    for (id, inputs) in files.iter().zip(&closures) {
-        let path = project.path(*id).to_owned();
+    let mut processes = Vec::with_capacity(targets.len());
+    for ((path, _, not_a_test_module), inputs) in targets.iter().zip(&closures) {
+        let path = (*path).to_owned();
         let workspace = goals.tree_of(&read, inputs)?;
         let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
@@ -280,11 +293,17 @@ pub fn test(
         let mut process = Process::new(argv, root);
         process.env = options.extra_env.clone();
         process.env.insert("PYTHONPATH".to_owned(), python_path.join(":"));
+        // mypy started by a test (pytest-mypy-plugins, pytest-mypy) finds the first-party
+        // packages where an editable install would show them; the check goal does the same.
+        process.env.insert("MYPYPATH".to_owned(), mypy_path.clone());
         process.env.insert("PLEAT_RESULTS".to_owned(), RESULTS.to_owned());
         process.env.insert("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned());
         process.env.insert("PYTHONHASHSEED".to_owned(), "0".to_owned());
         process.env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
-        if project.not_a_test_module(*id) {
+        // As in an activated virtualenv (tox, a plain `pytest` from the venv): the
+        // environment's scripts first (pytest-mypy-plugins starts `mypy`), then the system's.
+        process.env.insert("PATH".to_owned(), path_variable(&env));
+        if *not_a_test_module {
             process.env.insert("PLEAT_NOT_A_TEST_MODULE".to_owned(), "1".to_owned());
         }
         process.output_files.insert(RESULTS.to_owned());
@@ -296,17 +315,23 @@ pub fn test(
         processes.push(process);
     }
     let results = run_all(goals, &processes, 16, &|i, result| {
-        let file = project.path(files[i]);
+        let file = targets[i].0;
         match result {
             Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
             Err(_) => on_done(file, false, None),
         }
     });
-    files
+    targets
         .iter()
         .zip(results)
-        .map(|(id, result)| interpret(goals, project, project.path(*id), result))
+        .map(|((path, _, _), result)| interpret(goals, project, path, result))
         .collect()
+}
+
+/// `PATH` inside a test process: the environment's `bin` folder, then the system's.
+fn path_variable(env: &crate::tools::ToolEnv) -> String {
+    let bin = env.python.parent().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{bin}:/usr/local/bin:/usr/bin:/bin")
 }
 
 #[derive(Deserialize)]

@@ -233,6 +233,14 @@ impl Collection {
         Some(NotRun { file: file.path.clone(), collector })
     }
 
+    /// True for a pytest-mypy-plugins case file the plugin collects here: Pleat runs it
+    /// as a test target of its own.
+    pub fn is_plugin_case(&self, file: &OtherFile) -> bool {
+        self.mypy_plugin
+            && is_mypy_plugins_case(vfs::file_name(&file.path))
+            && self.reached(&file.path).is_some()
+    }
+
     /// True for a non-Python file a collector might read (the walk keeps these): a
     /// doctest text file or a pytest-mypy-plugins case, whether or not the plugin is there.
     pub fn may_collect_other(&self, path: &str) -> bool {

@@ -151,7 +151,7 @@ pub fn execute(
                     progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
                 }
             };
-            match goals::test::test(&goals, &project, &tests, &options, &on_done, &mut say) {
+            match goals::test::test(&goals, &project, &tests, &[], &options, &on_done, &mut say) {
                 Ok(results) => outcome.tests = results,
                 Err(e) => outcome.errors.push(e.to_string()),
             }

@@ -43,6 +43,7 @@ fn run(
         goals,
         &project,
         &ids,
+        &[],
         options,
         &|file, cached, _| done.lock().unwrap().push((file.to_owned(), cached)),
         &mut |_| {},
