@@ -96,7 +96,6 @@ pub fn load_with_config(
     // One pass on all cores: each file's digest (read only when its stat data changed),
     // then its cached parse result, else a parse. A file's bytes live only inside its own
     // step, so memory stays bounded by the number of threads, not the repository.
-    let in_use = cache.as_ref().map(ParseCache::in_use);
     let outcomes: Vec<Outcome> = walk
         .python
         .into_par_iter()
@@ -140,7 +139,7 @@ pub fn load_with_config(
         }
     }
 
-    drop(in_use);
+    drop(cache);
     lap("cache write");
     let requirements: Vec<(String, String)> = walk
         .requirements

@@ -5,7 +5,7 @@ use std::path::Path;
 use heed::types::Bytes;
 use heed::{Database, Env, WithoutTls};
 
-use crate::lmdb::{clear_files, is_truncated, open_env};
+use crate::lmdb::{self, clear_files};
 
 use crate::python::imports::{
     Import, ImportKind, ImportedName, ParseOptions, ParsedFile, Position, SyntaxError, TextRange,
@@ -76,11 +76,14 @@ pub struct ParseCache {
     parsed: Database<Bytes, Bytes>,
     indexes: Database<Bytes, Bytes>,
     dir: String,
-    users: std::path::PathBuf,
     recovered: Option<String>,
+    /// Declared last: dropped after the environment is closed.
+    _in_use: InUse,
 }
 
-/// Removes this process's in-use marker when the work with the cache ends.
+/// This process's in-use marker, removed when the cache is dropped. A marker left by a
+/// process that no longer exists means it died using the cache (a crash on a damaged
+/// file, or a kill); the next open then clears the cache.
 pub struct InUse {
     path: std::path::PathBuf,
 }
@@ -91,16 +94,9 @@ impl Drop for InUse {
     }
 }
 
-/// A reason to clear the cache before opening it: a data file too short to hold its two
-/// meta pages, or an in-use marker of a process that is gone while no other one is alive.
+/// A reason to clear the cache before opening it: an in-use marker of a process that is
+/// gone while no other one is alive (it may have died of the damage).
 fn needs_reset(dir: &Path) -> Option<String> {
-    let data = dir.join("data.mdb");
-    if let Ok(meta) = std::fs::metadata(&data)
-        && meta.len() > 0
-        && meta.len() < 2 * 4096
-    {
-        return Some("its file is shorter than LMDB's meta pages".to_owned());
-    }
     let users = std::fs::read_dir(dir.join("users")).ok()?;
     let mut dead = Vec::new();
     let mut alive = false;
@@ -123,38 +119,33 @@ fn needs_reset(dir: &Path) -> Option<String> {
 }
 
 impl ParseCache {
-    /// Opens (creating) the cache under `cache_dir/graph-v1`. A cache that a previous
-    /// process died in, or whose file is shorter than its pages say, is cleared first
-    /// (see [`ParseCache::recovered`]): it is only a cache, and LMDB trusts its pages.
+    /// Opens (creating) the cache under `cache_dir/graph-v1`. This process's in-use marker
+    /// is written before anything reads the file and stays until the cache is dropped. A
+    /// cache that a previous process died in, whose file fails the page check
+    /// (`lmdb::check`), or that LMDB refuses is cleared first (see
+    /// [`ParseCache::recovered`]): it is only a cache, and LMDB trusts its pages.
     pub fn open(cache_dir: &Path) -> Result<Self, CacheError> {
         let dir = cache_dir.join("graph-v1");
         let shown = dir.display().to_string();
         let error = |source| CacheError { dir: shown.clone(), source };
-        std::fs::create_dir_all(dir.join("users")).map_err(|e| error(heed::Error::Io(e)))?;
-        let mut recovered = None;
-        if let Some(reason) = needs_reset(&dir) {
-            clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
-            recovered = Some(format!("the parse cache in {shown} was cleared: {reason}"));
-        }
         let users = dir.join("users");
+        std::fs::create_dir_all(&users).map_err(|e| error(heed::Error::Io(e)))?;
+        let died = needs_reset(&dir);
         let marker = users.join(std::process::id().to_string());
         let _ = std::fs::write(&marker, b"");
-        let _in_use = InUse { path: marker };
-        let env = open_env(&dir, 4 << 30).map_err(error)?;
-        let (env, recovered) = if is_truncated(&env, &dir) {
-            drop(env);
+        let in_use = InUse { path: marker };
+        if died.is_some() {
             clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
-            let reason =
-                format!("the parse cache in {shown} was cleared: its file is shorter than its pages");
-            (open_env(&dir, 4 << 30).map_err(error)?, Some(reason))
-        } else {
-            (env, recovered)
-        };
+        }
+        let (env, damaged) = lmdb::open_checked(&dir, 4 << 30).map_err(error)?;
+        let recovered = died
+            .or(damaged)
+            .map(|reason| format!("the parse cache in {shown} was cleared and starts empty: {reason}"));
         let mut txn = env.write_txn().map_err(error)?;
         let parsed = env.create_database(&mut txn, Some("parsed")).map_err(error)?;
         let indexes = env.create_database(&mut txn, Some("indexes")).map_err(error)?;
         txn.commit().map_err(error)?;
-        Ok(Self { env, parsed, indexes, dir: shown, users, recovered })
+        Ok(Self { env, parsed, indexes, dir: shown, recovered, _in_use: in_use })
     }
 
     /// Why the cache was cleared when it was opened, if it was.
@@ -162,21 +153,13 @@ impl ParseCache {
         self.recovered.as_deref()
     }
 
-    /// Marks this process as using the cache until the guard drops. A marker left by a
-    /// process that no longer exists means that process died inside LMDB (a crash on a
-    /// damaged file, or a kill); the next open then clears the cache.
-    pub fn in_use(&self) -> InUse {
-        let path = self.users.join(std::process::id().to_string());
-        let _ = std::fs::write(&path, b"");
-        InUse { path }
-    }
-
     fn error(&self, source: heed::Error) -> CacheError {
+        lmdb::mark_damaged(Path::new(&self.dir), &source);
         CacheError { dir: self.dir.clone(), source }
     }
 
     /// Looks up one parse result (its own read transaction: cheap in LMDB, and usable
-    /// from any thread). Callers hold [`ParseCache::in_use`] around their work.
+    /// from any thread).
     pub fn get(&self, key: &[u8; 32]) -> Result<Option<ParsedFile>, CacheError> {
         let txn = self.env.read_txn().map_err(|e| self.error(e))?;
         Ok(self.parsed.get(&txn, key).map_err(|e| self.error(e))?.and_then(decode_parsed))
@@ -449,5 +432,69 @@ mod tests {
         assert_eq!(loaded.unchanged("a.py", &FileStat { size: 4, mtime_ns: 1, inode: 7 }), None);
         // Modified within a second of the index: not trusted.
         assert_eq!(loaded.unchanged("a.py", &FileStat { size: 3, mtime_ns: 4_500_000_000, inode: 7 }), None);
+    }
+
+    #[test]
+    fn the_in_use_marker_is_written_before_the_first_read_and_kept_while_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("graph-v1/users").join(std::process::id().to_string());
+        let cache = ParseCache::open(dir.path()).unwrap();
+        assert!(marker.exists(), "a crash while reading must leave the marker for the next run");
+        drop(cache);
+        assert!(!marker.exists());
+    }
+
+    /// Every page of a cache overwritten with random bytes, one at a time: opening either
+    /// clears the cache or reads back what was written; nothing faults (a fault would end
+    /// this test process).
+    #[test]
+    fn every_damaged_page_is_cleared_or_harmless() {
+        let dir = tempfile::tempdir().unwrap();
+        let pristine = dir.path().join("pristine");
+        let keys: Vec<[u8; 32]> = (0..400u32)
+            .map(|i| parse_key(blake3::hash(&i.to_le_bytes()).as_bytes(), ParseOptions::default()))
+            .collect();
+        let parsed = sample();
+        let index = StatIndex {
+            written_ns: 1,
+            entries: (0..300)
+                .map(|i| IndexEntry {
+                    path: format!("pkg/mod{i:04}.py"),
+                    stat: FileStat { size: i, mtime_ns: 0, inode: i },
+                    digest: [i as u8; 32],
+                })
+                .collect(),
+        };
+        {
+            let cache = ParseCache::open(&pristine).unwrap();
+            cache.put_many(keys.iter().map(|k| (k, &parsed))).unwrap();
+            cache.store_index(b"root", &index).unwrap();
+        }
+        let data = std::fs::read(pristine.join("graph-v1/data.mdb")).unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut cleared = 0;
+        for page in 0..data.len() / 4096 {
+            let trial = dir.path().join(format!("trial-{page}"));
+            std::fs::create_dir_all(trial.join("graph-v1")).unwrap();
+            let mut damaged = data.clone();
+            for byte in &mut damaged[page * 4096..(page + 1) * 4096] {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+            std::fs::write(trial.join("graph-v1/data.mdb"), &damaged).unwrap();
+            let cache = ParseCache::open(&trial).unwrap();
+            cleared += usize::from(cache.recovered().is_some());
+            for key in &keys {
+                let got = cache.get(key).unwrap_or(None);
+                assert!(got.is_none() || got.as_ref() == Some(&parsed), "page {page}: a wrong parse result");
+            }
+            let got = cache.load_index(b"root").unwrap_or(None);
+            assert!(got.is_none() || got.as_ref() == Some(&index), "page {page}: a wrong index");
+            cache.put_many(keys.iter().take(50).map(|k| (k, &parsed))).unwrap();
+            cache.store_index(b"root", &index).unwrap();
+        }
+        assert!(cleared > 0, "no damaged page was noticed");
     }
 }

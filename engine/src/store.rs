@@ -100,6 +100,22 @@ impl Entry {
     }
 }
 
+/// Removes the store in `dir` without opening it (a damaged one cannot be opened
+/// safely). A process that has it open carries on with the removed files, unseen.
+pub fn clear_folder(dir: &Path) -> Result<(), StoreError> {
+    let io =
+        |action, path: &Path, source| StoreError::Io { action, path: path.display().to_string(), source };
+    lmdb::clear_files(dir).map_err(|e| io("clear", dir, e))?;
+    for sub in ["large", "tmp"] {
+        let path = dir.join(sub);
+        match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &path, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The store.
 pub struct Store {
     env: Env<WithoutTls>,
@@ -150,15 +166,17 @@ impl Store {
         }
         let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
         let map_size = usize::try_from(map_size).unwrap_or(usize::MAX);
-        let mut env = lmdb::open_env(&dir, map_size).map_err(lmdb_error)?;
-        if lmdb::is_truncated(&env, &dir) {
-            drop(env);
-            lmdb::clear_files(&dir).map_err(|source| StoreError::Io {
-                action: "clear",
-                path: shown.clone(),
+        let (env, cleared) = lmdb::open_checked(&dir, map_size).map_err(lmdb_error)?;
+        if cleared.is_some() {
+            // Large files are only reachable through entries: without them they would
+            // never be evicted.
+            let large = dir.join("large");
+            let _ = std::fs::remove_dir_all(&large);
+            std::fs::create_dir_all(&large).map_err(|source| StoreError::Io {
+                action: "create",
+                path: large.display().to_string(),
                 source,
             })?;
-            env = lmdb::open_env(&dir, map_size).map_err(lmdb_error)?;
         }
         let mut txn = env.write_txn().map_err(lmdb_error)?;
         let blobs = env.create_database(&mut txn, Some("blobs")).map_err(lmdb_error)?;
@@ -175,7 +193,9 @@ impl Store {
             max_bytes: options.max_bytes,
             accessed: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
-            reports: Mutex::new(Vec::new()),
+            reports: Mutex::new(cleared.into_iter().map(|reason| {
+                format!("the store in {shown} was cleared and starts empty: {reason}; results will be computed again")
+            }).collect()),
         };
         store.sweep_tmp();
         Ok(store)
@@ -190,6 +210,7 @@ impl Store {
     }
 
     fn lmdb(&self, source: heed::Error) -> StoreError {
+        lmdb::mark_damaged(&self.dir, &source);
         StoreError::Lmdb { dir: self.dir.display().to_string(), source }
     }
 
@@ -591,7 +612,8 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes everything.
+    /// Removes everything, in the open store (the language server's `pleat.clearCache`);
+    /// [`clear_folder`] removes a store without opening it.
     pub fn clear(&self) -> Result<(), StoreError> {
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         for db in [self.entries, self.blobs, self.actions] {

@@ -39,11 +39,14 @@ pub enum DebugCommand {
         repeat: usize,
     },
     /// Write random blobs (small and large) and action results into the store in DIR
-    /// until killed: the writer the crash-safety test kills with SIGKILL.
+    /// until killed: the writer the crash-safety test kills with SIGKILL. With --count,
+    /// write that many, read each back, and exit 1 if one comes back different.
     StoreWriter {
         dir: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[arg(long)]
+        count: Option<usize>,
     },
 }
 
@@ -51,7 +54,7 @@ pub fn run(cli: &Cli, command: &DebugCommand) -> Result<u8, Failure> {
     match command {
         DebugCommand::ParseAll { dir, threads } => parse_all(dir, *threads),
         DebugCommand::Incremental { file, repeat } => incremental(cli, file, *repeat),
-        DebugCommand::StoreWriter { dir, seed } => store_writer(dir, *seed),
+        DebugCommand::StoreWriter { dir, seed, count } => store_writer(dir, *seed, *count),
         DebugCommand::Materialize { dir, files, repeat } => materialize(dir, *files, *repeat),
     }
 }
@@ -128,9 +131,12 @@ fn incremental(cli: &Cli, file: &str, repeat: usize) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn store_writer(dir: &std::path::Path, seed: u64) -> Result<u8, Failure> {
+fn store_writer(dir: &std::path::Path, seed: u64, count: Option<usize>) -> Result<u8, Failure> {
     use engine::store::{LARGE_BLOB, Store, StoreOptions};
     let store = Store::open(&StoreOptions::new(dir)).map_err(|e| Failure::usage(e.to_string()))?;
+    for report in store.take_reports() {
+        eprintln!("warning: {report}");
+    }
     let mut state = seed.max(1);
     let mut next = move || {
         state ^= state << 13;
@@ -139,7 +145,8 @@ fn store_writer(dir: &std::path::Path, seed: u64) -> Result<u8, Failure> {
         state
     };
     println!("writing");
-    loop {
+    let mut written = Vec::new();
+    while count.is_none_or(|count| written.len() < count) {
         let roll = next();
         // One blob in eight is large (a file), the rest small (LMDB).
         let size =
@@ -153,7 +160,22 @@ fn store_writer(dir: &std::path::Path, seed: u64) -> Result<u8, Failure> {
                 .put_action(&digest, &bytes[..bytes.len().min(64)])
                 .map_err(|e| Failure::usage(e.to_string()))?;
         }
+        if count.is_some() {
+            written.push((digest, bytes));
+        }
     }
+    // Read back: what the store returns must be what was written (or, for the action
+    // results, what the last writer recorded for that digest).
+    let mut wrong = 0;
+    for (digest, bytes) in &written {
+        let back = store.get(digest).map_err(|e| Failure::usage(e.to_string()))?;
+        wrong += usize::from(back.as_deref() != Some(bytes.as_slice()));
+    }
+    for report in store.take_reports() {
+        eprintln!("warning: {report}");
+    }
+    println!("read back {} blobs, {wrong} different", written.len());
+    Ok(u8::from(wrong > 0))
 }
 
 fn materialize(dir: &std::path::Path, files: usize, repeat: usize) -> Result<u8, Failure> {

@@ -134,6 +134,13 @@ fn gc_evicts_least_recently_used_and_spares_leases() {
     assert!(store.contains(&blobs[3]).unwrap());
     store.clear().unwrap();
     assert_eq!(store.stats().unwrap().blobs, 0);
+    store.put(b"again").unwrap();
+    let dir = store.dir().to_owned();
+    drop(store);
+    clear_folder(&dir).unwrap();
+    let store = Store::open(&StoreOptions::new(&dir)).unwrap();
+    assert_eq!(store.stats().unwrap().blobs, 0);
+    assert!(store.take_reports().is_empty(), "a cleared store is not a damaged one");
 }
 
 #[test]
