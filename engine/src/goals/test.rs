@@ -11,7 +11,9 @@ use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::env_requirements;
-use crate::tools::lock::{self, Resolution, ResolutionSource};
+use crate::resolves;
+use crate::tools::ToolEnv;
+use crate::tools::lock::{Resolution, ResolutionSource};
 use crate::tree::{self, Node};
 
 /// Pleat's pytest plugin, placed in every test sandbox.
@@ -117,22 +119,34 @@ pub struct TestFileResult {
     pub missing_inputs: Vec<String>,
     /// The sandbox kept for replaying by hand (`--keep-sandboxes`), if any.
     pub kept_sandbox: Option<std::path::PathBuf>,
+    /// The resolve whose environment the file ran in ([`resolves::DEFAULT`] or a name).
+    pub resolve: String,
 }
 
-/// The project's test environment requirements as one requirements file (sorted,
-/// deduplicated): its runtime dependencies and its test dependencies
-/// ([`crate::python::env_requirements`]), the pins of its `uv.lock` when it has one, and
-/// pytest at the version of `pytest_lock` when the project names no pytest. Empty when the
-/// project declares nothing.
+/// A resolve's test environment requirements as one requirements file (sorted,
+/// deduplicated). The default resolve: the project's runtime dependencies and its test
+/// dependencies ([`crate::python::env_requirements`]) and the pins of its `uv.lock` when it
+/// has one; a named resolve: what its `[tool.pleat.resolves.<name>] requirements` name.
+/// Either with pytest at the version of `pytest_lock` when it names no pytest. Empty when
+/// the resolve declares nothing.
 /// Also returns the files or tables they were declared in, for messages.
-pub fn project_requirements(project: &Project, pytest_lock: &str) -> (String, Vec<String>) {
-    let chosen = env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
-    let mut sources = chosen.sources;
-    let mut lines: BTreeSet<String> = chosen.requirements.into_iter().collect();
-    // uv.lock pins the whole resolution: take its registry packages as exact pins.
-    if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
-        lines.extend(uv_lock_pins(&text));
-        sources.push("uv.lock".to_owned());
+pub fn project_requirements(project: &Project, resolve: &str, pytest_lock: &str) -> (String, Vec<String>) {
+    let mut lines: BTreeSet<String> = BTreeSet::new();
+    let mut sources = Vec::new();
+    if resolve == resolves::DEFAULT {
+        let chosen =
+            env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
+        sources = chosen.sources;
+        lines.extend(chosen.requirements);
+        // uv.lock pins the whole resolution: take its registry packages as exact pins.
+        if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
+            lines.extend(uv_lock_pins(&text));
+            sources.push("uv.lock".to_owned());
+        }
+    } else if let Some(named) = project.config.resolves.get(resolve) {
+        let chosen = env_requirements::resolve_requirements(&project.root, &named.requirements);
+        sources = chosen.sources;
+        lines.extend(chosen.requirements);
     }
     if lines.is_empty() {
         return (String::new(), sources);
@@ -146,22 +160,26 @@ pub fn project_requirements(project: &Project, pytest_lock: &str) -> (String, Ve
     (lines.into_iter().map(|l| l + "\n").collect(), sources)
 }
 
-/// The project's requirements resolved for the interpreter (its `pylock.toml`, else a
-/// resolution kept in the cache), or `None` when it declares nothing and has no lock.
+/// A resolve's requirements resolved for the interpreter (its lock file, `pylock.toml` or
+/// `pylock.<name>.toml`, else a resolution kept in the cache), or `None` when it declares
+/// nothing and has no lock.
 pub fn project_resolution(
     goals: &Goals,
     project: &Project,
+    resolve: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Option<Resolution>, GoalError> {
-    let (requirements, sources) = project_requirements(project, &goals.spec("pytest")?.requirements);
-    if requirements.is_empty() && !project.root.join(lock::LOCK_FILE).is_file() {
+    let (requirements, sources) = project_requirements(project, resolve, &goals.spec("pytest")?.requirements);
+    let lock_file = resolves::lock_file(resolve);
+    let lock = project.root.join(&lock_file);
+    if requirements.is_empty() && !lock.is_file() {
         return Ok(None);
     }
-    let resolution = goals.tools.resolve(&project.root, &requirements, &sources.join(", "), progress)?;
+    let resolution = goals.tools.resolve(&lock, &requirements, &sources.join(", "), progress)?;
     if resolution.source == (ResolutionSource::ProjectLock { stale: true }) {
+        let only = if resolve == resolves::DEFAULT { String::new() } else { format!(" --resolve {resolve}") };
         progress(&format!(
-            "{} was locked from other requirements than the project declares now; using it as it is — run `pleat lock` to update it",
-            lock::LOCK_FILE
+            "{lock_file} was locked from other requirements than the project declares now; using it as it is — run `pleat lock{only}` to update it"
         ));
     }
     Ok(Some(resolution))
@@ -196,15 +214,35 @@ fn test_config_files(project: &Project) -> Vec<String> {
         .collect()
 }
 
-/// The test environment: pytest's lock plus the project's requirements (built on first use).
+/// A resolve's test environment: pytest's lock plus the resolve's requirements (built on
+/// first use).
 pub fn environment(
     goals: &Goals,
     project: &Project,
+    resolve: &str,
     progress: &mut dyn FnMut(&str),
-) -> Result<crate::tools::ToolEnv, GoalError> {
+) -> Result<ToolEnv, GoalError> {
     let mut spec = goals.spec("pytest")?;
-    spec.project = project_resolution(goals, project, progress)?;
+    spec.project = project_resolution(goals, project, resolve, progress)?;
     Ok(goals.tools.ensure(&spec, progress)?)
+}
+
+/// The test files grouped by the resolve they use, each group with its environment (built
+/// on first use), the default resolve first.
+pub fn environments(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, Vec<FileId>, ToolEnv)>, GoalError> {
+    let groups = resolves::Resolves::new(&project.config)?.group(project, files)?;
+    groups
+        .into_iter()
+        .map(|(resolve, ids)| {
+            let env = environment(goals, project, &resolve, progress)?;
+            Ok((resolve, ids, env))
+        })
+        .collect()
 }
 
 /// Runs the test files.
@@ -216,7 +254,14 @@ pub fn test(
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
-    let env = environment(goals, project, progress)?;
+    let groups = environments(goals, project, files, progress)?;
+    // Each file with its resolve and environment, in the order given.
+    let mut env_of: BTreeMap<FileId, (&str, &ToolEnv)> = BTreeMap::new();
+    for (resolve, ids, env) in &groups {
+        for id in ids {
+            env_of.insert(*id, (resolve.as_str(), env));
+        }
+    }
     let plugin = goals.store.put(PLUGIN.as_bytes())?;
     let mut plugin_entries = BTreeMap::new();
     plugin_entries
@@ -266,6 +311,7 @@ pub fn test(
     let mut processes = Vec::with_capacity(files.len());
     for (id, inputs) in files.iter().zip(&closures) {
         let path = project.path(*id).to_owned();
+        let env = env_of[id].1;
         let workspace = goals.tree_of(&read, inputs)?;
         let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
@@ -284,7 +330,7 @@ pub fn test(
         }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;
-        process.platform = goals.platform(&env);
+        process.platform = goals.platform(env);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
         process.description = format!("pytest {path}");
@@ -300,7 +346,11 @@ pub fn test(
     files
         .iter()
         .zip(results)
-        .map(|(id, result)| interpret(goals, project, project.path(*id), result))
+        .map(|(id, result)| {
+            let mut file = interpret(goals, project, project.path(*id), result)?;
+            env_of[id].0.clone_into(&mut file.resolve);
+            Ok(file)
+        })
         .collect()
 }
 
@@ -352,6 +402,7 @@ fn interpret(
                 output: tail(&goals.text(&stdout)?, 30),
                 missing_inputs: Vec::new(),
                 kept_sandbox: None,
+                resolve: String::new(),
             });
         }
         Err(e) => return Err(e.into()),
@@ -372,6 +423,7 @@ fn interpret(
             output: tail(&output, 40),
             missing_inputs: Vec::new(),
             kept_sandbox: result.kept_sandbox.clone(),
+            resolve: String::new(),
         });
     };
     let tests: Vec<TestCase> = report.tests.into_iter().map(|t| test_case(project, file, t)).collect();
@@ -401,6 +453,7 @@ fn interpret(
             .filter(|p| !p.starts_with(PLUGIN_DIR) && project.root.join(p).exists())
             .collect(),
         kept_sandbox: result.kept_sandbox,
+        resolve: String::new(),
     })
 }
 
