@@ -1849,6 +1849,23 @@ DEFINE = attrs.define
         "{}",
         run.describe()
     );
+    // A requirements file a resolve names must exist.
+    repo.write(
+        "pyproject.toml",
+        "[tool.pleat.resolves.legacy]\nrequirements = [\"legacy/requirement.txt\"]\npaths = [\"legacy/**\"]\n",
+    );
+    let run = repo.run(&["test", "legacy::"]);
+    run.code(3);
+    assert!(
+        run.stderr.contains(
+            "pyproject.toml: [tool.pleat.resolves.legacy] requirements names \"legacy/requirement.txt\""
+        ),
+        "{}",
+        run.describe()
+    );
+    let run = repo.run(&["lock", "--check"]);
+    run.code(2);
+    assert!(run.stderr.contains("legacy/requirement.txt"), "{}", run.describe());
 }
 
 #[test]

@@ -28,11 +28,7 @@ pub struct Resolves {
 
 impl Resolves {
     pub fn new(config: &Config) -> Result<Self, ResolveError> {
-        let file = config
-            .file
-            .as_deref()
-            .and_then(std::path::Path::file_name)
-            .map_or_else(|| "pyproject.toml".to_owned(), |n| n.to_string_lossy().into_owned());
+        let file = config_name(config);
         let mut named = Vec::with_capacity(config.resolves.len());
         for (name, resolve) in &config.resolves {
             // Checked when the configuration was read; kept as an error, not a panic.
@@ -75,6 +71,25 @@ impl Resolves {
             groups.entry((name != DEFAULT, name.to_owned())).or_default().push(*id);
         }
         Ok(groups.into_iter().map(|((_, name), ids)| (name, ids)).collect())
+    }
+}
+
+/// The name of the file the configuration is in (`pyproject.toml` when there is none).
+pub fn config_name(config: &Config) -> String {
+    config
+        .file
+        .as_deref()
+        .and_then(std::path::Path::file_name)
+        .map_or_else(|| "pyproject.toml".to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// A named resolve's table as its configuration file spells it: `[tool.pleat.resolves.<name>]`,
+/// or `[resolves.<name>]` in pleat.toml.
+pub fn table(config: &Config, name: &str) -> String {
+    if config_name(config) == "pleat.toml" {
+        format!("[resolves.{name}]")
+    } else {
+        format!("[tool.pleat.resolves.{name}]")
     }
 }
 

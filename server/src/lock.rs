@@ -83,14 +83,15 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
     let several = !project.config.resolves.is_empty();
     let goals = goals(cli, project)?;
     let pytest = goals.spec("pytest").map_err(|e| Failure::usage(e.to_string()))?;
-    let locks: Vec<Locked> = names
+    let locks = names
         .into_iter()
         .map(|resolve| {
             let (requirements, sources) =
-                engine::goals::test::project_requirements(project, &resolve, &pytest.requirements);
-            Locked { file: resolves::lock_file(&resolve), resolve, requirements, sources }
+                engine::goals::test::project_requirements(project, &resolve, &pytest.requirements)
+                    .map_err(|e| Failure::usage(e.to_string()))?;
+            Ok(Locked { file: resolves::lock_file(&resolve), resolve, requirements, sources })
         })
-        .collect();
+        .collect::<Result<Vec<Locked>, Failure>>()?;
     let mut out = Out::new();
     if check {
         let statuses: Vec<(bool, String)> = locks.iter().map(|l| l.status(&project.root, several)).collect();
@@ -115,7 +116,11 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
     if locks.iter().all(|l| l.requirements.is_empty()) {
         let what = match locks.as_slice() {
             [one] if one.resolve != DEFAULT => {
-                format!("the {} resolve names no requirements ([tool.pleat.resolves.{}] requirements)", one.resolve, one.resolve)
+                format!(
+                    "the {} resolve names no requirements ({} requirements)",
+                    one.resolve,
+                    resolves::table(&project.config, &one.resolve)
+                )
             }
             _ => "the project declares no requirements (no [project] dependencies, test groups or extras, or test requirement files)".to_owned(),
         };

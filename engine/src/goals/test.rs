@@ -129,8 +129,13 @@ pub struct TestFileResult {
 /// has one; a named resolve: what its `[tool.pleat.resolves.<name>] requirements` name.
 /// Either with pytest at the version of `pytest_lock` when it names no pytest. Empty when
 /// the resolve declares nothing.
-/// Also returns the files or tables they were declared in, for messages.
-pub fn project_requirements(project: &Project, resolve: &str, pytest_lock: &str) -> (String, Vec<String>) {
+/// Also returns the files or tables they were declared in, for messages. A named resolve
+/// whose `requirements` name a file or group that does not exist is an error naming it.
+pub fn project_requirements(
+    project: &Project,
+    resolve: &str,
+    pytest_lock: &str,
+) -> Result<(String, Vec<String>), GoalError> {
     let mut lines: BTreeSet<String> = BTreeSet::new();
     let mut sources = Vec::new();
     if resolve == resolves::DEFAULT {
@@ -145,11 +150,20 @@ pub fn project_requirements(project: &Project, resolve: &str, pytest_lock: &str)
         }
     } else if let Some(named) = project.config.resolves.get(resolve) {
         let chosen = env_requirements::resolve_requirements(&project.root, &named.requirements);
+        if let Some(missing) = chosen.missing.first() {
+            return Err(GoalError::Config {
+                file: resolves::config_name(&project.config),
+                reason: format!(
+                    "{} requirements names {missing:?}, which is neither a requirements file (relative to the root) nor a group or extra pyproject.toml declares; fix the name or remove it",
+                    resolves::table(&project.config, resolve)
+                ),
+            });
+        }
         sources = chosen.sources;
         lines.extend(chosen.requirements);
     }
     if lines.is_empty() {
-        return (String::new(), sources);
+        return Ok((String::new(), sources));
     }
     let names_pytest = lines.iter().any(|l| {
         crate::python::third_party::requirement_name(l).is_some_and(|n| n.eq_ignore_ascii_case("pytest"))
@@ -157,7 +171,7 @@ pub fn project_requirements(project: &Project, resolve: &str, pytest_lock: &str)
     if !names_pytest && let Some(pin) = pytest_lock.lines().find(|l| l.trim_start().starts_with("pytest==")) {
         lines.insert(pin.split_whitespace().next().unwrap_or(pin).trim_end_matches('\\').to_owned());
     }
-    (lines.into_iter().map(|l| l + "\n").collect(), sources)
+    Ok((lines.into_iter().map(|l| l + "\n").collect(), sources))
 }
 
 /// A resolve's requirements resolved for the interpreter (its lock file, `pylock.toml` or
@@ -169,7 +183,8 @@ pub fn project_resolution(
     resolve: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Option<Resolution>, GoalError> {
-    let (requirements, sources) = project_requirements(project, resolve, &goals.spec("pytest")?.requirements);
+    let (requirements, sources) =
+        project_requirements(project, resolve, &goals.spec("pytest")?.requirements)?;
     let lock_file = resolves::lock_file(resolve);
     let lock = project.root.join(&lock_file);
     if requirements.is_empty() && !lock.is_file() {

@@ -20,6 +20,9 @@ pub struct EnvRequirements {
     /// Where they were declared ("pyproject.toml [project.optional-dependencies] tests",
     /// "requirements/tests.txt"), in the order read.
     pub sources: Vec<String>,
+    /// Items of an explicit list that name neither a file at the root nor a group or extra
+    /// the project declares, in the order given.
+    pub missing: Vec<String>,
 }
 
 /// The declarations of one project, gathered before anything is chosen.
@@ -40,7 +43,7 @@ struct Declared {
 pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequirements {
     let declared = declared(root);
     let tox = std::fs::read_to_string(root.join("tox.ini")).ok().and_then(|t| crate::ini::parse(&t).ok());
-    let mut out = Chooser { root, declared: &declared, chosen: BTreeSet::new(), sources: Vec::new() };
+    let mut out = Chooser::new(root, &declared);
     if !declared.runtime.is_empty() {
         out.sources.push("the project's runtime dependencies".to_owned());
         for requirement in &declared.runtime {
@@ -64,7 +67,7 @@ pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequire
 /// resolve; naming an extra of the project's still adds it).
 pub fn resolve_requirements(root: &Path, items: &[String]) -> EnvRequirements {
     let declared = declared(root);
-    let mut out = Chooser { root, declared: &declared, chosen: BTreeSet::new(), sources: Vec::new() };
+    let mut out = Chooser::new(root, &declared);
     out.explicit(items);
     out.finish()
 }
@@ -93,16 +96,25 @@ struct Chooser<'a> {
     declared: &'a Declared,
     chosen: BTreeSet<String>,
     sources: Vec<String>,
+    missing: Vec<String>,
 }
 
-impl Chooser<'_> {
+impl<'a> Chooser<'a> {
+    fn new(root: &'a Path, declared: &'a Declared) -> Self {
+        Self { root, declared, chosen: BTreeSet::new(), sources: Vec::new(), missing: Vec::new() }
+    }
+
     /// Files (`.txt`, `.in`) and group or extra names, as `[tool.pleat] requirements` lists them.
     fn explicit(&mut self, items: &[String]) {
         for item in items {
-            if item.ends_with(".txt") || item.ends_with(".in") {
+            let found = if item.ends_with(".txt") || item.ends_with(".in") {
                 self.file(item, &mut BTreeSet::new());
+                self.root.join(item).is_file()
             } else {
-                self.group_or_extra(item);
+                self.group_or_extra(item)
+            };
+            if !found {
+                self.missing.push(item.clone());
             }
         }
     }
@@ -119,6 +131,7 @@ impl Chooser<'_> {
             project_name: self.declared.name.clone(),
             requirements: self.chosen.into_iter().collect(),
             sources,
+            missing: self.missing,
         }
     }
 
