@@ -1762,6 +1762,152 @@ fn lock_writes_pylock_and_check_fails_when_it_is_missing_or_stale() {
 }
 
 #[test]
+fn named_resolves_give_their_files_their_own_environment_and_lock() {
+    // One monorepo, two requirement sets: the default resolve (root requirements) and
+    // `legacy` (its own file, older six and an attrs without the `attrs` module).
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[tool.pleat.resolves.legacy]
+requirements = ["legacy/requirements.txt"]
+paths = ["legacy/**"]
+//- requirements-dev.txt
+six==1.17.0
+attrs==23.2.0
+//- legacy/requirements.txt
+six==1.16.0
+attrs==21.2.0
+//- app/test_new.py
+import six
+
+
+def test_new_six():
+    assert six.__version__ == "1.17.0"
+//- legacy/test_old.py
+import six
+
+
+def test_old_six():
+    assert six.__version__ == "1.16.0"
+//- app/typed.py
+import attrs
+
+DEFINE = attrs.define
+//- legacy/typed.py
+import attrs
+
+DEFINE = attrs.define
+"#,
+    );
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("✓ app/test_new.py") && run.stdout.contains("✓ legacy/test_old.py"),
+        "{}",
+        run.describe()
+    );
+    let json = repo.run(&["--format", "json", "test", "::"]).json();
+    let resolve_of = |file: &str| {
+        json["files"].as_array().unwrap().iter().find(|f| f["file"] == file).map(|f| f["resolve"].clone())
+    };
+    assert_eq!(resolve_of("app/test_new.py"), Some(json!("default")), "{json}");
+    assert_eq!(resolve_of("legacy/test_old.py"), Some(json!("legacy")), "{json}");
+
+    // mypy runs once per resolve, each in its own environment: only attrs 21.2.0 lacks
+    // the `attrs` module.
+    let run = repo.run(&["--format", "json", "check", "app/typed.py", "legacy/typed.py"]);
+    run.code(1);
+    let findings = run.json()["findings"].clone();
+    let files: Vec<&str> = findings.as_array().unwrap().iter().filter_map(|f| f["file"].as_str()).collect();
+    assert!(files.contains(&"legacy/typed.py") && !files.contains(&"app/typed.py"), "{}", run.describe());
+    assert_eq!(run.json()["files"], json!(2), "{}", run.describe());
+
+    // Locks: both missing, then both written, each with its own resolution.
+    let run = repo.run(&["lock", "--check"]);
+    run.code(1);
+    assert!(run.stdout.contains("pylock.toml is missing; run `pleat lock`"), "{}", run.describe());
+    assert!(
+        run.stdout.contains("pylock.legacy.toml is missing; run `pleat lock --resolve legacy`"),
+        "{}",
+        run.describe()
+    );
+    let run = repo.run(&["lock"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("✓ wrote pylock.toml:") && run.stdout.contains("✓ wrote pylock.legacy.toml:"),
+        "{}",
+        run.describe()
+    );
+    let default_lock = std::fs::read_to_string(repo.path("pylock.toml")).unwrap();
+    let legacy_lock = std::fs::read_to_string(repo.path("pylock.legacy.toml")).unwrap();
+    assert!(default_lock.contains("name = \"six\"\nversion = \"1.17.0\""), "{default_lock}");
+    assert!(legacy_lock.contains("name = \"six\"\nversion = \"1.16.0\""), "{legacy_lock}");
+    assert!(legacy_lock.contains("[tool.pleat.resolves.legacy]"), "{legacy_lock}");
+    repo.run(&["lock", "--check"]).ok();
+    // With the locks present, each resolve's environment holds exactly its lock.
+    repo.run(&["test", "--force", "::"]).ok();
+
+    // One resolve's requirements change: --check names that lock and only that one.
+    repo.write("legacy/requirements.txt", "six>=1.16,<1.17\nattrs==21.2.0\n");
+    let run = repo.run(&["lock", "--check"]);
+    run.code(1);
+    assert!(run.stdout.contains("✓ pylock.toml is up to date"), "{}", run.describe());
+    assert!(
+        run.stdout.contains("✕ pylock.legacy.toml is stale")
+            && run.stdout.contains("run `pleat lock --resolve legacy`"),
+        "{}",
+        run.describe()
+    );
+    let run = repo.run(&["lock", "--resolve", "legacy"]);
+    run.ok();
+    assert!(
+        run.stdout.contains("✓ wrote pylock.legacy.toml:") && !run.stdout.contains("wrote pylock.toml:"),
+        "{}",
+        run.describe()
+    );
+    repo.run(&["lock", "--check"]).ok();
+    let run = repo.run(&["lock", "--resolve", "nope"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains("--resolve nope") && run.stderr.contains("default, legacy"),
+        "{}",
+        run.describe()
+    );
+
+    // A file two resolves claim is a configuration error naming it and both.
+    repo.write(
+        "pyproject.toml",
+        "[tool.pleat.resolves.legacy]\nrequirements = [\"legacy/requirements.txt\"]\npaths = [\"legacy/**\"]\n[tool.pleat.resolves.other]\nrequirements = []\npaths = [\"legacy/test_*.py\"]\n",
+    );
+    let run = repo.run(&["test", "::"]);
+    run.code(3);
+    assert!(
+        run.stderr.contains(
+            "pyproject.toml: legacy/test_old.py matches the paths of two resolves, `legacy` and `other`"
+        ),
+        "{}",
+        run.describe()
+    );
+    // A requirements file a resolve names must exist.
+    repo.write(
+        "pyproject.toml",
+        "[tool.pleat.resolves.legacy]\nrequirements = [\"legacy/requirement.txt\"]\npaths = [\"legacy/**\"]\n",
+    );
+    let run = repo.run(&["test", "legacy::"]);
+    run.code(3);
+    assert!(
+        run.stderr.contains(
+            "pyproject.toml: [tool.pleat.resolves.legacy] requirements names \"legacy/requirement.txt\""
+        ),
+        "{}",
+        run.describe()
+    );
+    let run = repo.run(&["lock", "--check"]);
+    run.code(2);
+    assert!(run.stderr.contains("legacy/requirement.txt"), "{}", run.describe());
+}
+
+#[test]
 fn a_cached_failure_keeps_a_sandbox_on_request_and_cached_results_keep_their_run_time() {
     let repo = Repo::new(
         "//- tests/test_slow.py\nimport time\n\n\ndef test_slow_failure():\n    time.sleep(0.3)\n    assert False\n",

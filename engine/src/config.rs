@@ -50,6 +50,17 @@ pub struct ToolOverride {
     pub requirements: String,
 }
 
+/// `[tool.pleat.resolves.<name>]`: a named resolve, the third-party requirement set of the
+/// files its `paths` match (see [`crate::resolves`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveConfig {
+    /// Files (`.txt`/`.in`, relative to the root) and group or extra names, as
+    /// `[tool.pleat] requirements` takes them; the resolve holds only these.
+    pub requirements: Vec<String>,
+    /// Globs (relative to the root) of the files that use this resolve.
+    pub paths: Vec<String>,
+}
+
 /// `[tool.pleat]`, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -90,6 +101,9 @@ pub struct Config {
     /// `[tool.pleat.resources]`: a glob of test files → globs of the repository files (data,
     /// templates, fixtures) their sandboxes hold besides the ones found by default.
     pub resources: BTreeMap<String, Vec<String>>,
+    /// `[tool.pleat.resolves]`: named resolves by name (never `default`, which is the
+    /// project's own requirement set above).
+    pub resolves: BTreeMap<String, ResolveConfig>,
     /// Where the configuration came from, if anywhere.
     pub file: Option<PathBuf>,
     /// pytest's configuration at the root (read by [`load`]; pytest's defaults otherwise).
@@ -118,6 +132,7 @@ impl Default for Config {
             declared_requirements: Vec::new(),
             requirements: None,
             resources: BTreeMap::new(),
+            resolves: BTreeMap::new(),
             file: None,
             pytest: PytestConfig::default(),
         }
@@ -162,6 +177,15 @@ struct RawConfig {
     cache_max_size: Option<String>,
     requirements: Option<Vec<String>>,
     resources: Option<BTreeMap<String, Vec<String>>>,
+    // Spanned, so that a bad name or glob is reported at its line.
+    resolves: Option<BTreeMap<toml::Spanned<String>, RawResolve>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResolve {
+    requirements: Vec<String>,
+    paths: toml::Spanned<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +313,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .and_then(minor_from_requires_python)
             .unwrap_or(11),
     };
+    let resolves = resolves(raw.resolves.unwrap_or_default(), is_pyproject)
+        .map_err(|(span, message)| invalid(Some(span), message))?;
     let defaults = Config::default();
     let cache_max_bytes = match raw.cache_max_size.as_deref() {
         Some(text) => {
@@ -316,9 +342,54 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         declared_requirements: declared,
         requirements: raw.requirements,
         resources: raw.resources.unwrap_or_default(),
+        resolves,
         file: Some(path.to_owned()),
         pytest: PytestConfig::default(),
     })
+}
+
+/// Checks the named resolves: a name is `[A-Za-z0-9_-]+` and not `default`, `paths` holds
+/// at least one valid glob. An error comes with the span it is about.
+fn resolves(
+    raw: BTreeMap<toml::Spanned<String>, RawResolve>,
+    is_pyproject: bool,
+) -> Result<BTreeMap<String, ResolveConfig>, (std::ops::Range<usize>, String)> {
+    let table = if is_pyproject { "[tool.pleat.resolves" } else { "[resolves" };
+    let mut out = BTreeMap::new();
+    for (name, resolve) in raw {
+        let span = name.span();
+        let name = name.into_inner();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err((
+                span,
+                format!(
+                    "{table}.{name:?}]: a resolve's name may hold only letters, digits, `_` and `-` (it names the lock file pylock.<name>.toml); rename it"
+                ),
+            ));
+        }
+        if name == crate::resolves::DEFAULT {
+            return Err((
+                span,
+                format!(
+                    "{table}.default]: `default` is the name of the project's own resolve (the requirements under [tool.pleat]); give this resolve another name"
+                ),
+            ));
+        }
+        let paths_span = resolve.paths.span();
+        let paths = resolve.paths.into_inner();
+        if paths.is_empty() {
+            return Err((
+                paths_span,
+                format!(
+                    "{table}.{name}] paths is empty, so no file would use this resolve; list the globs of its files, like [\"{name}/**\"]"
+                ),
+            ));
+        }
+        crate::vfs::glob_set(&paths, "resolve paths")
+            .map_err(|e| (paths_span, format!("{table}.{name}] paths: {e}")))?;
+        out.insert(name, ResolveConfig { requirements: resolve.requirements, paths });
+    }
+    Ok(out)
 }
 
 /// `2GiB`, `500MiB`, `100MB`, `4096` → bytes; the error says what to write.
@@ -500,6 +571,56 @@ my-dist = ["mymod"]
         std::fs::write(dir.path().join("setup.cfg"), "[metadata]\n[pytest]\ntestpaths = tests\n").unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("setup.cfg:2:1:") && err.contains("[tool:pytest]"), "{err}");
+    }
+
+    #[test]
+    fn reads_named_resolves_from_pyproject_and_pleat_toml() {
+        let config = pyproject(
+            "[tool.pleat.resolves.legacy]\nrequirements = [\"legacy/requirements.txt\", \"tests\"]\npaths = [\"legacy/**\"]\n[tool.pleat.resolves.ml_2]\nrequirements = []\npaths = [\"ml/**\", \"tools/ml_*.py\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.resolves.keys().collect::<Vec<_>>(), ["legacy", "ml_2"]);
+        assert_eq!(config.resolves["legacy"].requirements, ["legacy/requirements.txt", "tests"]);
+        assert_eq!(config.resolves["ml_2"].paths, ["ml/**", "tools/ml_*.py"]);
+        let config = parse(
+            Path::new("/repo/pleat.toml"),
+            "[resolves.old-py]\nrequirements = [\"a.txt\"]\npaths = [\"old/**\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.resolves["old-py"].requirements, ["a.txt"]);
+        assert!(pyproject("[tool.pleat]\n").unwrap().resolves.is_empty());
+    }
+
+    #[test]
+    fn a_bad_resolve_is_an_error_at_its_line() {
+        let err = |text: &str| pyproject(text).unwrap_err().to_string();
+        let bad_name = err(
+            "[project]\nname = \"x\"\n[tool.pleat.resolves.\"a b\"]\nrequirements = []\npaths = [\"a/**\"]\n",
+        );
+        assert!(bad_name.starts_with("/repo/pyproject.toml:3:"), "{bad_name}");
+        assert!(bad_name.contains("letters, digits") && bad_name.contains("rename it"), "{bad_name}");
+        let default = err("[tool.pleat.resolves.default]\nrequirements = []\npaths = [\"a/**\"]\n");
+        assert!(default.starts_with("/repo/pyproject.toml:1:"), "{default}");
+        assert!(default.contains("another name"), "{default}");
+        let empty = err("[tool.pleat.resolves.a]\nrequirements = []\npaths = []\n");
+        assert!(
+            empty.starts_with("/repo/pyproject.toml:3:") && empty.contains("no file would use"),
+            "{empty}"
+        );
+        let glob = err("[tool.pleat.resolves.a]\nrequirements = []\npaths = [\"a/[\"]\n");
+        assert!(glob.starts_with("/repo/pyproject.toml:3:") && glob.contains("a/["), "{glob}");
+        let unknown = err("[tool.pleat.resolves.a]\nrequirements = []\npaths = [\"a/**\"]\npath = []\n");
+        assert!(unknown.starts_with("/repo/pyproject.toml:4:") && unknown.contains("path"), "{unknown}");
+        let missing = err("[tool.pleat.resolves.a]\npaths = [\"a/**\"]\n");
+        assert!(missing.contains("requirements"), "{missing}");
+        let in_pleat_toml =
+            parse(Path::new("/repo/pleat.toml"), "[resolves.default]\nrequirements = []\npaths = [\"a\"]\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            in_pleat_toml.starts_with("/repo/pleat.toml:1:") && in_pleat_toml.contains("[resolves.default]"),
+            "{in_pleat_toml}"
+        );
     }
 
     #[test]

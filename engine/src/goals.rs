@@ -27,6 +27,9 @@ pub enum GoalError {
     Tree(#[from] crate::tree::TreeError),
     #[error(transparent)]
     Tool(#[from] ToolError),
+    /// A file two named resolves claim.
+    #[error("{0}")]
+    Resolve(#[from] crate::resolves::ResolveError),
     #[error(
         "{tool} printed output Pleat cannot read for {file} ({reason}); run it by hand with --keep-sandboxes=always to see why"
     )]

@@ -16,6 +16,7 @@ pub mod parse_cache;
 pub mod project;
 pub mod python;
 pub mod reapi;
+pub mod resolves;
 pub mod specs;
 pub mod store;
 pub mod tools;

@@ -66,7 +66,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let options = engine::goals::lint::LintOptions { force: *force };
             crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool, &options)
         }
-        Command::Lock { check } => crate::run_goals::lock(cli, &load(cli)?, *check),
+        Command::Lock { check, resolve } => crate::lock::lock(cli, &load(cli)?, *check, resolve.as_deref()),
         graph_goal => {
             let project = load(cli)?;
             let mut out = Out::new();

@@ -3,6 +3,7 @@
 mod cache;
 mod commands;
 mod debug;
+mod lock;
 mod lsp;
 mod output;
 mod run_goals;
@@ -155,11 +156,15 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Resolve the test environment's requirements into pylock.toml (PEP 751), which `test`
-    /// and `check` then install exactly; --check exits 1 when it is missing or stale.
+    /// Resolve the test environment's requirements into pylock.toml (PEP 751), and each
+    /// named resolve's into pylock.<name>.toml, which `test` and `check` then install
+    /// exactly; --check exits 1 when one is missing or stale.
     Lock {
         #[arg(long)]
         check: bool,
+        /// Only this resolve (`default` or a name under [tool.pleat.resolves]).
+        #[arg(long, value_name = "NAME")]
+        resolve: Option<String>,
     },
     /// Serve the Language Server Protocol on stdin/stdout (what editors start).
     Lsp,

@@ -13,7 +13,7 @@ use engine::python::collection::NotRun;
 use crate::output::Out;
 use crate::{Cli, Failure, Format, Keep};
 
-fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
+pub fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
     let Some(cache_dir) = crate::commands::cache_dir(cli) else {
         return Err(Failure::usage(
             "goals that run tools need the store: drop --no-cache or pass --cache-dir",
@@ -68,7 +68,7 @@ fn goals_parallelism() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
-fn progress(message: &str) {
+pub fn progress(message: &str) {
     eprintln!("pleat: {message}");
 }
 
@@ -276,6 +276,7 @@ fn test_json(
                 "duration_s": r.duration_s,
                 "missing_inputs": r.missing_inputs,
                 "kept_sandbox": r.kept_sandbox,
+                "resolve": r.resolve,
                 "tests": r.tests.iter().map(|t| serde_json::json!({
                     "name": t.name,
                     "outcome": t.outcome.as_str(),
@@ -403,86 +404,6 @@ pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: 
     out.finish()?;
     finish(&goals);
     Ok(u8::from(errors > 0))
-}
-
-/// `pleat lock [--check]`: writes the project's pylock.toml, or checks that it is current.
-pub fn lock(cli: &Cli, project: &Project, check: bool) -> Result<u8, Failure> {
-    use engine::tools::lock::{LOCK_FILE, lock_packages, recorded_digest, requirements_digest};
-    let goals = goals(cli, project)?;
-    let pytest = goals.spec("pytest").map_err(|e| Failure::usage(e.to_string()))?;
-    let (requirements, sources) = engine::goals::test::project_requirements(project, &pytest.requirements);
-    let digest = requirements_digest(&requirements);
-    let path = project.root.join(LOCK_FILE);
-    let mut out = Out::new();
-    if check {
-        let (ok, message) = match std::fs::read_to_string(&path) {
-            Err(_) => (false, format!("{LOCK_FILE} is missing; run `pleat lock` and commit it")),
-            Ok(text) => match recorded_digest(&text) {
-                Some(recorded) if recorded == digest => (
-                    true,
-                    format!(
-                        "{LOCK_FILE} is up to date ({} packages)",
-                        lock_packages(&text).map_or(0, |p| p.len())
-                    ),
-                ),
-                Some(_) => (
-                    false,
-                    format!(
-                        "{LOCK_FILE} is stale: the project's requirements changed since it was written; run `pleat lock`"
-                    ),
-                ),
-                None => (
-                    false,
-                    format!(
-                        "{LOCK_FILE} was not written by `pleat lock` (it has no [tool.pleat] requirements-digest); run `pleat lock`"
-                    ),
-                ),
-            },
-        };
-        if cli.format == Format::Json {
-            out.json(&serde_json::json!({"lock": LOCK_FILE, "up_to_date": ok, "message": message}))?;
-        } else {
-            out.line(format_args!("{} {message}", if ok { "✓" } else { "✕" }))?;
-        }
-        out.finish()?;
-        return Ok(u8::from(!ok));
-    }
-    if requirements.is_empty() {
-        return Err(Failure::usage(
-            "the project declares no requirements (no [project] dependencies, test groups or extras, or test requirement files), so there is nothing to lock",
-        ));
-    }
-    let resolved = goals
-        .tools
-        .compile(&requirements, &sources.join(", "), true, &mut |m| progress(m))
-        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
-    let count = lock_packages(&resolved).map_or(0, |p| p.len());
-    let quoted: Vec<String> = requirements
-        .lines()
-        .map(|l| format!("    \"{}\",", l.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    let text = format!(
-        "# Written by `pleat lock` from the requirements under [tool.pleat]: `pleat test` and\n\
-         # `pleat check` install exactly these packages. Run `pleat lock` again after changing\n\
-         # the requirements; `pleat lock --check` fails while it is stale.\n{}\n\n[tool.pleat]\n\
-         requirements-digest = \"{digest}\"\nrequirements = [\n{}\n]\n",
-        resolved.trim_end(),
-        quoted.join("\n")
-    );
-    let tmp = path.with_extension(format!("toml.tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| Failure { message: format!("cannot write {}: {e}", path.display()), code: 3 })?;
-    if cli.format == Format::Json {
-        out.json(&serde_json::json!({"lock": LOCK_FILE, "packages": count, "requirements": requirements.lines().count()}))?;
-    } else {
-        out.line(format_args!(
-            "✓ wrote {LOCK_FILE}: {count} packages resolved from {} requirements",
-            requirements.lines().count()
-        ))?;
-    }
-    out.finish()?;
-    Ok(0)
 }
 
 /// `file:line:column` as mypy writes it: without the line or column it does not know.

@@ -76,9 +76,11 @@ pub struct CheckOptions {
     pub force: bool,
 }
 
-/// Type-checks files. For mypy, a `.py` selected with the `.pyi` beside it is passed once,
-/// as the stub (mypy itself takes the stub when it finds both in a folder, and stops with
-/// "Duplicate module" when given both).
+/// Type-checks files: one checker process per resolve the files use
+/// ([`crate::resolves`]), each in that resolve's environment, their findings in one report.
+/// For mypy, a `.py` selected with the `.pyi` beside it is passed once, as the stub (mypy
+/// itself takes the stub when it finds both in a folder, and stops with "Duplicate module"
+/// when given both).
 pub fn check(
     goals: &Goals,
     project: &Project,
@@ -87,9 +89,41 @@ pub fn check(
     progress: &mut dyn FnMut(&str),
 ) -> Result<CheckReport, GoalError> {
     let checker = options.checker;
-    let mut spec = goals.spec(checker.name())?;
-    spec.project = super::test::project_resolution(goals, project, progress)?;
-    let env = goals.tools.ensure(&spec, progress)?;
+    let mut groups = crate::resolves::Resolves::new(&project.config)?.group(project, files)?;
+    if groups.is_empty() {
+        // Nothing selected: the checker says so itself, as it always has.
+        groups.push((crate::resolves::DEFAULT.to_owned(), Vec::new()));
+    }
+    let mut runs = Vec::with_capacity(groups.len());
+    for (resolve, ids) in &groups {
+        let mut spec = goals.spec(checker.name())?;
+        spec.project = super::test::project_resolution(goals, project, resolve, progress)?;
+        let env = goals.tools.ensure(&spec, progress)?;
+        runs.push(process(goals, project, ids, *options, &env)?);
+    }
+    let processes: Vec<Process> = runs.iter().map(|(process, _, _)| process.clone()).collect();
+    let results = run_all(goals, &processes, processes.len(), &|_, _| {});
+    let mut report = CheckReport { files: 0, cached: true, findings: Vec::new(), warnings: Vec::new() };
+    for ((_, inputs, targets), result) in runs.iter().zip(results) {
+        let one = interpret(goals, checker, inputs, *targets, &result?)?;
+        report.files += one.files;
+        report.cached &= one.cached;
+        report.findings.extend(one.findings);
+        report.warnings.extend(one.warnings);
+    }
+    Ok(report)
+}
+
+/// The checker process over some files of one resolve, with its inputs (for naming the
+/// files in its output) and its number of targets.
+fn process(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    options: CheckOptions,
+    env: &crate::tools::ToolEnv,
+) -> Result<(Process, Vec<String>, usize), GoalError> {
+    let checker = options.checker;
     let mut inputs: Vec<String> =
         project.dependencies(files, true).into_iter().map(|d| project.path(d).to_owned()).collect();
     let mut targets: Vec<String> = files.iter().map(|id| project.path(*id).to_owned()).collect();
@@ -147,22 +181,28 @@ pub fn check(
     let mut process = Process::new(argv, root);
     process.env.insert("MYPYPATH".to_owned(), source_roots.join(":"));
     process.env.insert("PYTHONPATH".to_owned(), source_roots.join(":"));
-    process.platform = goals.platform(&env);
+    process.platform = goals.platform(env);
     process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
     if checker == Checker::Mypy {
-        process.append_only_caches.insert(mypy_cache_name(&project.root, &env), ".mypy_cache".to_owned());
+        process.append_only_caches.insert(mypy_cache_name(&project.root, env), ".mypy_cache".to_owned());
     }
     process.description = format!("{} over {} files", checker.name(), targets.len());
-    let result = run_all(goals, &[process], 1, &|_, _| {}).pop().ok_or_else(|| GoalError::Output {
-        tool: checker.name().to_owned(),
-        file: String::new(),
-        reason: "no result".to_owned(),
-    })??;
+    Ok((process, inputs, targets.len()))
+}
+
+/// One checker process's result as a report.
+fn interpret(
+    goals: &Goals,
+    checker: Checker,
+    inputs: &[String],
+    targets: usize,
+    result: &crate::exec::ProcessResult,
+) -> Result<CheckReport, GoalError> {
     let stdout = goals.text(&result.stdout)?;
     let stderr = goals.text(&result.stderr)?;
     let findings = match checker {
-        Checker::Mypy => Some(parse_mypy(&stdout, &inputs)),
-        Checker::Pyright => parse_pyright(&stdout, &inputs),
+        Checker::Mypy => Some(parse_mypy(&stdout, inputs)),
+        Checker::Pyright => parse_pyright(&stdout, inputs),
     };
     // A checker that fails must say why in findings: any other failure (a crash, a bad
     // option, a configuration it cannot read, output Pleat cannot parse) is an error.
@@ -178,7 +218,7 @@ pub fn check(
     };
     let warnings =
         stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
-    Ok(CheckReport { files: targets.len(), cached: result.source == ResultSource::Cache, findings, warnings })
+    Ok(CheckReport { files: targets, cached: result.source == ResultSource::Cache, findings, warnings })
 }
 
 /// The last `lines` lines of a text.

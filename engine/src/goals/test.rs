@@ -11,7 +11,9 @@ use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::env_requirements;
-use crate::tools::lock::{self, Resolution, ResolutionSource};
+use crate::resolves;
+use crate::tools::ToolEnv;
+use crate::tools::lock::{Resolution, ResolutionSource};
 use crate::tree::{self, Node};
 
 /// Pleat's pytest plugin, placed in every test sandbox.
@@ -117,25 +119,51 @@ pub struct TestFileResult {
     pub missing_inputs: Vec<String>,
     /// The sandbox kept for replaying by hand (`--keep-sandboxes`), if any.
     pub kept_sandbox: Option<std::path::PathBuf>,
+    /// The resolve whose environment the file ran in ([`resolves::DEFAULT`] or a name).
+    pub resolve: String,
 }
 
-/// The project's test environment requirements as one requirements file (sorted,
-/// deduplicated): its runtime dependencies and its test dependencies
-/// ([`crate::python::env_requirements`]), the pins of its `uv.lock` when it has one, and
-/// pytest at the version of `pytest_lock` when the project names no pytest. Empty when the
-/// project declares nothing.
-/// Also returns the files or tables they were declared in, for messages.
-pub fn project_requirements(project: &Project, pytest_lock: &str) -> (String, Vec<String>) {
-    let chosen = env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
-    let mut sources = chosen.sources;
-    let mut lines: BTreeSet<String> = chosen.requirements.into_iter().collect();
-    // uv.lock pins the whole resolution: take its registry packages as exact pins.
-    if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
-        lines.extend(uv_lock_pins(&text));
-        sources.push("uv.lock".to_owned());
+/// A resolve's test environment requirements as one requirements file (sorted,
+/// deduplicated). The default resolve: the project's runtime dependencies and its test
+/// dependencies ([`crate::python::env_requirements`]) and the pins of its `uv.lock` when it
+/// has one; a named resolve: what its `[tool.pleat.resolves.<name>] requirements` name.
+/// Either with pytest at the version of `pytest_lock` when it names no pytest. Empty when
+/// the resolve declares nothing.
+/// Also returns the files or tables they were declared in, for messages. A named resolve
+/// whose `requirements` name a file or group that does not exist is an error naming it.
+pub fn project_requirements(
+    project: &Project,
+    resolve: &str,
+    pytest_lock: &str,
+) -> Result<(String, Vec<String>), GoalError> {
+    let mut lines: BTreeSet<String> = BTreeSet::new();
+    let mut sources = Vec::new();
+    if resolve == resolves::DEFAULT {
+        let chosen =
+            env_requirements::test_requirements(&project.root, project.config.requirements.as_deref());
+        sources = chosen.sources;
+        lines.extend(chosen.requirements);
+        // uv.lock pins the whole resolution: take its registry packages as exact pins.
+        if let Ok(text) = std::fs::read_to_string(project.root.join("uv.lock")) {
+            lines.extend(uv_lock_pins(&text));
+            sources.push("uv.lock".to_owned());
+        }
+    } else if let Some(named) = project.config.resolves.get(resolve) {
+        let chosen = env_requirements::resolve_requirements(&project.root, &named.requirements);
+        if let Some(missing) = chosen.missing.first() {
+            return Err(GoalError::Config {
+                file: resolves::config_name(&project.config),
+                reason: format!(
+                    "{} requirements names {missing:?}, which is neither a requirements file (relative to the root) nor a group or extra pyproject.toml declares; fix the name or remove it",
+                    resolves::table(&project.config, resolve)
+                ),
+            });
+        }
+        sources = chosen.sources;
+        lines.extend(chosen.requirements);
     }
     if lines.is_empty() {
-        return (String::new(), sources);
+        return Ok((String::new(), sources));
     }
     let names_pytest = lines.iter().any(|l| {
         crate::python::third_party::requirement_name(l).is_some_and(|n| n.eq_ignore_ascii_case("pytest"))
@@ -143,25 +171,30 @@ pub fn project_requirements(project: &Project, pytest_lock: &str) -> (String, Ve
     if !names_pytest && let Some(pin) = pytest_lock.lines().find(|l| l.trim_start().starts_with("pytest==")) {
         lines.insert(pin.split_whitespace().next().unwrap_or(pin).trim_end_matches('\\').to_owned());
     }
-    (lines.into_iter().map(|l| l + "\n").collect(), sources)
+    Ok((lines.into_iter().map(|l| l + "\n").collect(), sources))
 }
 
-/// The project's requirements resolved for the interpreter (its `pylock.toml`, else a
-/// resolution kept in the cache), or `None` when it declares nothing and has no lock.
+/// A resolve's requirements resolved for the interpreter (its lock file, `pylock.toml` or
+/// `pylock.<name>.toml`, else a resolution kept in the cache), or `None` when it declares
+/// nothing and has no lock.
 pub fn project_resolution(
     goals: &Goals,
     project: &Project,
+    resolve: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Option<Resolution>, GoalError> {
-    let (requirements, sources) = project_requirements(project, &goals.spec("pytest")?.requirements);
-    if requirements.is_empty() && !project.root.join(lock::LOCK_FILE).is_file() {
+    let (requirements, sources) =
+        project_requirements(project, resolve, &goals.spec("pytest")?.requirements)?;
+    let lock_file = resolves::lock_file(resolve);
+    let lock = project.root.join(&lock_file);
+    if requirements.is_empty() && !lock.is_file() {
         return Ok(None);
     }
-    let resolution = goals.tools.resolve(&project.root, &requirements, &sources.join(", "), progress)?;
+    let resolution = goals.tools.resolve(&lock, &requirements, &sources.join(", "), progress)?;
     if resolution.source == (ResolutionSource::ProjectLock { stale: true }) {
+        let only = if resolve == resolves::DEFAULT { String::new() } else { format!(" --resolve {resolve}") };
         progress(&format!(
-            "{} was locked from other requirements than the project declares now; using it as it is — run `pleat lock` to update it",
-            lock::LOCK_FILE
+            "{lock_file} was locked from other requirements than the project declares now; using it as it is — run `pleat lock{only}` to update it"
         ));
     }
     Ok(Some(resolution))
@@ -196,15 +229,35 @@ fn test_config_files(project: &Project) -> Vec<String> {
         .collect()
 }
 
-/// The test environment: pytest's lock plus the project's requirements (built on first use).
+/// A resolve's test environment: pytest's lock plus the resolve's requirements (built on
+/// first use).
 pub fn environment(
     goals: &Goals,
     project: &Project,
+    resolve: &str,
     progress: &mut dyn FnMut(&str),
-) -> Result<crate::tools::ToolEnv, GoalError> {
+) -> Result<ToolEnv, GoalError> {
     let mut spec = goals.spec("pytest")?;
-    spec.project = project_resolution(goals, project, progress)?;
+    spec.project = project_resolution(goals, project, resolve, progress)?;
     Ok(goals.tools.ensure(&spec, progress)?)
+}
+
+/// The test files grouped by the resolve they use, each group with its environment (built
+/// on first use), the default resolve first.
+pub fn environments(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<(String, Vec<FileId>, ToolEnv)>, GoalError> {
+    let groups = resolves::Resolves::new(&project.config)?.group(project, files)?;
+    groups
+        .into_iter()
+        .map(|(resolve, ids)| {
+            let env = environment(goals, project, &resolve, progress)?;
+            Ok((resolve, ids, env))
+        })
+        .collect()
 }
 
 /// Runs the test files, then the plugin case files (`cases`: repository paths of
@@ -218,7 +271,14 @@ pub fn test(
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
-    let env = environment(goals, project, progress)?;
+    let groups = environments(goals, project, files, progress)?;
+    // Each file with its resolve and environment, in the order given.
+    let mut env_of: BTreeMap<FileId, (&str, &ToolEnv)> = BTreeMap::new();
+    for (resolve, ids, env) in &groups {
+        for id in ids {
+            env_of.insert(*id, (resolve.as_str(), env));
+        }
+    }
     let plugin = goals.store.put(PLUGIN.as_bytes())?;
     let mut plugin_entries = BTreeMap::new();
     plugin_entries
@@ -252,19 +312,37 @@ pub fn test(
     // test module. Importing a file runs the `__init__.py` of each package above it
     // first, and what those import (inflect's `inflect/compat/__init__.py` imports
     // nothing, its parent package imports `inflect.compat.py38`).
-    let targets: Vec<(&str, Vec<FileId>, bool)> = files
+    // A plugin case file uses the resolve its path falls in.
+    let resolves = resolves::Resolves::new(&project.config)?;
+    let mut case_envs = Vec::with_capacity(cases.len());
+    for case in cases {
+        let resolve = resolves.of(case)?;
+        let env = match groups.iter().find(|(name, _, _)| name == resolve) {
+            Some((_, _, env)) => env.clone(),
+            None => environment(goals, project, resolve, progress)?,
+        };
+        case_envs.push((resolve, env));
+    }
+    let targets: Vec<Target<'_>> = files
         .iter()
         .map(|id| {
-            let test = project.path(*id);
+            let path = project.path(*id);
             let mut roots = vec![*id];
-            roots.extend(resources.package_inits(&[test.to_owned()]).iter().filter_map(|p| project.id(p)));
-            (test, roots, project.not_a_test_module(*id))
+            roots.extend(resources.package_inits(&[path.to_owned()]).iter().filter_map(|p| project.id(p)));
+            let (resolve, env) = env_of[id];
+            Target { path, roots, not_a_test_module: project.not_a_test_module(*id), resolve, env }
         })
-        .chain(cases.iter().map(|case| (case.as_str(), project.plugin_case_imports(case), false)))
+        .chain(cases.iter().zip(&case_envs).map(|(case, (resolve, env))| Target {
+            path: case.as_str(),
+            roots: project.plugin_case_imports(case),
+            not_a_test_module: false,
+            resolve,
+            env,
+        }))
         .collect();
     let closures: Vec<Vec<String>> = targets
         .iter()
-        .map(|(test, roots, _)| {
+        .map(|Target { path: test, roots, .. }| {
             let test = *test;
             let mut inputs: Vec<String> =
                 project.dependencies(roots, true).into_iter().map(|d| project.path(d).to_owned()).collect();
@@ -282,8 +360,8 @@ pub fn test(
         .collect();
     let read = goals.read_files(&project.root, closures.iter().flatten().cloned())?;
     let mut processes = Vec::with_capacity(targets.len());
-    for ((path, _, not_a_test_module), inputs) in targets.iter().zip(&closures) {
-        let path = (*path).to_owned();
+    for (target, inputs) in targets.iter().zip(&closures) {
+        let (path, env) = (target.path.to_owned(), target.env);
         let workspace = goals.tree_of(&read, inputs)?;
         let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
@@ -302,20 +380,20 @@ pub fn test(
         process.env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
         // As in an activated virtualenv (tox, a plain `pytest` from the venv): the
         // environment's scripts first (pytest-mypy-plugins starts `mypy`), then the system's.
-        process.env.insert("PATH".to_owned(), path_variable(&env));
-        if *not_a_test_module {
+        process.env.insert("PATH".to_owned(), path_variable(env));
+        if target.not_a_test_module {
             process.env.insert("PLEAT_NOT_A_TEST_MODULE".to_owned(), "1".to_owned());
         }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;
-        process.platform = goals.platform(&env);
+        process.platform = goals.platform(env);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
         process.description = format!("pytest {path}");
         processes.push(process);
     }
     let results = run_all(goals, &processes, 16, &|i, result| {
-        let file = targets[i].0;
+        let file = targets[i].path;
         match result {
             Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
             Err(_) => on_done(file, false, None),
@@ -324,8 +402,24 @@ pub fn test(
     targets
         .iter()
         .zip(results)
-        .map(|((path, _, _), result)| interpret(goals, project, path, result))
+        .map(|(target, result)| {
+            let mut file = interpret(goals, project, target.path, result)?;
+            target.resolve.clone_into(&mut file.resolve);
+            Ok(file)
+        })
         .collect()
+}
+
+/// One pytest process to run: a test file or a plugin case file.
+struct Target<'a> {
+    path: &'a str,
+    /// The graph files its closure starts from: the file and the `__init__.py` files of
+    /// the packages above it, or a case file's imports and conftests.
+    roots: Vec<FileId>,
+    /// Collected only for doctests or file plugins' items.
+    not_a_test_module: bool,
+    resolve: &'a str,
+    env: &'a ToolEnv,
 }
 
 /// `PATH` inside a test process: the environment's `bin` folder, then the system's.
@@ -382,6 +476,7 @@ fn interpret(
                 output: tail(&goals.text(&stdout)?, 30),
                 missing_inputs: Vec::new(),
                 kept_sandbox: None,
+                resolve: String::new(),
             });
         }
         Err(e) => return Err(e.into()),
@@ -402,6 +497,7 @@ fn interpret(
             output: tail(&output, 40),
             missing_inputs: Vec::new(),
             kept_sandbox: result.kept_sandbox.clone(),
+            resolve: String::new(),
         });
     };
     let tests: Vec<TestCase> = report.tests.into_iter().map(|t| test_case(project, file, t)).collect();
@@ -431,6 +527,7 @@ fn interpret(
             .filter(|p| !p.starts_with(PLUGIN_DIR) && project.root.join(p).exists())
             .collect(),
         kept_sandbox: result.kept_sandbox,
+        resolve: String::new(),
     })
 }
 

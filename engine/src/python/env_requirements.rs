@@ -20,6 +20,9 @@ pub struct EnvRequirements {
     /// Where they were declared ("pyproject.toml [project.optional-dependencies] tests",
     /// "requirements/tests.txt"), in the order read.
     pub sources: Vec<String>,
+    /// Items of an explicit list that name neither a file at the root nor a group or extra
+    /// the project declares, in the order given.
+    pub missing: Vec<String>,
 }
 
 /// The declarations of one project, gathered before anything is chosen.
@@ -38,6 +41,39 @@ struct Declared {
 /// ending in `.txt` or `.in`, relative to the root) and group or extra names; when given,
 /// it replaces the detection of test dependencies (runtime dependencies stay).
 pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequirements {
+    let declared = declared(root);
+    let tox = std::fs::read_to_string(root.join("tox.ini")).ok().and_then(|t| crate::ini::parse(&t).ok());
+    let mut out = Chooser::new(root, &declared);
+    if !declared.runtime.is_empty() {
+        out.sources.push("the project's runtime dependencies".to_owned());
+        for requirement in &declared.runtime {
+            out.add(requirement);
+        }
+    }
+    if let Some(explicit) = explicit {
+        out.explicit(explicit);
+    } else {
+        out.detect_test_dependencies();
+        if let Some(tox) = &tox {
+            out.tox(tox);
+        }
+    }
+    out.finish()
+}
+
+/// The requirement set of a named resolve (`[tool.pleat.resolves.<name>] requirements`):
+/// exactly the files and groups or extras it names, as [`test_requirements`] reads
+/// `explicit`, without the project's runtime dependencies (they belong to the default
+/// resolve; naming an extra of the project's still adds it).
+pub fn resolve_requirements(root: &Path, items: &[String]) -> EnvRequirements {
+    let declared = declared(root);
+    let mut out = Chooser::new(root, &declared);
+    out.explicit(items);
+    out.finish()
+}
+
+/// What the project at `root` declares in pyproject.toml, setup.cfg and setup.py.
+fn declared(root: &Path) -> Declared {
     let mut declared = Declared::default();
     if let Ok(text) = std::fs::read_to_string(root.join("pyproject.toml"))
         && let Ok(doc) = text.parse::<toml::Table>()
@@ -52,39 +88,7 @@ pub fn test_requirements(root: &Path, explicit: Option<&[String]>) -> EnvRequire
     if let Ok(text) = std::fs::read_to_string(root.join("setup.py")) {
         read_setup_py(&text, &mut declared);
     }
-    let tox = std::fs::read_to_string(root.join("tox.ini")).ok().and_then(|t| crate::ini::parse(&t).ok());
-    let mut out = Chooser { root, declared: &declared, chosen: BTreeSet::new(), sources: Vec::new() };
-    if !declared.runtime.is_empty() {
-        out.sources.push("the project's runtime dependencies".to_owned());
-        for requirement in &declared.runtime {
-            out.add(requirement);
-        }
-    }
-    if let Some(explicit) = explicit {
-        for item in explicit {
-            if item.ends_with(".txt") || item.ends_with(".in") {
-                out.file(item, &mut BTreeSet::new());
-            } else {
-                out.group_or_extra(item);
-            }
-        }
-    } else {
-        out.detect_test_dependencies();
-        if let Some(tox) = &tox {
-            out.tox(tox);
-        }
-    }
-    let mut sources: Vec<String> = Vec::new();
-    for source in out.sources {
-        if !sources.contains(&source) {
-            sources.push(source);
-        }
-    }
-    EnvRequirements {
-        project_name: declared.name.clone(),
-        requirements: out.chosen.into_iter().collect(),
-        sources,
-    }
+    declared
 }
 
 struct Chooser<'a> {
@@ -92,9 +96,45 @@ struct Chooser<'a> {
     declared: &'a Declared,
     chosen: BTreeSet<String>,
     sources: Vec<String>,
+    missing: Vec<String>,
 }
 
-impl Chooser<'_> {
+impl<'a> Chooser<'a> {
+    fn new(root: &'a Path, declared: &'a Declared) -> Self {
+        Self { root, declared, chosen: BTreeSet::new(), sources: Vec::new(), missing: Vec::new() }
+    }
+
+    /// Files (`.txt`, `.in`) and group or extra names, as `[tool.pleat] requirements` lists them.
+    fn explicit(&mut self, items: &[String]) {
+        for item in items {
+            let found = if item.ends_with(".txt") || item.ends_with(".in") {
+                self.file(item, &mut BTreeSet::new());
+                self.root.join(item).is_file()
+            } else {
+                self.group_or_extra(item)
+            };
+            if !found {
+                self.missing.push(item.clone());
+            }
+        }
+    }
+
+    /// The chosen set, its sources once each in the order read.
+    fn finish(self) -> EnvRequirements {
+        let mut sources: Vec<String> = Vec::new();
+        for source in self.sources {
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        EnvRequirements {
+            project_name: self.declared.name.clone(),
+            requirements: self.chosen.into_iter().collect(),
+            sources,
+            missing: self.missing,
+        }
+    }
+
     fn is_self(&self, normalized: &str) -> bool {
         self.declared.name.as_deref().is_some_and(|n| normalize_dist_name(n) == normalized)
     }

@@ -75,17 +75,16 @@ impl ToolEnvs {
     }
 
     /// Resolves `requirements` (a requirements file's text) for the interpreter: the
-    /// project's lock at `root` if there is one, else the cached resolution of this exact
-    /// set, else uv now.
+    /// project's lock file `lock` (`pylock.toml`, `pylock.<resolve>.toml`) if there is
+    /// one, else the cached resolution of this exact set, else uv now.
     pub fn resolve(
         &self,
-        root: &Path,
+        lock: &Path,
         requirements: &str,
         from: &str,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Resolution, ToolError> {
-        let lock = root.join(LOCK_FILE);
-        if let Ok(text) = std::fs::read_to_string(&lock) {
+        if let Ok(text) = std::fs::read_to_string(lock) {
             let packages = lock_packages(&text).ok_or_else(|| ToolError::Build {
                 tool: "test".to_owned(),
                 command: format!("reading {}", lock.display()),

@@ -135,7 +135,7 @@ pub fn execute(
         let counts = std::sync::Mutex::new((0usize, 0usize));
         // The environment first (on a new machine it takes a while), so that "tests 0/N"
         // means the tests are starting.
-        if let Err(e) = goals::test::environment(&goals, &project, &mut say) {
+        if let Err(e) = goals::test::environments(&goals, &project, &tests, &mut say) {
             outcome.errors.push(e.to_string());
         } else {
             progress(format!("tests 0/{total}"));

@@ -141,6 +141,32 @@ fn explicit_files_and_groups_replace_detection() {
 }
 
 #[test]
+fn a_named_resolve_holds_only_what_it_names_and_reports_what_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "pyproject.toml",
+        "[project]\nname = \"x\"\ndependencies = [\"a\"]\n[project.optional-dependencies]\nml = [\"e\"]\n[dependency-groups]\nci = [\"b\"]\ntest = [\"c\"]\n",
+    );
+    write(dir.path(), "legacy/requirements.txt", "d==1\n-r base.txt\n");
+    write(dir.path(), "legacy/base.txt", "f<2\n");
+    write(dir.path(), "requirements-test.txt", "g\n");
+    let items = ["legacy/requirements.txt", "ci", "ml", "nope", "legacy/missing.txt"].map(str::to_owned);
+    let env = resolve_requirements(dir.path(), &items);
+    assert_eq!(
+        env.requirements,
+        ["b", "d==1", "e", "f<2"],
+        "no runtime dependencies, no detected test files"
+    );
+    assert_eq!(env.missing, ["nope", "legacy/missing.txt"]);
+    assert!(env.sources.contains(&"legacy/requirements.txt".to_owned()), "{:?}", env.sources);
+    // The default resolve's explicit list keeps the runtime dependencies.
+    let env = test_requirements(dir.path(), Some(&items[..1]));
+    assert_eq!(env.requirements, ["a", "d==1", "f<2"]);
+    assert!(env.missing.is_empty());
+}
+
+#[test]
 fn poetry_constraints() {
     assert_eq!(poetry_constraint("^0.2.3"), ">=0.2.3,<0.3");
     assert_eq!(poetry_constraint("^1"), ">=1,<2");
