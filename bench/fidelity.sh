@@ -62,7 +62,9 @@ command -v git >/dev/null || die "git is needed"
 #   PINS      every package of that venv but the project, as constraints (pip freeze of the first
 #             build), used with --pinned so that later builds resolve the same versions
 #   PYTEST    how plain pytest is run from the root, as the project documents it (coverage flags
-#             and reporters left out); --junitxml and -p no:cacheprovider are added
+#             and reporters left out); --junitxml, -p no:cacheprovider and
+#             --continue-on-collection-errors are added (one file that cannot be collected
+#             would otherwise stop the whole session: the comparison is per file)
 #   PYENV     environment variables the project's tox/nox sets for its tests
 #   MYPY      mypy's arguments as the project runs it; empty when the project configures no mypy
 #             (" " for a bare `mypy` that takes its files from the configuration)
@@ -300,7 +302,7 @@ for p in $PROJECTS; do
   t="$(now)"
   # shellcheck disable=SC2086 # PYTEST and PYENV are word lists
   (cd "$DIR" && env PATH="$VENV/bin:$PATH" VIRTUAL_ENV="$VENV" PYTHONDONTWRITEBYTECODE=1 $PYENV \
-    timeout $((TIMEOUT * 4)) $PYTEST -p no:cacheprovider --junitxml="$o/junit.xml" \
+    timeout $((TIMEOUT * 4)) $PYTEST -p no:cacheprovider --continue-on-collection-errors --junitxml="$o/junit.xml" \
     >"$o/pytest.txt" 2>&1) && echo 0 >"$o/pytest.rc" || echo $? >"$o/pytest.rc"
   record "$p" plain "$t"
   tail -n 1 "$o/pytest.txt" >&2

@@ -1612,6 +1612,39 @@ def test_metadata_and_plugins_as_if_installed():
     assert!(run.stdout.contains("✓ tests/test_meta.py"), "{}", run.describe());
 }
 
+/// A project that is a pytest plugin (a `pytest11` entry point) has its plugin's asserts
+/// rewritten, as pytest does for an installed plugin (pytest-mock's introspection).
+#[test]
+fn a_project_pytest_plugin_is_assert_rewritten_as_when_installed() {
+    let repo = Repo::new(
+        r#"
+//- pyproject.toml
+[project]
+name = "myplug"
+version = "1.0"
+[project.entry-points.pytest11]
+myplug = "myplug.plugin"
+//- src/myplug/__init__.py
+//- src/myplug/plugin.py
+import pytest
+
+
+@pytest.fixture
+def check_equal():
+    def check(a, b):
+        assert a == b
+
+    return check
+//- tests/test_it.py
+def test_differs(check_equal):
+    check_equal(1, 2)
+"#,
+    );
+    let json = repo.run(&["--format", "json", "test", "::"]).json();
+    let message = json["files"][0]["tests"][0]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("assert 1 == 2"), "{json}");
+}
+
 #[test]
 fn sandboxes_hold_package_inits_and_data_and_say_what_they_lack() {
     let repo = Repo::new(
@@ -1663,7 +1696,11 @@ import os
 
 
 def test_exists():
+    # A tool's state in a hidden folder (hypothesis' .hypothesis) is no missing input.
+    os.path.exists(os.path.join(".toolstate", "examples"))
     assert os.path.isfile(os.path.join("docs", "other" + ".txt"))
+//- .toolstate/examples
+state
 //- docs/built.txt
 a build output the configuration names on purpose
 //- tests/test_built.py

@@ -58,7 +58,50 @@ pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
         out.insert("entry_points.txt".to_owned(), entry_points);
     }
     let folder = format!("{}-{}.dist-info", name.replace(['-', '.'], "_"), version.replace('-', "_"));
+    // RECORD names the packages of the project's pytest plugins: pytest marks the modules a
+    // `pytest11` distribution lists for assertion rewriting (pytest-mock's introspection
+    // of `assert_called_with` needs it), as it does for the installed distribution.
+    let mut plugins: Vec<String> = pytest_plugin_modules(&pyproject)
+        .iter()
+        .filter_map(|module| module.split('.').next().map(str::to_owned))
+        .collect();
+    plugins.dedup();
+    if !plugins.is_empty() {
+        let mut record = String::new();
+        for top in &plugins {
+            let _ = writeln!(record, "{top}/__init__.py,,");
+        }
+        let _ = writeln!(record, "{folder}/RECORD,,");
+        out.insert("RECORD".to_owned(), record);
+    }
     Some((folder, out))
+}
+
+/// The modules of the project's own pytest plugins (`[project.entry-points.pytest11]`),
+/// sorted: pytest loads them in every run, whether a test imports them or not.
+pub fn pytest_plugins(root: &Path) -> Vec<String> {
+    let pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .unwrap_or_default();
+    pytest_plugin_modules(&pyproject)
+}
+
+fn pytest_plugin_modules(pyproject: &toml::Table) -> Vec<String> {
+    let table = pyproject
+        .get("project")
+        .and_then(|p| p.get("entry-points")?.get("pytest11")?.as_table().cloned())
+        .unwrap_or_default();
+    let mut modules: Vec<String> = table
+        .values()
+        .filter_map(toml::Value::as_str)
+        .filter_map(|target| target.split(':').next())
+        .map(|module| module.trim().to_owned())
+        .filter(|module| !module.is_empty())
+        .collect();
+    modules.sort();
+    modules.dedup();
+    modules
 }
 
 /// The version module a setuptools-scm or hatch-vcs build would write (`[tool.hatch.build.
@@ -183,6 +226,7 @@ mod tests {
         assert_eq!(folder, "my_pkg-1.2.3.dist-info");
         assert_eq!(files["METADATA"], "Metadata-Version: 2.1\nName: my-pkg\nVersion: 1.2.3\n");
         assert_eq!(files["entry_points.txt"], "[pytest11]\nmine = my_pkg.plugin\n\n");
+        assert_eq!(files["RECORD"], "my_pkg/__init__.py,,\nmy_pkg-1.2.3.dist-info/RECORD,,\n");
     }
 
     #[test]

@@ -323,18 +323,26 @@ pub fn test(
         };
         case_envs.push((resolve, env));
     }
+    // The project's own pytest plugins (`pytest11` entry points) load in every run.
+    let plugin_modules = super::dist_info::pytest_plugins(&project.root);
+    let plugin_files: Vec<FileId> = project
+        .files()
+        .filter(|(id, _)| project.module(*id).is_some_and(|m| plugin_modules.iter().any(|p| p == m)))
+        .map(|(id, _)| id)
+        .collect();
     let targets: Vec<Target<'_>> = files
         .iter()
         .map(|id| {
             let path = project.path(*id);
             let mut roots = vec![*id];
+            roots.extend(plugin_files.iter().copied());
             roots.extend(resources.package_inits(&[path.to_owned()]).iter().filter_map(|p| project.id(p)));
             let (resolve, env) = env_of[id];
             Target { path, roots, not_a_test_module: project.not_a_test_module(*id), resolve, env }
         })
         .chain(cases.iter().zip(&case_envs).map(|(case, (resolve, env))| Target {
             path: case.as_str(),
-            roots: project.plugin_case_imports(case),
+            roots: [project.plugin_case_imports(case), plugin_files.clone()].concat(),
             not_a_test_module: false,
             resolve,
             env,
@@ -524,7 +532,9 @@ fn interpret(
         missing_inputs: report
             .missing
             .into_iter()
-            .filter(|p| !p.starts_with(PLUGIN_DIR) && project.root.join(p).exists())
+            // Hidden folders are tools' caches and state (`.hypothesis`, `.pytest_cache`),
+            // never inputs a test needs.
+            .filter(|p| !p.split('/').any(|part| part.starts_with('.')) && project.root.join(p).exists())
             .collect(),
         kept_sandbox: result.kept_sandbox,
         resolve: String::new(),
