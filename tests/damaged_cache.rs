@@ -32,9 +32,12 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-/// Writes 4 KiB of seeded random bytes over a seeded page of `file`.
+/// Writes 4 KiB of seeded random bytes over a seeded page of `file`, a clock tick after
+/// the last run: Pleat skips its page walk for a file whose modification time is the one
+/// its own last commit recorded, and file times move in ticks of a few milliseconds.
 fn corrupt(file: &Path, seed: u64) {
     use std::io::{Seek, SeekFrom, Write};
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let pages = std::fs::metadata(file).unwrap().len() / 4096;
     let page = xorshift(&mut state) % pages.max(1);

@@ -1,10 +1,10 @@
-//! Opening LMDB environments (heed) safely: one place for the unsafe open and the map size, the check of a data file before LMDB maps it (`check`), clearing a damaged one, and the mark that makes the next open clear it.
+//! Opening LMDB environments (heed) safely: one place for the unsafe open and the map size, the check of a data file before LMDB maps it (`check`, skipped while the file is in the state a check or Pleat's own last commit recorded), clearing a damaged one, and the mark that makes the next open clear it.
 
 pub mod check;
 
 use std::path::Path;
 
-use heed::{Env, EnvOpenOptions, MdbError, WithoutTls};
+use heed::{Env, EnvOpenOptions, MdbError, RwTxn, WithoutTls};
 
 /// Opens (creating) the environment in `dir` with room for a few named databases.
 pub fn open_env(dir: &Path, map_size: usize) -> Result<Env<WithoutTls>, heed::Error> {
@@ -28,7 +28,7 @@ pub fn open_checked(dir: &Path, map_size: usize) -> Result<(Env<WithoutTls>, Opt
     let mut cleared = None;
     if dir.join(DAMAGED).exists() {
         cleared = Some("an earlier run found it damaged".to_owned());
-    } else if data.exists() {
+    } else if data.exists() && !verified(dir) {
         // A writer in another process may move on while the walk reads; a finding counts
         // only when the snapshot stayed the newest one throughout.
         for _ in 0..3 {
@@ -36,6 +36,7 @@ pub fn open_checked(dir: &Path, map_size: usize) -> Result<(Env<WithoutTls>, Opt
             match check::check_file(&data) {
                 Ok(_) => {
                     cleared = None;
+                    note_verified(dir);
                     break;
                 }
                 Err(what) => cleared = Some(format!("its file is damaged: {what}")),
@@ -61,6 +62,36 @@ pub fn open_checked(dir: &Path, map_size: usize) -> Result<(Env<WithoutTls>, Opt
 /// The file whose presence makes the next `open_checked` clear the environment.
 const DAMAGED: &str = "damaged";
 
+/// The state (newest transaction, size, modification time) of the data file as a check or
+/// Pleat's own last commit left it: a file still in that state needs no page walk. A
+/// change by anything but an LMDB writer (a bad disk, another program) changes the time.
+const VERIFIED: &str = "verified";
+
+/// Commits, then records the data file's state as one LMDB itself wrote ([`VERIFIED`]):
+/// the next open skips the page walk while nothing else touches the file.
+pub fn commit(env: &Env<WithoutTls>, txn: RwTxn<'_>) -> Result<(), heed::Error> {
+    txn.commit()?;
+    note_verified(env.path());
+    Ok(())
+}
+
+fn file_state(data: &Path) -> Option<String> {
+    let meta = std::fs::metadata(data).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some(format!("{} {} {modified}", check::newest_txnid(data)?, meta.len()))
+}
+
+fn note_verified(dir: &Path) {
+    if let Some(state) = file_state(&dir.join("data.mdb")) {
+        let _ = std::fs::write(dir.join(VERIFIED), state);
+    }
+}
+
+fn verified(dir: &Path) -> bool {
+    let noted = std::fs::read_to_string(dir.join(VERIFIED)).ok();
+    noted.is_some() && noted == file_state(&dir.join("data.mdb"))
+}
+
 /// Marks the environment in `dir` for clearing when `error` says its pages are damaged:
 /// this process has it mapped and cannot clear it, the next one will.
 pub fn mark_damaged(dir: &Path, error: &heed::Error) {
@@ -77,11 +108,40 @@ pub fn mark_damaged(dir: &Path, error: &heed::Error) {
 /// Removes an environment's files and its damage mark (the folder and anything else in
 /// it stay); LMDB is not opened.
 pub fn clear_files(dir: &Path) -> std::io::Result<()> {
-    for name in ["data.mdb", "lock.mdb", DAMAGED] {
+    for name in ["data.mdb", "lock.mdb", DAMAGED, VERIFIED] {
         match std::fs::remove_file(dir.join(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file as Pleat's own commit left it is not walked again; any other change to it is.
+    #[test]
+    fn the_page_walk_is_skipped_only_for_the_state_a_commit_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (env, cleared) = open_checked(dir.path(), 1 << 20).unwrap();
+        assert!(cleared.is_none());
+        let mut txn = env.write_txn().unwrap();
+        let db: heed::Database<heed::types::Bytes, heed::types::Bytes> =
+            env.create_database(&mut txn, Some("d")).unwrap();
+        db.put(&mut txn, b"k", b"v").unwrap();
+        commit(&env, txn).unwrap();
+        assert!(verified(dir.path()), "the commit recorded the file's state");
+        drop(env);
+        // Another program writes the same bytes back: the time changes, so the next open walks it.
+        let data = dir.path().join("data.mdb");
+        // File times move in clock ticks (a few milliseconds), not nanoseconds.
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        std::fs::write(&data, std::fs::read(&data).unwrap()).unwrap();
+        assert!(!verified(dir.path()));
+        let (_env, cleared) = open_checked(dir.path(), 1 << 20).unwrap();
+        assert!(cleared.is_none(), "an intact file passes the walk");
+        assert!(verified(dir.path()), "and the walk records it");
+    }
 }

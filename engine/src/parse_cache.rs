@@ -144,7 +144,7 @@ impl ParseCache {
         let mut txn = env.write_txn().map_err(error)?;
         let parsed = env.create_database(&mut txn, Some("parsed")).map_err(error)?;
         let indexes = env.create_database(&mut txn, Some("indexes")).map_err(error)?;
-        txn.commit().map_err(error)?;
+        lmdb::commit(&env, txn).map_err(error)?;
         Ok(Self { env, parsed, indexes, dir: shown, recovered, _in_use: in_use })
     }
 
@@ -177,7 +177,7 @@ impl ParseCache {
             encode_parsed(parsed, &mut buffer);
             self.parsed.put(&mut txn, key, &buffer).map_err(|e| self.error(e))?;
         }
-        txn.commit().map_err(|e| self.error(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.error(e))
     }
 
     /// The stat index persisted for a root (keyed by whatever the caller chooses).
@@ -191,7 +191,7 @@ impl ParseCache {
         encode_index(index, &mut buffer);
         let mut txn = self.env.write_txn().map_err(|e| self.error(e))?;
         self.indexes.put(&mut txn, root_key, &buffer).map_err(|e| self.error(e))?;
-        txn.commit().map_err(|e| self.error(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.error(e))
     }
 }
 

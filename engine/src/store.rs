@@ -182,7 +182,7 @@ impl Store {
         let blobs = env.create_database(&mut txn, Some("blobs")).map_err(lmdb_error)?;
         let entries = env.create_database(&mut txn, Some("entries")).map_err(lmdb_error)?;
         let actions = env.create_database(&mut txn, Some("actions")).map_err(lmdb_error)?;
-        txn.commit().map_err(lmdb_error)?;
+        lmdb::commit(&env, txn).map_err(lmdb_error)?;
         let store = Self {
             env,
             blobs,
@@ -317,7 +317,7 @@ impl Store {
         };
         self.blobs.put(&mut txn, &key, bytes).map_err(|e| self.lmdb(e))?;
         self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     /// Moves a complete, synced temporary file into place and records it.
@@ -345,7 +345,7 @@ impl Store {
             lease_until: existing.map_or(0, |e| e.lease_until),
         };
         self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     fn entry(&self, digest: &Digest) -> Result<Option<Entry>, StoreError> {
@@ -489,7 +489,7 @@ impl Store {
             self.entries.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
             self.blobs.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
         }
-        txn.commit().map_err(|e| self.lmdb(e))?;
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
         // Files go after the commit: an entry never outlives its content.
         for digest in digests {
             let _ = std::fs::remove_file(self.large_file(digest));
@@ -510,7 +510,7 @@ impl Store {
                 self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
             }
         }
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     /// Writes the batched last-access times in one transaction.
@@ -528,7 +528,7 @@ impl Store {
                 self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
             }
         }
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     /// Records an action's result (REAPI `ActionResult` bytes).
@@ -536,7 +536,7 @@ impl Store {
         self.check(action)?;
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     /// An action's recorded result, if any.
@@ -550,7 +550,7 @@ impl Store {
     pub fn remove_action(&self, action: &Digest) -> Result<(), StoreError> {
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         self.actions.delete(&mut txn, &key(action)).map_err(|e| self.lmdb(e))?;
-        txn.commit().map_err(|e| self.lmdb(e))
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
     fn all_entries(&self) -> Result<Vec<(Digest, Entry)>, StoreError> {
@@ -619,7 +619,7 @@ impl Store {
         for db in [self.entries, self.blobs, self.actions] {
             db.clear(&mut txn).map_err(|e| self.lmdb(e))?;
         }
-        txn.commit().map_err(|e| self.lmdb(e))?;
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
         let large = self.dir.join("large");
         std::fs::remove_dir_all(&large).map_err(|e| Self::io("remove", &large, e))?;
         std::fs::create_dir_all(&large).map_err(|e| Self::io("create", &large, e))
