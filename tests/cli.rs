@@ -378,6 +378,20 @@ fn exclude_specs_work_without_a_double_dash() {
     assert_eq!(list_paths(&run), ["app/__init__.py", "app/core.py", "app/types.pyi", "app/util.py"]);
 }
 
+/// An exclude among `pleat test`'s specs stays a spec, with or without pytest arguments
+/// after `--` (it used to become a pytest argument, and with `-- -x` a usage error).
+#[test]
+fn test_excludes_are_specs_not_pytest_arguments() {
+    let repo = Repo::new(
+        "//- tests/test_ok.py\ndef test_ok():\n    assert True\n//- legacy/test_old.py\ndef test_old():\n    assert False\n",
+    );
+    for args in [&["test", "::", "-legacy::"][..], &["test", "::", "-legacy::", "--", "-x"]] {
+        let run = repo.run(&[&["--format", "json"], args].concat());
+        run.ok();
+        assert_eq!(tested_files(&run), ["tests/test_ok.py"], "{}", run.describe());
+    }
+}
+
 #[test]
 fn specs_that_match_nothing_are_usage_errors() {
     let repo = Repo::new(PACKAGE);

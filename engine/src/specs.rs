@@ -64,7 +64,8 @@ impl Specs {
         let mut exclude = Vec::new();
         for arg in args {
             let arg = arg.as_ref().trim();
-            let (negated, text) = match arg.strip_prefix('-') {
+            // `!spec` is the same exclude: the command line writes `-spec` that way.
+            let (negated, text) = match arg.strip_prefix('-').or_else(|| arg.strip_prefix('!')) {
                 Some(rest) => (true, rest),
                 None => (false, arg),
             };

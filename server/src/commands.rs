@@ -187,7 +187,10 @@ fn select_with(
 }
 
 fn relative_spec(root: &Path, spec: &str) -> String {
-    let (sign, body) = spec.strip_prefix('-').map_or(("", spec), |rest| ("-", rest));
+    let (sign, body) = match spec.strip_prefix('-').or_else(|| spec.strip_prefix('!')) {
+        Some(rest) => ("-", rest),
+        None => ("", spec),
+    };
     match Path::new(body).strip_prefix(root) {
         Ok(rel) if Path::new(body).is_absolute() => format!("{sign}{}", rel.to_string_lossy()),
         _ => spec.to_owned(),

@@ -218,23 +218,31 @@ impl From<std::io::Error> for Failure {
 }
 
 /// Lets `-spec` excludes stand among the specs as in Pants (`pleat list :: -legacy::`):
-/// clap would take them for flags, so they move behind a `--` at the end. An argument is
-/// taken for an exclude when it starts with one `-` and holds `:`, `/`, `.` or `*`.
+/// clap would take them for flags, so before any `--` each becomes `!spec`, which the
+/// specs read as the same exclude (and the arguments after `--` stay pytest's). An
+/// argument is taken for an exclude when it starts with one `-` and holds `:`, `/`, `.`
+/// or `*`.
 fn with_excludes_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    if args.iter().any(|a| a == "--") {
-        return args;
-    }
-    let is_exclude = |a: &std::ffi::OsString| {
-        a.to_str().is_some_and(|s| {
-            s.len() > 1 && s.starts_with('-') && !s.starts_with("--") && s.contains([':', '/', '.', '*'])
+    let mut before_dash_dash = true;
+    args.into_iter()
+        .map(|arg| {
+            if arg == "--" {
+                before_dash_dash = false;
+            }
+            match arg.to_str() {
+                Some(s)
+                    if before_dash_dash
+                        && s.len() > 1
+                        && s.starts_with('-')
+                        && !s.starts_with("--")
+                        && s.contains([':', '/', '.', '*']) =>
+                {
+                    format!("!{}", &s[1..]).into()
+                }
+                _ => arg,
+            }
         })
-    };
-    let (excludes, mut rest): (Vec<_>, Vec<_>) = args.into_iter().partition(is_exclude);
-    if !excludes.is_empty() {
-        rest.push("--".into());
-        rest.extend(excludes);
-    }
-    rest
+        .collect()
 }
 
 fn main() -> ExitCode {
