@@ -223,6 +223,11 @@ pub fn run_all(
 ) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    // The inputs just stored were only touched in memory when already held: their access
+    // times go to the store in one commit before anything runs, so an eviction by another
+    // process meanwhile sees them as recent. Best effort: a store that cannot write says
+    // so when the results are recorded.
+    let _ = goals.store.flush_access();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
         Mutex::new((0..processes.len()).map(|_| None).collect());

@@ -307,6 +307,20 @@ impl Store {
 
     fn put_small(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         let key = key(digest);
+        // Content-addressed: a blob already held is this content (a damaged one is found by
+        // its digest when read). Only its access time changes, in the batch `flush_access`
+        // writes once, so a cached run does not commit once per input.
+        {
+            let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+            let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+            if held.is_some_and(|e| !e.large)
+                && self.blobs.get(&txn, &key).map_err(|e| self.lmdb(e))?.is_some_and(|b| b.len() == bytes.len())
+            {
+                drop(txn);
+                self.touch(digest);
+                return Ok(());
+            }
+        }
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
         let entry = Entry {
