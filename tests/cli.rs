@@ -2655,3 +2655,148 @@ fn goals_meet_bad_input_with_clear_messages() {
         run.describe()
     );
 }
+
+// ---- no process outlives its run; no sandbox left behind ----
+
+/// Processes (not zombies, whose command line is empty) whose command line holds `marker`,
+/// other than `pleat` itself and its watchdog.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.first().is_some_and(|a| a == PLEAT) || !args.iter().any(|a| a.contains(marker)) {
+            continue;
+        }
+        found.push(format!("{} {}", entry.file_name().to_string_lossy(), args.join(" ")));
+    }
+    found
+}
+
+/// Polls `check` every 20 ms until it holds or `limit` passes; whether it held.
+fn poll(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// A test module that starts three processes whose command lines hold `marker` — a plain
+/// child, a `setsid` child and a double-forked daemon that leaves its folder — and then
+/// either returns or waits `wait` seconds.
+fn spawning_test(marker: &str, wait: u32) -> String {
+    format!(
+        r#"import os
+import subprocess
+import time
+
+
+def test_spawns():
+    subprocess.Popen(["sleep", "{marker}"])
+    subprocess.Popen(["setsid", "sleep", "{marker}"])
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.chdir("/")
+            os.execvp("sleep", ["sleep", "{marker}"])
+        os._exit(0)
+    time.sleep(0.3)
+    time.sleep({wait})
+"#
+    )
+}
+
+fn sandboxes(repo: &Repo) -> Vec<String> {
+    std::fs::read_dir(repo.cache().join("sandboxes"))
+        .map(|list| list.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// A test that starts a `setsid` child and a double-forked daemon leaves neither running
+/// when its run ends normally; sandboxes a killed run left behind are removed by the next
+/// run, kept ones (`__run.sh` inside) stay.
+#[test]
+fn a_test_run_leaves_no_daemon_and_removes_abandoned_sandboxes() {
+    let marker = format!("3001.{}", std::process::id());
+    let repo = Repo::new(&format!("//- tests/test_daemon.py\n{}", spawning_test(&marker, 0)));
+    // An abandoned sandbox (its owner lock is free), an old one from before owner locks,
+    // and a kept one.
+    let base = repo.cache().join("sandboxes");
+    for name in ["pleat-sandbox-abandoned", "pleat-sandbox-old", "pleat-sandbox-kept"] {
+        std::fs::create_dir_all(base.join(name).join("root")).unwrap();
+    }
+    std::fs::write(base.join("pleat-sandbox-abandoned/owner.lock"), "").unwrap();
+    set_mtime(&base.join("pleat-sandbox-abandoned/owner.lock"), SystemTime::now() - Duration::from_secs(5));
+    std::fs::write(base.join("pleat-sandbox-kept/__run.sh"), "#!/bin/sh\n").unwrap();
+    let old = File::open(base.join("pleat-sandbox-old")).unwrap();
+    old.set_modified(SystemTime::now() - Duration::from_hours(1)).unwrap();
+
+    let run = repo.run(&["test", "::"]);
+    run.ok();
+    assert!(run.stdout.contains("✓ tests/test_daemon.py"), "{}", run.describe());
+    let left = processes_with(&marker);
+    assert!(left.is_empty(), "processes the test started outlived the run: {left:?}");
+    assert_eq!(sandboxes(&repo), ["pleat-sandbox-kept"], "only the kept sandbox stays");
+}
+
+/// SIGINT, SIGTERM, SIGHUP or SIGKILL to `pleat test` while a test runs kills every process
+/// of that run (the test's children, a `setsid` one and a double-forked daemon included) and
+/// leaves no sandbox; Pleat ends by the signal it got (a shell shows 128 + its number).
+#[test]
+fn killing_pleat_leaves_no_process_of_its_run() {
+    let repo = Repo::new("//- tests/test_ok.py\ndef test_ok():\n    assert True\n");
+    repo.run(&["test", "::"]).ok(); // builds the environment once
+    for (i, (signal, number)) in [("INT", 2), ("TERM", 15), ("HUP", 1), ("KILL", 9)].into_iter().enumerate() {
+        let marker = format!("{}.{}", 3100 + i, std::process::id());
+        repo.write("tests/test_hang.py", spawning_test(&marker, 60));
+        let mut pleat = repo
+            .command(&["test", "tests/test_hang.py"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = poll(Duration::from_mins(1), || processes_with(&marker).len() >= 3);
+        assert!(started, "the test did not start its processes: {:?}", processes_with(&marker));
+        send(pleat.id(), signal);
+        let status = pleat.wait().unwrap();
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: pleat ends by the signal ({status:?})");
+        let gone = poll(Duration::from_secs(3), || processes_with(&marker).is_empty());
+        assert!(gone, "after SIG{signal} these outlived pleat: {:?}", processes_with(&marker));
+        let clean = poll(Duration::from_secs(3), || sandboxes(&repo).is_empty());
+        assert!(clean, "after SIG{signal} sandboxes are left: {:?}", sandboxes(&repo));
+    }
+}
+
+/// A signal to `pleat` while it builds a tool environment (venv, pip) leaves no installer
+/// running.
+#[test]
+fn killing_pleat_while_it_builds_an_environment_leaves_no_installer() {
+    for (signal, number) in [("INT", 2), ("TERM", 15), ("HUP", 1), ("KILL", 9)] {
+        let repo = Repo::new("//- tests/test_ok.py\ndef test_ok():\n    assert True\n");
+        let marker = repo.cache().to_string_lossy().into_owned();
+        let mut pleat =
+            repo.command(&["test", "::"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let building = poll(Duration::from_mins(1), || !processes_with(&marker).is_empty());
+        assert!(building, "no environment build started");
+        send(pleat.id(), signal);
+        let status = pleat.wait().unwrap();
+        assert_eq!(status.signal(), Some(number), "SIG{signal}: pleat ends by the signal ({status:?})");
+        let gone = poll(Duration::from_secs(3), || processes_with(&marker).is_empty());
+        assert!(gone, "after SIG{signal} these outlived pleat: {:?}", processes_with(&marker));
+    }
+}

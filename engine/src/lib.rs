@@ -4,6 +4,7 @@
 //! and [`loader::load`] (a project from disk through the parse cache). Everything at this
 //! boundary is plain data in editor vocabulary; see `docs/architecture.md`.
 
+pub mod children;
 pub mod config;
 pub mod exec;
 pub mod goals;

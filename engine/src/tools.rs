@@ -65,9 +65,10 @@ impl Interpreter {
         let program = configured.map_or_else(|| PathBuf::from("python3"), Path::to_owned);
         let script = "import sys, sysconfig; print(sys.executable); print('.'.join(map(str, sys.version_info[:3]))); \
                       print(sys.implementation.cache_tag + '-' + (sysconfig.get_config_var('SOABI') or sysconfig.get_platform()))";
-        let output = Command::new(&program).args(["-I", "-c", script]).output().map_err(|e| {
-            ToolError::Interpreter { reason: format!("cannot run `{}`: {e}", program.display()) }
-        })?;
+        let output =
+            crate::children::output(Command::new(&program).args(["-I", "-c", script])).map_err(|e| {
+                ToolError::Interpreter { reason: format!("cannot run `{}`: {e}", program.display()) }
+            })?;
         if !output.status.success() {
             return Err(ToolError::Interpreter {
                 reason: format!(
@@ -373,7 +374,8 @@ impl ToolEnvs {
             // repository's own `logging.py` would stand in for the standard library's.
             step.current_dir(&self.dir);
             let shown = format!("{step:?}");
-            let output = step.output().map_err(|e| ToolError::Build {
+            // Its own group, killed with Pleat (`children`): a killed build leaves no pip behind.
+            let output = crate::children::output(&mut step).map_err(|e| ToolError::Build {
                 tool: spec.name.clone(),
                 command: shown.clone(),
                 output: e.to_string(),

@@ -527,9 +527,10 @@ fn changed(
 pub fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
     let git = |args: &[&str]| -> Result<String, Failure> {
         let output =
-            std::process::Command::new("git").arg("-C").arg(root).args(args).output().map_err(|e| {
-                Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH"))
-            })?;
+            engine::children::output(std::process::Command::new("git").arg("-C").arg(root).args(args))
+                .map_err(|e| {
+                    Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH"))
+                })?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no message");
@@ -541,12 +542,10 @@ pub fn git_changed(root: &Path, since: &str) -> Result<Vec<String>, Failure> {
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     };
-    let inside = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--is-inside-work-tree"])
-        .output()
-        .map_err(|e| Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH")))?;
+    let inside = engine::children::output(
+        std::process::Command::new("git").arg("-C").arg(root).args(["rev-parse", "--is-inside-work-tree"]),
+    )
+    .map_err(|e| Failure::usage(format!("cannot run git ({e}); `pleat changed` needs git on PATH")))?;
     if !inside.status.success() {
         return Err(Failure::usage(format!(
             "{} is not in a git repository; `pleat changed` compares against git history",

@@ -246,8 +246,12 @@ fn with_excludes_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
 }
 
 fn main() -> ExitCode {
+    // First, while the process has one thread: no process Pleat starts outlives it.
+    engine::children::install();
     let cli = Cli::parse_from(with_excludes_last(std::env::args_os().collect()));
-    match commands::run(&cli) {
+    let result = commands::run(&cli);
+    engine::children::hold_if_stopping();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             eprintln!("pleat: {}", failure.message);

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
 
 use rayon::prelude::*;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -53,7 +52,9 @@ pub struct LocalRunner {
 }
 
 impl LocalRunner {
+    /// A runner making sandboxes under `base`; sandboxes a killed run left there go first.
     pub fn new(store: Arc<Store>, base: PathBuf, caches: PathBuf, keep: KeepSandboxes) -> Self {
+        remove_abandoned_sandboxes(&base);
         Self { store, base, caches, keep, kind: SandboxKind::Plain, kept: std::sync::Mutex::new(Vec::new()) }
     }
 
@@ -109,6 +110,45 @@ impl LocalRunner {
     /// Sandboxes kept so far (with `__run.sh` inside), for the caller to print.
     pub fn take_kept(&self) -> Vec<PathBuf> {
         self.kept.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default()
+    }
+}
+
+/// The file in each sandbox folder that its run holds an exclusive lock on.
+const OWNER_LOCK: &str = "owner.lock";
+/// A sandbox without an owner lock (made by an older Pleat, or killed before it took the
+/// lock) is abandoned once it is this old.
+const UNLOCKED_GRACE: Duration = Duration::from_mins(10);
+
+/// Removes the sandbox folders under `base` whose run is gone: their owner lock is free (the
+/// kernel drops it when the process dies, however it died). Kept sandboxes (`__run.sh`
+/// inside, printed to the user) stay.
+pub fn remove_abandoned_sandboxes(base: &Path) {
+    let Ok(list) = std::fs::read_dir(base) else { return };
+    for entry in list.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("pleat-sandbox-")
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+            || path.join("__run.sh").exists()
+        {
+            continue;
+        }
+        let abandoned = match std::fs::File::open(path.join(OWNER_LOCK)) {
+            // Free, and not just made (a run takes its lock right after creating the file).
+            Ok(lock) => {
+                lock.try_lock().is_ok()
+                    && lock
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|m| m.elapsed().is_ok_and(|age| age > Duration::from_secs(1)))
+            }
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m.elapsed().is_ok_and(|age| age > UNLOCKED_GRACE)),
+        };
+        if abandoned {
+            crate::children::remove_tree(&path);
+        }
     }
 }
 
@@ -224,16 +264,6 @@ fn program(process: &Process, cwd: &Path) -> Result<PathBuf, ExecError> {
             std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
         .ok_or_else(|| spawn(format!("`{name}` is not on the process's PATH ({path})")))
-}
-
-/// Kills a whole process group.
-fn kill_group(pgid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else { return };
-    // SAFETY: killpg only sends a signal; a stale group id fails with ESRCH, which is fine.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
 }
 
 /// Quotes a string for `sh`.
@@ -359,6 +389,10 @@ impl CommandRunner for LocalRunner {
             .prefix("pleat-sandbox-")
             .tempdir_in(&self.base)
             .map_err(|e| sandbox_error(process, e))?;
+        // Held while the sandbox is in use: a later run removes the folder once it is free.
+        let owner =
+            std::fs::File::create(sandbox.path().join(OWNER_LOCK)).map_err(|e| sandbox_error(process, e))?;
+        owner.lock().map_err(|e| sandbox_error(process, e))?;
         let root = sandbox.path().join("root");
         let home = sandbox.path().join("home");
         let tmp = sandbox.path().join("tmp");
@@ -406,22 +440,17 @@ impl CommandRunner for LocalRunner {
         if !process.append_only_caches.is_empty() {
             std::fs::create_dir_all(&self.caches).map_err(|e| sandbox_error(process, e))?;
         }
-        let mut child = self
-            .command(process, &program, sandbox.path(), &cwd)?
-            .env_clear()
-            .envs(&env)
-            .current_dir(&cwd)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ExecError::Spawn {
+        let mut command = self.command(process, &program, sandbox.path(), &cwd)?;
+        command.env_clear().envs(&env).current_dir(&cwd).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        // Its own group, killed with Pleat, its orphans swept when it ends (`children`).
+        let mut spawned =
+            crate::children::spawn(&mut command, Some(sandbox.path())).map_err(|e| ExecError::Spawn {
                 description: process.description.clone(),
                 program: program.display().to_string(),
                 reason: e.to_string(),
             })?;
-        let pgid = child.id();
+        let pgid = spawned.pgid();
+        let child = &mut spawned.child;
         let deadline = process.timeout.map(|t| started + t);
         let mut pause = Duration::from_millis(1);
         let status = loop {
@@ -431,12 +460,12 @@ impl CommandRunner for LocalRunner {
                 Err(e) => break Err(sandbox_error(process, e)),
             }
             if cancel.is_cancelled() {
-                kill_group(pgid);
+                crate::children::kill_group(pgid);
                 let _ = child.wait();
                 return Err(ExecError::Cancelled { description: process.description.clone() });
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                kill_group(pgid);
+                crate::children::kill_group(pgid);
                 let _ = child.wait();
                 let stdout = self.store.put_file(&stdout_path)?;
                 let stderr = self.store.put_file(&stderr_path)?;
@@ -450,8 +479,9 @@ impl CommandRunner for LocalRunner {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
         };
-        // Whatever the process left running in its group goes with it.
-        kill_group(pgid);
+        // Whatever the process left running in its group, or adopted by Pleat from its
+        // sandbox, goes with it.
+        drop(spawned);
         drop(cache_locks);
         let status = status?;
         let exit_code = status.code().unwrap_or_else(|| {

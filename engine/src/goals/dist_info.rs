@@ -134,11 +134,12 @@ pub fn version_file(root: &Path, tracked: impl Fn(&str) -> bool) -> Option<(Stri
         .ok()
         .and_then(|text| pkg_info_field(&text, "Version"))
         .or_else(|| {
-            let out = std::process::Command::new("git")
-                .args(["describe", "--tags", "--abbrev=0"])
-                .current_dir(root)
-                .output()
-                .ok()?;
+            let out = crate::children::output(
+                std::process::Command::new("git")
+                    .args(["describe", "--tags", "--abbrev=0"])
+                    .current_dir(root),
+            )
+            .ok()?;
             let tag = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_owned();
             (out.status.success() && tag.starts_with(|c: char| c.is_ascii_digit())).then_some(tag)
         })

@@ -152,7 +152,7 @@ impl ToolEnvs {
         }
         let shown =
             format!("{} pip compile {}", uv.display(), requirements.lines().collect::<Vec<_>>().join(" "));
-        let result = command.output().map_err(|e| ToolError::Build {
+        let result = crate::children::output(&mut command).map_err(|e| ToolError::Build {
             tool: "uv".to_owned(),
             command: shown.clone(),
             output: e.to_string(),
