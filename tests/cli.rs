@@ -1659,6 +1659,67 @@ def test_differs(check_equal):
     assert!(message.contains("assert 1 == 2"), "{json}");
 }
 
+/// A test that leaves its report as a symlink out of the sandbox, or swaps `.pleat` for a
+/// link to a forged report, fails alone with the reason; the other files still report.
+#[test]
+fn a_bad_output_fails_its_file_alone_and_cannot_forge_a_pass() {
+    let repo = Repo::new(
+        r#"
+//- tests/test_ok.py
+def test_ok():
+    assert True
+//- tests/test_link_out.py
+import atexit
+import os
+
+
+def _swap():
+    os.remove(".pleat/results.json")
+    os.symlink("/etc/hostname", ".pleat/results.json")
+
+
+def test_leaves_a_link():
+    atexit.register(_swap)
+//- tests/test_forge.py
+import atexit
+import json
+import os
+import tempfile
+
+
+def _forge():
+    outside = tempfile.mkdtemp(dir="/tmp")
+    with open(os.path.join(outside, "results.json"), "w") as f:
+        json.dump({"exitstatus": 0, "tests": [{"nodeid": "tests/test_forge.py::test_forged", "outcome": "passed", "duration": 0.0, "message": None, "crash": None, "frames": []}]}, f)
+    os.rename(".pleat", ".pleat-moved")
+    os.symlink(outside, ".pleat")
+
+
+def test_forged():
+    atexit.register(_forge)
+    assert False
+"#,
+    );
+    let run = repo.run(&["--format", "json", "test", "::"]);
+    run.code(1);
+    let json = run.json();
+    let outcome = |file: &str| {
+        let f = json["files"].as_array().unwrap().iter().find(|f| f["file"] == file).unwrap();
+        f["outcome"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(outcome("tests/test_ok.py"), "passed", "{json}");
+    assert_eq!(outcome("tests/test_link_out.py"), "error", "{json}");
+    assert_eq!(outcome("tests/test_forge.py"), "error", "{json}");
+    let run = repo.run(&["test", "::"]);
+    run.code(1);
+    assert!(
+        run.stdout.contains("output `.pleat/results.json` is a symlink leading outside the sandbox")
+            && run.stdout.contains("output `.pleat/results.json` lies under a folder that is a symlink"),
+        "{}",
+        run.describe()
+    );
+}
+
 #[test]
 fn sandboxes_hold_package_inits_and_data_and_say_what_they_lack() {
     let repo = Repo::new(

@@ -314,7 +314,11 @@ impl Store {
             let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
             let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
             if held.is_some_and(|e| !e.large)
-                && self.blobs.get(&txn, &key).map_err(|e| self.lmdb(e))?.is_some_and(|b| b.len() == bytes.len())
+                && self
+                    .blobs
+                    .get(&txn, &key)
+                    .map_err(|e| self.lmdb(e))?
+                    .is_some_and(|b| b.len() == bytes.len())
             {
                 drop(txn);
                 self.touch(digest);

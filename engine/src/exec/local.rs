@@ -323,6 +323,15 @@ fn collect_outputs(
         reason: "is a symlink leading outside the sandbox".to_owned(),
     };
     let visit = |rel: &str, full: &Path, entries: &mut BTreeMap<String, Node>| -> Result<bool, ExecError> {
+        // A folder on the way that is a symlink would make Pleat read through it, out of
+        // the sandbox (a `.pleat` replaced by a link to a forged report).
+        if symlinked_parent(cwd, rel) {
+            return Err(ExecError::Output {
+                description: process.description.clone(),
+                path: rel.to_owned(),
+                reason: "lies under a folder that is a symlink".to_owned(),
+            });
+        }
         let Ok(meta) = std::fs::symlink_metadata(full) else { return Ok(false) };
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(full).map_err(|e| sandbox_error(process, e))?;
@@ -364,6 +373,16 @@ fn collect_outputs(
         }
     }
     Ok(tree::from_entries(store, &entries)?)
+}
+
+/// True when a folder of `rel` (below `cwd`, the file itself aside) is a symlink.
+fn symlinked_parent(cwd: &Path, rel: &str) -> bool {
+    let mut dir = cwd.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+    parts[..parts.len().saturating_sub(1)].iter().any(|part| {
+        dir.push(part);
+        std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink())
+    })
 }
 
 /// Resolves `.` and `..` without touching the filesystem.

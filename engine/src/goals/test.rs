@@ -487,6 +487,21 @@ fn interpret(
                 resolve: String::new(),
             });
         }
+        // An output the sandbox cannot give (a symlink out of it, or under a symlinked
+        // folder) fails this file alone, with the reason; the other files still report.
+        Err(e @ ExecError::Output { .. }) => {
+            return Ok(TestFileResult {
+                file: file.to_owned(),
+                outcome: FileOutcome::Error,
+                cached: false,
+                duration_s: 0.0,
+                tests: Vec::new(),
+                output: e.to_string(),
+                missing_inputs: Vec::new(),
+                kept_sandbox: None,
+                resolve: String::new(),
+            });
+        }
         Err(e) => return Err(e.into()),
     };
     let cached = result.source == ResultSource::Cache;
