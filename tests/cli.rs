@@ -2641,3 +2641,32 @@ fn goals_meet_bad_input_with_clear_messages() {
         run.describe()
     );
 }
+
+/// Issue 10, item 9: control characters from a file name, an import string or a spec
+/// reached the terminal raw (ESC sequences recolour, clear the screen, retitle the window).
+/// Human output escapes them, on stdout and stderr; JSON keeps them exactly.
+#[test]
+fn control_characters_from_files_are_escaped_in_human_output_and_exact_in_json() {
+    let repo = Repo::new("//- pleat.toml\n");
+    repo.write("a.py", "import evil\x1b[31mred\nimport nowhere\x07\n");
+    repo.write("b\x1b[2Jclear.py", "import os\n");
+    let raw = |text: &str| text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    for args in [&["check-imports"][..], &["list"], &["graph", "--format", "dot"]] {
+        let run = repo.run(args);
+        assert!(!raw(&run.stdout) && !raw(&run.stderr), "{}", run.describe().escape_debug());
+    }
+    let run = repo.run(&["check-imports"]);
+    assert!(run.stdout.contains(r"evil\u{1b}[31mred"), "{}", run.describe().escape_debug());
+    let run = repo.run(&["list"]);
+    assert!(run.stdout.contains(r"b\u{1b}[2Jclear.py"), "{}", run.describe().escape_debug());
+    let run = repo.run(&["list", "x\x1b]0;title\x07.py"]);
+    assert!(!raw(&run.stderr), "{}", run.describe().escape_debug());
+    assert!(run.usage_error().contains(r"x\u{1b}]0;title\u{7}.py"), "{}", run.describe().escape_debug());
+
+    let json = repo.run(&["--format", "json", "list"]).json();
+    assert!(json.as_array().unwrap().iter().any(|t| t["path"] == "b\x1b[2Jclear.py"), "{json}");
+    let json = repo.run(&["--format", "json", "check-imports"]).json();
+    let messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert!(messages.iter().any(|m| m.contains("evil\x1b[31mred")), "{messages:?}");
+}

@@ -140,23 +140,23 @@ pub fn load(cli: &Cli) -> Result<Project, Failure> {
     let (project, report) = loader::load(&root, &LoadOptions { cache_dir: cache_dir(cli) })
         .map_err(|e| Failure::usage(e.to_string()))?;
     for warning in &report.warnings {
-        eprintln!("pleat: warning: {warning}");
+        crate::output::say(format_args!("warning: {warning}"));
     }
     if cli.verbose {
-        eprintln!(
-            "pleat: {} files under {} ({} read, {} parsed) in {:.1} ms",
+        crate::output::say(format_args!(
+            "{} files under {} ({} read, {} parsed) in {:.1} ms",
             report.files,
             project.root.display(),
             report.read,
             report.parsed,
             started.elapsed().as_secs_f64() * 1000.0
-        );
+        ));
         let phases: Vec<String> = report
             .phases
             .iter()
             .map(|(name, d)| format!("{name} {:.1} ms", d.as_secs_f64() * 1000.0))
             .collect();
-        eprintln!("pleat: phases: {}", phases.join(", "));
+        crate::output::say(format_args!("phases: {}", phases.join(", ")));
     }
     Ok(project)
 }

@@ -242,7 +242,7 @@ fn main() -> ExitCode {
     match commands::run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("pleat: {}", failure.message);
+            crate::output::say(format_args!("{}", failure.message));
             ExitCode::from(failure.code)
         }
     }

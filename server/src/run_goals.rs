@@ -52,15 +52,15 @@ pub fn goal_options(
 /// After a goal: evict down to the cap if needed, and say so; problems are warnings.
 fn finish(goals: &Goals) {
     match goals.finish() {
-        Ok(Some(report)) if report.removed > 0 => eprintln!(
-            "pleat: the store was over its size cap: evicted {} least recently used blobs",
+        Ok(Some(report)) if report.removed > 0 => crate::output::say(format_args!(
+            "the store was over its size cap: evicted {} least recently used blobs",
             report.removed
-        ),
+        )),
         Ok(_) => {}
-        Err(e) => eprintln!("pleat: warning: {e}"),
+        Err(e) => crate::output::say(format_args!("warning: {e}")),
     }
     for report in goals.store.take_reports() {
-        eprintln!("pleat: warning: {report}");
+        crate::output::say(format_args!("warning: {report}"));
     }
 }
 
@@ -69,7 +69,7 @@ fn goals_parallelism() -> usize {
 }
 
 pub fn progress(message: &str) {
-    eprintln!("pleat: {message}");
+    crate::output::say(format_args!("{message}"));
 }
 
 /// `pleat lint`: exit 1 when there are findings.
@@ -181,15 +181,15 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
                 (false, Some(_)) => "done, failed",
                 (false, None) => "did not finish",
             };
-            eprintln!(
-                "pleat: [{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
+            crate::output::say(format_args!(
+                "[{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
                 total - n
-            );
+            ));
         }
     };
     if cli.format == Format::Human && total > 0 {
         let files = if total == 1 { "test file" } else { "test files" };
-        eprintln!("pleat: running {total} {files}, {} at a time", goals_parallelism());
+        crate::output::say(format_args!("running {total} {files}, {} at a time", goals_parallelism()));
     }
     let results =
         engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
@@ -369,7 +369,7 @@ pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: 
     let report = engine::goals::check::check(&goals, project, &ids, &options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     for warning in &report.warnings {
-        eprintln!("pleat: {}: {warning}", checker.name());
+        crate::output::say(format_args!("{}: {warning}", checker.name()));
     }
     let errors = report.findings.iter().filter(|f| f.is_error()).count();
     let mut out = Out::new();
