@@ -2670,3 +2670,46 @@ fn control_characters_from_files_are_escaped_in_human_output_and_exact_in_json()
         json["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
     assert!(messages.iter().any(|m| m.contains("evil\x1b[31mred")), "{messages:?}");
 }
+
+/// Issue 10, item 8: source roots that do not exist, climb out of the repository or are
+/// absolute were taken without a word (an absolute one even lost its `/`). Each is a
+/// configuration error at the entry's line; a glob that matches nothing is a warning there.
+#[test]
+fn bad_source_roots_are_errors_at_their_line_and_an_empty_glob_is_a_warning() {
+    let repo = Repo::new("//- src/pkg/__init__.py\n//- pkg_test.py\nimport pkg\n");
+    let with_root = |entry: &str| {
+        format!("[project]\nname = \"x\"\n\n[tool.pleat]\nsource_roots = [\n  \"src\",\n  {entry},\n]\n")
+    };
+    for (entry, says) in [
+        ("\"srcx\"", "is not a folder under"),
+        ("\"/etc\"", "is an absolute path; write the folder relative to the repository root"),
+        ("\"~/code\"", "is an absolute path"),
+        ("\"../..\"", "leaves the repository"),
+        ("\"src/../../elsewhere\"", "leaves the repository"),
+    ] {
+        repo.write("pyproject.toml", with_root(entry));
+        let run = repo.run(&["list"]);
+        let line = run.usage_error();
+        assert!(line.contains(&format!("{}/pyproject.toml:7:3:", repo.root().display())), "{entry}: {line}");
+        assert!(line.contains(says), "{entry}: {line}");
+    }
+    repo.write("pleat.toml", "source_roots = [\"src\", \"nowhere\"]\n");
+    let line = repo.run(&["list"]).usage_error().to_owned();
+    assert!(line.contains("pleat.toml:1:") && line.contains("\"nowhere\" is not a folder"), "{line}");
+
+    std::fs::remove_file(repo.path("pleat.toml")).unwrap();
+    repo.write("pyproject.toml", with_root("\"libs/*\""));
+    let run = repo.run(&["list"]);
+    run.ok();
+    assert!(
+        run.stderr.contains(
+            "pyproject.toml:7:3: source root pattern \"libs/*\" matches no folder holding Python files"
+        ),
+        "{}",
+        run.describe()
+    );
+    repo.write("pyproject.toml", with_root("\"./src/\""));
+    let run = repo.run(&["list"]);
+    run.ok();
+    assert!(run.stderr.is_empty(), "{}", run.describe());
+}

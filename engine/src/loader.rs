@@ -146,6 +146,17 @@ pub fn load_with_config(
         .iter()
         .filter_map(|path| std::fs::read_to_string(root.join(path)).ok().map(|text| (path.clone(), text)))
         .collect();
+    if let (Some(patterns), Some(file)) = (&config.source_roots, &config.file) {
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        for index in crate::python::source_roots::SourceRoots::unmatched_globs(patterns, &paths) {
+            let (line, column) = config.source_root_positions.get(index).copied().unwrap_or((1, 1));
+            report.warnings.push(format!(
+                "{}:{line}:{column}: source root pattern {:?} matches no folder holding Python files; correct the pattern, or remove it if those folders are gone",
+                file.display(),
+                patterns[index]
+            ));
+        }
+    }
     let mut project = Project::new(&root, config, files, &requirements)?;
     project.set_other_files(
         walk.other
