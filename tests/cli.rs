@@ -2713,3 +2713,94 @@ fn bad_source_roots_are_errors_at_their_line_and_an_empty_glob_is_a_warning() {
     run.ok();
     assert!(run.stderr.is_empty(), "{}", run.describe());
 }
+
+/// A command that runs as a user who cannot read what `chmod 000` closes: this user when
+/// it is not root, else nobody through `setpriv` (root reads everything, so a test that
+/// only chmods would pass without testing anything).
+fn unprivileged(program: &str) -> Command {
+    let uid = Command::new("id").arg("-u").output().expect("id runs");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Command::new(program);
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+    command
+}
+
+/// Issue 10, item 8: an unreadable test file was skipped without a word and `pleat test`
+/// exited 0; naming it said "matches no Python file"; an unreadable folder was skipped
+/// silently. Now each is a warning naming the path and the OS error, the test file is a
+/// failure of `pleat test` (exit 1), and naming it says it cannot be read.
+#[test]
+fn unreadable_files_and_folders_are_reported_and_an_unreadable_test_fails() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = Repo::new(
+        "//- pleat.toml\n//- pkg/__init__.py\nX = 1\n//- tests/test_locked.py\ndef test_a():\n    assert True\n//- secret/mod.py\nY = 2\n",
+    );
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // The unprivileged user must reach the repository and write its cache.
+    mode(repo.dir.path(), 0o755);
+    std::fs::create_dir_all(repo.cache()).unwrap();
+    mode(&repo.cache(), 0o777);
+    mode(&repo.path("tests/test_locked.py"), 0o000);
+    mode(&repo.path("secret"), 0o000);
+    let probe = unprivileged("cat").arg(repo.path("tests/test_locked.py")).output().expect("cat runs");
+    assert!(
+        !probe.status.success(),
+        "the test cannot make a file unreadable here (running as root without setpriv?), so it would test nothing"
+    );
+    let run = |args: &[&str]| {
+        let mut command = unprivileged(PLEAT);
+        command
+            .current_dir(repo.root())
+            .args(["--cache-dir"])
+            .arg(repo.cache())
+            .env("PLEAT_CACHE_DIR", repo.cache())
+            .env("HOME", repo.cache())
+            .env_remove("XDG_CACHE_HOME")
+            .arg("--root")
+            .arg(repo.root())
+            .args(args);
+        Run::of(command)
+    };
+    let denied = "Permission denied (os error 13)";
+    let listed = run(&["list"]);
+    listed.ok();
+    assert!(
+        listed.stderr.contains(&format!("warning: cannot read tests/test_locked.py: {denied}"))
+            && listed.stderr.contains(&format!("warning: cannot read the folder secret/: {denied}"))
+            && listed.stderr.contains("Give your user read access to it (chmod), or add it to exclude"),
+        "{}",
+        listed.describe()
+    );
+    let named = run(&["list", "tests/test_locked.py"]);
+    let line = named.stderr.lines().last().unwrap_or("");
+    named.code(2);
+    assert!(
+        line.contains("cannot read tests/test_locked.py") && !line.contains("matches no Python file"),
+        "{}",
+        named.describe()
+    );
+    let named = run(&["list", "secret/mod.py"]);
+    named.code(2);
+    assert!(named.stderr.contains("`secret/mod.py`: cannot read the folder secret/"), "{}", named.describe());
+
+    let tested = run(&["test", "::"]);
+    tested.code(1);
+    assert!(
+        tested.stdout.contains(&format!("✕ cannot read tests/test_locked.py: {denied}")),
+        "{}",
+        tested.describe()
+    );
+    assert!(tested.stdout.contains("0 passed, 1 failed"), "{}", tested.describe());
+    let json = run(&["--format", "json", "test", "tests/test_locked.py"]);
+    json.code(1);
+    let json = json.json();
+    assert_eq!(json["unreadable"], json!([{"file": "tests/test_locked.py", "error": denied}]), "{json}");
+    assert_eq!(json["summary"]["failed"], 1, "{json}");
+    // Readable again, so the temporary folder can be removed.
+    mode(&repo.path("tests/test_locked.py"), 0o644);
+    mode(&repo.path("secret"), 0o755);
+}

@@ -138,6 +138,8 @@ pub struct TestArgs<'a> {
     pub not_run: &'a [NotRun],
     /// Plugin case files (pytest-mypy-plugins YAML) to run after the test files.
     pub cases: &'a [String],
+    /// Selected test files that cannot be read: each a failure.
+    pub unreadable: &'a [&'a engine::vfs::Unreadable],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -196,19 +198,30 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
             progress(m);
         })
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
-    let failed = results.iter().filter(|r| !r.outcome.ok()).count();
+    let ran_failed = results.iter().filter(|r| !r.outcome.ok()).count();
+    let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
     let mut out = Out::new();
     if cli.format == Format::Json {
-        out.json(&test_json(&results, failed, cached, args.not_run))?;
+        let mut json = test_json(&results, ran_failed, cached, args.not_run);
+        json["unreadable"] = args
+            .unreadable
+            .iter()
+            .map(|u| serde_json::json!({"file": u.path, "error": u.error}))
+            .collect::<serde_json::Value>();
+        json["summary"]["failed"] = failed.into();
+        out.json(&json)?;
     } else {
         for r in &results {
             print_file(&mut out, r)?;
         }
+        for u in args.unreadable {
+            out.line(format_args!("✕ {u}"))?;
+        }
         for n in args.not_run {
             out.line(format_args!("- not run by Pleat: {} (collected by {})", n.file, n.collector))?;
         }
-        let passed = results.len() - failed;
+        let passed = results.len() - ran_failed;
         let mark = if failed == 0 { "✓" } else { "✕" };
         let not_run = match args.not_run.len() {
             0 => String::new(),
