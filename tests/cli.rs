@@ -2861,3 +2861,166 @@ fn killing_pleat_while_it_builds_an_environment_leaves_no_installer() {
         assert!(gone, "after SIG{signal} these outlived pleat: {:?}", processes_with(&marker));
     }
 }
+
+/// Issue 10, item 9: control characters from a file name, an import string or a spec
+/// reached the terminal raw (ESC sequences recolour, clear the screen, retitle the window).
+/// Human output escapes them, on stdout and stderr; JSON keeps them exactly.
+#[test]
+fn control_characters_from_files_are_escaped_in_human_output_and_exact_in_json() {
+    let repo = Repo::new("//- pleat.toml\n");
+    repo.write("a.py", "import evil\x1b[31mred\nimport nowhere\x07\n");
+    repo.write("b\x1b[2Jclear.py", "import os\n");
+    let raw = |text: &str| text.chars().any(|c| c.is_control() && c != '\n' && c != '\t');
+    for args in [&["check-imports"][..], &["list"], &["graph", "--format", "dot"]] {
+        let run = repo.run(args);
+        assert!(!raw(&run.stdout) && !raw(&run.stderr), "{}", run.describe().escape_debug());
+    }
+    let run = repo.run(&["check-imports"]);
+    assert!(run.stdout.contains(r"evil\u{1b}[31mred"), "{}", run.describe().escape_debug());
+    let run = repo.run(&["list"]);
+    assert!(run.stdout.contains(r"b\u{1b}[2Jclear.py"), "{}", run.describe().escape_debug());
+    let run = repo.run(&["list", "x\x1b]0;title\x07.py"]);
+    assert!(!raw(&run.stderr), "{}", run.describe().escape_debug());
+    assert!(run.usage_error().contains(r"x\u{1b}]0;title\u{7}.py"), "{}", run.describe().escape_debug());
+
+    let json = repo.run(&["--format", "json", "list"]).json();
+    assert!(json.as_array().unwrap().iter().any(|t| t["path"] == "b\x1b[2Jclear.py"), "{json}");
+    let json = repo.run(&["--format", "json", "check-imports"]).json();
+    let messages: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert!(messages.iter().any(|m| m.contains("evil\x1b[31mred")), "{messages:?}");
+}
+
+/// Issue 10, item 8: source roots that do not exist, climb out of the repository or are
+/// absolute were taken without a word (an absolute one even lost its `/`). Each is a
+/// configuration error at the entry's line; a glob that matches nothing is a warning there.
+#[test]
+fn bad_source_roots_are_errors_at_their_line_and_an_empty_glob_is_a_warning() {
+    let repo = Repo::new("//- src/pkg/__init__.py\n//- pkg_test.py\nimport pkg\n");
+    let with_root = |entry: &str| {
+        format!("[project]\nname = \"x\"\n\n[tool.pleat]\nsource_roots = [\n  \"src\",\n  {entry},\n]\n")
+    };
+    for (entry, says) in [
+        ("\"srcx\"", "is not a folder under"),
+        ("\"/etc\"", "is an absolute path; write the folder relative to the repository root"),
+        ("\"~/code\"", "is an absolute path"),
+        ("\"../..\"", "leaves the repository"),
+        ("\"src/../../elsewhere\"", "leaves the repository"),
+    ] {
+        repo.write("pyproject.toml", with_root(entry));
+        let run = repo.run(&["list"]);
+        let line = run.usage_error();
+        assert!(line.contains(&format!("{}/pyproject.toml:7:3:", repo.root().display())), "{entry}: {line}");
+        assert!(line.contains(says), "{entry}: {line}");
+    }
+    repo.write("pleat.toml", "source_roots = [\"src\", \"nowhere\"]\n");
+    let line = repo.run(&["list"]).usage_error().to_owned();
+    assert!(line.contains("pleat.toml:1:") && line.contains("\"nowhere\" is not a folder"), "{line}");
+
+    std::fs::remove_file(repo.path("pleat.toml")).unwrap();
+    repo.write("pyproject.toml", with_root("\"libs/*\""));
+    let run = repo.run(&["list"]);
+    run.ok();
+    assert!(
+        run.stderr.contains(
+            "pyproject.toml:7:3: source root pattern \"libs/*\" matches no folder holding Python files"
+        ),
+        "{}",
+        run.describe()
+    );
+    repo.write("pyproject.toml", with_root("\"./src/\""));
+    let run = repo.run(&["list"]);
+    run.ok();
+    assert!(run.stderr.is_empty(), "{}", run.describe());
+}
+
+/// A command that runs as a user who cannot read what `chmod 000` closes: this user when
+/// it is not root, else nobody through `setpriv` (root reads everything, so a test that
+/// only chmods would pass without testing anything).
+fn unprivileged(program: &str) -> Command {
+    let uid = Command::new("id").arg("-u").output().expect("id runs");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Command::new(program);
+    }
+    let mut command = Command::new("setpriv");
+    command.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+    command
+}
+
+/// Issue 10, item 8: an unreadable test file was skipped without a word and `pleat test`
+/// exited 0; naming it said "matches no Python file"; an unreadable folder was skipped
+/// silently. Now each is a warning naming the path and the OS error, the test file is a
+/// failure of `pleat test` (exit 1), and naming it says it cannot be read.
+#[test]
+fn unreadable_files_and_folders_are_reported_and_an_unreadable_test_fails() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = Repo::new(
+        "//- pleat.toml\n//- pkg/__init__.py\nX = 1\n//- tests/test_locked.py\ndef test_a():\n    assert True\n//- secret/mod.py\nY = 2\n",
+    );
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    // The unprivileged user must reach the repository and write its cache.
+    mode(repo.dir.path(), 0o755);
+    std::fs::create_dir_all(repo.cache()).unwrap();
+    mode(&repo.cache(), 0o777);
+    mode(&repo.path("tests/test_locked.py"), 0o000);
+    mode(&repo.path("secret"), 0o000);
+    let probe = unprivileged("cat").arg(repo.path("tests/test_locked.py")).output().expect("cat runs");
+    assert!(
+        !probe.status.success(),
+        "the test cannot make a file unreadable here (running as root without setpriv?), so it would test nothing"
+    );
+    let run = |args: &[&str]| {
+        let mut command = unprivileged(PLEAT);
+        command
+            .current_dir(repo.root())
+            .args(["--cache-dir"])
+            .arg(repo.cache())
+            .env("PLEAT_CACHE_DIR", repo.cache())
+            .env("HOME", repo.cache())
+            .env_remove("XDG_CACHE_HOME")
+            .arg("--root")
+            .arg(repo.root())
+            .args(args);
+        Run::of(command)
+    };
+    let denied = "Permission denied (os error 13)";
+    let listed = run(&["list"]);
+    listed.ok();
+    assert!(
+        listed.stderr.contains(&format!("warning: cannot read tests/test_locked.py: {denied}"))
+            && listed.stderr.contains(&format!("warning: cannot read the folder secret/: {denied}"))
+            && listed.stderr.contains("Give your user read access to it (chmod), or add it to exclude"),
+        "{}",
+        listed.describe()
+    );
+    let named = run(&["list", "tests/test_locked.py"]);
+    let line = named.stderr.lines().last().unwrap_or("");
+    named.code(2);
+    assert!(
+        line.contains("cannot read tests/test_locked.py") && !line.contains("matches no Python file"),
+        "{}",
+        named.describe()
+    );
+    let named = run(&["list", "secret/mod.py"]);
+    named.code(2);
+    assert!(named.stderr.contains("`secret/mod.py`: cannot read the folder secret/"), "{}", named.describe());
+
+    let tested = run(&["test", "::"]);
+    tested.code(1);
+    assert!(
+        tested.stdout.contains(&format!("✕ cannot read tests/test_locked.py: {denied}")),
+        "{}",
+        tested.describe()
+    );
+    assert!(tested.stdout.contains("0 passed, 1 failed"), "{}", tested.describe());
+    let json = run(&["--format", "json", "test", "tests/test_locked.py"]);
+    json.code(1);
+    let json = json.json();
+    assert_eq!(json["unreadable"], json!([{"file": "tests/test_locked.py", "error": denied}]), "{json}");
+    assert_eq!(json["summary"]["failed"], 1, "{json}");
+    // Readable again, so the temporary folder can be removed.
+    mode(&repo.path("tests/test_locked.py"), 0o644);
+    mode(&repo.path("secret"), 0o755);
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::python::pytest_config::{self, PytestConfig};
+use crate::vfs;
 
 /// How imports pull in the `__init__.py` files of the packages they go through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -66,6 +67,9 @@ pub struct ResolveConfig {
 pub struct Config {
     /// Source-root patterns (globs allowed, relative to the root); `None` means detect.
     pub source_roots: Option<Vec<String>>,
+    /// The line and column of each `source_roots` entry in [`Config::file`] (same order),
+    /// for messages.
+    pub source_root_positions: Vec<(usize, usize)>,
     pub init_files: InitFiles,
     pub string_imports: bool,
     pub string_imports_min_dots: u32,
@@ -114,6 +118,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             source_roots: None,
+            source_root_positions: Vec::new(),
             init_files: InitFiles::default(),
             string_imports: false,
             string_imports_min_dots: 2,
@@ -160,7 +165,9 @@ impl ConfigError {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 struct RawConfig {
-    source_roots: Option<Vec<String>>,
+    // Spanned, so that a root that is absolute, leaves the repository or is missing is
+    // reported at its line.
+    source_roots: Option<Vec<toml::Spanned<String>>>,
     init_files: Option<InitFiles>,
     string_imports: Option<bool>,
     string_imports_min_dots: Option<u32>,
@@ -259,6 +266,7 @@ pub fn load(root: &Path) -> Result<Config, ConfigError> {
         return Ok(Config { pytest, ..Config::default() });
     };
     let mut config = parse(&path, &read_text(&path)?)?;
+    check_source_roots_exist(root, &config)?;
     config.pytest = pytest;
     // With a pleat.toml, pyproject.toml still declares the project's requirements and its
     // Python version.
@@ -315,6 +323,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     };
     let resolves = resolves(raw.resolves.unwrap_or_default(), is_pyproject)
         .map_err(|(span, message)| invalid(Some(span), message))?;
+    let mut source_root_positions = Vec::new();
+    for root in raw.source_roots.iter().flatten() {
+        check_source_root(root.get_ref()).map_err(|message| invalid(Some(root.span()), message))?;
+        source_root_positions.push(line_column(text, root.span().start));
+    }
     let defaults = Config::default();
     let cache_max_bytes = match raw.cache_max_size.as_deref() {
         Some(text) => {
@@ -323,7 +336,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         None => defaults.cache_max_bytes,
     };
     Ok(Config {
-        source_roots: raw.source_roots,
+        source_roots: raw
+            .source_roots
+            .map(|roots| roots.into_iter().map(toml::Spanned::into_inner).collect()),
+        source_root_positions,
         init_files: raw.init_files.unwrap_or_default(),
         string_imports: raw.string_imports.unwrap_or(false),
         string_imports_min_dots: raw.string_imports_min_dots.unwrap_or(defaults.string_imports_min_dots),
@@ -346,6 +362,45 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         file: Some(path.to_owned()),
         pytest: PytestConfig::default(),
     })
+}
+
+/// A source root is a folder inside the repository, written from its root: not absolute,
+/// and no `..` that climbs above it.
+fn check_source_root(root: &str) -> Result<(), String> {
+    if root.trim().starts_with(['/', '~']) {
+        return Err(format!(
+            "source root {root:?} is an absolute path; write the folder relative to the repository root (the folder of this file), like \"src\""
+        ));
+    }
+    if vfs::join_normalized("", root.trim()).is_none() {
+        return Err(format!(
+            "source root {root:?} leaves the repository (its `..` climbs above the root); Pleat only sees files inside the repository, so name a folder inside it"
+        ));
+    }
+    Ok(())
+}
+
+/// The configured source roots without a glob must be folders: a misspelt one would
+/// otherwise leave every module under the intended folder unresolved without a word.
+fn check_source_roots_exist(root: &Path, config: &Config) -> Result<(), ConfigError> {
+    let Some(path) = &config.file else { return Ok(()) };
+    for (index, pattern) in config.source_roots.iter().flatten().enumerate() {
+        let Some(folder) = vfs::join_normalized("", pattern.trim()) else { continue };
+        if pattern.contains(['*', '?', '[', '{']) || root.join(&folder).is_dir() {
+            continue;
+        }
+        let (line, column) = config.source_root_positions.get(index).copied().unwrap_or((1, 1));
+        return Err(ConfigError::Invalid {
+            path: path.clone(),
+            line,
+            column,
+            message: format!(
+                "source root {pattern:?} is not a folder under {}; correct the name, create the folder, or remove the entry",
+                root.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Checks the named resolves: a name is `[A-Za-z0-9_-]+` and not `default`, `paths` holds

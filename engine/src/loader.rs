@@ -103,6 +103,7 @@ pub fn load_with_config(
         .collect();
     lap("stat+read+parse");
 
+    let mut unreadable = walk.unreadable;
     let mut files = Vec::with_capacity(outcomes.len());
     let mut fresh: Vec<([u8; 32], Arc<ParsedFile>)> = Vec::new();
     for outcome in outcomes {
@@ -110,6 +111,7 @@ pub fn load_with_config(
         if let Some(error) = outcome.error {
             report.warnings.push(error);
         }
+        unreadable.extend(outcome.unreadable);
         let Some(file) = outcome.file else { continue };
         if outcome.parsed {
             report.parsed += 1;
@@ -146,7 +148,21 @@ pub fn load_with_config(
         .iter()
         .filter_map(|path| std::fs::read_to_string(root.join(path)).ok().map(|text| (path.clone(), text)))
         .collect();
+    if let (Some(patterns), Some(file)) = (&config.source_roots, &config.file) {
+        let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+        for index in crate::python::source_roots::SourceRoots::unmatched_globs(patterns, &paths) {
+            let (line, column) = config.source_root_positions.get(index).copied().unwrap_or((1, 1));
+            report.warnings.push(format!(
+                "{}:{line}:{column}: source root pattern {:?} matches no folder holding Python files; correct the pattern, or remove it if those folders are gone",
+                file.display(),
+                patterns[index]
+            ));
+        }
+    }
+    unreadable.sort_by(|a, b| a.path.cmp(&b.path));
+    report.warnings.extend(unreadable.iter().map(ToString::to_string));
     let mut project = Project::new(&root, config, files, &requirements)?;
+    project.set_unreadable(unreadable);
     project.set_other_files(
         walk.other
             .into_iter()
@@ -168,6 +184,8 @@ struct Outcome {
     read: bool,
     parsed: bool,
     error: Option<String>,
+    /// The file could not be read.
+    unreadable: Option<vfs::Unreadable>,
 }
 
 fn load_one(
@@ -177,14 +195,15 @@ fn load_one(
     cache: Option<&ParseCache>,
     options: ParseOptions,
 ) -> Outcome {
-    let mut outcome = Outcome { file: None, read: false, parsed: false, error: None };
+    let mut outcome = Outcome { file: None, read: false, parsed: false, error: None, unreadable: None };
     let read = |outcome: &mut Outcome| match std::fs::read(vfs::absolute(root, &walked.path)) {
         Ok(content) => {
             outcome.read = true;
             Some(content)
         }
         Err(e) => {
-            outcome.error = Some(format!("cannot read {}: {e}; it is left out of the graph", walked.path));
+            outcome.unreadable =
+                Some(vfs::Unreadable { path: walked.path.clone(), error: e.to_string(), is_dir: false });
             None
         }
     };

@@ -106,6 +106,8 @@ pub struct Project {
     third_party: ThirdPartyIndex,
     /// Requirements files as read at load: (path, text).
     requirement_files: Vec<(String, String)>,
+    /// Files and folders the load could not read (left out of the graph).
+    unreadable: Vec<vfs::Unreadable>,
 }
 
 /// What changed when a file was set.
@@ -168,6 +170,7 @@ impl Project {
             explicit,
             third_party,
             requirement_files: requirement_files.to_vec(),
+            unreadable: Vec::new(),
         };
         let mut files = files;
         files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -387,6 +390,27 @@ impl Project {
     /// Hands the project the non-Python files the walk kept for pytest's collectors.
     pub fn set_other_files(&mut self, files: Vec<OtherFile>) {
         self.other_files = files;
+    }
+
+    /// Records the files and folders loading could not read.
+    pub fn set_unreadable(&mut self, unreadable: Vec<vfs::Unreadable>) {
+        self.unreadable = unreadable;
+    }
+
+    /// The files and folders loading could not read, sorted by path.
+    pub fn unreadable(&self) -> &[vfs::Unreadable] {
+        &self.unreadable
+    }
+
+    /// The unreadable files pytest would collect as test modules, by their names (what
+    /// they hold is unknown): `pleat test` reports each as a failure, not silence.
+    pub fn unreadable_tests(&self) -> Vec<&vfs::Unreadable> {
+        self.unreadable
+            .iter()
+            .filter(|u| !u.is_dir && vfs::is_python(&u.path) && !u.path.ends_with(".pyi"))
+            .filter(|u| vfs::file_name(&u.path) != "conftest.py")
+            .filter(|u| self.collection.python_file(&u.path, false) != Collected::No)
+            .collect()
     }
 
     /// Files pytest collects that Pleat does not run, with who collects them, sorted by

@@ -33,6 +33,55 @@ pub struct Walk {
     pub dirs: Vec<String>,
     /// Other files the caller asked to keep (see [`walk_keeping`]), sorted.
     pub other: Vec<String>,
+    /// Folders (and files) the walk could not read, sorted: what they hold is left out.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A file or folder that could not be read, with the operating system's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Repository-relative, `/`-separated.
+    pub path: String,
+    /// The OS error, as it prints (`Permission denied (os error 13)`).
+    pub error: String,
+    pub is_dir: bool,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_dir {
+            write!(
+                f,
+                "cannot read the folder {}/: {}; the files under it are left out. Give your user read access to it (chmod), or add it to exclude in [tool.pleat]",
+                self.path, self.error
+            )
+        } else {
+            write!(
+                f,
+                "cannot read {}: {}; it is left out (its imports, its tests). Give your user read access to it (chmod), or add it to exclude in [tool.pleat]",
+                self.path, self.error
+            )
+        }
+    }
+}
+
+/// The path and the OS error of a walk error (ignore wraps them in depth and path layers).
+fn unreadable_of(root: &Path, error: &ignore::Error) -> Option<Unreadable> {
+    match error {
+        ignore::Error::WithPath { path, err } => {
+            let reason = match err.as_ref() {
+                ignore::Error::Io(io) => io.to_string(),
+                other => other.to_string(),
+            };
+            let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+            Some(Unreadable { path: relative(root, path)?, error: reason, is_dir })
+        }
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            unreadable_of(root, err)
+        }
+        ignore::Error::Partial(errors) => errors.iter().find_map(|e| unreadable_of(root, e)),
+        _ => None,
+    }
 }
 
 /// A glob list that could not be compiled.
@@ -87,6 +136,7 @@ impl Drop for Flush<'_> {
             all.requirements.append(&mut self.local.requirements);
             all.dirs.append(&mut self.local.dirs);
             all.other.append(&mut self.local.other);
+            all.unreadable.append(&mut self.local.unreadable);
         }
     }
 }
@@ -125,7 +175,13 @@ pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool
         let exclude = exclude.clone();
         let mut flush = Flush { local: Walk::default(), into: found };
         Box::new(move |entry| {
-            let Ok(entry) = entry else { return ignore::WalkState::Continue };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    flush.local.unreadable.extend(unreadable_of(&root, &error));
+                    return ignore::WalkState::Continue;
+                }
+            };
             let Some(rel) = relative(&root, entry.path()) else { return ignore::WalkState::Continue };
             if !rel.is_empty() && exclude.is_match(&rel) {
                 return ignore::WalkState::Skip;
@@ -152,6 +208,8 @@ pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool
     walk.python.dedup_by(|a, b| a.path == b.path);
     walk.requirements.sort();
     walk.other.sort();
+    walk.unreadable.sort_by(|a, b| a.path.cmp(&b.path));
+    walk.unreadable.dedup_by(|a, b| a.path == b.path);
     let mut dirs: Vec<String> = walk.python.iter().map(|f| parent(&f.path).to_owned()).collect();
     dirs.dedup();
     dirs.sort();

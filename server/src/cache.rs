@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
     }
     let store = Store::open(&StoreOptions::new(store_dir)).map_err(|e| Failure::usage(e.to_string()))?;
     for report in store.take_reports() {
-        eprintln!("pleat: warning: {report}");
+        crate::output::say(format_args!("warning: {report}"));
     }
     let code = match command {
         CacheCommand::Stats => {

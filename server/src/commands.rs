@@ -7,7 +7,7 @@ use engine::graph::{EdgeKind, FileId};
 use engine::loader::{self, LoadOptions};
 use engine::project::Project;
 use engine::python::resolve::{Finding, FindingKind, Requirement};
-use engine::specs::Specs;
+use engine::specs::{SpecError, Specs};
 use serde::Serialize;
 
 use crate::output::Out;
@@ -24,7 +24,15 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             let not_run = project.not_run();
             let mut others = project.plugin_cases();
             others.extend(not_run.iter().filter(|n| project.id(&n.file).is_none()).map(|n| n.file.clone()));
+            // A test file that cannot be read is a failure of that file, never silence.
+            let unreadable: Vec<String> = project.unreadable_tests().iter().map(|u| u.path.clone()).collect();
+            others.extend(unreadable.iter().cloned());
             let (mut ids, others) = select_with(&project, specs, &others)?;
+            let unreadable: Vec<&engine::vfs::Unreadable> = if changed_since.is_some() {
+                Vec::new()
+            } else {
+                project.unreadable_tests().into_iter().filter(|u| others.contains(&u.path)).collect()
+            };
             if let Some(since) = changed_since {
                 let changed: Vec<FileId> =
                     git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
@@ -50,6 +58,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                 pytest_args,
                 not_run: &not_run,
                 cases: &cases,
+                unreadable: &unreadable,
             };
             crate::run_goals::test(cli, &project, &ids, &options)
         }
@@ -140,23 +149,23 @@ pub fn load(cli: &Cli) -> Result<Project, Failure> {
     let (project, report) = loader::load(&root, &LoadOptions { cache_dir: cache_dir(cli) })
         .map_err(|e| Failure::usage(e.to_string()))?;
     for warning in &report.warnings {
-        eprintln!("pleat: warning: {warning}");
+        crate::output::say(format_args!("warning: {warning}"));
     }
     if cli.verbose {
-        eprintln!(
-            "pleat: {} files under {} ({} read, {} parsed) in {:.1} ms",
+        crate::output::say(format_args!(
+            "{} files under {} ({} read, {} parsed) in {:.1} ms",
             report.files,
             project.root.display(),
             report.read,
             report.parsed,
             started.elapsed().as_secs_f64() * 1000.0
-        );
+        ));
         let phases: Vec<String> = report
             .phases
             .iter()
             .map(|(name, d)| format!("{name} {:.1} ms", d.as_secs_f64() * 1000.0))
             .collect();
-        eprintln!("pleat: phases: {}", phases.join(", "));
+        crate::output::say(format_args!("phases: {}", phases.join(", ")));
     }
     Ok(project)
 }
@@ -178,12 +187,25 @@ fn select_with(
     let mut paths: Vec<&str> =
         project.files().map(|(_, f)| f.path.as_str()).chain(others.iter().map(String::as_str)).collect();
     paths.sort_unstable();
-    let selected = parsed.select(paths.iter().copied()).map_err(|e| Failure::usage(e.to_string()))?;
+    let selected = parsed.select(paths.iter().copied()).map_err(|e| match &e {
+        // Naming a file Pleat could not read: say so, not "matches no Python file".
+        SpecError::NoMatch(text) => match project.unreadable().iter().find(|u| is_at_or_under(text, &u.path))
+        {
+            Some(unreadable) => Failure::usage(format!("`{text}`: {unreadable}")),
+            None => Failure::usage(e.to_string()),
+        },
+        _ => Failure::usage(e.to_string()),
+    })?;
     let (ids, others): (Vec<&str>, Vec<&str>) = selected.into_iter().partition(|p| project.id(p).is_some());
     Ok((
         ids.into_iter().filter_map(|p| project.id(p)).collect(),
         others.into_iter().map(str::to_owned).collect(),
     ))
+}
+
+/// `path` is `dir` itself or lies under it.
+fn is_at_or_under(path: &str, dir: &str) -> bool {
+    path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn relative_spec(root: &Path, spec: &str) -> String {

@@ -254,7 +254,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("pleat: {}", failure.message);
+            crate::output::say(format_args!("{}", failure.message));
             ExitCode::from(failure.code)
         }
     }

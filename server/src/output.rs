@@ -1,5 +1,7 @@
-//! Writing results to stdout: buffered, JSON or human text, and quiet when the reader goes away (`pleat graph | head`).
+//! Writing results to stdout: buffered, JSON or human text, and quiet when the reader goes away (`pleat graph | head`); every human line, on stdout and stderr, goes through [`visible`], so a file name or an import string cannot send control sequences to the terminal.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{BufWriter, ErrorKind, StdoutLock, Write};
 
 use serde::Serialize;
@@ -22,7 +24,8 @@ impl Out {
         if self.closed {
             return Ok(());
         }
-        let result = writeln!(self.inner, "{text}");
+        let text = text.to_string();
+        let result = writeln!(self.inner, "{}", visible(&text));
         self.check(result)
     }
 
@@ -52,5 +55,44 @@ impl Out {
             }
             other => other.map_err(Failure::from),
         }
+    }
+}
+
+/// One line on stderr, `pleat: ` first, control characters escaped.
+pub fn say(text: std::fmt::Arguments<'_>) {
+    let text = text.to_string();
+    eprintln!("pleat: {}", visible(&text));
+}
+
+/// `text` with its control characters escaped as Rust writes them (`\u{1b}`, `\r`), so
+/// that what a repository puts in a file name, an import string or a tool's message is
+/// shown, never obeyed (ESC sequences recolour, move the cursor, retitle the window,
+/// clear the screen). Line breaks and tabs stay: messages span lines on purpose. JSON
+/// output does not pass here; serde escapes it exactly.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    let shown = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(shown) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if shown(c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "{}", c.escape_default());
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(visible("a.py:1: `é` → ok\n\tnext"), "a.py:1: `é` → ok\n\tnext");
+        assert_eq!(visible("b\x1b[2Jclear.py"), "b\\u{1b}[2Jclear.py");
+        assert_eq!(visible("c\x07\r\u{9b}31m\x7f"), "c\\u{7}\\r\\u{9b}31m\\u{7f}");
     }
 }

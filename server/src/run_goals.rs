@@ -52,15 +52,15 @@ pub fn goal_options(
 /// After a goal: evict down to the cap if needed, and say so; problems are warnings.
 fn finish(goals: &Goals) {
     match goals.finish() {
-        Ok(Some(report)) if report.removed > 0 => eprintln!(
-            "pleat: the store was over its size cap: evicted {} least recently used blobs",
+        Ok(Some(report)) if report.removed > 0 => crate::output::say(format_args!(
+            "the store was over its size cap: evicted {} least recently used blobs",
             report.removed
-        ),
+        )),
         Ok(_) => {}
-        Err(e) => eprintln!("pleat: warning: {e}"),
+        Err(e) => crate::output::say(format_args!("warning: {e}")),
     }
     for report in goals.store.take_reports() {
-        eprintln!("pleat: warning: {report}");
+        crate::output::say(format_args!("warning: {report}"));
     }
 }
 
@@ -69,7 +69,7 @@ fn goals_parallelism() -> usize {
 }
 
 pub fn progress(message: &str) {
-    eprintln!("pleat: {message}");
+    crate::output::say(format_args!("{message}"));
 }
 
 /// `pleat lint`: exit 1 when there are findings.
@@ -138,6 +138,8 @@ pub struct TestArgs<'a> {
     pub not_run: &'a [NotRun],
     /// Plugin case files (pytest-mypy-plugins YAML) to run after the test files.
     pub cases: &'a [String],
+    /// Selected test files that cannot be read: each a failure.
+    pub unreadable: &'a [&'a engine::vfs::Unreadable],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -181,34 +183,45 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
                 (false, Some(_)) => "done, failed",
                 (false, None) => "did not finish",
             };
-            eprintln!(
-                "pleat: [{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
+            crate::output::say(format_args!(
+                "[{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
                 total - n
-            );
+            ));
         }
     };
     if cli.format == Format::Human && total > 0 {
         let files = if total == 1 { "test file" } else { "test files" };
-        eprintln!("pleat: running {total} {files}, {} at a time", goals_parallelism());
+        crate::output::say(format_args!("running {total} {files}, {} at a time", goals_parallelism()));
     }
     let results =
         engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
             progress(m);
         })
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
-    let failed = results.iter().filter(|r| !r.outcome.ok()).count();
+    let ran_failed = results.iter().filter(|r| !r.outcome.ok()).count();
+    let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
     let mut out = Out::new();
     if cli.format == Format::Json {
-        out.json(&test_json(&results, failed, cached, args.not_run))?;
+        let mut json = test_json(&results, ran_failed, cached, args.not_run);
+        json["unreadable"] = args
+            .unreadable
+            .iter()
+            .map(|u| serde_json::json!({"file": u.path, "error": u.error}))
+            .collect::<serde_json::Value>();
+        json["summary"]["failed"] = failed.into();
+        out.json(&json)?;
     } else {
         for r in &results {
             print_file(&mut out, r)?;
         }
+        for u in args.unreadable {
+            out.line(format_args!("✕ {u}"))?;
+        }
         for n in args.not_run {
             out.line(format_args!("- not run by Pleat: {} (collected by {})", n.file, n.collector))?;
         }
-        let passed = results.len() - failed;
+        let passed = results.len() - ran_failed;
         let mark = if failed == 0 { "✓" } else { "✕" };
         let not_run = match args.not_run.len() {
             0 => String::new(),
@@ -369,7 +382,7 @@ pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: 
     let report = engine::goals::check::check(&goals, project, &ids, &options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     for warning in &report.warnings {
-        eprintln!("pleat: {}: {warning}", checker.name());
+        crate::output::say(format_args!("{}: {warning}", checker.name()));
     }
     let errors = report.findings.iter().filter(|f| f.is_error()).count();
     let mut out = Out::new();

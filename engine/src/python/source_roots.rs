@@ -35,6 +35,24 @@ impl SourceRoots {
         Ok(Self { roots: roots.into_iter().collect() })
     }
 
+    /// The indexes of the glob `patterns` that match no folder holding Python files (nor
+    /// an ancestor of one): warnings, since the folders may come later.
+    pub fn unmatched_globs(patterns: &[String], python_files: &[String]) -> Vec<usize> {
+        let dirs = all_dirs(python_files);
+        let mut unmatched = Vec::new();
+        for (index, pattern) in patterns.iter().enumerate() {
+            let pattern = normalize(pattern);
+            if !pattern.contains(['*', '?', '[', '{']) {
+                continue;
+            }
+            let Ok(matcher) = vfs::glob(&pattern, "source_roots") else { continue };
+            if !dirs.iter().any(|d| !d.is_empty() && matcher.is_match(d.as_str())) {
+                unmatched.push(index);
+            }
+        }
+        unmatched
+    }
+
     /// Detection: the repository root, every folder named `src`, and every folder that
     /// holds a top-level package (a package whose parent folder is not one).
     pub fn detect(python_files: &[String]) -> Self {

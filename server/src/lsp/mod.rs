@@ -4,6 +4,7 @@ mod actions;
 mod commands;
 mod diagnostics;
 mod lenses;
+mod memory;
 mod navigate;
 mod progress;
 mod results;
@@ -18,6 +19,8 @@ mod workspace;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +108,9 @@ impl Notification for Status {
 
 struct Backend {
     events: mpsc::UnboundedSender<Event>,
+    /// `shutdown` was received: `exit` then ends the process with 0, else with 1 (as the
+    /// protocol says).
+    shut_down: Arc<AtomicBool>,
 }
 
 fn file_path(uri: &Uri) -> Option<PathBuf> {
@@ -194,6 +200,7 @@ impl LanguageServer for Backend {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down.store(true, Ordering::SeqCst);
         Ok(())
     }
 
@@ -315,18 +322,21 @@ impl LanguageServer for Backend {
     }
 }
 
-/// Serves the language server on stdin/stdout until the client exits.
+/// Serves the language server on stdin/stdout until the client exits: exit code 0 after
+/// `shutdown`, 1 when the client exits (or goes away) without asking for it.
 pub fn run(cache_dir: Option<PathBuf>) -> std::result::Result<u8, crate::Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| crate::Failure::usage(format!("cannot start the language server's runtime: {e}")))?;
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shut_down);
     runtime.block_on(async move {
         let (events, receiver) = mpsc::unbounded_channel();
         let (service, socket) = LspService::new(|client: Client| {
             tokio::spawn(state::run(client, events.clone(), receiver, cache_dir));
-            Backend { events }
+            Backend { events, shut_down: flag }
         });
         let (server_input, filter_end) = tokio::io::duplex(1 << 20);
         let (server_output, forward_end) = tokio::io::duplex(1 << 20);
@@ -338,5 +348,5 @@ pub fn run(cache_dir: Option<PathBuf>) -> std::result::Result<u8, crate::Failure
     });
     // The blocking read of stdin may still be waiting: do not wait for it.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    Ok(0)
+    Ok(u8::from(!shut_down.load(Ordering::SeqCst)))
 }

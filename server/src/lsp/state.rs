@@ -20,7 +20,7 @@ use super::results::Results;
 use super::runs::{self, Job, Outcome};
 use super::settings::Settings;
 use super::workspace::{self, Loaded, Workspace};
-use super::{ClientCaps, Event, to_proto};
+use super::{ClientCaps, Event, memory, to_proto};
 
 /// An open document: its text and version as the editor has them.
 pub struct Document {
@@ -397,6 +397,7 @@ impl State {
         if !workspace::is_python(&path) {
             return;
         }
+        let large = doc.text.len() >= memory::LARGE_DOCUMENT;
         match self.workspaces[index].set_text(&path, doc.text.as_bytes()) {
             Ok(Update::Everything) => {
                 self.publish_open().await;
@@ -404,6 +405,10 @@ impl State {
             }
             Ok(_) => self.publish(index, &path).await,
             Err(e) => self.log(MessageType::ERROR, e.to_string()).await,
+        }
+        if large {
+            // The parse tree of a large buffer is gone; its pages need not stay ours.
+            memory::give_back();
         }
     }
 
@@ -428,12 +433,19 @@ impl State {
 
     async fn close(&mut self, uri: Uri) {
         let Some(doc) = self.documents.remove(&uri) else { return };
-        let Some((index, path)) = self.locate(&doc.file) else { return };
-        if matches!(self.workspaces[index].reload_from_disk(&path), Ok(Update::Everything)) {
-            self.publish_open().await;
+        let large = doc.text.len() >= memory::LARGE_DOCUMENT;
+        let file = doc.file;
+        drop(doc.text);
+        if let Some((index, path)) = self.locate(&file) {
+            if matches!(self.workspaces[index].reload_from_disk(&path), Ok(Update::Everything)) {
+                self.publish_open().await;
+            }
+            // Results for the file stay visible in the problems view.
+            self.publish(index, &path).await;
         }
-        // Results for the file stay visible in the problems view.
-        self.publish(index, &path).await;
+        if large {
+            memory::give_back();
+        }
     }
 
     /// Files changed on disk (watched-file notifications or our own polling).
