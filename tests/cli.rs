@@ -392,6 +392,23 @@ fn test_excludes_are_specs_not_pytest_arguments() {
     }
 }
 
+/// A relative `--cache-dir` is taken from the current folder, also by the tool builds and
+/// sandboxes that run elsewhere (it broke the first environment build).
+#[test]
+fn a_relative_cache_folder_works() {
+    let repo = Repo::new("//- tests/test_ok.py\ndef test_ok():\n    assert True\n");
+    let mut command = bare_command(Path::new("cache"));
+    command
+        .current_dir(repo.dir.path())
+        .env_remove("PLEAT_CACHE_DIR")
+        .arg("--root")
+        .arg(repo.path(""))
+        .args(["test", "::"]);
+    let run = Run::of(command);
+    run.ok();
+    assert!(repo.cache().join("store-v1").is_dir(), "{}", run.describe());
+}
+
 #[test]
 fn specs_that_match_nothing_are_usage_errors() {
     let repo = Repo::new(PACKAGE);

@@ -139,7 +139,12 @@ pub fn cache_dir(cli: &Cli) -> Option<PathBuf> {
     if cli.no_cache {
         return None;
     }
-    cli.cache_dir.clone().or_else(loader::default_cache_dir)
+    // Absolute: tool builds and sandboxed processes run in other folders, where a relative
+    // cache folder names nothing (`--cache-dir cache` broke the first environment build).
+    cli.cache_dir
+        .clone()
+        .or_else(loader::default_cache_dir)
+        .map(|dir| std::path::absolute(&dir).unwrap_or(dir))
 }
 
 /// Loads the project, printing cache warnings (and with --verbose, what loading did).
