@@ -286,6 +286,37 @@ except ImportError:
     );
 }
 
+/// A typo in a submodule of a first-party package is flagged even when a requirement of
+/// the same name exists (a library's own checkout); a guarded one stays quiet.
+#[test]
+fn a_missing_first_party_submodule_never_falls_back_to_a_requirement() {
+    check(
+        r#"
+//- requirements.txt
+Jinja2
+//- src/jinja2/__init__.py
+//- src/jinja2/nodes.py
+//- src/jinja2/utils.py
+from .utilz import foo
+from jinja2.nodez import Node
+from jinja2.nodes import Node
+try:
+    from jinja2 import _speedups
+except ImportError:
+    pass
+"#,
+        &expect![[r#"
+            src/jinja2/__init__.py [source] (jinja2)
+            src/jinja2/nodes.py [source] (jinja2.nodes)
+            src/jinja2/utils.py [source] (jinja2.utils)
+              → src/jinja2/__init__.py :5 weak
+              → src/jinja2/nodes.py :3
+              ! 1:6 `jinja2.utilz` is no module of the first-party package `jinja2` (src/jinja2/__init__.py), which Python imports instead of any installed `jinja2`; fix the name
+              ! 2:6 `jinja2.nodez` is no module of the first-party package `jinja2` (src/jinja2/__init__.py), which Python imports instead of any installed `jinja2`; fix the name
+        "#]],
+    );
+}
+
 #[test]
 fn python_version_decides_the_stdlib() {
     check(

@@ -84,12 +84,17 @@ fn prefixes(module: &str) -> impl Iterator<Item = &str> {
 /// What a module name resolves to, for one importer (memoized per file).
 #[derive(Debug, Clone)]
 enum Lookup {
-    Files { files: Vec<FileId>, inits: Vec<FileId> },
+    Files {
+        files: Vec<FileId>,
+        inits: Vec<FileId>,
+    },
     Ambiguous(Vec<FileId>),
     Namespace(Vec<FileId>),
     Stdlib,
     ThirdParty(Vec<Requirement>),
     Unresolved,
+    /// A submodule a regular first-party package (this `__init__` file) does not have.
+    NotInPackage(FileId),
 }
 
 /// What kind of problem an import has.
@@ -363,7 +368,20 @@ impl Resolver {
             _ if import.kind == ImportKind::String => {}
             Lookup::Stdlib => {}
             Lookup::ThirdParty(requirements) => deps.third_party.extend(requirements.iter().cloned()),
-            Lookup::Unresolved if import.weak => {}
+            Lookup::Unresolved | Lookup::NotInPackage(_) if import.weak => {}
+            Lookup::NotInPackage(init) => {
+                let top = module.split('.').next().unwrap_or(module);
+                let init = self.file(*init).map_or("", |f| f.path.as_str());
+                deps.findings.push(Finding {
+                    kind: FindingKind::Unresolved,
+                    range: import.range,
+                    module: module.to_owned(),
+                    message: format!(
+                        "`{module}` is no module of the first-party package `{top}` ({init}), which Python imports instead of any installed `{top}`; fix the name"
+                    ),
+                    candidates: Vec::new(),
+                });
+            }
             Lookup::Unresolved => {
                 let hint = match self.third_party.undeclared(module) {
                     Some(dist) => format!(
@@ -406,10 +424,24 @@ impl Resolver {
         {
             return Lookup::Stdlib;
         }
+        // A missing submodule of a regular first-party package (one with `__init__.py`) is
+        // missing: Python imports the first-party package and never looks further, even when
+        // a requirement of the same name exists (jinja2's checkout, whose requirements name
+        // Jinja2: `from jinja2.nodez import Node` is a typo, not the released Jinja2).
+        if top != module
+            && let Some(init) = self.regular_package_init(top)
+        {
+            return Lookup::NotInPackage(init);
+        }
         match self.third_party.lookup(module) {
             Some(requirements) => Lookup::ThirdParty(requirements.to_vec()),
             None => Lookup::Unresolved,
         }
+    }
+
+    /// The first-party `__init__.py` (or `.pyi`) that provides the package, if any.
+    fn regular_package_init(&self, package: &str) -> Option<FileId> {
+        self.files_for(package).iter().copied().find(|id| self.file(*id).is_some_and(|f| f.is_init))
     }
 
     /// One provider, a stub and its implementation, or an error for real ambiguity.
