@@ -22,7 +22,8 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
             let project = load(cli)?;
             let not_run = project.not_run();
-            let mut others = project.plugin_cases();
+            let plugin_cases = project.plugin_cases();
+            let mut others = plugin_cases.clone();
             others.extend(not_run.iter().filter(|n| project.id(&n.file).is_none()).map(|n| n.file.clone()));
             // A test file that cannot be read is a failure of that file, never silence.
             let unreadable: Vec<String> = project.unreadable_tests().iter().map(|u| u.path.clone()).collect();
@@ -49,7 +50,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                     others.contains(file) || project.id(file).is_some_and(|id| ids.contains(&id))
                 };
                 let not_run = not_run.into_iter().filter(|n| selected(&n.file)).collect();
-                (not_run, others.into_iter().filter(|c| project.plugin_cases().contains(c)).collect())
+                (not_run, others.into_iter().filter(|c| plugin_cases.contains(c)).collect())
             };
             let options = crate::run_goals::TestArgs {
                 force: *force,

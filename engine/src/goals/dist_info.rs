@@ -7,10 +7,7 @@ use std::path::Path;
 /// Files of the generated `.dist-info` folder (path inside it → content), or `None` when the
 /// project declares no name.
 pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
-    let pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .unwrap_or_default();
+    let pyproject = pyproject(root);
     let project = pyproject.get("project").and_then(toml::Value::as_table);
     let pkg_info = std::fs::read_to_string(root.join("PKG-INFO")).ok();
     let header = |key: &str| pkg_info.as_deref().and_then(|text| pkg_info_field(text, key));
@@ -80,11 +77,15 @@ pub fn files(root: &Path) -> Option<(String, BTreeMap<String, String>)> {
 /// The modules of the project's own pytest plugins (`[project.entry-points.pytest11]`),
 /// sorted: pytest loads them in every run, whether a test imports them or not.
 pub fn pytest_plugins(root: &Path) -> Vec<String> {
-    let pyproject = std::fs::read_to_string(root.join("pyproject.toml"))
+    pytest_plugin_modules(&pyproject(root))
+}
+
+/// The root's pyproject.toml, empty when it is missing or not TOML.
+fn pyproject(root: &Path) -> toml::Table {
+    std::fs::read_to_string(root.join("pyproject.toml"))
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .unwrap_or_default();
-    pytest_plugin_modules(&pyproject)
+        .unwrap_or_default()
 }
 
 fn pytest_plugin_modules(pyproject: &toml::Table) -> Vec<String> {
