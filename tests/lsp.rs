@@ -326,8 +326,27 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     let in_source = diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "pytest").is_empty());
     let raised = from_source(&in_source, "pytest");
     let raise_line = broken.lines().position(|l| l.contains("raise ValueError")).unwrap();
-    assert!(raised.iter().all(|d| d["range"]["start"]["line"] == raise_line), "{raised:?}");
-    assert!(raised[0]["message"].as_str().unwrap().contains("tests/test_calc.py::test_add"), "{raised:?}");
+    // Both tests raised through one line: one Information mark with the count, each test
+    // related (the failing tests themselves are the errors).
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0]["range"]["start"]["line"], raise_line, "{raised:?}");
+    assert_eq!(raised[0]["severity"], 3, "{raised:?}");
+    let message = raised[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("2 failing tests raised here: ") && message.contains("add is broken"),
+        "{message}"
+    );
+    let related: Vec<&str> = raised[0]["relatedInformation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        related,
+        ["tests/test_calc.py::test_add fails here", "tests/test_calc.py::TestMore::test_zero fails here"],
+        "{raised:?}"
+    );
     let unused = from_source(&in_source, "ruff");
     assert!(unused.iter().any(|d| d["code"] == "F401"), "ruff's unused import: {in_source:?}");
 
@@ -574,6 +593,34 @@ fn hover_definition_and_links_on_imports() {
         (cycle[0]["range"]["start"]["line"].as_u64(), cycle[0]["severity"].as_u64()),
         (Some(3), Some(4))
     );
+    // A function-level import (how projects break a cycle on purpose) and an `if
+    // TYPE_CHECKING:` one close no import-time cycle: no hint unless asked for all cycles.
+    let d = uri(&root.join("pkg/d.py"));
+    open(&mut server, &d, 1, "import pkg.a\n");
+    let e = uri(&root.join("pkg/e.py"));
+    open(&mut server, &e, 1, "import pkg.a\n");
+    let deferred = format!(
+        "{text}import pkg.c\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.e\n\n\ndef later():\n    import pkg.d\n"
+    );
+    server.notify(
+        "textDocument/didChange",
+        &json!({"textDocument": {"uri": a, "version": 3}, "contentChanges": [{"text": deferred}]}),
+    );
+    let hints = server.diagnostics_for(&a, 3);
+    let cycles: Vec<&Value> = hints.iter().filter(|d| d["code"] == "import-cycle").collect();
+    assert_eq!(cycles.len(), 1, "only the module-level cycle through pkg/c.py: {hints:?}");
+    server.notify(
+        "workspace/didChangeConfiguration",
+        &json!({"settings": {"pleat": {"onSave": "off", "importCycles": "all"}}}),
+    );
+    let hints = server.diagnostics_for(&a, 3);
+    let mut lines: Vec<u64> = hints
+        .iter()
+        .filter(|d| d["code"] == "import-cycle")
+        .map(|d| d["range"]["start"]["line"].as_u64().unwrap())
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(lines, [3, 6, 10], "every cycle when asked: {hints:?}");
     // Nothing under the cursor: null, not an error.
     let nothing = server.request(
         "textDocument/hover",

@@ -37,6 +37,17 @@ pub struct Edge {
     pub type_only: bool,
     /// Every import behind this edge is guarded by an ImportError handler.
     pub weak: bool,
+    /// Every import behind this edge runs later than the module's own import (inside a
+    /// function, or a string naming a module): it cannot close an import-time cycle.
+    pub deferred: bool,
+}
+
+impl Edge {
+    /// Followed when the importing module itself is imported (not deferred, not only for
+    /// type checkers): the edges an import-time cycle is made of.
+    pub fn eager(&self) -> bool {
+        !self.deferred && !self.type_only
+    }
 }
 
 /// Direct edges and the reverse index.
@@ -58,8 +69,9 @@ impl Graph {
     }
 
     /// Replaces the edges of `from`, updating the reverse index by difference.
-    /// Several edges to one target merge into one: the earliest line, and `type_only` /
-    /// `weak` only if every one of them is.
+    /// Several edges to one target merge into one: the earliest line (the earliest eager
+    /// one when there is one), and `type_only` / `weak` / `deferred` only if every one of
+    /// them is.
     #[allow(clippy::many_single_char_names)] // a two-list merge reads best with i, j, a, b
     pub fn set_edges(&mut self, from: FileId, mut edges: Vec<Edge>) {
         self.ensure(from);
@@ -67,13 +79,14 @@ impl Graph {
             self.ensure(edge.to);
         }
         edges.retain(|e| e.to != from);
-        edges.sort_by_key(|e| (e.to, e.line, e.kind));
+        edges.sort_by_key(|e| (e.to, !e.eager(), e.line, e.kind));
         let mut merged: Vec<Edge> = Vec::with_capacity(edges.len());
         for edge in edges {
             match merged.last_mut() {
                 Some(last) if last.to == edge.to => {
                     last.type_only &= edge.type_only;
                     last.weak &= edge.weak;
+                    last.deferred &= edge.deferred;
                 }
                 _ => merged.push(edge),
             }
@@ -160,6 +173,17 @@ impl Graph {
 
     /// The shortest import chain from `from` to `to`: each hop is (importer, edge).
     pub fn path(&self, from: FileId, to: FileId) -> Option<Vec<(FileId, Edge)>> {
+        self.path_along(from, to, |_| true)
+    }
+
+    /// [`Self::path`] over only the edges `follow` accepts (an import-time cycle follows
+    /// only [`Edge::eager`] ones).
+    pub fn path_along(
+        &self,
+        from: FileId,
+        to: FileId,
+        follow: impl Fn(&Edge) -> bool,
+    ) -> Option<Vec<(FileId, Edge)>> {
         if from == to {
             return Some(Vec::new());
         }
@@ -169,7 +193,7 @@ impl Graph {
         *seen.get_mut(from.index())? = true;
         while let Some(id) = queue.pop_front() {
             for edge in self.edges(id) {
-                if seen[edge.to.index()] {
+                if seen[edge.to.index()] || !follow(edge) {
                     continue;
                 }
                 seen[edge.to.index()] = true;
@@ -269,7 +293,7 @@ mod tests {
     use super::*;
 
     fn edge(to: u32, line: u32) -> Edge {
-        Edge { to: FileId(to), kind: EdgeKind::Import, line, type_only: false, weak: false }
+        Edge { to: FileId(to), kind: EdgeKind::Import, line, type_only: false, weak: false, deferred: false }
     }
 
     fn chain() -> Graph {
@@ -303,11 +327,24 @@ mod tests {
     }
 
     #[test]
-    fn merged_edges_keep_the_first_line_and_flags_only_if_all_agree() {
+    fn merged_edges_keep_the_first_eager_line_and_flags_only_if_all_agree() {
         let mut g = Graph::default();
         let typed = Edge { type_only: true, ..edge(1, 4) };
-        g.set_edges(FileId(0), vec![typed, edge(1, 9)]);
-        assert_eq!(g.edges(FileId(0)), [Edge { type_only: false, ..edge(1, 4) }]);
+        let later = Edge { deferred: true, ..edge(1, 2) };
+        g.set_edges(FileId(0), vec![typed, edge(1, 9), later, edge(1, 12)]);
+        assert_eq!(g.edges(FileId(0)), [edge(1, 9)]);
+        let only_deferred = Edge { deferred: true, weak: true, ..edge(2, 3) };
+        g.set_edges(FileId(0), vec![Edge { deferred: true, ..edge(2, 7) }, only_deferred]);
+        assert_eq!(g.edges(FileId(0)), [Edge { deferred: true, ..edge(2, 3) }]);
+    }
+
+    #[test]
+    fn a_path_along_eager_edges_skips_deferred_ones() {
+        let mut g = chain();
+        g.set_edges(FileId(2), vec![edge(3, 2), Edge { deferred: true, ..edge(1, 7) }]);
+        assert!(g.path(FileId(2), FileId(1)).is_some());
+        assert_eq!(g.path_along(FileId(2), FileId(1), Edge::eager), None);
+        assert_eq!(g.path_along(FileId(0), FileId(2), Edge::eager).map(|p| p.len()), Some(2));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::vfs::FileStat;
 /// a parser change invalidates every cached parse result.
 pub const PARSER_HASH: &str = env!("PLEAT_PARSER_HASH");
 
-/// Bumped when the encoding below changes (2: the doctest flag).
-const FORMAT_VERSION: u8 = 2;
+/// Bumped when the encoding below changes (2: the doctest flag; 3: the deferred flag).
+const FORMAT_VERSION: u8 = 3;
 
 /// A content digest (BLAKE3 of the file's bytes).
 pub type ContentDigest = [u8; 32];
@@ -281,7 +281,11 @@ fn encode_parsed(parsed: &ParsedFile, out: &mut Vec<u8>) {
             ImportKind::Dynamic => 2,
             ImportKind::String => 3,
         };
-        out.push(kind | (u8::from(import.weak) << 4) | (u8::from(import.type_only) << 5));
+        out.push(
+            kind | (u8::from(import.weak) << 4)
+                | (u8::from(import.type_only) << 5)
+                | (u8::from(import.deferred) << 6),
+        );
         put_range(out, &import.range);
         put_uint(out, import.names.len() as u64);
         for name in &import.names {
@@ -332,6 +336,7 @@ fn decode_parsed(bytes: &[u8]) -> Option<ParsedFile> {
             kind,
             weak: flags & 0x10 != 0,
             type_only: flags & 0x20 != 0,
+            deferred: flags & 0x40 != 0,
             range,
         });
     }

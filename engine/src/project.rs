@@ -249,6 +249,7 @@ impl Project {
                     line: 0,
                     type_only: false,
                     weak: false,
+                    deferred: false,
                 });
             }
         }
@@ -267,6 +268,7 @@ impl Project {
                         line: 0,
                         type_only: false,
                         weak: false,
+                        deferred: false,
                     }),
                     None => deps.findings.push(Finding {
                         kind: FindingKind::MissingExplicitDependency,

@@ -29,6 +29,7 @@ export function serverSettings(): object {
     lint: { tools: cfg.get('lint.tools') },
     typecheck: cfg.get('typecheck'),
     test: { timeout: cfg.get('test.timeout') },
+    importCycles: cfg.get('importCycles'),
   };
 }
 

@@ -63,6 +63,9 @@ pub struct Import {
     pub weak: bool,
     /// Under `if TYPE_CHECKING:`: needed by type checkers only.
     pub type_only: bool,
+    /// Not run when the module is imported: inside a function body (how Python projects
+    /// break import cycles), or a string that names a module.
+    pub deferred: bool,
     /// The range of the module name (the dots for `from . import x`; the string for
     /// dynamic and string imports).
     pub range: TextRange,
@@ -264,6 +267,7 @@ fn encoding_error(source: &[u8]) -> Option<SyntaxError> {
 struct Ctx {
     weak: bool,
     type_only: bool,
+    deferred: bool,
 }
 
 struct Walker<'s> {
@@ -334,6 +338,7 @@ impl Walker<'_> {
                     kind: ImportKind::From,
                     weak: true,
                     type_only: false,
+                    deferred: true,
                     range: range_of(node),
                 },
                 function,
@@ -440,7 +445,8 @@ impl Walker<'_> {
                 }
                 push_field(stack, "body", Ctx { weak: ctx.weak || suppresses, ..ctx });
             }
-            "function_definition" | "class_definition" => push_field(stack, "body", ctx),
+            "function_definition" => push_field(stack, "body", Ctx { deferred: true, ..ctx }),
+            "class_definition" => push_field(stack, "body", ctx),
             "decorated_definition" => push_field(stack, "definition", ctx),
             "for_statement" | "while_statement" => {
                 push_field(stack, "body", ctx);
@@ -526,6 +532,7 @@ impl Walker<'_> {
                             kind: ImportKind::Import,
                             weak: ctx.weak,
                             type_only: ctx.type_only,
+                            deferred: ctx.deferred,
                             range: range_of(dotted),
                         },
                         node,
@@ -598,6 +605,7 @@ impl Walker<'_> {
                 kind: ImportKind::From,
                 weak: ctx.weak,
                 type_only: ctx.type_only,
+                deferred: ctx.deferred,
                 range: range_of(module_node),
             },
             node,
@@ -767,6 +775,7 @@ impl Walker<'_> {
                 kind: ImportKind::Dynamic,
                 weak: ctx.weak,
                 type_only: ctx.type_only,
+                deferred: ctx.deferred,
                 range: range_of(first),
             },
             call,
@@ -811,6 +820,7 @@ impl Walker<'_> {
                                 kind: ImportKind::String,
                                 weak: true,
                                 type_only: false,
+                                deferred: true,
                                 range: range_of(node),
                             },
                             node,

@@ -335,6 +335,7 @@ impl Resolver {
             line,
             type_only: import.type_only,
             weak: import.weak,
+            deferred: import.deferred,
         };
         // Generated code repeats one import hundreds of times in a file (1,190 times
         // `from ._models_py3 import X` in one azure file): look each module up once.

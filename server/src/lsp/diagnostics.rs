@@ -5,10 +5,11 @@ use engine::goals::lint::LintFinding;
 use engine::goals::test::{FileOutcome, Outcome as TestOutcome};
 use serde_json::json;
 use tower_lsp_server::ls_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Range,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, NumberOrString, Range,
 };
 
 use super::results::Results;
+use super::settings::CycleHints;
 use super::state::State;
 use super::to_proto;
 
@@ -21,7 +22,7 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
     if let Some(deps) = project.deps(id) {
         out.extend(deps.findings.iter().map(|f| to_proto::diagnostic(f, text)));
     }
-    out.extend(cycle_hints(project, id, text));
+    out.extend(cycle_hints(project, id, text, state.settings.import_cycles));
     if let Some(record) = ws.results.lint.get(path)
         && Results::current(project, path, Some(&record.digest))
     {
@@ -32,6 +33,10 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
     {
         out.extend(record.findings.iter().map(|(tool, f)| check(tool, f, text)));
     }
+    // Where failing tests raised in this file: one mark per line, however many tests
+    // went through it (ten tests through one loader line are one mark, not ten).
+    let mut raised: std::collections::BTreeMap<u32, Vec<(&engine::goals::test::TestCase, String)>> =
+        std::collections::BTreeMap::new();
     for (test_file, record) in &ws.results.tests {
         if !Results::current(project, path, record.seen.get(path)) {
             continue;
@@ -46,14 +51,11 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
             let short = case.name.split("::").skip(1).collect::<Vec<_>>().join("::");
             let message =
                 case.message.clone().unwrap_or_else(|| format!("{} {}", short, case.outcome.as_str()));
-            let at = |l: &engine::goals::test::Location| {
-                let range = to_proto::line_range(&state.text(index, &l.file), l.line);
-                state.uri_of(index, &l.file).map(|uri| Location { uri, range })
-            };
             if let Some(location) = case.location.as_ref().filter(|l| l.file == path) {
-                let related = case.source_location.as_ref().and_then(at).map(|location| {
-                    vec![DiagnosticRelatedInformation { location, message: "raised here".to_owned() }]
-                });
+                let related =
+                    case.source_location.as_ref().and_then(|l| state.location(index, l)).map(|location| {
+                        vec![DiagnosticRelatedInformation { location, message: "raised here".to_owned() }]
+                    });
                 out.push(Diagnostic {
                     range: to_proto::line_range(text, location.line),
                     severity: Some(DiagnosticSeverity::ERROR),
@@ -66,38 +68,80 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
                 });
             }
             if let Some(source) = case.source_location.as_ref().filter(|l| l.file == path) {
-                let related = case.location.as_ref().and_then(at).map(|location| {
-                    vec![DiagnosticRelatedInformation {
-                        location,
-                        message: format!("{} fails here", case.name),
-                    }]
-                });
-                out.push(Diagnostic {
-                    range: to_proto::line_range(text, source.line),
-                    severity: Some(DiagnosticSeverity::ERROR),
-                    source: Some("pytest".to_owned()),
-                    code: Some(NumberOrString::String("test-failure".to_owned())),
-                    message: format!("{message} (raised here; {} fails)", case.name),
-                    related_information: related,
-                    data: Some(json!({ "test": case.name })),
-                    ..Diagnostic::default()
-                });
+                raised.entry(source.line).or_default().push((case, message));
             }
         }
+    }
+    for (line, cases) in raised {
+        out.push(raised_here(state, index, text, line, &cases));
     }
     out
 }
 
-/// A hint on each import that closes a cycle through this file, with the chain back.
-fn cycle_hints(project: &engine::project::Project, id: engine::graph::FileId, text: &str) -> Vec<Diagnostic> {
+/// One Information mark on a first-party line that failing tests raised through: the
+/// failing test is the error; this line is where to look, once, with each test related.
+fn raised_here(
+    state: &State,
+    index: usize,
+    text: &str,
+    line: u32,
+    cases: &[(&engine::goals::test::TestCase, String)],
+) -> Diagnostic {
+    let (first, first_message) = &cases[0];
+    let message = match cases {
+        [_] => format!("{first_message} (raised here; {} fails)", first.name),
+        _ => format!("{} failing tests raised here: {first_message}", cases.len()),
+    };
+    let related: Vec<DiagnosticRelatedInformation> = cases
+        .iter()
+        .filter_map(|(case, _)| {
+            let location = state.location(index, case.location.as_ref()?)?;
+            Some(DiagnosticRelatedInformation { location, message: format!("{} fails here", case.name) })
+        })
+        .collect();
+    Diagnostic {
+        range: to_proto::line_range(text, line),
+        severity: Some(DiagnosticSeverity::INFORMATION),
+        source: Some("pytest".to_owned()),
+        code: Some(NumberOrString::String("test-failure".to_owned())),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        data: Some(
+            json!({ "test": first.name, "tests": cases.iter().map(|(c, _)| &c.name).collect::<Vec<_>>() }),
+        ),
+        ..Diagnostic::default()
+    }
+}
+
+/// A hint on each import that closes a cycle through this file, with the chain back. By
+/// default only import-time cycles count: a function-level import is how a project breaks
+/// a cycle on purpose, and an `if TYPE_CHECKING:` one never runs.
+fn cycle_hints(
+    project: &engine::project::Project,
+    id: engine::graph::FileId,
+    text: &str,
+    policy: CycleHints,
+) -> Vec<Diagnostic> {
+    let follow = |edge: &engine::graph::Edge| match policy {
+        CycleHints::ModuleLevel => edge.eager(),
+        CycleHints::All => true,
+        CycleHints::Off => false,
+    };
+    if policy == CycleHints::Off {
+        return Vec::new();
+    }
     let importers: std::collections::HashSet<_> = project.dependents(&[id], true).into_iter().collect();
     let mut lines = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for edge in project.graph().edges(id) {
-        if edge.kind != engine::graph::EdgeKind::Import || edge.to == id || !importers.contains(&edge.to) {
+        if edge.kind != engine::graph::EdgeKind::Import
+            || edge.to == id
+            || !follow(edge)
+            || !importers.contains(&edge.to)
+        {
             continue;
         }
-        let Some(back) = project.graph().path(edge.to, id) else { continue };
+        let Some(back) = project.graph().path_along(edge.to, id, follow) else { continue };
         if !lines.insert(edge.line) {
             continue;
         }

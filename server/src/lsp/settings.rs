@@ -23,6 +23,17 @@ impl OnSave {
     }
 }
 
+/// Which import cycles get a hint on the import that closes them (`pleat.importCycles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleHints {
+    /// Cycles of imports that run when their module is imported: no function-level
+    /// import (how projects break cycles on purpose), no `if TYPE_CHECKING:` import.
+    ModuleLevel,
+    /// Every cycle the graph has.
+    All,
+    Off,
+}
+
 /// Seconds a test file may run in an editor run unless `pleat.test.timeout` says otherwise.
 pub const DEFAULT_TEST_TIMEOUT: u64 = 300;
 
@@ -36,6 +47,7 @@ pub struct Settings {
     /// A test file's time limit in seconds (`pleat.test.timeout`; 0 for none). An editor
     /// run has one by default, so a hung test cannot keep a run going for ever.
     pub test_timeout: Option<u64>,
+    pub import_cycles: CycleHints,
 }
 
 impl Default for Settings {
@@ -45,6 +57,7 @@ impl Default for Settings {
             linters: vec![Linter::Ruff],
             typecheck: None,
             test_timeout: Some(DEFAULT_TEST_TIMEOUT),
+            import_cycles: CycleHints::ModuleLevel,
         }
     }
 }
@@ -99,6 +112,16 @@ impl Settings {
                 None => problems.push(format!("pleat.test.timeout is {timeout}; use a number of seconds")),
             }
         }
+        if let Some(cycles) = value.get("importCycles") {
+            match cycles.as_str() {
+                Some("module-level") => settings.import_cycles = CycleHints::ModuleLevel,
+                Some("all") => settings.import_cycles = CycleHints::All,
+                Some("off") => settings.import_cycles = CycleHints::Off,
+                _ => problems.push(format!(
+                    "pleat.importCycles is {cycles}; use \"module-level\", \"all\" or \"off\""
+                )),
+            }
+        }
         (settings, problems)
     }
 }
@@ -120,14 +143,17 @@ mod tests {
         assert_eq!(Settings::from_json(&Value::Null).0, Settings::default());
         assert_eq!(Settings::default().test_timeout, Some(DEFAULT_TEST_TIMEOUT));
         assert_eq!(Settings::from_json(&json!({"test": {"timeout": 0}})).0.test_timeout, None);
+        assert_eq!(Settings::default().import_cycles, CycleHints::ModuleLevel);
+        assert_eq!(Settings::from_json(&json!({"importCycles": "all"})).0.import_cycles, CycleHints::All);
     }
 
     #[test]
     fn bad_values_keep_the_default_and_say_why() {
-        let (s, problems) =
-            Settings::from_json(&json!({"onSave": 3, "lint": {"tools": ["nope"]}, "typecheck": "x"}));
+        let (s, problems) = Settings::from_json(
+            &json!({"onSave": 3, "lint": {"tools": ["nope"]}, "typecheck": "x", "importCycles": 1}),
+        );
         assert_eq!(s, Settings::default());
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].contains("pleat.onSave"));
     }
 }

@@ -145,7 +145,11 @@ impl State {
         for problem in problems {
             self.log(MessageType::WARNING, problem).await;
         }
+        let republish = settings.import_cycles != self.settings.import_cycles;
         self.settings = settings;
+        if republish {
+            self.publish_open().await;
+        }
     }
 
     /// Loads (or reloads) a workspace folder on a blocking thread.
@@ -335,6 +339,16 @@ impl State {
 
     pub fn uri_of(&self, index: usize, path: &str) -> Option<Uri> {
         Uri::from_file_path(self.workspaces.get(index)?.project.root.join(path))
+    }
+
+    /// A test result's location as an LSP location (the whole line).
+    pub fn location(
+        &self,
+        index: usize,
+        at: &engine::goals::test::Location,
+    ) -> Option<tower_lsp_server::ls_types::Location> {
+        let range = to_proto::line_range(&self.text(index, &at.file), at.line);
+        Some(tower_lsp_server::ls_types::Location { uri: self.uri_of(index, &at.file)?, range })
     }
 
     // ---- documents ----

@@ -26,6 +26,9 @@ fn render(parsed: &ParsedFile) -> String {
         if i.type_only {
             flags.push_str(" type-only");
         }
+        if i.deferred {
+            flags.push_str(" deferred");
+        }
         let _ = writeln!(
             out,
             "{}:{}-{}:{} {what}{flags}",
@@ -164,10 +167,10 @@ async def h():
         import in_async_with
 ",
         &expect![[r#"
-            3:12-3:23 import in_function
-            5:16-5:24 import in_class
+            3:12-3:23 import in_function deferred
+            5:16-5:24 import in_class deferred
             9:10-9:23 from in_class_body import x
-            12:16-12:28 import in_decorated
+            12:16-12:28 import in_decorated deferred
             15:12-15:17 import in_if
             17:12-17:19 import in_elif
             19:12-19:19 import in_else
@@ -181,7 +184,7 @@ async def h():
             39:12-39:22 import in_finally
             43:16-43:23 import in_case
             45:16-45:26 import in_default
-            49:16-49:29 import in_async_with
+            49:16-49:29 import in_async_with deferred
         "#]],
     );
 }
@@ -339,9 +342,9 @@ def f(s="pkg.other.thing"):
 "#,
         options,
         &expect![[r#"
-            2:9-2:24 string pkg.mod.Class weak
-            2:49-2:58 string x.y.z.w weak
-            3:9-3:26 string pkg.other.thing weak
+            2:9-2:24 string pkg.mod.Class weak deferred
+            2:49-2:58 string x.y.z.w weak deferred
+            3:9-3:26 string pkg.other.thing weak deferred
         "#]],
     );
     let one_dot = ParseOptions { string_imports: true, string_imports_min_dots: 1 };
@@ -349,8 +352,8 @@ def f(s="pkg.other.thing"):
         r#"X = "a.b""#,
         one_dot,
         &expect![[r#"
-        1:5-1:10 string a.b weak
-    "#]],
+            1:5-1:10 string a.b weak deferred
+        "#]],
     );
 }
 
@@ -492,9 +495,9 @@ def __getattr__(name):
     raise AttributeError(name)
 "#,
         &expect![[r#"
-            2:12-2:20 from . import easter weak
-            2:22-2:26 from . import tz weak
-            5:12-5:21 import importlib
+            2:12-2:20 from . import easter weak deferred
+            2:22-2:26 from . import tz weak deferred
+            5:12-5:21 import importlib deferred
         "#]],
     );
 }
