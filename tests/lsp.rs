@@ -829,6 +829,54 @@ fn a_hung_test_times_out_with_a_diagnostic_and_a_broken_test_file_says_why() {
     assert!(message.contains("IndentationError"), "{message}");
 }
 
+#[test]
+fn setup_and_collection_errors_are_marked_where_they_happen_in_the_test_file() {
+    let conftest = "import pytest\nfrom pkg.loader import load\n\n\n@pytest.fixture\ndef conf_loader():\n    return load(\"x\")\n";
+    let fixtures = format!(
+        "# {}\nimport pytest\n\n\ndef test_ok():\n    pass\n\n\ndef test_conf(conf_loader):\n    pass\n\n\ndef test_missing(nosuchfixture):\n    pass\n",
+        nonce()
+    );
+    let imports =
+        format!("# {}\nimport os\n\nfrom pkg.loader import nothere\n\n\ndef test_x():\n    pass\n", nonce());
+    let (_dir, root) = fixture(&[
+        ("pleat.toml", ""),
+        ("pkg/__init__.py", ""),
+        ("pkg/loader.py", "def load(name):\n    raise LookupError(f\"no package {name}\")\n"),
+        ("tests/conftest.py", conftest),
+        ("tests/test_fixtures.py", &fixtures),
+        ("tests/test_imports.py", &imports),
+    ]);
+    let mut server = Server::start(&shared_cache());
+    initialize(&mut server, &root, &json!({"onSave": "tests"}), &json!({}));
+    // A fixture from conftest.py that raised, and a fixture that does not exist: each is an
+    // error on the test's definition, with pytest's message.
+    let path = root.join("tests/test_fixtures.py");
+    open(&mut server, &uri(&path), 1, &fixtures);
+    save(&mut server, &path, 2, &fixtures);
+    let diagnostics = diagnostics_where(&mut server, &uri(&path), |d| from_source(d, "pytest").len() >= 2);
+    let marks: Vec<(u64, String)> = from_source(&diagnostics, "pytest")
+        .iter()
+        .map(|d| (d["range"]["start"]["line"].as_u64().unwrap(), d["message"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(marks.len(), 2, "{marks:?}");
+    assert_eq!(marks[0].0, 8, "on `def test_conf`: {marks:?}");
+    assert!(marks[0].1.contains("LookupError: no package x"), "{marks:?}");
+    assert_eq!(marks[1].0, 12, "on `def test_missing`: {marks:?}");
+    assert!(marks[1].1.contains("fixture 'nosuchfixture' not found"), "{marks:?}");
+    // A collection error is one error on the import that failed, naming the repository's
+    // file (not the sandbox's copy).
+    let path = root.join("tests/test_imports.py");
+    open(&mut server, &uri(&path), 1, &imports);
+    save(&mut server, &path, 2, &imports);
+    let diagnostics = diagnostics_where(&mut server, &uri(&path), |d| !from_source(d, "pytest").is_empty());
+    let marks = from_source(&diagnostics, "pytest");
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(marks[0]["range"]["start"]["line"], 3, "{marks:?}");
+    let message = marks[0]["message"].as_str().unwrap();
+    assert!(message.contains("cannot import name 'nothere' from 'pkg.loader'"), "{message}");
+    assert!(!message.contains("sandbox"), "{message}");
+}
+
 /// The server's resident memory, from /proc (MiB).
 fn rss_mib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();

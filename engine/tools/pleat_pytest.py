@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -71,13 +72,28 @@ os.lstat = _stat_watching(os.lstat)
 sys.addaudithook(_watch)
 
 
+_ROOT = os.getcwd() + os.sep
+# `path:line: in name`: a frame of a traceback pytest gave as text (a collection error's
+# "ImportError while importing test module").
+_TEXT_FRAME = re.compile(r"^(\S[^:\n]*\.py):(\d+): in ", re.MULTILINE)
+
+
+def _rel(path):
+    """A path as the repository names it: the sandbox's root stripped."""
+    path = str(path)
+    return path[len(_ROOT):] if path.startswith(_ROOT) else path
+
+
 def _frames(longrepr):
     tb = getattr(longrepr, "reprtraceback", None)
     frames = []
     for entry in getattr(tb, "reprentries", []) or []:
         loc = getattr(entry, "reprfileloc", None)
         if loc is not None:
-            frames.append({"file": str(loc.path), "line": int(loc.lineno)})
+            frames.append({"file": _rel(loc.path), "line": int(loc.lineno)})
+    if tb is None:
+        for match in _TEXT_FRAME.finditer(str(longrepr)):
+            frames.append({"file": _rel(match.group(1)), "line": int(match.group(2))})
     return frames
 
 
@@ -107,9 +123,11 @@ def _record(nodeid, when, outcome, duration, longrepr):
         crash = getattr(longrepr, "reprcrash", None)
         if crash is not None:
             entry["message"] = str(crash.message).strip() or _first_error_line(longrepr)
-            entry["crash"] = {"file": str(crash.path), "line": int(crash.lineno)}
+            entry["crash"] = {"file": _rel(crash.path), "line": int(crash.lineno)}
         else:
             entry["message"] = str(longrepr)[-2000:]
+        # Messages name the repository's files, not the sandbox's copies.
+        entry["message"] = entry["message"].replace(_ROOT, "")
         entry["frames"] = _frames(longrepr)
 
 

@@ -42,8 +42,15 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
             continue;
         }
         let result = &record.result;
-        if test_file == path && matches!(result.outcome, FileOutcome::Error | FileOutcome::TimedOut) {
-            out.push(file_problem(result, text));
+        let own = test_file == path;
+        if own && matches!(result.outcome, FileOutcome::Error | FileOutcome::TimedOut) {
+            // A collection error sits on the test file's line that failed (the import), if
+            // pytest's traceback went through it.
+            let collection = result.tests.iter().find(|c| !c.name.contains("::"));
+            let line =
+                collection.and_then(|c| c.location.as_ref()).filter(|l| l.file == path).map(|l| l.line);
+            let message = collection.and_then(|c| c.message.as_deref());
+            out.push(file_problem(result, text, line.unwrap_or(1), message));
         }
         for case in
             result.tests.iter().filter(|c| matches!(c.outcome, TestOutcome::Failed | TestOutcome::Error))
@@ -51,13 +58,22 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
             let short = case.name.split("::").skip(1).collect::<Vec<_>>().join("::");
             let message =
                 case.message.clone().unwrap_or_else(|| format!("{} {}", short, case.outcome.as_str()));
-            if let Some(location) = case.location.as_ref().filter(|l| l.file == path) {
+            // Where in this test file: the failing line, else (a fixture from a conftest
+            // failed, or a fixture is missing) the test's own definition. A collection
+            // error (no `::` in its id) is the file's problem above.
+            let range = match case.location.as_ref().filter(|l| l.file == path) {
+                _ if short.is_empty() => None,
+                Some(location) => Some(to_proto::line_range(text, location.line)),
+                None if own => super::lenses::test_range(text, &short),
+                None => None,
+            };
+            if let Some(range) = range {
                 let related =
                     case.source_location.as_ref().and_then(|l| state.location(index, l)).map(|location| {
                         vec![DiagnosticRelatedInformation { location, message: "raised here".to_owned() }]
                     });
                 out.push(Diagnostic {
-                    range: to_proto::line_range(text, location.line),
+                    range,
                     severity: Some(DiagnosticSeverity::ERROR),
                     source: Some("pytest".to_owned()),
                     code: Some(NumberOrString::String(case.outcome.as_str().to_owned())),
@@ -198,17 +214,26 @@ fn check(tool: &str, finding: &CheckFinding, text: &str) -> Diagnostic {
     }
 }
 
-/// A test file that could not run (collection error, timeout): one error on its first line.
-fn file_problem(result: &engine::goals::test::TestFileResult, text: &str) -> Diagnostic {
-    let detail = result
-        .output
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("E ") || l.contains("Error"))
-        .or_else(|| result.output.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("")
-        .trim_start_matches("E ")
-        .trim();
+/// A test file that could not run (collection error, timeout): one error on `line` (1-based:
+/// the import that failed, else the first line), with pytest's message for the collection
+/// error when it gave one, else the last error line of its output.
+fn file_problem(
+    result: &engine::goals::test::TestFileResult,
+    text: &str,
+    line: u32,
+    collection_message: Option<&str>,
+) -> Diagnostic {
+    let detail = collection_message.unwrap_or_else(|| {
+        result
+            .output
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("E ") || l.contains("Error"))
+            .or_else(|| result.output.lines().rev().find(|l| !l.trim().is_empty()))
+            .unwrap_or("")
+            .trim_start_matches("E ")
+            .trim()
+    });
     let message = match result.outcome {
         FileOutcome::TimedOut => {
             format!(
@@ -219,7 +244,7 @@ fn file_problem(result: &engine::goals::test::TestFileResult, text: &str) -> Dia
         _ => format!("pytest could not run this file: {detail}"),
     };
     Diagnostic {
-        range: to_proto::line_range(text, 1),
+        range: to_proto::line_range(text, line),
         severity: Some(DiagnosticSeverity::ERROR),
         source: Some("pytest".to_owned()),
         code: Some(NumberOrString::String(result.outcome.as_str().to_owned())),
