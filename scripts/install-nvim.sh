@@ -54,5 +54,5 @@ case "$only" in
     *) echo "usage: $0 [--only 0.11|0.7]" >&2; exit 2 ;;
 esac
 for v in 0.11 0.7; do
-    [ -e "$tools/bin/nvim-$v" ] && echo "$PWD/$tools/bin/nvim-$v"
+    if [ -e "$tools/bin/nvim-$v" ]; then echo "$PWD/$tools/bin/nvim-$v"; fi
 done

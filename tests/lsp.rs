@@ -393,12 +393,19 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
 
     // Lenses: counts on the module, results on each test.
     let titles: Vec<String> = lenses(&mut server, &calc_uri).into_iter().map(|(_, t)| t).collect();
-    assert_eq!(titles, ["▶ Run 1 affected test", "1 dependent"]);
+    assert_eq!(titles, ["▶ Run 2 affected tests (1 file)", "1 dependent"]);
     let lensed = lenses(&mut server, &test_uri);
     let titles: Vec<(u64, &str)> = lensed.iter().map(|(line, t)| (*line, t.as_str())).collect();
     assert!(titles.contains(&(3, "▶ Run test")) && titles.contains(&(3, "✕ failed")), "{titles:?}");
     assert!(titles.contains(&(7, "▶ Run test")), "the class has a lens: {titles:?}");
     assert!(titles.contains(&(8, "✕ failed")), "{titles:?}");
+    let test_file_titles: Vec<&str> = titles.iter().filter(|(line, _)| *line == 0).map(|(_, t)| *t).collect();
+    assert_eq!(test_file_titles, ["▶ Run 2 tests", "0 dependents"], "a test file counts its own tests");
+    // A result lens is a status: shown, never offered as an action.
+    let answer = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
+    let failed =
+        answer["result"].as_array().unwrap().iter().find(|l| l["command"]["title"] == "✕ failed").cloned();
+    assert_eq!(failed.map(|l| l["command"]["command"].clone()), Some(json!("")), "{answer}");
 
     // The fix clears both files.
     save(&mut server, &calc, 3, &good);
@@ -414,7 +421,25 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     let tests = run["result"]["tests"].as_array().unwrap_or_else(|| panic!("{run}"));
     assert!(tests.iter().all(|t| t["state"] == "passed" && t["cached"] == true), "{tests:?}");
     let titles: Vec<String> = lenses(&mut server, &test_uri).into_iter().map(|(_, t)| t).collect();
-    assert!(titles.iter().any(|t| t.starts_with('✓') && t.ends_with("(cached)")), "{titles:?}");
+    assert!(titles.iter().any(|t| t.starts_with('✓') && t.ends_with(", cached")), "{titles:?}");
+    assert!(titles.iter().all(|t| !t.contains("0.00 s")), "a real duration, even from the cache: {titles:?}");
+    // "▶ Run test" runs that one test: the answer holds it alone, and the file's other
+    // results stay on their lenses.
+    let one = server.request(
+        "workspace/executeCommand",
+        &json!({"command": "pleat.runTests", "arguments": [{"tests": ["tests/test_calc.py::TestMore"], "force": true}]}),
+    );
+    let ran: Vec<&str> = one["result"]["tests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{one}"))
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["tests/test_calc.py::TestMore::test_zero"], "{one}");
+    assert_eq!(one["result"]["tests"][0]["cached"], false, "{one}");
+    let titles = lenses(&mut server, &test_uri);
+    let passed: Vec<u64> = titles.iter().filter(|(_, t)| t.starts_with('✓')).map(|(line, _)| *line).collect();
+    assert_eq!(passed, [3, 7, 8], "test_add's result stays beside the class's and test_zero's: {titles:?}");
     let why = server.request(
         "workspace/executeCommand",
         &json!({"command": "pleat.why", "arguments": [{"from": test_uri, "to": calc_uri}]}),

@@ -166,8 +166,13 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         Some(s) => return Err(Failure::usage(format!("--timeout {s}: give a positive number of seconds"))),
         None => None,
     };
-    let options =
-        TestOptions { timeout, extra_env, pytest_args: args.pytest_args.to_vec(), force: args.force };
+    let options = TestOptions {
+        timeout,
+        extra_env,
+        pytest_args: args.pytest_args.to_vec(),
+        force: args.force,
+        ..TestOptions::default()
+    };
     let goals = goals(cli, project)?;
     let total = tests.len() + args.cases.len();
     let done = std::sync::atomic::AtomicUsize::new(0);

@@ -32,6 +32,9 @@ pub struct TestOptions {
     pub pytest_args: Vec<String>,
     /// Run even when a cached result exists (and do not cache this run).
     pub force: bool,
+    /// Per test file, only these tests (node ids after `path::`: `test_x`, `TestA::test_b`)
+    /// instead of the whole file: pytest is given their node ids, a cache entry of its own.
+    pub only: BTreeMap<String, Vec<String>>,
 }
 
 /// A test's outcome.
@@ -374,7 +377,10 @@ pub fn test(
         let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
         argv.extend(["-p", "pleat_pytest", "-p", "no:cacheprovider", "--rootdir=.", "-q"].map(String::from));
-        argv.push(path.clone());
+        match options.only.get(&path).filter(|ids| !ids.is_empty()) {
+            Some(ids) => argv.extend(ids.iter().map(|id| format!("{path}::{id}"))),
+            None => argv.push(path.clone()),
+        }
         argv.extend(options.pytest_args.iter().cloned());
         let mut process = Process::new(argv, root);
         process.env = options.extra_env.clone();

@@ -1,6 +1,6 @@
 //! workspace/executeCommand: the `pleat.*` commands, and the structured test report that commands answer with and `pleat/testResults` carries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use engine::project::TargetKind;
@@ -60,7 +60,7 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             let id = project.id(&path).ok_or("unknown file")?;
             let tests =
                 project.affected_tests(&[id]).into_iter().map(|t| project.path(t).to_owned()).collect();
-            Ok(start(state, index, tests, args))
+            Ok(start(state, index, tests, BTreeMap::default(), args))
         }
         "pleat.runAll" => {
             let mut receivers = Vec::new();
@@ -71,7 +71,7 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
                     .filter(|(_, f)| f.kind == TargetKind::Test)
                     .map(|(_, f)| f.path.clone())
                     .collect();
-                if let Reply::Later(mut r) = start(state, index, tests, args) {
+                if let Reply::Later(mut r) = start(state, index, tests, BTreeMap::default(), args) {
                     receivers.append(&mut r);
                 }
             }
@@ -174,20 +174,22 @@ fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
 }
 
 /// `pleat.runTests`: `{"files": [...], "tests": ["path::test_id", ...], "force": bool}`.
-/// Pleat's unit of work is the test file (as in Pants): a test id runs its file, and the
-/// answer holds every test of it.
+/// A file runs whole; a test id runs that test alone (its class's or its parameters' tests
+/// with it), and the answer holds what ran.
 fn run_tests(state: &mut State, args: &Value) -> Result<Reply, String> {
-    let mut by_workspace: Vec<BTreeSet<String>> = vec![BTreeSet::new(); state.workspaces.len()];
+    let mut by_workspace: Vec<Selection> = vec![Selection::default(); state.workspaces.len()];
     let strings = |key: &str| -> Vec<String> {
         args.get(key)
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default()
     };
-    let files = strings("files")
-        .into_iter()
-        .chain(strings("tests").into_iter().map(|t| t.split("::").next().unwrap_or("").to_owned()));
-    for file in files {
+    let files = strings("files").into_iter().map(|f| (f, None));
+    let tests = strings("tests").into_iter().map(|t| match t.split_once("::") {
+        Some((file, id)) if !id.is_empty() => (file.to_owned(), Some(id.to_owned())),
+        _ => (t, None),
+    });
+    for (file, id) in files.chain(tests) {
         let (index, path) = file_arg(state, Some(&Value::String(file)))?;
         let project = &state.workspaces[index].project;
         if project.id(&path).and_then(|id| project.file(id)).is_none_or(|f| f.kind != TargetKind::Test) {
@@ -195,25 +197,52 @@ fn run_tests(state: &mut State, args: &Value) -> Result<Reply, String> {
                 "{path} is not a test file: pytest's configuration (testpaths, python_files) or test_patterns in [tool.pleat] decide which files are"
             ));
         }
-        by_workspace[index].insert(path);
+        let selection = &mut by_workspace[index];
+        match id {
+            Some(id) if !selection.whole.contains(&path) => {
+                selection.only.entry(path).or_default().insert(id);
+            }
+            Some(_) => {}
+            None => {
+                selection.only.remove(&path);
+                selection.whole.insert(path);
+            }
+        }
     }
-    if by_workspace.iter().all(BTreeSet::is_empty) {
+    if by_workspace.iter().all(|s| s.whole.is_empty() && s.only.is_empty()) {
         return Err("pleat.runTests needs \"files\" or \"tests\"".to_owned());
     }
     let mut receivers = Vec::new();
-    for (index, tests) in by_workspace.into_iter().enumerate() {
-        if !tests.is_empty()
-            && let Reply::Later(mut r) = start(state, index, tests, args)
-        {
+    for (index, selection) in by_workspace.into_iter().enumerate() {
+        if selection.whole.is_empty() && selection.only.is_empty() {
+            continue;
+        }
+        let mut tests = selection.whole;
+        tests.extend(selection.only.keys().cloned());
+        if let Reply::Later(mut r) = start(state, index, tests, selection.only, args) {
             receivers.append(&mut r);
         }
     }
     Ok(Reply::Later(receivers))
 }
 
-fn start(state: &mut State, index: usize, tests: BTreeSet<String>, args: &Value) -> Reply {
+/// The tests one `pleat.runTests` asks of a workspace: whole files, and single tests.
+#[derive(Clone, Default)]
+struct Selection {
+    whole: BTreeSet<String>,
+    only: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn start(
+    state: &mut State,
+    index: usize,
+    tests: BTreeSet<String>,
+    only: BTreeMap<String, BTreeSet<String>>,
+    args: &Value,
+) -> Reply {
     let mut job = state.new_job(index);
     job.tests = tests;
+    job.only = only;
     job.force = args.get("force").and_then(Value::as_bool).unwrap_or(false);
     let (sender, receiver) = oneshot::channel();
     state.start(job, None, Some(sender));
@@ -235,6 +264,8 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
             "cached": result.cached,
             "duration": result.duration_s,
             "output": result.output,
+            // Only these tests of the file ran (node ids after `path::`); absent: all of it.
+            "only": outcome.job.only.get(&result.file),
         }));
         for case in &result.tests {
             let id = case.name.split_once("::").map_or("", |(_, id)| id);

@@ -1,4 +1,4 @@
-//! Code lenses: "▶ Run N affected tests" and "N dependents" on every module's first line; "▶ Run test" and the last result on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
+//! Code lenses: "▶ Run N affected tests (M files)" (or "▶ Run N tests" on a test file) and "N dependents" on every module's first line; "▶ Run test" and the last result (a status, not an action) on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
 
 use engine::goals::test::Outcome;
 use engine::project::TargetKind;
@@ -23,22 +23,18 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     let project = &ws.project;
     let Some(id) = project.id(&path) else { return Vec::new() };
     let top = Range { start: Position { line: 0, character: 0 }, end: Position { line: 0, character: 0 } };
-    let affected = project.affected_tests(&[id]).len();
+    let affected = project.affected_tests(&[id]);
+    let tests: usize = affected.iter().map(|t| test_count(state, index, project.path(*t))).sum();
+    let run_title = if affected == [id] {
+        format!("▶ Run {}", plural(tests, "test"))
+    } else {
+        format!("▶ Run {} affected {} ({})", tests, noun(tests, "test"), plural(affected.len(), "file"))
+    };
     let dependents = project.dependents(&[id], false).len();
     let file = json!({ "file": uri.as_str() });
     let mut out = vec![
-        lens(
-            top,
-            format!("▶ Run {affected} affected test{}", if affected == 1 { "" } else { "s" }),
-            "pleat.runAffected",
-            file.clone(),
-        ),
-        lens(
-            top,
-            format!("{dependents} dependent{}", if dependents == 1 { "" } else { "s" }),
-            "pleat.showDependents",
-            file,
-        ),
+        lens(top, run_title, "pleat.runAffected", file.clone()),
+        lens(top, plural(dependents, "dependent"), "pleat.showDependents", file),
     ];
     if project.file(id).is_none_or(|f| f.kind != TargetKind::Test) {
         return out;
@@ -50,18 +46,72 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
         out.push(lens(range, "▶ Run test".to_owned(), "pleat.runTests", json!({ "tests": [test] })));
         if let Some((outcome, duration, cached)) = ws.results.test_result(project, &path, &item.id) {
             let mut title = match outcome {
-                Outcome::Passed => format!("✓ {duration:.2} s"),
+                Outcome::Passed => format!("✓ {}", seconds(duration)),
                 Outcome::Failed => "✕ failed".to_owned(),
                 Outcome::Error => "✕ error".to_owned(),
                 Outcome::Skipped => "○ skipped".to_owned(),
             };
             if cached {
-                title.push_str(" (cached)");
+                title.push_str(", cached");
             }
-            out.push(lens(range, title, "pleat.runTests", json!({ "tests": [test], "force": true })));
+            // A status, not an action: an empty command is shown and never offered to run
+            // (clients that list a line's lenses as a picker leave it out).
+            out.push(CodeLens {
+                range,
+                command: Some(Command { title, command: String::new(), arguments: None }),
+                data: None,
+            });
         }
     }
     out
+}
+
+/// "1 test", "3 tests".
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {}", noun(n, what))
+}
+
+fn noun(n: usize, what: &str) -> String {
+    if n == 1 { what.to_owned() } else { format!("{what}s") }
+}
+
+/// A test's time as a person reads it: "4 ms", "0.31 s", "12.50 s".
+fn seconds(s: f64) -> String {
+    if s < 0.001 {
+        "<1 ms".to_owned()
+    } else if s < 0.1 {
+        format!("{:.0} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// How many tests a test file holds: its test functions and methods as written, or what
+/// its last current run collected when that is more (parameters).
+fn test_count(state: &State, index: usize, path: &str) -> usize {
+    let ws = &state.workspaces[index];
+    let ran = ws
+        .results
+        .tests
+        .get(path)
+        .filter(|r| super::results::Results::current(&ws.project, path, r.seen.get(path)))
+        .map_or(0, |r| r.result.tests.iter().filter(|c| c.name.contains("::")).count());
+    let Some(digest) = ws.project.id(path).and_then(|id| ws.project.file(id)).map(|f| f.digest) else {
+        return ran;
+    };
+    let known =
+        ws.test_counts.lock().ok().and_then(|c| c.get(path).filter(|(d, _)| *d == digest).map(|(_, n)| *n));
+    let written = known.unwrap_or_else(|| {
+        let n = test_items(state.text(index, path).as_bytes())
+            .iter()
+            .filter(|i| i.kind != engine::python::test_items::TestItemKind::Class)
+            .count();
+        if let Ok(mut counts) = ws.test_counts.lock() {
+            counts.insert(path.to_owned(), (digest, n));
+        }
+        n
+    });
+    written.max(ran)
 }
 
 /// The range of a test's definition name in a test file's text (the id without parameters).

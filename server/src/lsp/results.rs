@@ -67,10 +67,21 @@ impl Results {
             for case in &result.tests {
                 marked.extend(case.location.iter().chain(&case.source_location).map(|l| l.file.clone()));
             }
-            let seen: HashMap<String, ContentDigest> =
+            let mut seen: HashMap<String, ContentDigest> =
                 marked.iter().filter_map(|p| seen(outcome, p).map(|d| (p.clone(), d))).collect();
             touched.extend(marked);
-            self.tests.insert(result.file.clone(), TestRecord { run, result: result.clone(), seen });
+            let mut result = result.clone();
+            // Some tests of a file ran: the file's other results stay while it is unchanged.
+            if let Some(ids) = outcome.job.only.get(&result.file)
+                && let Some(old) = self.tests.get(&result.file)
+                && old.seen.get(&result.file).is_some_and(|d| seen.get(&result.file) == Some(d))
+            {
+                result = merge_selected(&old.result, result, ids);
+                for (path, digest) in &old.seen {
+                    seen.entry(path.clone()).or_insert(*digest);
+                }
+            }
+            self.tests.insert(result.file.clone(), TestRecord { run, result, seen });
         }
         touched
     }
@@ -139,6 +150,31 @@ fn put<T>(
             map.remove(path);
         }
     }
+}
+
+/// Whether pytest node id `name` (`path::TestA::test_b[1]`) is `id` of `file` or one of its
+/// parameters or methods.
+fn selects(name: &str, file: &str, id: &str) -> bool {
+    name.strip_prefix(file)
+        .and_then(|rest| rest.strip_prefix("::"))
+        .and_then(|rest| rest.strip_prefix(id))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('[') || rest.starts_with("::"))
+}
+
+/// A whole file's earlier result with the tests of a selection replaced by their new ones.
+fn merge_selected(old: &TestFileResult, new: TestFileResult, ids: &BTreeSet<String>) -> TestFileResult {
+    use engine::goals::test::FileOutcome;
+    if !matches!(new.outcome, FileOutcome::Passed | FileOutcome::Failed) {
+        return new; // the selection itself could not run: that is the news
+    }
+    let mut merged = old.clone();
+    merged.tests.retain(|case| !ids.iter().any(|id| selects(&case.name, &old.file, id)));
+    merged.tests.extend(new.tests);
+    let failed = merged.tests.iter().any(|c| matches!(c.outcome, TestOutcome::Failed | TestOutcome::Error));
+    merged.outcome = if failed { FileOutcome::Failed } else { FileOutcome::Passed };
+    merged.output = if failed { new.output } else { String::new() };
+    merged.cached = new.cached;
+    merged
 }
 
 /// The outcome that summarises two (a failure wins over a pass).

@@ -1,6 +1,6 @@
 //! Editor runs: one job (lint, type check and test some files of one workspace) executed on a blocking thread against a snapshot of the project, with its own cancel.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,9 @@ pub struct Job {
     pub lint: BTreeSet<String>,
     pub typecheck: BTreeSet<String>,
     pub tests: BTreeSet<String>,
+    /// Test files of `tests` of which only some tests run (node ids after `path::`); a
+    /// file not here runs whole.
+    pub only: BTreeMap<String, BTreeSet<String>>,
     pub settings: Settings,
     /// Run tests even when cached (a user asked for this run explicitly with force).
     pub force: bool,
@@ -33,6 +36,17 @@ impl Job {
     pub fn absorb(&mut self, older: &Job) {
         self.lint.extend(older.lint.iter().cloned());
         self.typecheck.extend(older.typecheck.iter().cloned());
+        for file in &older.tests {
+            let mine_whole = self.tests.contains(file) && !self.only.contains_key(file);
+            match older.only.get(file) {
+                Some(ids) if !mine_whole => {
+                    self.only.entry(file.clone()).or_default().extend(ids.iter().cloned());
+                }
+                _ => {
+                    self.only.remove(file);
+                }
+            }
+        }
         self.tests.extend(older.tests.iter().cloned());
         self.force |= older.force;
     }
@@ -142,6 +156,11 @@ pub fn execute(
             let options = TestOptions {
                 timeout: job.settings.test_timeout.map(Duration::from_secs),
                 force: job.force,
+                only: job
+                    .only
+                    .iter()
+                    .map(|(file, ids)| (file.clone(), ids.iter().cloned().collect()))
+                    .collect(),
                 ..TestOptions::default()
             };
             let on_done = |_: &str, cached: bool, _: Option<i32>| {

@@ -208,6 +208,7 @@ impl State {
             config_problem: loaded.config_problem,
             results: Results::default(),
             poller: None,
+            test_counts: std::sync::Mutex::default(),
         };
         let index = if let Some(i) = self.workspace_index(&folder) {
             self.cancel_runs_of(&self.workspaces[i].project.root.clone());
@@ -525,6 +526,7 @@ impl State {
             root: self.workspaces[index].project.root.clone(),
             lint: BTreeSet::new(),
             typecheck: BTreeSet::new(),
+            only: std::collections::BTreeMap::new(),
             tests: BTreeSet::new(),
             settings: self.settings.clone(),
             force: false,

@@ -1,4 +1,4 @@
-//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, and the last results of its runs.
+//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, the last results of its runs, and the test counts of its test files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +18,10 @@ pub struct Workspace {
     pub results: Results,
     /// Stops our own file watcher of this folder (when the client cannot watch).
     pub poller: Option<engine::exec::Cancel>,
+    /// Test functions and methods per test file as written, by content digest (the lenses'
+    /// counts; parsed once per content).
+    pub test_counts:
+        std::sync::Mutex<std::collections::HashMap<String, (engine::parse_cache::ContentDigest, usize)>>,
 }
 
 impl Workspace {

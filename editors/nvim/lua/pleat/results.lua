@@ -1,10 +1,10 @@
 -- pleat.results: the structured test reports (the answer of pleat.runTests/runAffected/runAll
--- and the `pleat/testResults` notification): the last one per workspace, a one-line summary,
--- and quickfix items for what failed.
+-- and the `pleat/testResults` notification) merged per workspace (each test's latest result), a
+-- one-line summary, and quickfix items for what failed.
 
 local M = {}
 
---- root URI (or "") → the last report for it
+--- root URI (or "") → the latest result of every test run in it, as one report
 M.last = {}
 
 --- A report may be one run or `{runs = {…}}` (pleat.runAll over several workspace folders).
@@ -26,12 +26,54 @@ end
 --- "answer" (a command's answer).
 M.received = { notification = 0, answer = 0 }
 
---- Remembers a report as the latest of its workspace.
+--- Whether pytest node id `id` is one of `ids` of test file `path` (or a parameter or method of one).
+local function selected(id, path, ids)
+  for _, want in ipairs(ids) do
+    local prefix = path .. '::' .. want
+    local rest = id:sub(#prefix + 1)
+    if id:sub(1, #prefix) == prefix and (rest == '' or rest:sub(1, 1) == '[' or rest:sub(1, 2) == '::') then
+      return true
+    end
+  end
+  return false
+end
+
+--- The newer run over the older: a file that ran replaces the older results of its tests (all
+--- of them, or only those it ran when `only` names some); files it did not run keep theirs.
+local function merge(older, newer)
+  local ran = {}
+  for _, file in ipairs(is_table(newer.files) and newer.files or {}) do
+    ran[file.path] = is_table(file.only) and file.only or true
+  end
+  local tests, files = {}, {}
+  for _, test in ipairs(is_table(older.tests) and older.tests or {}) do
+    local only = ran[test.path]
+    if only == nil or (only ~= true and not selected(test.id, test.path, only)) then
+      table.insert(tests, test)
+    end
+  end
+  for _, file in ipairs(is_table(older.files) and older.files or {}) do
+    if ran[file.path] == nil then
+      table.insert(files, file)
+    end
+  end
+  vim.list_extend(tests, newer.tests)
+  vim.list_extend(files, is_table(newer.files) and newer.files or {})
+  return vim.tbl_extend('force', newer, { tests = tests, files = files })
+end
+
+--- Remembers a report: merged into what is known of its workspace.
 function M.store(report, source)
   M.received[source] = (M.received[source] or 0) + 1
   for _, run in ipairs(runs_of(report)) do
     if is_table(run.tests) then
-      M.last[run.root or ''] = run
+      local root = run.root or ''
+      local older = M.last[root]
+      if older and (tonumber(older.run) or 0) <= (tonumber(run.run) or 0) then
+        M.last[root] = merge(older, run)
+      elseif not older then
+        M.last[root] = run
+      end
     end
   end
 end
