@@ -900,6 +900,22 @@ fn setup_and_collection_errors_are_marked_where_they_happen_in_the_test_file() {
     let message = marks[0]["message"].as_str().unwrap();
     assert!(message.contains("cannot import name 'nothere' from 'pkg.loader'"), "{message}");
     assert!(!message.contains("sandbox"), "{message}");
+    // An assertion's whole explanation (pytest's diff) is in the message, after its first line.
+    let path = root.join("tests/test_assert.py");
+    let text = format!(
+        "# {}\n\n\ndef test_list():\n    got = [\"W:Template 'a.html' is undefined, said the long reason here\"]\n    assert got == [\"W:Template 'a.html' is undefined, said the long reason there\"]\n",
+        nonce()
+    );
+    open(&mut server, &uri(&path), 1, &text);
+    save(&mut server, &path, 2, &text);
+    let diagnostics = diagnostics_where(&mut server, &uri(&path), |d| !from_source(d, "pytest").is_empty());
+    let message = from_source(&diagnostics, "pytest")[0]["message"].as_str().unwrap().to_owned();
+    let lines: Vec<&str> = message.lines().collect();
+    assert!(lines[0].starts_with("test_list failed: assert ["), "{message}");
+    assert!(
+        lines.iter().any(|l| l.contains("At index 0 diff:") && l.ends_with("the long reason there\"")),
+        "the diff, each line whole: {message}"
+    );
 }
 
 /// The server's resident memory, from /proc (MiB).

@@ -97,6 +97,25 @@ def _frames(longrepr):
     return frames
 
 
+_DETAIL_LINES = 80
+
+
+def _explanation(longrepr):
+    """pytest's `E` lines of the innermost frame: an assertion's whole explanation (the diff),
+    a multi-line message. Cut after whole lines, never in the middle of one."""
+    tb = getattr(longrepr, "reprtraceback", None)
+    entries = getattr(tb, "reprentries", None) or []
+    lines = getattr(entries[-1], "lines", None) if entries else None
+    if lines is None:
+        lines = str(longrepr).splitlines()
+    body = [line[1:] for line in lines if line.startswith("E ") or line == "E"]
+    indent = min((len(t) - len(t.lstrip()) for t in body if t.strip()), default=0)
+    body = [t[indent:].rstrip() for t in body]
+    if len(body) > _DETAIL_LINES:
+        body = body[:_DETAIL_LINES] + ["… %d more lines" % (len(body) - _DETAIL_LINES)]
+    return "\n".join(body).replace(_ROOT, "") or None
+
+
 def _first_error_line(longrepr):
     # An exception with an empty message (pytest-mypy-plugins' TypecheckAssertionError):
     # the first of pytest's `E` lines that says something.
@@ -110,7 +129,15 @@ def _first_error_line(longrepr):
 def _record(nodeid, when, outcome, duration, longrepr):
     entry = _results.get(nodeid)
     if entry is None:
-        entry = {"nodeid": nodeid, "outcome": "passed", "duration": 0.0, "message": None, "crash": None, "frames": []}
+        entry = {
+            "nodeid": nodeid,
+            "outcome": "passed",
+            "duration": 0.0,
+            "message": None,
+            "detail": None,
+            "crash": None,
+            "frames": [],
+        }
         _results[nodeid] = entry
         _order.append(nodeid)
     entry["duration"] += float(duration or 0.0)
@@ -128,6 +155,7 @@ def _record(nodeid, when, outcome, duration, longrepr):
             entry["message"] = str(longrepr)[-2000:]
         # Messages name the repository's files, not the sandbox's copies.
         entry["message"] = entry["message"].replace(_ROOT, "")
+        entry["detail"] = _explanation(longrepr)
         entry["frames"] = _frames(longrepr)
 
 

@@ -254,6 +254,10 @@ fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {
     for t in r.tests.iter().filter(|t| matches!(t.outcome.as_str(), "failed" | "error")) {
         let at = t.location.as_ref().map(|l| format!(" ({}:{})", l.file, l.line)).unwrap_or_default();
         out.line(format_args!("    ✕ {}{at}: {}", t.name, t.message.as_deref().unwrap_or("")))?;
+        // pytest's explanation after its first line (an assertion's diff), as pytest shows it.
+        for line in t.detail.as_deref().unwrap_or("").lines().skip(1) {
+            out.line(format_args!("        {line}").to_string().trim_end())?;
+        }
         if let Some(source) = &t.source_location {
             out.line(format_args!("      raised at {}:{}", source.file, source.line))?;
         }
@@ -300,6 +304,7 @@ fn test_json(
                     "outcome": t.outcome.as_str(),
                     "duration_s": t.duration_s,
                     "message": t.message,
+                    "detail": t.detail,
                     "location": location(&t.location),
                     "source_location": location(&t.source_location),
                 })).collect::<Vec<_>>(),

@@ -73,6 +73,9 @@ pub struct TestCase {
     pub duration_s: f64,
     /// The short failure message (the assertion).
     pub message: Option<String>,
+    /// pytest's whole explanation of the failure (an assertion's diff, a multi-line
+    /// message), when it says more than `message`.
+    pub detail: Option<String>,
     /// The failing line in the test file.
     pub location: Option<Location>,
     /// The deepest frame in first-party code, when it is not the test's own line.
@@ -456,6 +459,9 @@ struct PluginTest {
     outcome: String,
     duration: f64,
     message: Option<String>,
+    /// pytest's whole explanation (the `E` lines: an assertion's diff), whole lines.
+    #[serde(default)]
+    detail: Option<String>,
     crash: Option<PluginFrame>,
     frames: Vec<PluginFrame>,
 }
@@ -596,6 +602,7 @@ fn test_case(project: &Project, file: &str, t: PluginTest) -> TestCase {
         outcome,
         duration_s: t.duration,
         message: t.message.as_deref().map(short_message),
+        detail: t.detail.filter(|d| d.lines().nth(1).is_some()),
         location,
         source_location,
     }

@@ -285,6 +285,7 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
                 "state": case.outcome.as_str(),
                 "duration": case.duration_s,
                 "message": case.message,
+                "detail": case.detail,
                 "cached": result.cached,
                 "location": location,
                 "sourceLocation": source,

@@ -77,7 +77,11 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
                     severity: Some(DiagnosticSeverity::ERROR),
                     source: Some("pytest".to_owned()),
                     code: Some(NumberOrString::String(case.outcome.as_str().to_owned())),
-                    message: format!("{short} {}: {message}", case.outcome.as_str()),
+                    message: format!(
+                        "{short} {}: {message}{}",
+                        case.outcome.as_str(),
+                        explanation(case, &message)
+                    ),
                     related_information: related,
                     data: Some(json!({ "test": case.name })),
                     ..Diagnostic::default()
@@ -92,6 +96,21 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
         out.push(raised_here(state, index, text, line, &cases));
     }
     out
+}
+
+/// The lines of pytest's explanation after the message (an assertion's diff), each whole,
+/// on lines of their own: shown where the client shows a whole diagnostic (hover, Problems).
+fn explanation(case: &engine::goals::test::TestCase, message: &str) -> String {
+    let Some(detail) = case.detail.as_deref() else { return String::new() };
+    let mut lines = detail.lines().peekable();
+    if lines.peek().is_some_and(|first| first.trim() == message.trim()) {
+        lines.next();
+    }
+    lines.fold(String::new(), |mut out, line| {
+        out.push('\n');
+        out.push_str(line);
+        out
+    })
 }
 
 /// One Information mark on a first-party line that failing tests raised through: the
