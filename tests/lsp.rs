@@ -392,8 +392,13 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     assert!(actions.iter().any(|a| a["kind"] == "source.fixAll.pleat"), "{actions:?}");
 
     // Lenses: counts on the module, results on each test.
-    let titles: Vec<String> = lenses(&mut server, &calc_uri).into_iter().map(|(_, t)| t).collect();
+    let module_lenses = lenses(&mut server, &calc_uri);
+    let titles: Vec<&str> = module_lenses.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(titles, ["▶ Run 2 affected tests (1 file)", "1 dependent"]);
+    assert!(
+        module_lenses.iter().all(|(line, _)| *line == 1),
+        "on the first line of code, past the comment: {module_lenses:?}"
+    );
     let lensed = lenses(&mut server, &test_uri);
     let titles: Vec<(u64, &str)> = lensed.iter().map(|(line, t)| (*line, t.as_str())).collect();
     assert!(titles.contains(&(3, "▶ Run test")) && titles.contains(&(3, "✕ failed")), "{titles:?}");
@@ -603,6 +608,18 @@ fn hover_definition_and_links_on_imports() {
     assert_eq!(links.len(), 2, "{links:?}");
     assert!(links.iter().all(|l| l["target"] == util));
     assert_eq!(links[0]["range"]["start"], json!({"line": 1, "character": 16}));
+    // Dependents open at their import of the file.
+    let dependents = server.request(
+        "workspace/executeCommand",
+        &json!({"command": "pleat.showDependents", "arguments": [{"file": util}]}),
+    );
+    let at: Vec<(&str, u64)> = dependents["result"]["files"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{dependents}"))
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(at, [("pkg/a.py", 2), ("pkg/other.py", 1)], "{dependents}");
     // An import that closes a cycle through the file gets a hint with the chain.
     let c = uri(&root.join("pkg/c.py"));
     open(&mut server, &c, 1, "import pkg.a\n");

@@ -82,7 +82,8 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             let transitive = args.get("transitive").and_then(Value::as_bool).unwrap_or(false);
             let project = &state.workspaces[index].project;
             let id = project.id(&path).ok_or("unknown file")?;
-            let ids = if command == "pleat.showDependents" {
+            let dependents = command == "pleat.showDependents";
+            let ids = if dependents {
                 project.dependents(&[id], transitive)
             } else {
                 project.dependencies(&[id], transitive)
@@ -91,7 +92,10 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
                 .iter()
                 .map(|d| {
                     let p = project.path(*d);
-                    json!({ "path": p, "uri": state.uri_of(index, p).map(|u| u.as_str().to_owned()) })
+                    // A dependent opens at its import on the way to this file (1-based).
+                    let hop = if dependents { project.graph().path(*d, id) } else { None };
+                    let line = hop.and_then(|hops| hops.first().map(|(_, edge)| edge.line + 1)).unwrap_or(1);
+                    json!({ "path": p, "uri": state.uri_of(index, p).map(|u| u.as_str().to_owned()), "line": line })
                 })
                 .collect();
             Ok(Reply::Now(json!({ "file": path, "transitive": transitive, "files": files })))

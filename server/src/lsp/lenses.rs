@@ -1,4 +1,4 @@
-//! Code lenses: "▶ Run N affected tests (M files)" (or "▶ Run N tests" on a test file) and "N dependents" on every module's first line; "▶ Run test" and the last result (a status, not an action) on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
+//! Code lenses: "▶ Run N affected tests (M files)" (or "▶ Run N tests" on a test file) and "N dependents" on every module's first line of code; "▶ Run test" and the last result (a status, not an action) on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
 
 use engine::goals::test::Outcome;
 use engine::project::TargetKind;
@@ -22,7 +22,10 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     let ws = &state.workspaces[index];
     let project = &ws.project;
     let Some(id) = project.id(&path) else { return Vec::new() };
-    let top = Range { start: Position { line: 0, character: 0 }, end: Position { line: 0, character: 0 } };
+    let text = state.text(index, &path);
+    let first = first_code_line(&text);
+    let top =
+        Range { start: Position { line: first, character: 0 }, end: Position { line: first, character: 0 } };
     let affected = project.affected_tests(&[id]);
     let tests: usize = affected.iter().map(|t| test_count(state, index, project.path(*t))).sum();
     let run_title = if affected == [id] {
@@ -39,7 +42,6 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     if project.file(id).is_none_or(|f| f.kind != TargetKind::Test) {
         return out;
     }
-    let text = state.text(index, &path);
     for item in test_items(text.as_bytes()) {
         let range = to_proto::range(&text, &item.range);
         let test = format!("{path}::{}", item.id);
@@ -64,6 +66,35 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
         }
     }
     out
+}
+
+/// Where a module's lenses go (0-based): its first line of code, after the comments, blank
+/// lines and docstring that open it (a license header is no place for them); line 0 when the
+/// module holds nothing else.
+fn first_code_line(text: &str) -> u32 {
+    let mut lines = text.lines().enumerate().peekable();
+    let skip_trivia = |lines: &mut std::iter::Peekable<std::iter::Enumerate<std::str::Lines<'_>>>| {
+        while lines.next_if(|(_, l)| l.trim().is_empty() || l.trim_start().starts_with('#')).is_some() {}
+    };
+    skip_trivia(&mut lines);
+    if let Some((_, line)) = lines.peek() {
+        let opened = line.trim_start().trim_start_matches(['r', 'R', 'u', 'U', 'b', 'B']);
+        if let Some(quote) = ["\"\"\"", "'''"].into_iter().find(|q| opened.starts_with(q)) {
+            let mut rest = opened[3..].to_owned();
+            lines.next();
+            while !rest.contains(quote) {
+                match lines.next() {
+                    Some((_, next)) => rest = next.to_owned(),
+                    None => return 0,
+                }
+            }
+            skip_trivia(&mut lines);
+        } else if opened.starts_with(['"', '\'']) {
+            lines.next();
+            skip_trivia(&mut lines);
+        }
+    }
+    lines.peek().map_or(0, |(n, _)| u32::try_from(*n).unwrap_or(0))
 }
 
 /// "1 test", "3 tests".
@@ -121,4 +152,23 @@ pub fn test_range(text: &str, id: &str) -> Option<Range> {
         .into_iter()
         .find(|item| item.id == id)
         .map(|item| to_proto::range(text, &item.range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_code_line;
+
+    #[test]
+    fn module_lenses_sit_on_the_first_line_of_code() {
+        assert_eq!(first_code_line("import os\n"), 0);
+        assert_eq!(first_code_line(""), 0);
+        assert_eq!(
+            first_code_line("# Licensed under the Apache License, a long header line\n#\n\nimport os\n"),
+            3
+        );
+        assert_eq!(first_code_line("\"\"\"Docs.\n\nMore.\n\"\"\"\n# comment\nfrom a import b\n"), 5);
+        assert_eq!(first_code_line("r'''One line.'''\n\nx = 1\n"), 2);
+        assert_eq!(first_code_line("\"Short docstring.\"\ndef f():\n    pass\n"), 1);
+        assert_eq!(first_code_line("# only a comment\n\"\"\"and a docstring\"\"\"\n"), 0);
+    }
 }

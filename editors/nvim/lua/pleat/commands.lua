@@ -70,7 +70,7 @@ local function show_files(result, title)
   local items = {}
   for _, f in ipairs(type(result.files) == 'table' and result.files or {}) do
     local filename = type(f.uri) == 'string' and vim.uri_to_fname(f.uri) or f.path
-    table.insert(items, { filename = filename, lnum = 1, col = 1, text = f.path })
+    table.insert(items, { filename = filename, lnum = tonumber(f.line) or 1, col = 1, text = f.path })
   end
   title = string.format('%s: %d file%s', title, #items, #items == 1 and '' or 's')
   vim.fn.setqflist({}, ' ', { title = title, items = items })

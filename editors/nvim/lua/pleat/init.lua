@@ -102,6 +102,8 @@ M.handlers = {
       M.refresh_lenses(client)
     end
     vim.api.nvim_exec_autocmds('User', { pattern = 'PleatStatus', modeline = false })
+    -- A statusline showing pleat.status() is redrawn now, not at the next keystroke.
+    vim.cmd('redrawstatus!')
   end,
 }
 
