@@ -80,11 +80,11 @@ fn first_code_line(text: &str) -> u32 {
     if let Some((_, line)) = lines.peek() {
         let opened = line.trim_start().trim_start_matches(['r', 'R', 'u', 'U', 'b', 'B']);
         if let Some(quote) = ["\"\"\"", "'''"].into_iter().find(|q| opened.starts_with(q)) {
-            let mut rest = opened[3..].to_owned();
+            let mut rest = &opened[3..];
             lines.next();
             while !rest.contains(quote) {
                 match lines.next() {
-                    Some((_, next)) => rest = next.to_owned(),
+                    Some((_, next)) => rest = next,
                     None => return 0,
                 }
             }
