@@ -546,6 +546,76 @@ fn files_changed_outside_the_editor_are_picked_up_by_polling_when_the_client_can
 }
 
 #[test]
+fn changes_outside_the_editor_hide_their_marks_at_once_and_start_one_run() {
+    let good = format!("# {}\n\n\ndef add(a, b):\n    return a + b\n", nonce());
+    let mut files: Vec<(String, String)> = vec![
+        ("pleat.toml".to_owned(), String::new()),
+        ("calc.py".to_owned(), good.clone()),
+        ("tests/test_calc.py".to_owned(), TEST_CALC.to_owned()),
+    ];
+    files.extend((0..40).map(|i| (format!("mod{i}.py"), format!("import calc\nX = {i}\n"))));
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let (_dir, root) = fixture(&borrowed);
+    let mut server = Server::start(&shared_cache());
+    let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    initialize(&mut server, &root, &json!({"onSave": "tests"}), &caps);
+    server.seen_or_wait(|m| m["method"] == "client/registerCapability");
+    // A branch switch: calc.py breaks and 40 modules change, in 41 notifications.
+    let broken = good.replace("return a + b", "raise ValueError(\"add is broken\")");
+    std::fs::write(root.join("calc.py"), &broken).unwrap();
+    server.notify(
+        "workspace/didChangeWatchedFiles",
+        &json!({"changes": [{"uri": uri(&root.join("calc.py")), "type": 2}]}),
+    );
+    for i in 0..40 {
+        let path = root.join(format!("mod{i}.py"));
+        std::fs::write(&path, format!("import calc\nX = {}\n", i + 1)).unwrap();
+        server
+            .notify("workspace/didChangeWatchedFiles", &json!({"changes": [{"uri": uri(&path), "type": 2}]}));
+    }
+    // One run for all of them, whose results show the break.
+    let results =
+        server.wait_within(Duration::from_mins(4), |m| m["method"] == "pleat/testResults").expect("a run");
+    let failed: Vec<&str> = results["params"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "failed")
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        ["tests/test_calc.py::test_add", "tests/test_calc.py::TestMore::test_zero"],
+        "{results}"
+    );
+    assert!(
+        server.wait_within(Duration::from_secs(3), |m| m["method"] == "pleat/testResults").is_none(),
+        "one run for the whole change"
+    );
+    // Changed back outside the editor: the mark where it raised goes at once, before any
+    // run, and the run that follows passes.
+    let calc_uri = uri(&root.join("calc.py"));
+    let marked = diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "pytest").is_empty());
+    assert_eq!(from_source(&marked, "pytest").len(), 1, "{marked:?}");
+    std::fs::write(root.join("calc.py"), &good).unwrap();
+    server.notify("workspace/didChangeWatchedFiles", &json!({"changes": [{"uri": calc_uri, "type": 2}]}));
+    let first = server.wait_for(|m| {
+        m["method"] == "pleat/testResults"
+            || (m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == calc_uri)
+    });
+    assert_eq!(first["params"]["diagnostics"], json!([]), "hidden before the run ends: {first}");
+    let results =
+        server.wait_within(Duration::from_mins(4), |m| m["method"] == "pleat/testResults").expect("a run");
+    assert!(
+        results["params"]["tests"].as_array().unwrap().iter().all(|t| t["state"] == "passed"),
+        "{results}"
+    );
+    diagnostics_where(&mut server, &uri(&root.join("tests/test_calc.py")), |d| {
+        from_source(d, "pytest").is_empty()
+    });
+}
+
+#[test]
 fn a_client_that_registers_watchers_gets_a_registration_and_its_notifications_count() {
     let (_dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", "")]);
     let mut server = Server::start(&shared_cache());

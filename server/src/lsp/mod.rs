@@ -76,16 +76,41 @@ impl ClientCaps {
 
 /// Something for the state task, in the order it happened.
 pub enum Event {
-    Initialize { folders: Vec<PathBuf>, settings: Value, caps: ClientCaps },
+    Initialize {
+        folders: Vec<PathBuf>,
+        settings: Value,
+        caps: ClientCaps,
+    },
     Initialized,
     Configuration(Value),
-    Folders { added: Vec<PathBuf>, removed: Vec<PathBuf> },
-    Loaded { folder: PathBuf, result: Box<std::result::Result<workspace::Loaded, String>> },
-    Open { uri: Uri, text: String, version: i32 },
-    Change { uri: Uri, text: String, version: i32 },
-    Save { uri: Uri, text: Option<String> },
-    Close { uri: Uri },
+    Folders {
+        added: Vec<PathBuf>,
+        removed: Vec<PathBuf>,
+    },
+    Loaded {
+        folder: PathBuf,
+        result: Box<std::result::Result<workspace::Loaded, String>>,
+    },
+    Open {
+        uri: Uri,
+        text: String,
+        version: i32,
+    },
+    Change {
+        uri: Uri,
+        text: String,
+        version: i32,
+    },
+    Save {
+        uri: Uri,
+        text: Option<String>,
+    },
+    Close {
+        uri: Uri,
+    },
     FilesChanged(Vec<PathBuf>),
+    /// No file changed outside the editor since change number N: time to run for them.
+    OutsideQuiet(u64),
     RunDone(Box<runs::Outcome>),
     Query(Query),
 }

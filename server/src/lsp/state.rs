@@ -76,7 +76,15 @@ pub struct State {
     published: HashSet<Uri>,
     /// Code-lens requests that arrived while folders were loading.
     waiting_lenses: Vec<(Uri, oneshot::Sender<Vec<CodeLens>>)>,
+    /// Python files changed outside the editor since the last run they started, per
+    /// workspace root, and the number of the latest change (runs wait for a quiet moment).
+    changed_outside: std::collections::BTreeMap<PathBuf, BTreeSet<String>>,
+    outside_generation: u64,
 }
+
+/// How long changes outside the editor must be quiet before they start one run (a branch
+/// switch arrives as many notifications).
+const OUTSIDE_QUIET: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// Applies events until the channel closes (the server stopped).
 pub async fn run(
@@ -97,6 +105,8 @@ pub async fn run(
         loading: HashSet::new(),
         reload_again: HashSet::new(),
         documents: HashMap::new(),
+        changed_outside: std::collections::BTreeMap::new(),
+        outside_generation: 0,
         running: Vec::new(),
         next_run: 1,
         published: HashSet::new(),
@@ -133,6 +143,7 @@ impl State {
             Event::Save { uri, text } => self.save(uri, text).await,
             Event::Close { uri } => self.close(uri).await,
             Event::FilesChanged(paths) => self.files_changed(paths).await,
+            Event::OutsideQuiet(generation) => self.run_changed_outside(generation),
             Event::RunDone(outcome) => self.finished(*outcome).await,
             Event::Query(query) => query(self).await,
         }
@@ -478,8 +489,16 @@ impl State {
                 continue;
             }
             match self.workspaces[index].reload_from_disk(&path) {
-                Ok(Update::Everything) => everything = true,
-                Ok(_) => self.publish(index, &path).await,
+                Ok(update) => {
+                    // Marks computed for the old content go at once; a run follows.
+                    if matches!(update, Update::Everything) {
+                        everything = true;
+                    } else {
+                        self.publish(index, &path).await;
+                    }
+                    let root = self.workspaces[index].project.root.clone();
+                    self.changed_outside.entry(root).or_default().insert(path);
+                }
                 Err(e) => self.log(MessageType::ERROR, e.to_string()).await,
             }
         }
@@ -489,6 +508,47 @@ impl State {
         if everything {
             self.publish_open().await;
             self.refresh_lenses();
+        }
+        if !self.changed_outside.is_empty() {
+            self.outside_generation += 1;
+            let (generation, events) = (self.outside_generation, self.events.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(OUTSIDE_QUIET).await;
+                let _ = events.send(Event::OutsideQuiet(generation));
+            });
+        }
+    }
+
+    /// Changes outside the editor have been quiet for a moment: one run for all of them, of
+    /// what a save of each would run (a 500-file checkout is one run, not 500).
+    fn run_changed_outside(&mut self, generation: u64) {
+        if generation != self.outside_generation {
+            return; // more changes came: their own quiet moment starts the run
+        }
+        let settings = self.settings.clone();
+        for (root, paths) in std::mem::take(&mut self.changed_outside) {
+            let Some(index) = self.workspaces.iter().position(|w| w.project.root == root) else { continue };
+            let project = &self.workspaces[index].project;
+            let ids: Vec<_> = paths.iter().filter_map(|p| project.id(p)).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let present: BTreeSet<String> = ids.iter().map(|id| project.path(*id).to_owned()).collect();
+            let affected: BTreeSet<String> =
+                project.affected_tests(&ids).into_iter().map(|t| project.path(t).to_owned()).collect();
+            let mut job = self.new_job(index);
+            if settings.on_save.lint() {
+                job.lint.clone_from(&present);
+            }
+            if settings.typecheck.is_some() {
+                job.typecheck.clone_from(&present);
+            }
+            if settings.on_save.tests() {
+                job.tests = affected;
+            }
+            if !job.is_empty() {
+                self.start(job, None, None);
+            }
         }
     }
 
