@@ -40,8 +40,8 @@ impl CacheScope {
     }
 }
 
-/// A process to run: every field but `description`, `execution_slot_variable` and
-/// `append_only_caches` is part of its cache key.
+/// A process to run: every field but `description`, `execution_slot_variable`,
+/// `append_only_caches` and `cache_only` is part of its cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// Program and arguments. No shell; the program is looked up on `PATH` only when the
@@ -71,6 +71,9 @@ pub struct Process {
     /// Named append-only caches (name → path inside the sandbox), shared between runs and
     /// outside the key: mypy's cache, the installer's download cache.
     pub append_only_caches: BTreeMap<String, String>,
+    /// Answer from the cache or not at all ([`ExecError::NotCached`]): what an editor shows
+    /// again on start without running anything.
+    pub cache_only: bool,
 }
 
 impl Process {
@@ -90,6 +93,7 @@ impl Process {
             execution_slot_variable: None,
             execution_slot: None,
             append_only_caches: BTreeMap::new(),
+            cache_only: false,
         }
     }
 
@@ -215,6 +219,8 @@ pub enum ExecError {
     Output { description: String, path: String, reason: String },
     #[error("{description}: cannot prepare the sandbox: {reason}")]
     Sandbox { description: String, reason: String },
+    #[error("{description} has no cached result (and was asked for the cache only)")]
+    NotCached { description: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -121,6 +121,14 @@ impl Goals {
         }
     }
 
+    /// The same goals, building no environment and resolving nothing new
+    /// ([`crate::tools::ToolEnvs::build`]): for answers from the cache alone.
+    #[must_use]
+    pub fn building_nothing(mut self) -> Self {
+        self.tools.build = false;
+        self
+    }
+
     /// Reads the `[tool.pleat.tools]` requirement files of a project.
     pub fn with_overrides(mut self, project: &Project) -> Result<Self, GoalError> {
         for (name, tool) in &project.config.tools {

@@ -40,6 +40,8 @@ pub enum ToolError {
         "the project's requirements ({requirements}; declared in {from}) do not resolve — uv said: {output} — fix or remove the requirement uv names, or name the files to use with [tool.pleat] requirements"
     )]
     Resolve { requirements: String, from: String, output: String },
+    #[error("the {tool} environment is not built yet (and this run builds nothing)")]
+    NotBuilt { tool: String },
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
 }
@@ -221,6 +223,9 @@ pub struct ToolEnvs {
     pub interpreter: Interpreter,
     /// uv, when found (on PATH or `PLEAT_UV`); else venv + pip.
     pub uv: Option<PathBuf>,
+    /// False: use environments and resolutions that exist, build nothing
+    /// ([`ToolError::NotBuilt`]); for answers from the cache alone.
+    pub build: bool,
 }
 
 /// Finds `uv`: `$PLEAT_UV`, else `uv` on PATH.
@@ -246,6 +251,7 @@ impl ToolEnvs {
             downloads: cache_dir.join("named").join("installer-downloads"),
             interpreter,
             uv: find_uv(),
+            build: true,
         }
     }
 
@@ -276,6 +282,9 @@ impl ToolEnvs {
         };
         if root.join(COMPLETE).is_file() {
             return Ok(env);
+        }
+        if !self.build {
+            return Err(ToolError::NotBuilt { tool: label });
         }
         std::fs::create_dir_all(&self.dir).map_err(io("create", &self.dir))?;
         let lock_path = root.with_extension("lock");

@@ -147,6 +147,9 @@ impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
         {
             return Ok(hit);
         }
+        if process.cache_only {
+            return Err(ExecError::NotCached { description: process.description.clone() });
+        }
         let result = self.inner.run(process, cancel)?;
         let cacheable = match process.cache_scope {
             CacheScope::Always => true,

@@ -402,6 +402,10 @@ fn normalize(path: &Path) -> PathBuf {
 
 impl CommandRunner for LocalRunner {
     fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
+        if process.cache_only {
+            // Without a cache in front (`--no-cache`) a cache-only process has no answer.
+            return Err(ExecError::NotCached { description: process.description.clone() });
+        }
         let started = Instant::now();
         std::fs::create_dir_all(&self.base).map_err(|e| sandbox_error(process, e))?;
         let sandbox = tempfile::Builder::new()

@@ -35,6 +35,9 @@ pub struct TestOptions {
     /// Per test file, only these tests (node ids after `path::`: `test_x`, `TestA::test_b`)
     /// instead of the whole file: pytest is given their node ids, a cache entry of its own.
     pub only: BTreeMap<String, Vec<String>>,
+    /// Results from the cache only: a file without one is left out of the answer, nothing
+    /// runs and no environment is built (an editor showing the last results on start).
+    pub cache_only: bool,
 }
 
 /// A test's outcome.
@@ -405,6 +408,7 @@ pub fn test(
         process.timeout = options.timeout;
         process.platform = goals.platform(env);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
+        process.cache_only = options.cache_only;
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
         process.description = format!("pytest {path}");
         processes.push(process);
@@ -419,6 +423,7 @@ pub fn test(
     targets
         .iter()
         .zip(results)
+        .filter(|(_, result)| !matches!(result, Err(ExecError::NotCached { .. })))
         .map(|(target, result)| {
             let mut file = interpret(goals, project, target.path, result)?;
             target.resolve.clone_into(&mut file.resolve);

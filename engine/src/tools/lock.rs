@@ -103,6 +103,9 @@ impl ToolEnvs {
         {
             return Ok(Resolution { text, packages, source: ResolutionSource::Resolved });
         }
+        if !self.build {
+            return Err(ToolError::NotBuilt { tool: "project resolution".to_owned() });
+        }
         progress("resolving the project's requirements with uv — once per requirement set");
         let text = self.compile(requirements, from, false, progress)?;
         let packages = lock_packages(&text).ok_or_else(|| ToolError::Build {

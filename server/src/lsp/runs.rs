@@ -29,6 +29,9 @@ pub struct Job {
     pub settings: Settings,
     /// Run tests even when cached (a user asked for this run explicitly with force).
     pub force: bool,
+    /// Answers from the cache only: nothing runs, nothing is built, and what has no cached
+    /// result is left out quietly (the last results shown again on start).
+    pub cache_only: bool,
 }
 
 impl Job {
@@ -49,6 +52,7 @@ impl Job {
         }
         self.tests.extend(older.tests.iter().cloned());
         self.force |= older.force;
+        self.cache_only &= older.cache_only;
     }
 
     /// True when a save of `path`, affecting `tests`, makes this run's results stale.
@@ -104,6 +108,7 @@ pub fn execute(
     };
     let project = Arc::clone(&outcome.snapshot);
     let goals = match base.with_cancel(cancel.clone()).with_overrides(&project) {
+        Ok(goals) if outcome.job.cache_only => goals.building_nothing(),
         Ok(goals) => goals,
         Err(e) => {
             outcome.errors.push(e.to_string());
@@ -156,6 +161,7 @@ pub fn execute(
             let options = TestOptions {
                 timeout: job.settings.test_timeout.map(Duration::from_secs),
                 force: job.force,
+                cache_only: job.cache_only,
                 only: job
                     .only
                     .iter()

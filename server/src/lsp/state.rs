@@ -263,6 +263,7 @@ impl State {
         self.refresh_lenses();
         self.answer_waiting_lenses();
         super::watch::start_polling(self, index);
+        self.replay_cached(index);
     }
 
     /// Opens the store once and builds the goals of a project.
@@ -590,6 +591,7 @@ impl State {
             tests: BTreeSet::new(),
             settings: self.settings.clone(),
             force: false,
+            cache_only: false,
         }
     }
 
@@ -606,7 +608,10 @@ impl State {
         if let Some((path, tests)) = stale {
             let (superseded, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
                 .into_iter()
-                .partition(|r| r.job.root == job.root && r.job.made_stale_by(path, tests));
+                // A replay from the cache is never taken over: it reads, it runs nothing.
+                .partition(|r| {
+                    r.job.root == job.root && !r.job.cache_only && r.job.made_stale_by(path, tests)
+                });
             self.running = kept;
             for older in superseded {
                 older.cancel.cancel();
@@ -688,8 +693,10 @@ impl State {
             }
             return;
         }
+        // A replay from the cache finds what it finds: what it could not is no error.
+        let level = if outcome.job.cache_only { MessageType::LOG } else { MessageType::ERROR };
         for error in &outcome.errors {
-            self.log(MessageType::ERROR, error.clone()).await;
+            self.log(level, error.clone()).await;
         }
         for warning in &outcome.warnings {
             self.log(MessageType::WARNING, warning.clone()).await;
@@ -710,11 +717,30 @@ impl State {
         for waiter in running.waiters {
             let _ = waiter.send(report.clone());
         }
-        if self.running.is_empty() {
+        if self.running.is_empty() && !(outcome.job.cache_only && outcome.tests.is_empty()) {
             let (passed, failed) = self.totals();
             self.status("idle", &format!("✓ {passed} ✕ {failed}"), Some((passed, failed)));
         }
         self.refresh_lenses();
+    }
+
+    /// Shows the last results again: every test file whose exact inputs have a cached
+    /// result (from this machine's earlier runs, or CI's through a shared cache), marked
+    /// as cached. Nothing runs and nothing is built.
+    fn replay_cached(&mut self, index: usize) {
+        let project = &self.workspaces[index].project;
+        let tests: BTreeSet<String> = project
+            .files()
+            .filter(|(_, f)| f.kind == engine::project::TargetKind::Test)
+            .map(|(_, f)| f.path.clone())
+            .collect();
+        if tests.is_empty() || !self.goals.contains_key(&project.root) {
+            return;
+        }
+        let mut job = self.new_job(index);
+        job.tests = tests;
+        job.cache_only = true;
+        self.start(job, None, None);
     }
 
     /// Passed and failed tests over the last results of every workspace (a test file that
