@@ -2657,7 +2657,8 @@ fn a_missing_tool_override_names_the_file() {
 }
 
 /// A test that deletes everything it can see deletes its sandbox, not the workspace; and
-/// a store over its size cap is brought back under it after the goal.
+/// a store over its size cap is brought back under it after the goal, but for what runs
+/// hold leases on (everything a run writes or reads, for 70 minutes).
 #[test]
 fn a_destructive_test_only_touches_its_sandbox_and_the_cap_holds() {
     let repo = Repo::new(
@@ -2666,9 +2667,9 @@ fn a_destructive_test_only_touches_its_sandbox_and_the_cap_holds() {
     let run = repo.run(&["test", "::"]);
     run.ok();
     assert!(repo.path("keep.py").is_file() && repo.path("test_destroy.py").is_file());
-    assert!(run.stderr.contains("over its size cap"), "{}", run.describe());
-    // What is left over the cap is only the inputs leased to the run that just ended.
+    // What is left over the cap is only what the run that just ended leased.
     let stats = repo.run(&["--format", "json", "cache", "stats"]).json();
+    assert!(stats["bytes"].as_u64().unwrap() > 1024, "{stats}");
     let gc = repo.run(&["--format", "json", "cache", "gc", "--max-size", "1KiB"]).json();
     assert_eq!(gc["removed"], 0, "{gc} {stats}");
     assert_eq!(gc["kept_leased"], stats["blobs"], "{gc} {stats}");

@@ -10,6 +10,14 @@
 //! Crash safety: a small blob and its entry are written in one LMDB transaction; a large
 //! blob is written to `tmp/`, synced, renamed into place, and only then recorded. A kill at
 //! any instant leaves at worst an unrecorded file, never an entry without its content.
+//!
+//! Leases (another process may collect at any time): what this process writes is leased in
+//! the transaction that writes it; what it finds already stored and will read (a put of
+//! content already held, a read, a cache hit's outputs through [`Store::hold`]) is either
+//! leased far enough ahead already or kept in memory ("pinned") until the next commit
+//! ([`Store::flush_access`], [`Store::lease`]) leases it — and puts it back if a collection
+//! took it meanwhile. A collection decides and deletes inside one write transaction, so it
+//! sees every lease committed before it, and a lease committed after it sees the deletion.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -29,6 +37,16 @@ pub const LARGE_BLOB: u64 = 512 * 1024;
 /// The default size cap.
 pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
 
+/// How long what a run writes or reads stays leased after the commit that records it: a
+/// process's default time limit (an hour) and ten minutes more.
+pub const RUN_LEASE: Duration = Duration::from_mins(70);
+
+/// Content leased at least this far ahead is read without pinning it in memory.
+const LEASE_MARGIN: u64 = 10 * 60;
+
+/// Pinned bytes past which a pin commits the pins at once (one more commit, bounded memory).
+const PIN_LIMIT: usize = 64 << 20;
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -36,11 +54,18 @@ pub struct StoreOptions {
     pub function: DigestFunction,
     /// Eviction brings the store under this many bytes of content.
     pub max_bytes: u64,
+    /// How long what this process writes or reads is leased ([`RUN_LEASE`]).
+    pub lease: Duration,
 }
 
 impl StoreOptions {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), function: DigestFunction::Blake3, max_bytes: DEFAULT_MAX_BYTES }
+        Self {
+            dir: dir.into(),
+            function: DigestFunction::Blake3,
+            max_bytes: DEFAULT_MAX_BYTES,
+            lease: RUN_LEASE,
+        }
     }
 }
 
@@ -125,12 +150,24 @@ pub struct Store {
     dir: PathBuf,
     function: DigestFunction,
     max_bytes: u64,
+    /// Seconds a write or a committed read is leased for.
+    lease_secs: u64,
     /// Reads since the last flush: key → time, written in one transaction later.
     accessed: Mutex<HashMap<[u8; 33], u64>>,
+    /// Content found stored but not leased far enough ahead, kept until the next commit
+    /// leases it (or puts it back when a collection took it meanwhile).
+    pins: Mutex<Pins>,
     /// Large files verified by this process (path → size when verified).
     verified: Mutex<HashMap<PathBuf, u64>>,
     /// Corrupt entries found and removed, for the caller to report.
     reports: Mutex<Vec<String>>,
+}
+
+/// Pinned contents by key, and their total size.
+#[derive(Default)]
+struct Pins {
+    blobs: HashMap<[u8; 33], (Digest, std::sync::Arc<[u8]>)>,
+    bytes: usize,
 }
 
 fn now_secs() -> u64 {
@@ -191,7 +228,9 @@ impl Store {
             dir,
             function: options.function,
             max_bytes: options.max_bytes,
+            lease_secs: options.lease.as_secs(),
             accessed: Mutex::new(HashMap::new()),
+            pins: Mutex::new(Pins::default()),
             verified: Mutex::new(HashMap::new()),
             reports: Mutex::new(cleared.into_iter().map(|reason| {
                 format!("the store in {shown} was cleared and starts empty: {reason}; results will be computed again")
@@ -308,12 +347,15 @@ impl Store {
     fn put_small(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         let key = key(digest);
         // Content-addressed: a blob already held is this content (a damaged one is found by
-        // its digest when read). Only its access time changes, in the batch `flush_access`
-        // writes once, so a cached run does not commit once per input.
+        // its digest when read). Only its access time and lease change, in the batch
+        // `flush_access` writes once, so a cached run does not commit once per input; until
+        // then a blob not leased far enough ahead is pinned, so a collection meanwhile
+        // cannot take what this run goes on to read.
         {
             let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
             let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-            if held.is_some_and(|e| !e.large)
+            if let Some(entry) = held
+                && !entry.large
                 && self
                     .blobs
                     .get(&txn, &key)
@@ -321,17 +363,21 @@ impl Store {
                     .is_some_and(|b| b.len() == bytes.len())
             {
                 drop(txn);
+                if entry.lease_until < now_secs() + LEASE_MARGIN {
+                    self.pin(digest, bytes.into())?;
+                }
                 self.touch(digest);
                 return Ok(());
             }
         }
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let now = now_secs();
         let entry = Entry {
             large: false,
             size: digest.size,
-            last_access: now_secs(),
-            lease_until: existing.map_or(0, |e| e.lease_until),
+            last_access: now,
+            lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
         };
         self.blobs.put(&mut txn, &key, bytes).map_err(|e| self.lmdb(e))?;
         self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
@@ -347,20 +393,24 @@ impl Store {
         let mut permissions = std::fs::metadata(tmp).map_err(|e| Self::io("read", tmp, e))?.permissions();
         permissions.set_readonly(true);
         std::fs::set_permissions(tmp, permissions).map_err(|e| Self::io("protect", tmp, e))?;
+        // The file moves in while this process is the store's only writer: a collection
+        // removes a large file in a write transaction too, and only when it has no entry,
+        // so it cannot delete this one between the move and the commit that records it.
+        let key = key(&digest);
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         std::fs::rename(tmp, &target).map_err(|e| Self::io("move", &target, e))?;
         if let Some(parent) = target.parent()
             && let Ok(dir) = std::fs::File::open(parent)
         {
             let _ = dir.sync_all();
         }
-        let key = key(&digest);
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let now = now_secs();
         let entry = Entry {
             large: true,
             size: digest.size,
-            last_access: now_secs(),
-            lease_until: existing.map_or(0, |e| e.lease_until),
+            last_access: now,
+            lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
         };
         self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
@@ -374,6 +424,9 @@ impl Store {
     /// True when the store holds the content (a large file must also exist).
     pub fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
         self.check(digest)?;
+        if self.pinned(digest).is_some() {
+            return Ok(true);
+        }
         Ok(match self.entry(digest)? {
             Some(entry) if entry.large => self.large_file(digest).is_file(),
             Some(_) => true,
@@ -385,6 +438,10 @@ impl Store {
     /// (see [`Store::take_reports`]) and treated as missing.
     pub fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         self.check(digest)?;
+        if let Some(bytes) = self.pinned(digest) {
+            self.touch(digest);
+            return Ok(Some(bytes.to_vec()));
+        }
         let Some(entry) = self.entry(digest)? else { return Ok(None) };
         let bytes = if entry.large {
             match std::fs::read(self.large_file(digest)) {
@@ -409,8 +466,61 @@ impl Store {
             self.corrupt(digest, "its content does not match its digest")?;
             return Ok(None);
         }
+        if entry.lease_until < now_secs() + LEASE_MARGIN {
+            self.pin(digest, bytes.as_slice().into())?;
+        }
         self.touch(digest);
         Ok(Some(bytes))
+    }
+
+    /// Makes sure every digest stays readable by this process until its next commit and
+    /// leased from that commit on: content leased far enough ahead is only touched, the
+    /// rest is read, verified and pinned. False when any is missing or damaged (a cache hit
+    /// that names it is then a miss).
+    pub fn hold(&self, digests: &[Digest]) -> Result<bool, StoreError> {
+        let soon = now_secs() + LEASE_MARGIN;
+        for digest in digests {
+            self.check(digest)?;
+            if self.pinned(digest).is_some() {
+                self.touch(digest);
+                continue;
+            }
+            match self.entry(digest)? {
+                None => return Ok(false),
+                Some(entry) if entry.lease_until >= soon => {
+                    if entry.large && !self.large_file(digest).is_file() {
+                        return Ok(false);
+                    }
+                    self.touch(digest);
+                }
+                // `get` verifies and pins what is not leased far enough ahead.
+                Some(_) => {
+                    if self.get(digest)?.is_none() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// A pinned content, if this process holds one.
+    fn pinned(&self, digest: &Digest) -> Option<std::sync::Arc<[u8]>> {
+        let pins = self.pins.lock().ok()?;
+        pins.blobs.get(&key(digest)).map(|(_, bytes)| std::sync::Arc::clone(bytes))
+    }
+
+    /// Keeps content in memory until the next commit leases it (see [`Store::hold`]).
+    fn pin(&self, digest: &Digest, bytes: std::sync::Arc<[u8]>) -> Result<(), StoreError> {
+        let over = {
+            let Ok(mut pins) = self.pins.lock() else { return Ok(()) };
+            let size = bytes.len();
+            if pins.blobs.insert(key(digest), (*digest, bytes)).is_none() {
+                pins.bytes += size;
+            }
+            pins.bytes > PIN_LIMIT
+        };
+        if over { self.flush_access() } else { Ok(()) }
     }
 
     /// Small blobs in one read transaction, each verified; `None` for a large, missing or
@@ -508,45 +618,108 @@ impl Store {
             self.blobs.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
         }
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
-        // Files go after the commit: an entry never outlives its content.
-        for digest in digests {
-            let _ = std::fs::remove_file(self.large_file(digest));
-        }
+        self.remove_files(digests)?;
         Ok(freed)
     }
 
-    /// Protects content from eviction until `until` (for work in progress).
-    pub fn lease(&self, digests: &[Digest], until: SystemTime) -> Result<(), StoreError> {
-        let until = until.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        for digest in digests {
-            let key = key(digest);
-            if let Some(mut entry) =
-                self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
-            {
-                entry.lease_until = entry.lease_until.max(until);
-                self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
-            }
-        }
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
-    }
-
-    /// Writes the batched last-access times in one transaction.
-    pub fn flush_access(&self) -> Result<(), StoreError> {
-        let accessed = self.accessed.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
-        if accessed.is_empty() {
+    /// Removes the large files of content whose entries a committed transaction deleted.
+    /// After the commit, so an entry never outlives its content; and inside a write
+    /// transaction that writes nothing (no sync), so no writer can record the same content
+    /// again meanwhile — a file that has an entry again (put back by a run) stays.
+    fn remove_files(&self, digests: &[Digest]) -> Result<(), StoreError> {
+        let files: Vec<(&Digest, PathBuf)> =
+            digests.iter().map(|d| (d, self.large_file(d))).filter(|(_, path)| path.exists()).collect();
+        if files.is_empty() {
             return Ok(());
         }
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        for (key, time) in accessed {
-            if let Some(mut entry) =
-                self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
-            {
-                entry.last_access = entry.last_access.max(time);
-                self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+        let txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        for (digest, path) in files {
+            if self.entries.get(&txn, &key(digest)).map_err(|e| self.lmdb(e))?.is_none() {
+                let _ = std::fs::remove_file(path);
             }
         }
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        txn.abort();
+        Ok(())
+    }
+
+    /// Protects content from eviction until `until` (for work in progress), in the same
+    /// commit as [`Store::flush_access`]'s; returns the digests that are not in the store
+    /// (pinned ones are put back first), which the caller cannot read.
+    pub fn lease(&self, digests: &[Digest], until: SystemTime) -> Result<Vec<Digest>, StoreError> {
+        let until = until.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.commit_leases(digests, until)
+    }
+
+    /// Writes the batched last-access times in one transaction, leasing what was read or
+    /// pinned since the last commit ([`RUN_LEASE`]) and putting back pinned content that a
+    /// collection took meanwhile.
+    pub fn flush_access(&self) -> Result<(), StoreError> {
+        self.commit_leases(&[], 0).map(|_| ())
+    }
+
+    fn commit_leases(&self, extra: &[Digest], extra_until: u64) -> Result<Vec<Digest>, StoreError> {
+        let accessed = self.accessed.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
+        let pins: Vec<([u8; 33], Digest, std::sync::Arc<[u8]>)> = self
+            .pins
+            .lock()
+            .map(|p| p.blobs.iter().map(|(k, (d, b))| (*k, *d, std::sync::Arc::clone(b))).collect())
+            .unwrap_or_default();
+        if accessed.is_empty() && pins.is_empty() && extra.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_secs();
+        let until = now + self.lease_secs;
+        let mut missing = Vec::new();
+        let mut large_again = Vec::new();
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        let extend = |txn: &mut heed::RwTxn, key: &[u8; 33], time: u64, lease: u64| {
+            let Some(mut entry) =
+                self.entries.get(txn, key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode)
+            else {
+                return Ok(false);
+            };
+            entry.last_access = entry.last_access.max(time);
+            entry.lease_until = entry.lease_until.max(lease);
+            self.entries.put(txn, key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+            Ok::<_, StoreError>(true)
+        };
+        for (key, time) in &accessed {
+            extend(&mut txn, key, *time, until)?;
+        }
+        for (key, digest, bytes) in &pins {
+            if extend(&mut txn, key, now, until)? {
+                continue;
+            }
+            if bytes.len() as u64 >= LARGE_BLOB {
+                large_again.push(std::sync::Arc::clone(bytes));
+                continue;
+            }
+            let entry = Entry { large: false, size: digest.size, last_access: now, lease_until: until };
+            self.blobs.put(&mut txn, key, bytes).map_err(|e| self.lmdb(e))?;
+            self.entries.put(&mut txn, key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+        }
+        for digest in extra {
+            self.check(digest)?;
+            let key = key(digest);
+            if !extend(&mut txn, &key, 0, extra_until.max(until))? && !pins.iter().any(|(k, _, _)| *k == key)
+            {
+                missing.push(*digest);
+            }
+        }
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
+        // A large content a collection took is written again (its own commit; rare).
+        for bytes in large_again {
+            self.put(&bytes)?;
+        }
+        if let Ok(mut held) = self.pins.lock() {
+            for (key, _, bytes) in &pins {
+                if held.blobs.get(key).is_some_and(|(_, b)| std::sync::Arc::ptr_eq(b, bytes)) {
+                    held.blobs.remove(key);
+                    held.bytes = held.bytes.saturating_sub(bytes.len());
+                }
+            }
+        }
+        Ok(missing)
     }
 
     /// Records an action's result (REAPI `ActionResult` bytes).
@@ -573,8 +746,12 @@ impl Store {
 
     fn all_entries(&self) -> Result<Vec<(Digest, Entry)>, StoreError> {
         let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        self.entries_in(&txn)
+    }
+
+    fn entries_in(&self, txn: &heed::RoTxn<WithoutTls>) -> Result<Vec<(Digest, Entry)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.entries.iter(&txn).map_err(|e| self.lmdb(e))? {
+        for item in self.entries.iter(txn).map_err(|e| self.lmdb(e))? {
             let (key, value) = item.map_err(|e| self.lmdb(e))?;
             let function = match key.first() {
                 Some(1) => DigestFunction::Blake3,
@@ -608,7 +785,10 @@ impl Store {
     pub fn gc(&self, target_bytes: Option<u64>) -> Result<GcReport, StoreError> {
         self.flush_access()?;
         let target = target_bytes.unwrap_or(self.max_bytes);
-        let mut entries = self.all_entries()?;
+        // Decided and deleted in one write transaction: a lease committed before it is
+        // seen, one committed after it sees the deletion (writers are serialised).
+        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+        let mut entries = self.entries_in(&txn)?;
         let mut total: u64 = entries.iter().map(|(_, e)| e.size).sum();
         let now = now_secs();
         entries.sort_by_key(|(_, e)| e.last_access);
@@ -623,10 +803,19 @@ impl Store {
                 continue;
             }
             total -= entry.size;
+            report.freed_bytes += entry.size;
+            let key = key(&digest);
+            self.entries.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
+            self.blobs.delete(&mut txn, &key).map_err(|e| self.lmdb(e))?;
             victims.push(digest);
         }
         report.removed = victims.len() as u64;
-        report.freed_bytes = self.remove(&victims)?;
+        if victims.is_empty() {
+            txn.abort();
+            return Ok(report);
+        }
+        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
+        self.remove_files(&victims)?;
         Ok(report)
     }
 

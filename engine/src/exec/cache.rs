@@ -71,28 +71,29 @@ impl<R: CommandRunner> CacheRunner<R> {
         else {
             return Ok(None);
         };
-        if !self.store.contains(&stdout)? || !self.store.contains(&stderr)? {
-            return Ok(None);
-        }
+        // Everything the hit names is held (leased far enough ahead, or pinned until the
+        // next commit leases it) before it is served: a collection in another process
+        // cannot take a hit's outputs between this check and the goal's reading them.
+        let mut needed = vec![stdout, stderr];
         let mut entries = BTreeMap::new();
         for file in &result.output_files {
             let Some(d) = digest(&file.digest) else { return Ok(None) };
-            if !self.store.contains(&d)? {
-                return Ok(None);
-            }
+            needed.push(d);
             entries.insert(file.path.clone(), Node::File { digest: d, executable: file.is_executable });
         }
         for dir in &result.output_directories {
             let Some(root) = digest(&dir.root_directory_digest) else { return Ok(None) };
+            // Reading a directory holds it too; one taken already makes this a miss.
             let Ok(listing) = tree::entries(&self.store, &root) else { return Ok(None) };
             for (path, node) in listing {
-                if let Node::File { digest, .. } = &node
-                    && !self.store.contains(digest)?
-                {
-                    return Ok(None);
+                if let Node::File { digest, .. } = &node {
+                    needed.push(*digest);
                 }
                 entries.insert(format!("{}/{path}", dir.path), node);
             }
+        }
+        if !self.store.hold(&needed)? {
+            return Ok(None);
         }
         Ok(Some((stdout, stderr, tree::from_entries(&self.store, &entries)?)))
     }

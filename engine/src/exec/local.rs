@@ -192,7 +192,17 @@ pub fn materialize_leased(
         .collect();
     let digests: Vec<crate::hash::Digest> = files.iter().map(|(_, d, _)| *d).collect();
     if let Some(until) = lease_until {
-        store.lease(&digests, until)?;
+        // Leased (and checked) in one commit before any is read: what is missing now was
+        // taken before this run held it, and the process cannot run without it.
+        if let Some(gone) = store.lease(&digests, until)?.first() {
+            let path = files.iter().find(|(_, d, _)| d == gone).map_or("?", |(p, _, _)| p.as_str());
+            return Err(ExecError::Sandbox {
+                description: String::new(),
+                reason: format!(
+                    "the input {path} ({gone:?}) was evicted from the store before the process started; run again to store it anew"
+                ),
+            });
+        }
     }
     let small = store.get_small_many(&digests)?;
     // Writing is system calls on fresh inodes: spread over the cores.

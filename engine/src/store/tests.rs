@@ -6,7 +6,13 @@ use super::*;
 
 fn store(function: DigestFunction) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions { dir: dir.path().join("store"), function, max_bytes: DEFAULT_MAX_BYTES };
+    // No lease on what is written or read: eviction is tested on its own.
+    let options = StoreOptions {
+        dir: dir.path().join("store"),
+        function,
+        max_bytes: DEFAULT_MAX_BYTES,
+        lease: Duration::ZERO,
+    };
     let store = Store::open(&options).unwrap();
     (dir, store)
 }
@@ -173,4 +179,74 @@ fn a_store_persists_and_survives_a_truncated_file() {
     std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(len / 2).unwrap();
     let store = Store::open(&options).unwrap();
     assert!(store.verify_all().unwrap().is_empty());
+}
+
+/// Deletes an entry as a collection in another process would (this process may not open
+/// the store twice).
+fn evict_elsewhere(store: &Store, digest: &Digest) {
+    let mut txn = store.env.write_txn().unwrap();
+    store.entries.delete(&mut txn, &key(digest)).unwrap();
+    store.blobs.delete(&mut txn, &key(digest)).unwrap();
+    txn.commit().unwrap();
+}
+
+#[test]
+fn what_a_run_writes_is_leased_from_the_write_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&StoreOptions::new(dir.path().join("store"))).unwrap();
+    let small = store.put(b"written by this run").unwrap();
+    let big = store.put(&large(LARGE_BLOB as usize + 1, 3)).unwrap();
+    let report = store.gc(Some(0)).unwrap();
+    assert_eq!((report.removed, report.kept_leased), (0, 2), "{report:?}");
+    assert!(store.contains(&small).unwrap() && store.large_path(&big).unwrap().is_some());
+}
+
+#[test]
+fn content_found_stored_is_pinned_until_the_commit_that_leases_it_and_put_back_if_taken() {
+    let (_dir, store) = store(DigestFunction::Blake3);
+    let digest = store.put(b"held before this run").unwrap();
+    let big_bytes = large(LARGE_BLOB as usize + 5, 9);
+    let big = store.put(&big_bytes).unwrap();
+    // This run stores the same content again (only touched) and reads the large one; a
+    // collection elsewhere then takes both before the run commits.
+    assert_eq!(store.put(b"held before this run").unwrap(), digest);
+    assert_eq!(store.get(&big).unwrap().as_deref(), Some(big_bytes.as_slice()));
+    evict_elsewhere(&store, &digest);
+    evict_elsewhere(&store, &big);
+    std::fs::remove_file(store.large_file(&big)).unwrap();
+    assert_eq!(store.get(&digest).unwrap().as_deref(), Some(&b"held before this run"[..]));
+    assert!(store.hold(&[digest, big]).unwrap(), "pinned content is held");
+    // The commit puts both back; from then on they are read from the store itself.
+    store.flush_access().unwrap();
+    assert!(store.pins.lock().unwrap().blobs.is_empty());
+    assert_eq!(store.get(&digest).unwrap().as_deref(), Some(&b"held before this run"[..]));
+    assert_eq!(store.get(&big).unwrap(), Some(big_bytes));
+    assert!(store.verify_all().unwrap().is_empty());
+}
+
+#[test]
+fn a_lease_reports_what_is_already_gone_and_hold_fails_on_it() {
+    let (_dir, store) = store(DigestFunction::Blake3);
+    let kept = store.put(b"kept").unwrap();
+    let gone = store.put(b"gone").unwrap();
+    evict_elsewhere(&store, &gone);
+    let missing = store.lease(&[kept, gone], SystemTime::now() + Duration::from_hours(1)).unwrap();
+    assert_eq!(missing, vec![gone]);
+    assert!(store.hold(&[kept]).unwrap());
+    assert!(!store.hold(&[kept, gone]).unwrap());
+    let report = store.gc(Some(0)).unwrap();
+    assert_eq!((report.removed, report.kept_leased), (0, 1), "the leased one stays: {report:?}");
+}
+
+#[test]
+fn a_collection_leaves_a_large_file_that_has_an_entry_again() {
+    let (_dir, store) = store(DigestFunction::Blake3);
+    let big = store.put(&large(LARGE_BLOB as usize + 2, 4)).unwrap();
+    // As if a collection had committed its deletion and a run had stored the content
+    // again before the collection got to the file.
+    store.remove_files(&[big]).unwrap();
+    assert!(store.large_file(&big).is_file(), "the file of a recorded content stays");
+    evict_elsewhere(&store, &big);
+    store.remove_files(&[big]).unwrap();
+    assert!(!store.large_file(&big).exists());
 }
