@@ -200,6 +200,9 @@ pub struct ProcessResult {
     pub source: ResultSource,
     /// The sandbox folder kept for replaying by hand (`--keep-sandboxes`), if any.
     pub kept_sandbox: Option<std::path::PathBuf>,
+    /// It failed while the disk holding its sandbox was full (or said a write did not fit):
+    /// the failure may be the disk's, so it is never cached.
+    pub disk_full: bool,
 }
 
 /// A process that could not produce a result. None of these is ever cached.
@@ -215,6 +218,9 @@ pub enum ExecError {
     Output { description: String, path: String, reason: String },
     #[error("{description}: cannot prepare the sandbox: {reason}")]
     Sandbox { description: String, reason: String },
+    /// The sandbox could not be written for lack of space.
+    #[error("{description} could not run: {full}")]
+    NoSpace { description: String, full: crate::disk::NoSpace },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -10,6 +10,12 @@
 //! Crash safety: a small blob and its entry are written in one LMDB transaction; a large
 //! blob is written to `tmp/`, synced, renamed into place, and only then recorded. A kill at
 //! any instant leaves at worst an unrecorded file, never an entry without its content.
+//!
+//! A full disk (ENOSPC, EDQUOT, `MDB_MAP_FULL`): the write that does not fit leaves nothing
+//! behind (its temporary file is removed; LMDB's failed commit leaves the previous
+//! snapshot), and the content is kept in this process's memory instead (up to
+//! [`SPILL_LIMIT`]), so the run still sees and reports everything it made; action results
+//! that cannot be recorded are simply not cached. [`Store::take_reports`] says so once.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -28,6 +34,9 @@ pub const LARGE_BLOB: u64 = 512 * 1024;
 
 /// The default size cap.
 pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+
+/// How much content a store that cannot write keeps in memory for the rest of the process.
+pub const SPILL_LIMIT: u64 = 256 << 20;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -49,6 +58,9 @@ impl StoreOptions {
 pub enum StoreError {
     #[error("the store in {dir} is unusable ({source}); remove the folder or pick another cache folder")]
     Lmdb { dir: String, source: heed::Error },
+    /// A write did not fit (a full disk, a used-up quota, a full LMDB map).
+    #[error("{0}")]
+    NoSpace(crate::disk::NoSpace),
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
     #[error("digest {digest:?} uses {}, but this store uses {}", digest.function.name(), expected.name())]
@@ -131,6 +143,22 @@ pub struct Store {
     verified: Mutex<HashMap<PathBuf, u64>>,
     /// Corrupt entries found and removed, for the caller to report.
     reports: Mutex<Vec<String>>,
+    /// The LMDB map size (for a full map's message).
+    map_size: u64,
+    /// Content that did not fit on the disk, kept for this process (see the module notes).
+    spilled: Mutex<Spill>,
+}
+
+/// What a store that could not write kept in memory, and the first write that failed.
+#[derive(Default)]
+struct Spill {
+    blobs: HashMap<[u8; 33], Vec<u8>>,
+    bytes: u64,
+    /// The first write that did not fit, said once by `take_reports`.
+    first: Option<crate::disk::NoSpace>,
+    reported: bool,
+    /// Action results that could not be recorded.
+    unrecorded: u64,
 }
 
 fn now_secs() -> u64 {
@@ -156,15 +184,19 @@ impl Store {
     pub fn open(options: &StoreOptions) -> Result<Self, StoreError> {
         let dir = options.dir.clone();
         let shown = dir.display().to_string();
-        let lmdb_error = |source| StoreError::Lmdb { dir: shown.clone(), source };
+        let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
+        let lmdb_error = |source| match crate::disk::cause_of_heed(&source, map_size) {
+            Some(cause) => {
+                StoreError::NoSpace(crate::disk::NoSpace::new(cause, &dir, "while opening the store"))
+            }
+            None => StoreError::Lmdb { dir: shown.clone(), source },
+        };
         for sub in ["large", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|source| StoreError::Io {
-                action: "create",
-                path: dir.join(sub).display().to_string(),
-                source,
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+                Self::write_error(&dir, "create", &dir.join(sub), e, "while opening the store")
             })?;
         }
-        let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
+        let map_bytes = map_size;
         let map_size = usize::try_from(map_size).unwrap_or(usize::MAX);
         let (env, cleared) = lmdb::open_checked(&dir, map_size).map_err(lmdb_error)?;
         if cleared.is_some() {
@@ -188,9 +220,11 @@ impl Store {
             blobs,
             entries,
             actions,
-            dir,
+            dir: dir.clone(),
             function: options.function,
             max_bytes: options.max_bytes,
+            map_size: map_bytes,
+            spilled: Mutex::new(Spill::default()),
             accessed: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
             reports: Mutex::new(cleared.into_iter().map(|reason| {
@@ -210,12 +244,82 @@ impl Store {
     }
 
     fn lmdb(&self, source: heed::Error) -> StoreError {
+        if let Some(cause) = crate::disk::cause_of_heed(&source, self.map_size) {
+            return StoreError::NoSpace(crate::disk::NoSpace::new(
+                cause,
+                &self.dir,
+                "while writing to the store",
+            ));
+        }
         lmdb::mark_damaged(&self.dir, &source);
         StoreError::Lmdb { dir: self.dir.display().to_string(), source }
     }
 
     fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io { action, path: path.display().to_string(), source }
+    }
+
+    /// An error of a write into the store's folder `dir`: [`StoreError::NoSpace`] for a
+    /// full disk, naming the store's folder.
+    fn write_error(
+        dir: &Path,
+        action: &'static str,
+        path: &Path,
+        source: std::io::Error,
+        doing: &str,
+    ) -> StoreError {
+        match crate::disk::NoSpace::from_io(&source, dir, doing) {
+            Some(full) => StoreError::NoSpace(full),
+            None => Self::io(action, path, source),
+        }
+    }
+
+    /// Keeps content that did not fit in memory for the rest of the process (the run
+    /// still reports it); the first failure is said once by [`Store::take_reports`].
+    fn spill(&self, digest: &Digest, bytes: Vec<u8>, full: crate::disk::NoSpace) -> Result<(), StoreError> {
+        let Ok(mut spill) = self.spilled.lock() else { return Err(StoreError::NoSpace(full)) };
+        let key = key(digest);
+        if spill.blobs.contains_key(&key) {
+            return Ok(());
+        }
+        let size = bytes.len() as u64;
+        if spill.bytes + size > SPILL_LIMIT {
+            return Err(StoreError::NoSpace(full));
+        }
+        spill.bytes += size;
+        spill.blobs.insert(key, bytes);
+        spill.first.get_or_insert(full);
+        Ok(())
+    }
+
+    /// Notes a write that did not fit and was given up (an access time, a lease, an
+    /// action result): nothing is lost but what the write would have cached.
+    fn note_full(&self, full: crate::disk::NoSpace, unrecorded_action: bool) {
+        if let Ok(mut spill) = self.spilled.lock() {
+            spill.first.get_or_insert(full);
+            spill.unrecorded += u64::from(unrecorded_action);
+        }
+    }
+
+    fn spilled_copy(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.spilled.lock().ok()?.blobs.get(&key(digest)).cloned()
+    }
+
+    /// True when the content is held in this process's memory only (it did not fit).
+    pub fn is_spilled(&self, digest: &Digest) -> bool {
+        self.spilled.lock().is_ok_and(|s| s.blobs.contains_key(&key(digest)))
+    }
+
+    /// Counts a result its caller did not record because its content is in memory only.
+    pub fn note_unrecorded(&self) {
+        if let Ok(mut spill) = self.spilled.lock() {
+            spill.unrecorded += 1;
+        }
+    }
+
+    /// True when a write of this process did not fit: its results are not (all) cached.
+    pub fn could_not_write(&self) -> bool {
+        self.spilled.lock().is_ok_and(|s| s.first.is_some())
     }
 
     fn check(&self, digest: &Digest) -> Result<(), StoreError> {
@@ -244,20 +348,36 @@ impl Store {
         }
     }
 
-    /// Stores bytes; returns their digest.
+    /// Stores bytes; returns their digest. Content that does not fit on the disk is kept
+    /// in memory for this process (see the module notes).
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(self.function, bytes);
-        if digest.size >= LARGE_BLOB {
+        if self.is_spilled(&digest) {
+            return Ok(digest);
+        }
+        let stored = if digest.size >= LARGE_BLOB {
             let tmp = self.tmp_path();
             let write = || -> std::io::Result<()> {
                 let mut file = std::fs::File::create(&tmp)?;
                 file.write_all(bytes)?;
                 file.sync_all()
             };
-            write().map_err(|e| Self::io("write", &tmp, e))?;
-            self.adopt_large(&tmp, digest)?;
+            match write() {
+                Ok(()) => self.adopt_large(&tmp, digest),
+                Err(e) => {
+                    // Nothing half-written stays behind.
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(Self::write_error(&self.dir, "write", &tmp, e, "while writing to the store"))
+                }
+            }
         } else {
-            self.put_small(&digest, bytes)?;
+            self.put_small(&digest, bytes)
+        };
+        match stored {
+            Err(StoreError::NoSpace(full)) => {
+                self.spill(&digest, bytes.to_vec(), full.needing(digest.size))?;
+            }
+            other => other?,
         }
         Ok(digest)
     }
@@ -286,7 +406,14 @@ impl Store {
             }
             out.sync_all()
         };
-        copy().map_err(|e| Self::io("copy", path, e))?;
+        if let Err(e) = copy() {
+            // Nothing half-written stays behind; a full disk keeps the content in memory.
+            let _ = std::fs::remove_file(&tmp);
+            return match Self::write_error(&self.dir, "copy", path, e, "while writing to the store") {
+                StoreError::NoSpace(full) => self.spill_file(path, full),
+                other => Err(other),
+            };
+        }
         let digest = hasher.finish();
         if digest.size < LARGE_BLOB {
             // The file shrank while being read: store what was read, as a small blob.
@@ -294,7 +421,22 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             return self.put(&bytes);
         }
-        self.adopt_large(&tmp, digest)?;
+        match self.adopt_large(&tmp, digest) {
+            Ok(()) => Ok(digest),
+            Err(StoreError::NoSpace(full)) => self.spill_file(path, full),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file that did not fit in the store, kept in memory (read again from `path`).
+    fn spill_file(&self, path: &Path, full: crate::disk::NoSpace) -> Result<Digest, StoreError> {
+        let size = std::fs::metadata(path).map_err(|e| Self::io("read", path, e))?.len();
+        if size > SPILL_LIMIT {
+            return Err(StoreError::NoSpace(full.needing(size)));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Self::io("read", path, e))?;
+        let digest = Digest::of(self.function, &bytes);
+        self.spill(&digest, bytes, full.needing(size))?;
         Ok(digest)
     }
 
@@ -341,29 +483,44 @@ impl Store {
     /// Moves a complete, synced temporary file into place and records it.
     fn adopt_large(&self, tmp: &Path, digest: Digest) -> Result<(), StoreError> {
         let target = self.large_file(&digest);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Self::io("create", parent, e))?;
+        if let Some(parent) = target.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            let _ = std::fs::remove_file(tmp);
+            return Err(Self::write_error(&self.dir, "create", parent, e, "while writing to the store"));
         }
         let mut permissions = std::fs::metadata(tmp).map_err(|e| Self::io("read", tmp, e))?.permissions();
         permissions.set_readonly(true);
         std::fs::set_permissions(tmp, permissions).map_err(|e| Self::io("protect", tmp, e))?;
-        std::fs::rename(tmp, &target).map_err(|e| Self::io("move", &target, e))?;
+        if let Err(e) = std::fs::rename(tmp, &target) {
+            let _ = std::fs::remove_file(tmp);
+            return Err(Self::write_error(&self.dir, "move", &target, e, "while writing to the store"));
+        }
         if let Some(parent) = target.parent()
             && let Ok(dir) = std::fs::File::open(parent)
         {
             let _ = dir.sync_all();
         }
         let key = key(&digest);
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-        let entry = Entry {
-            large: true,
-            size: digest.size,
-            last_access: now_secs(),
-            lease_until: existing.map_or(0, |e| e.lease_until),
-        };
-        self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        let mut existing = None;
+        let recorded = (|| {
+            let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+            existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+            let entry = Entry {
+                large: true,
+                size: digest.size,
+                last_access: now_secs(),
+                lease_until: existing.map_or(0, |e| e.lease_until),
+            };
+            self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+            lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        })();
+        if recorded.is_err() && existing.is_none() {
+            // Unrecorded, the file would never be evicted: it goes (an entry that already
+            // named this content keeps the file, which holds the same bytes).
+            let _ = std::fs::remove_file(&target);
+        }
+        recorded
     }
 
     fn entry(&self, digest: &Digest) -> Result<Option<Entry>, StoreError> {
@@ -374,6 +531,9 @@ impl Store {
     /// True when the store holds the content (a large file must also exist).
     pub fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
         self.check(digest)?;
+        if self.is_spilled(digest) {
+            return Ok(true);
+        }
         Ok(match self.entry(digest)? {
             Some(entry) if entry.large => self.large_file(digest).is_file(),
             Some(_) => true,
@@ -385,6 +545,9 @@ impl Store {
     /// (see [`Store::take_reports`]) and treated as missing.
     pub fn get(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         self.check(digest)?;
+        if let Some(bytes) = self.spilled_copy(digest) {
+            return Ok(Some(bytes));
+        }
         let Some(entry) = self.entry(digest)? else { return Ok(None) };
         let bytes = if entry.large {
             match std::fs::read(self.large_file(digest)) {
@@ -489,9 +652,27 @@ impl Store {
         Ok(())
     }
 
-    /// Corrupt entries found since the last call, as sentences.
+    /// Corrupt entries found since the last call, and a write that did not fit (once), as
+    /// sentences.
     pub fn take_reports(&self) -> Vec<String> {
-        self.reports.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
+        let mut reports = self.reports.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        if let Ok(mut spill) = self.spilled.lock()
+            && !spill.reported
+            && let Some(full) = &spill.first
+        {
+            let unrecorded = match spill.unrecorded {
+                0 => String::new(),
+                1 => "; 1 result was not cached".to_owned(),
+                n => format!("; {n} results were not cached"),
+            };
+            reports.push(format!(
+                "{full}. What this run made but could not store ({} in {} blobs) was kept in memory and is reported above, but it is not cached{unrecorded}: the next run computes it again",
+                crate::disk::human_bytes(spill.bytes),
+                spill.blobs.len()
+            ));
+            spill.reported = true;
+        }
+        reports
     }
 
     fn remove(&self, digests: &[Digest]) -> Result<u64, StoreError> {
@@ -516,7 +697,18 @@ impl Store {
     }
 
     /// Protects content from eviction until `until` (for work in progress).
+    /// On a full disk the lease is not recorded (noted for [`Store::take_reports`]).
     pub fn lease(&self, digests: &[Digest], until: SystemTime) -> Result<(), StoreError> {
+        match self.lease_durable(digests, until) {
+            Err(StoreError::NoSpace(full)) => {
+                self.note_full(full, false);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn lease_durable(&self, digests: &[Digest], until: SystemTime) -> Result<(), StoreError> {
         let until = until.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         for digest in digests {
@@ -531,12 +723,23 @@ impl Store {
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
-    /// Writes the batched last-access times in one transaction.
+    /// Writes the batched last-access times in one transaction (on a full disk they are
+    /// dropped: they only order eviction).
     pub fn flush_access(&self) -> Result<(), StoreError> {
         let accessed = self.accessed.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
         if accessed.is_empty() {
             return Ok(());
         }
+        match self.write_access(accessed) {
+            Err(StoreError::NoSpace(full)) => {
+                self.note_full(full, false);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn write_access(&self, accessed: HashMap<[u8; 33], u64>) -> Result<(), StoreError> {
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         for (key, time) in accessed {
             if let Some(mut entry) =
@@ -549,12 +752,19 @@ impl Store {
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
     }
 
-    /// Records an action's result (REAPI `ActionResult` bytes).
+    /// Records an action's result (REAPI `ActionResult` bytes). On a full disk it is not
+    /// recorded: the error is [`StoreError::NoSpace`], and [`Store::take_reports`] counts it.
     pub fn put_action(&self, action: &Digest, result: &[u8]) -> Result<(), StoreError> {
         self.check(action)?;
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        let recorded = (|| {
+            let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+            self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
+            lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        })();
+        if let Err(StoreError::NoSpace(full)) = &recorded {
+            self.note_full(full.clone(), true);
+        }
+        recorded
     }
 
     /// An action's recorded result, if any.
