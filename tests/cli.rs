@@ -3197,8 +3197,9 @@ fn loud_test(name: &str, bytes: usize) -> String {
 /// Issue 10, item 7: a store that fills while tests run said "unusable; remove the folder",
 /// exited 3 and printed none of the results that had finished. Now every file's result is
 /// printed, the exit code is the tests' own, one warning names the full disk, the folder
-/// and says the results were not cached; nothing half-written stays; and once there is
-/// room, the next run works, reruns only what was not cached, and the store verifies.
+/// and says the results were not cached; nothing half-written stays; `pleat cache gc`
+/// frees space on the full disk; and once there is room, the next run works, reruns what
+/// was not cached, and the store verifies.
 #[test]
 fn a_full_store_prints_every_finished_result_and_stays_whole() {
     let disk = Tmpfs::mount("24m");
@@ -3231,7 +3232,14 @@ fn a_full_store_prints_every_finished_result_and_stays_whole() {
     let half_written: Vec<_> = std::fs::read_dir(store.join("tmp")).unwrap().collect();
     assert!(half_written.is_empty(), "temporary files left in the store: {half_written:?}");
 
+    // The remedy the message gives works on a disk with no byte free: LMDB needs room
+    // even to delete, so eviction removes the large files first.
+    disk.fill_leaving("filler2", 0);
+    Run::of(repo.command_with(&cache, &["cache", "gc", "--max-size", "1MiB"])).ok();
+    assert!(disk.free() >= 1 << 20, "gc freed nothing on a full disk: {} bytes free", disk.free());
+
     std::fs::remove_file(disk.path().join("filler")).unwrap();
+    std::fs::remove_file(disk.path().join("filler2")).unwrap();
     let run = Run::of(repo.command_with(&cache, &["--format", "json", "test", "::"]));
     run.ok();
     let json = run.json();

@@ -836,7 +836,19 @@ impl Store {
             victims.push(digest);
         }
         report.removed = victims.len() as u64;
-        report.freed_bytes = self.remove(&victims)?;
+        report.freed_bytes = match self.remove(&victims) {
+            Err(StoreError::NoSpace(_)) => {
+                // LMDB needs room even to delete (its pages are copied on write), so on a
+                // full disk the victims' large files go first — they are being evicted —
+                // and then the commit. Meanwhile another process that reads such an entry
+                // finds its file missing and drops it, which is what eviction does anyway.
+                for digest in &victims {
+                    let _ = std::fs::remove_file(self.large_file(digest));
+                }
+                self.remove(&victims)?
+            }
+            other => other?,
+        };
         Ok(report)
     }
 
