@@ -54,10 +54,18 @@ fn cause_of_io(error: &std::io::Error) -> Option<Cause> {
     }
 }
 
-/// The cause, when a heed (LMDB) error means the write did not fit. LMDB returns ENOSPC and
-/// EDQUOT from its writes as OS errors; `map_size` is what the environment was opened with.
-pub fn cause_of_heed(error: &heed::Error, map_size: u64) -> Option<Cause> {
+/// Below this much free space, an ambiguous failure to write is taken for a full disk.
+pub const LOW_SPACE: u64 = 1 << 20;
+
+/// The cause, when a heed (LMDB) error on the environment in `folder` means a write did not
+/// fit. LMDB returns ENOSPC and EDQUOT from its writes as OS errors — but a *short* write
+/// (the disk had room for part of a page run) as EIO, so EIO counts too while the disk
+/// has less than [`LOW_SPACE`] free. `map_size` is what the environment was opened with.
+pub fn cause_of_heed(error: &heed::Error, map_size: u64, folder: &Path) -> Option<Cause> {
     match error {
+        heed::Error::Io(e) if e.raw_os_error() == Some(libc::EIO) => {
+            space(folder).is_some_and(|s| s.free < LOW_SPACE).then_some(Cause::Full)
+        }
         heed::Error::Io(e) => cause_of_io(e),
         heed::Error::Mdb(heed::MdbError::MapFull) => Some(Cause::MapFull(map_size)),
         _ => None,
@@ -208,8 +216,19 @@ mod tests {
         assert!(is_no_space(&std::io::Error::from_raw_os_error(libc::EDQUOT)));
         assert!(!is_no_space(&std::io::Error::from_raw_os_error(libc::EACCES)));
         let heed = heed::Error::Io(std::io::Error::from_raw_os_error(libc::ENOSPC));
-        assert_eq!(cause_of_heed(&heed, 1), Some(Cause::Full));
-        assert_eq!(cause_of_heed(&heed::Error::Mdb(heed::MdbError::MapFull), 7), Some(Cause::MapFull(7)));
+        assert_eq!(cause_of_heed(&heed, 1, Path::new("/")), Some(Cause::Full));
+        assert_eq!(
+            cause_of_heed(&heed::Error::Mdb(heed::MdbError::MapFull), 7, Path::new("/")),
+            Some(Cause::MapFull(7))
+        );
+        // EIO is a short write only on a disk that is (nearly) full.
+        let eio = heed::Error::Io(std::io::Error::from_raw_os_error(libc::EIO));
+        let roomy = std::env::temp_dir();
+        assert!(
+            space(&roomy).is_some_and(|s| s.free >= LOW_SPACE),
+            "the test needs a temporary folder with room"
+        );
+        assert_eq!(cause_of_heed(&eio, 1, &roomy), None);
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(20 << 20), "20.0 MiB");
     }

@@ -76,7 +76,7 @@ impl std::error::Error for CacheError {
 impl std::fmt::Display for CacheError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A full disk is not a damaged cache: say which it is, and what to do.
-        if let Some(cause) = crate::disk::cause_of_heed(&self.source, MAP_SIZE) {
+        if let Some(cause) = crate::disk::cause_of_heed(&self.source, MAP_SIZE, Path::new(&self.dir)) {
             let full =
                 crate::disk::NoSpace::new(cause, Path::new(&self.dir), "while writing the parse cache");
             return write!(f, "{full}");

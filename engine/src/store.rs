@@ -185,7 +185,7 @@ impl Store {
         let dir = options.dir.clone();
         let shown = dir.display().to_string();
         let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
-        let lmdb_error = |source| match crate::disk::cause_of_heed(&source, map_size) {
+        let lmdb_error = |source| match crate::disk::cause_of_heed(&source, map_size, &dir) {
             Some(cause) => {
                 StoreError::NoSpace(crate::disk::NoSpace::new(cause, &dir, "while opening the store"))
             }
@@ -244,7 +244,7 @@ impl Store {
     }
 
     fn lmdb(&self, source: heed::Error) -> StoreError {
-        if let Some(cause) = crate::disk::cause_of_heed(&source, self.map_size) {
+        if let Some(cause) = crate::disk::cause_of_heed(&source, self.map_size, &self.dir) {
             return StoreError::NoSpace(crate::disk::NoSpace::new(
                 cause,
                 &self.dir,
@@ -660,13 +660,13 @@ impl Store {
             && !spill.reported
             && let Some(full) = &spill.first
         {
-            let unrecorded = match spill.unrecorded {
-                0 => String::new(),
-                1 => "; 1 result was not cached".to_owned(),
-                n => format!("; {n} results were not cached"),
+            let not_cached = match spill.unrecorded {
+                0 => "none of it is cached".to_owned(),
+                1 => "1 result was not cached and runs again next time".to_owned(),
+                n => format!("{n} results were not cached and run again next time"),
             };
             reports.push(format!(
-                "{full}. What this run made but could not store ({} in {} blobs) was kept in memory and is reported above, but it is not cached{unrecorded}: the next run computes it again",
+                "{full}. Every result of this run is reported; what it could not store ({} in {} blobs) was kept in memory only, and {not_cached}",
                 crate::disk::human_bytes(spill.bytes),
                 spill.blobs.len()
             ));

@@ -60,9 +60,6 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ToolE
     }
 }
 
-/// Below this much free space after a failed build, the disk is taken to be why.
-const LOW_SPACE: u64 = 1 << 20;
-
 /// The disk space a folder's files take (blocks, as `du` counts them).
 fn disk_usage(root: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt as _;
@@ -356,7 +353,7 @@ impl ToolEnvs {
             }
             _ => (false, false),
         };
-        let full = full || space.is_some_and(|s| s.free < LOW_SPACE);
+        let full = full || space.is_some_and(|s| s.free < crate::disk::LOW_SPACE);
         make_writable(root);
         let removed = std::fs::remove_dir_all(root).is_ok() || !root.exists();
         let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -165,9 +165,6 @@ fn sandbox_error(process: &Process, reason: impl std::fmt::Display) -> ExecError
     ExecError::Sandbox { description: process.description.clone(), reason: reason.to_string() }
 }
 
-/// Below this much free space, a process that failed may have failed for the disk's sake.
-const LOW_SPACE: u64 = 1 << 20;
-
 /// True when the end of an output file says a write did not fit.
 fn tail_says_no_space(path: &Path) -> bool {
     use std::io::{Read as _, Seek as _, SeekFrom};
@@ -552,7 +549,7 @@ impl CommandRunner for LocalRunner {
         });
         // A failure on a full disk (or one that says a write did not fit) may be the disk's.
         let disk_full = exit_code != 0
-            && (crate::disk::space(sandbox.path()).is_some_and(|s| s.free < LOW_SPACE)
+            && (crate::disk::space(sandbox.path()).is_some_and(|s| s.free < crate::disk::LOW_SPACE)
                 || tail_says_no_space(&stdout_path)
                 || tail_says_no_space(&stderr_path));
         let stdout = self.store.put_file(&stdout_path)?;
