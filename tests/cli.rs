@@ -3042,3 +3042,281 @@ fn unreadable_files_and_folders_are_reported_and_an_unreadable_test_fails() {
     mode(&repo.path("tests/test_locked.py"), 0o644);
     mode(&repo.path("secret"), 0o755);
 }
+
+// ---- a full disk (issue 10, item 7) ----
+
+/// A small tmpfs mounted for one test and unmounted when dropped. Pleat's tests run as
+/// root, as CI does; a machine where it cannot be mounted fails the test, never skips it.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            output.status.success(),
+            "the full-disk tests mount a {size} tmpfs and need root (CI runs them as root): mount said {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Grows (or shrinks) the filesystem in place.
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "cannot remount {} with size={size}", self.path().display());
+    }
+
+    /// Bytes free, as `stat -f` reports them.
+    fn free(&self) -> u64 {
+        let output = Command::new("stat").args(["-f", "-c", "%a %S"]).arg(self.path()).output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (blocks, size) = text.trim().split_once(' ').unwrap();
+        blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap()
+    }
+
+    /// Writes `name` until only `leave` bytes are free (all of it, for 0).
+    fn fill_leaving(&self, name: &str, leave: u64) {
+        use std::io::Write as _;
+        let mut file = File::create(self.path().join(name)).unwrap();
+        let mut left = self.free().saturating_sub(leave);
+        let chunk = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let n = chunk.len().min(usize::try_from(left).unwrap());
+            match file.write(&chunk[..n]) {
+                Ok(0) | Err(_) => break, // full
+                Ok(written) => left -= written as u64,
+            }
+        }
+        let _ = file.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily, so a process still holding a file there cannot keep it mounted.
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+/// The tool environments the full-disk tests share, built once on the ordinary disk:
+/// their caches link `tools` here, so that a small disk holds only what the test fills.
+fn full_disk_tools() -> PathBuf {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-full-disk-tools");
+    let repo = Repo::new("//- tests/test_seed.py\ndef test_seed():\n    assert True\n");
+    Run::of(repo.command_with(&cache, &["test", "::"])).ok();
+    cache.join("tools")
+}
+
+/// A cache folder on `disk` whose tool environments are the shared ones.
+fn cache_on(disk: &Tmpfs) -> PathBuf {
+    let cache = disk.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(full_disk_tools(), cache.join("tools")).unwrap();
+    cache
+}
+
+/// `command` run on one core: one test process at a time, so which writes fill the disk
+/// does not depend on the machine.
+fn on_one_core(command: &Command) -> Command {
+    let mut pinned = Command::new("taskset");
+    pinned.args(["-c", "0"]).arg(command.get_program()).args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => pinned.env(name, value),
+            None => pinned.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        pinned.current_dir(dir);
+    }
+    pinned
+}
+
+/// Issue 10, item 7: on a 20 MB cache folder the pytest environment's build filled the disk
+/// and Pleat blamed "access to PyPI", leaving the half-built environment to fill it. Now the
+/// message names the full disk, the folder, what the build had taken and what to do; the
+/// half-built environment is gone; with room, the same cache works.
+#[test]
+fn a_full_disk_while_building_an_environment_is_named_and_nothing_half_built_stays() {
+    let disk = Tmpfs::mount("4m");
+    let cache = disk.path().join("cache");
+    let repo = Repo::new(
+        "//- tests/test_a.py\ndef test_a():\n    assert True\n//- tests/test_b.py\ndef test_b():\n    assert 1 + 1 == 2\n",
+    );
+    let run = Run::of(repo.command_with(&cache, &["test", "::"]));
+    run.code(3);
+    let tools = cache.join("tools");
+    let said = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        said.contains(&format!(
+            "no space left on device in {} while building the pytest environment",
+            tools.display()
+        )) && said.contains("was removed")
+            && said.contains("pleat cache gc --max-size")
+            && said.contains("--cache-dir"),
+        "{}",
+        run.describe()
+    );
+    assert!(!run.stderr.contains("PyPI"), "{}", run.describe());
+    let left: Vec<String> = std::fs::read_dir(&tools)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".lock"))
+        .collect();
+    assert!(left.is_empty(), "the half-built environment stayed: {left:?}");
+    assert!(disk.free() > 3 << 20, "the disk was left full: {} bytes free", disk.free());
+
+    disk.resize("200m");
+    let run = Run::of(repo.command_with(&cache, &["test", "::"]));
+    run.ok();
+    assert!(run.stdout.contains("2 passed, 0 failed"), "{}", run.describe());
+}
+
+/// A test file whose process prints `bytes` of its own at exit (a large blob in the store).
+fn loud_test(name: &str, bytes: usize) -> String {
+    format!(
+        "import atexit, os\n\n\ndef _loud():\n    try:\n        os.write(1, b\"{name} \" * {})\n    except OSError:\n        pass\n\n\natexit.register(_loud)\n\n\ndef test_{name}():\n    assert True\n",
+        bytes / (name.len() + 1)
+    )
+}
+
+/// Issue 10, item 7: a store that fills while tests run said "unusable; remove the folder",
+/// exited 3 and printed none of the results that had finished. Now every file's result is
+/// printed, the exit code is the tests' own, one warning names the full disk, the folder
+/// and says the results were not cached; nothing half-written stays; `pleat cache gc`
+/// frees space on the full disk; and once there is room, the next run works, reruns what
+/// was not cached, and the store verifies.
+#[test]
+fn a_full_store_prints_every_finished_result_and_stays_whole() {
+    let disk = Tmpfs::mount("24m");
+    let cache = cache_on(&disk);
+    let fixture = (1..=10).fold(String::new(), |mut fixture, i| {
+        use std::fmt::Write as _;
+        let _ = write!(fixture, "//- tests/test_loud{i}.py\n{}", loud_test(&format!("loud{i}"), 640 * 1024));
+        fixture
+    });
+    let repo = Repo::new(&fixture);
+    // Room for the inputs, the sandboxes and a few of the 640 KiB outputs, not for ten.
+    disk.fill_leaving("filler", 2800 * 1024);
+    let run = Run::of(on_one_core(&repo.command_with(&cache, &["test", "::"])));
+    run.ok();
+    for i in 1..=10 {
+        assert!(run.stdout.contains(&format!("✓ tests/test_loud{i}.py")), "{}", run.describe());
+    }
+    assert!(run.stdout.contains("10 passed, 0 failed"), "{}", run.describe());
+    let store = cache.join("store-v1");
+    assert!(
+        run.stderr.contains(&format!(
+            "warning: no space left on device in {} while writing to the store",
+            store.display()
+        )) && run.stderr.contains("not cached")
+            && run.stderr.contains("pleat cache gc --max-size"),
+        "{}",
+        run.describe()
+    );
+    assert!(!run.stderr.contains("PyPI") && !run.stderr.contains("unusable"), "{}", run.describe());
+    let half_written: Vec<_> = std::fs::read_dir(store.join("tmp")).unwrap().collect();
+    assert!(half_written.is_empty(), "temporary files left in the store: {half_written:?}");
+
+    // The remedy the message gives works on a disk with no byte free: LMDB needs room
+    // even to delete, so eviction removes the large files first.
+    disk.fill_leaving("filler2", 0);
+    Run::of(repo.command_with(&cache, &["cache", "gc", "--max-size", "1MiB"])).ok();
+    assert!(disk.free() >= 1 << 20, "gc freed nothing on a full disk: {} bytes free", disk.free());
+
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    std::fs::remove_file(disk.path().join("filler2")).unwrap();
+    let run = Run::of(repo.command_with(&cache, &["--format", "json", "test", "::"]));
+    run.ok();
+    let json = run.json();
+    assert_eq!(json["summary"]["passed"], 10, "{json}");
+    let ran = json["summary"]["ran"].as_u64().unwrap();
+    assert!(ran >= 1, "what could not be cached runs again: {json}");
+    assert!(!run.stderr.contains("warning"), "{}", run.describe());
+    Run::of(repo.command_with(&cache, &["cache", "verify"])).ok();
+    let run = Run::of(repo.command_with(&cache, &["test", "::"]));
+    run.ok();
+    assert!(run.stdout.contains("10 passed, 0 failed (10 cached, 0 ran)"), "{}", run.describe());
+}
+
+/// Issue 10, item 7: a sandbox that cannot be written for lack of space says so, for that
+/// file, naming the folder; the run goes on and reports every file.
+#[test]
+fn a_sandbox_on_a_full_disk_says_so_and_each_file_reports() {
+    let disk = Tmpfs::mount("8m");
+    let cache = cache_on(&disk);
+    let repo = Repo::new(
+        "//- tests/test_a.py\ndef test_a():\n    assert True\n//- tests/test_b.py\ndef test_b():\n    assert True\n",
+    );
+    Run::of(repo.command_with(&cache, &["test", "::"])).ok();
+    disk.fill_leaving("filler", 0);
+    let run = Run::of(repo.command_with(&cache, &["test", "--force", "::"]));
+    run.code(1);
+    let sandboxes = cache.join("sandboxes");
+    for file in ["tests/test_a.py", "tests/test_b.py"] {
+        assert!(run.stdout.contains(&format!("✕ {file} error")), "{}", run.describe());
+        assert!(
+            run.stdout.contains(&format!(
+                "pytest {file} could not run: no space left on device in {} while writing the inputs of its sandbox",
+                sandboxes.display()
+            )),
+            "{}",
+            run.describe()
+        );
+    }
+    assert!(
+        !run.stdout.contains("cannot prepare the sandbox") && !run.stderr.contains("PyPI"),
+        "{}",
+        run.describe()
+    );
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let run = Run::of(repo.command_with(&cache, &["test", "--force", "::"]));
+    run.ok();
+    assert!(run.stdout.contains("2 passed, 0 failed (0 cached, 2 ran)"), "{}", run.describe());
+}
+
+/// Issue 10, item 7: a fresh cache folder on a full disk killed every command with SIGBUS
+/// (LMDB writes its reader table through a map of a file it had only truncated to size).
+/// Now the graph is right with a warning naming the full disk, and `pleat test` says the
+/// store cannot be written (exit 3).
+#[test]
+fn a_fresh_cache_on_a_full_disk_does_not_crash() {
+    let disk = Tmpfs::mount("2m");
+    disk.fill_leaving("filler", 0);
+    let cache = disk.path().join("cache");
+    let repo = Repo::new(
+        "//- pkg/__init__.py\n//- pkg/a.py\nimport pkg.b\n//- pkg/b.py\n//- tests/test_a.py\nimport pkg.a\n",
+    );
+    let expected = repo.run(&["--no-cache", "graph"]);
+    expected.ok();
+    let run = Run::of(repo.command_with(&cache, &["graph"]));
+    run.ok();
+    assert_eq!(run.stdout, expected.stdout, "{}", run.describe());
+    assert!(
+        run.stderr.contains(&format!("no space left on device in {}", cache.join("graph-v1").display())),
+        "{}",
+        run.describe()
+    );
+    let run = Run::of(repo.command_with(&cache, &["test", "::"]));
+    run.code(3);
+    assert!(
+        run.stderr.contains(&format!("no space left on device in {}", cache.join("store-v1").display())),
+        "{}",
+        run.describe()
+    );
+}

@@ -204,6 +204,9 @@ pub struct ProcessResult {
     pub source: ResultSource,
     /// The sandbox folder kept for replaying by hand (`--keep-sandboxes`), if any.
     pub kept_sandbox: Option<std::path::PathBuf>,
+    /// It failed while the disk holding its sandbox was full (or said a write did not fit):
+    /// the failure may be the disk's, so it is never cached.
+    pub disk_full: bool,
 }
 
 /// A process that could not produce a result. None of these is ever cached.
@@ -221,6 +224,9 @@ pub enum ExecError {
     Sandbox { description: String, reason: String },
     #[error("{description} has no cached result (and was asked for the cache only)")]
     NotCached { description: String },
+    /// The sandbox could not be written for lack of space.
+    #[error("{description} could not run: {full}")]
+    NoSpace { description: String, full: crate::disk::NoSpace },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -8,6 +8,7 @@ use heed::{Env, EnvOpenOptions, MdbError, RwTxn, WithoutTls};
 
 /// Opens (creating) the environment in `dir` with room for a few named databases.
 pub fn open_env(dir: &Path, map_size: usize) -> Result<Env<WithoutTls>, heed::Error> {
+    reserve_lock_file(dir)?;
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options.map_size(map_size).max_dbs(8);
     // SAFETY: heed requires that an environment is not opened twice in one process and
@@ -17,6 +18,42 @@ pub fn open_env(dir: &Path, map_size: usize) -> Result<Env<WithoutTls>, heed::Er
     #[allow(unsafe_code)]
     let env = unsafe { options.open(dir) }?;
     Ok(env)
+}
+
+/// The size LMDB gives `lock.mdb` with its default 126 readers.
+const LOCK_FILE_SIZE: u64 = 8192;
+
+/// LMDB writes its reader table through a shared map of `lock.mdb`, a file it only
+/// extends with `ftruncate`: on a full filesystem the first page touched has no block
+/// behind it and the process dies of SIGBUS (seen on a full tmpfs with a fresh cache
+/// folder). Allocating the file's blocks first (`fallocate`, which never changes bytes
+/// already there, so a process that has it open is not disturbed) turns that into
+/// ENOSPC here. Filesystems without `fallocate` are left to LMDB.
+fn reserve_lock_file(dir: &Path) -> Result<(), heed::Error> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(dir.join("lock.mdb"))
+    else {
+        return Ok(()); // LMDB reports what is wrong with the folder
+    };
+    let size = file.metadata().map_or(0, |m| m.len()).max(LOCK_FILE_SIZE);
+    let size = libc::off_t::try_from(size).unwrap_or(libc::off_t::MAX);
+    // SAFETY: a valid descriptor; mode 0 only allocates (and extends) the range.
+    #[allow(unsafe_code)]
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size) };
+    if result != 0 {
+        let error = std::io::Error::last_os_error();
+        if crate::disk::is_no_space(&error) {
+            return Err(heed::Error::Io(error));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the environment in `dir` after checking its data file page by page without

@@ -61,14 +61,36 @@ impl StatIndex {
 }
 
 /// The cache could not be opened or written.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the parse cache in {dir} is unusable ({source}); delete that folder or pick another with --cache-dir"
-)]
+#[derive(Debug)]
 pub struct CacheError {
     pub dir: String,
     pub source: heed::Error,
 }
+
+impl std::error::Error for CacheError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl std::fmt::Display for CacheError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A full disk is not a damaged cache: say which it is, and what to do.
+        if let Some(cause) = crate::disk::cause_of_heed(&self.source, MAP_SIZE, Path::new(&self.dir)) {
+            let full =
+                crate::disk::NoSpace::new(cause, Path::new(&self.dir), "while writing the parse cache");
+            return write!(f, "{full}");
+        }
+        write!(
+            f,
+            "the parse cache in {} is unusable ({}); delete that folder or pick another with --cache-dir",
+            self.dir, self.source
+        )
+    }
+}
+
+/// The parse cache's LMDB map size.
+const MAP_SIZE: u64 = 4 << 30;
 
 /// The LMDB environment holding parse results and stat indexes.
 pub struct ParseCache {
@@ -137,7 +159,7 @@ impl ParseCache {
         if died.is_some() {
             clear_files(&dir).map_err(|e| error(heed::Error::Io(e)))?;
         }
-        let (env, damaged) = lmdb::open_checked(&dir, 4 << 30).map_err(error)?;
+        let (env, damaged) = lmdb::open_checked(&dir, MAP_SIZE as usize).map_err(error)?;
         let recovered = died
             .or(damaged)
             .map(|reason| format!("the parse cache in {shown} was cleared and starts empty: {reason}"));

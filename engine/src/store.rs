@@ -18,6 +18,12 @@
 //! ([`Store::flush_access`], [`Store::lease`]) leases it — and puts it back if a collection
 //! took it meanwhile. A collection decides and deletes inside one write transaction, so it
 //! sees every lease committed before it, and a lease committed after it sees the deletion.
+//!
+//! A full disk (ENOSPC, EDQUOT, `MDB_MAP_FULL`): the write that does not fit leaves nothing
+//! behind (its temporary file is removed; LMDB's failed commit leaves the previous
+//! snapshot), and the content is kept in this process's memory instead (up to
+//! [`SPILL_LIMIT`]), so the run still sees and reports everything it made; action results
+//! that cannot be recorded are simply not cached. [`Store::take_reports`] says so once.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -47,6 +53,9 @@ const LEASE_MARGIN: u64 = 10 * 60;
 /// Pinned bytes past which a pin commits the pins at once (one more commit, bounded memory).
 const PIN_LIMIT: usize = 64 << 20;
 
+/// How much content a store that cannot write keeps in memory for the rest of the process.
+pub const SPILL_LIMIT: u64 = 256 << 20;
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -74,6 +83,9 @@ impl StoreOptions {
 pub enum StoreError {
     #[error("the store in {dir} is unusable ({source}); remove the folder or pick another cache folder")]
     Lmdb { dir: String, source: heed::Error },
+    /// A write did not fit (a full disk, a used-up quota, a full LMDB map).
+    #[error("{0}")]
+    NoSpace(crate::disk::NoSpace),
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
     #[error("digest {digest:?} uses {}, but this store uses {}", digest.function.name(), expected.name())]
@@ -161,6 +173,22 @@ pub struct Store {
     verified: Mutex<HashMap<PathBuf, u64>>,
     /// Corrupt entries found and removed, for the caller to report.
     reports: Mutex<Vec<String>>,
+    /// The LMDB map size (for a full map's message).
+    map_size: u64,
+    /// Content that did not fit on the disk, kept for this process (see the module notes).
+    spilled: Mutex<Spill>,
+}
+
+/// What a store that could not write kept in memory, and the first write that failed.
+#[derive(Default)]
+struct Spill {
+    blobs: HashMap<[u8; 33], Vec<u8>>,
+    bytes: u64,
+    /// The first write that did not fit, said once by `take_reports`.
+    first: Option<crate::disk::NoSpace>,
+    reported: bool,
+    /// Action results that could not be recorded.
+    unrecorded: u64,
 }
 
 /// Pinned contents by key, and their total size.
@@ -193,15 +221,19 @@ impl Store {
     pub fn open(options: &StoreOptions) -> Result<Self, StoreError> {
         let dir = options.dir.clone();
         let shown = dir.display().to_string();
-        let lmdb_error = |source| StoreError::Lmdb { dir: shown.clone(), source };
+        let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
+        let lmdb_error = |source| match crate::disk::cause_of_heed(&source, map_size, &dir) {
+            Some(cause) => {
+                StoreError::NoSpace(crate::disk::NoSpace::new(cause, &dir, "while opening the store"))
+            }
+            None => StoreError::Lmdb { dir: shown.clone(), source },
+        };
         for sub in ["large", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(|source| StoreError::Io {
-                action: "create",
-                path: dir.join(sub).display().to_string(),
-                source,
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| {
+                Self::write_error(&dir, "create", &dir.join(sub), e, "while opening the store")
             })?;
         }
-        let map_size = (options.max_bytes.saturating_mul(4)).clamp(1 << 30, 64 << 30);
+        let map_bytes = map_size;
         let map_size = usize::try_from(map_size).unwrap_or(usize::MAX);
         let (env, cleared) = lmdb::open_checked(&dir, map_size).map_err(lmdb_error)?;
         if cleared.is_some() {
@@ -225,10 +257,12 @@ impl Store {
             blobs,
             entries,
             actions,
-            dir,
+            dir: dir.clone(),
             function: options.function,
             max_bytes: options.max_bytes,
             lease_secs: options.lease.as_secs(),
+            map_size: map_bytes,
+            spilled: Mutex::new(Spill::default()),
             accessed: Mutex::new(HashMap::new()),
             pins: Mutex::new(Pins::default()),
             verified: Mutex::new(HashMap::new()),
@@ -249,12 +283,82 @@ impl Store {
     }
 
     fn lmdb(&self, source: heed::Error) -> StoreError {
+        if let Some(cause) = crate::disk::cause_of_heed(&source, self.map_size, &self.dir) {
+            return StoreError::NoSpace(crate::disk::NoSpace::new(
+                cause,
+                &self.dir,
+                "while writing to the store",
+            ));
+        }
         lmdb::mark_damaged(&self.dir, &source);
         StoreError::Lmdb { dir: self.dir.display().to_string(), source }
     }
 
     fn io(action: &'static str, path: &Path, source: std::io::Error) -> StoreError {
         StoreError::Io { action, path: path.display().to_string(), source }
+    }
+
+    /// An error of a write into the store's folder `dir`: [`StoreError::NoSpace`] for a
+    /// full disk, naming the store's folder.
+    fn write_error(
+        dir: &Path,
+        action: &'static str,
+        path: &Path,
+        source: std::io::Error,
+        doing: &str,
+    ) -> StoreError {
+        match crate::disk::NoSpace::from_io(&source, dir, doing) {
+            Some(full) => StoreError::NoSpace(full),
+            None => Self::io(action, path, source),
+        }
+    }
+
+    /// Keeps content that did not fit in memory for the rest of the process (the run
+    /// still reports it); the first failure is said once by [`Store::take_reports`].
+    fn spill(&self, digest: &Digest, bytes: Vec<u8>, full: crate::disk::NoSpace) -> Result<(), StoreError> {
+        let Ok(mut spill) = self.spilled.lock() else { return Err(StoreError::NoSpace(full)) };
+        let key = key(digest);
+        if spill.blobs.contains_key(&key) {
+            return Ok(());
+        }
+        let size = bytes.len() as u64;
+        if spill.bytes + size > SPILL_LIMIT {
+            return Err(StoreError::NoSpace(full));
+        }
+        spill.bytes += size;
+        spill.blobs.insert(key, bytes);
+        spill.first.get_or_insert(full);
+        Ok(())
+    }
+
+    /// Notes a write that did not fit and was given up (an access time, a lease, an
+    /// action result): nothing is lost but what the write would have cached.
+    fn note_full(&self, full: crate::disk::NoSpace, unrecorded_action: bool) {
+        if let Ok(mut spill) = self.spilled.lock() {
+            spill.first.get_or_insert(full);
+            spill.unrecorded += u64::from(unrecorded_action);
+        }
+    }
+
+    fn spilled_copy(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.spilled.lock().ok()?.blobs.get(&key(digest)).cloned()
+    }
+
+    /// True when the content is held in this process's memory only (it did not fit).
+    pub fn is_spilled(&self, digest: &Digest) -> bool {
+        self.spilled.lock().is_ok_and(|s| s.blobs.contains_key(&key(digest)))
+    }
+
+    /// Counts a result its caller did not record because its content is in memory only.
+    pub fn note_unrecorded(&self) {
+        if let Ok(mut spill) = self.spilled.lock() {
+            spill.unrecorded += 1;
+        }
+    }
+
+    /// True when a write of this process did not fit: its results are not (all) cached.
+    pub fn could_not_write(&self) -> bool {
+        self.spilled.lock().is_ok_and(|s| s.first.is_some())
     }
 
     fn check(&self, digest: &Digest) -> Result<(), StoreError> {
@@ -283,20 +387,36 @@ impl Store {
         }
     }
 
-    /// Stores bytes; returns their digest.
+    /// Stores bytes; returns their digest. Content that does not fit on the disk is kept
+    /// in memory for this process (see the module notes).
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = Digest::of(self.function, bytes);
-        if digest.size >= LARGE_BLOB {
+        if self.is_spilled(&digest) {
+            return Ok(digest);
+        }
+        let stored = if digest.size >= LARGE_BLOB {
             let tmp = self.tmp_path();
             let write = || -> std::io::Result<()> {
                 let mut file = std::fs::File::create(&tmp)?;
                 file.write_all(bytes)?;
                 file.sync_all()
             };
-            write().map_err(|e| Self::io("write", &tmp, e))?;
-            self.adopt_large(&tmp, digest)?;
+            match write() {
+                Ok(()) => self.adopt_large(&tmp, digest),
+                Err(e) => {
+                    // Nothing half-written stays behind.
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(Self::write_error(&self.dir, "write", &tmp, e, "while writing to the store"))
+                }
+            }
         } else {
-            self.put_small(&digest, bytes)?;
+            self.put_small(&digest, bytes)
+        };
+        match stored {
+            Err(StoreError::NoSpace(full)) => {
+                self.spill(&digest, bytes.to_vec(), full.needing(digest.size))?;
+            }
+            other => other?,
         }
         Ok(digest)
     }
@@ -325,7 +445,14 @@ impl Store {
             }
             out.sync_all()
         };
-        copy().map_err(|e| Self::io("copy", path, e))?;
+        if let Err(e) = copy() {
+            // Nothing half-written stays behind; a full disk keeps the content in memory.
+            let _ = std::fs::remove_file(&tmp);
+            return match Self::write_error(&self.dir, "copy", path, e, "while writing to the store") {
+                StoreError::NoSpace(full) => self.spill_file(path, full),
+                other => Err(other),
+            };
+        }
         let digest = hasher.finish();
         if digest.size < LARGE_BLOB {
             // The file shrank while being read: store what was read, as a small blob.
@@ -333,7 +460,22 @@ impl Store {
             let _ = std::fs::remove_file(&tmp);
             return self.put(&bytes);
         }
-        self.adopt_large(&tmp, digest)?;
+        match self.adopt_large(&tmp, digest) {
+            Ok(()) => Ok(digest),
+            Err(StoreError::NoSpace(full)) => self.spill_file(path, full),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file that did not fit in the store, kept in memory (read again from `path`).
+    fn spill_file(&self, path: &Path, full: crate::disk::NoSpace) -> Result<Digest, StoreError> {
+        let size = std::fs::metadata(path).map_err(|e| Self::io("read", path, e))?.len();
+        if size > SPILL_LIMIT {
+            return Err(StoreError::NoSpace(full.needing(size)));
+        }
+        let bytes = std::fs::read(path).map_err(|e| Self::io("read", path, e))?;
+        let digest = Digest::of(self.function, &bytes);
+        self.spill(&digest, bytes, full.needing(size))?;
         Ok(digest)
     }
 
@@ -387,8 +529,11 @@ impl Store {
     /// Moves a complete, synced temporary file into place and records it.
     fn adopt_large(&self, tmp: &Path, digest: Digest) -> Result<(), StoreError> {
         let target = self.large_file(&digest);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Self::io("create", parent, e))?;
+        if let Some(parent) = target.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            let _ = std::fs::remove_file(tmp);
+            return Err(Self::write_error(&self.dir, "create", parent, e, "while writing to the store"));
         }
         let mut permissions = std::fs::metadata(tmp).map_err(|e| Self::io("read", tmp, e))?.permissions();
         permissions.set_readonly(true);
@@ -397,23 +542,41 @@ impl Store {
         // removes a large file in a write transaction too, and only when it has no entry,
         // so it cannot delete this one between the move and the commit that records it.
         let key = key(&digest);
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        std::fs::rename(tmp, &target).map_err(|e| Self::io("move", &target, e))?;
+        let mut txn = match self.env.write_txn() {
+            Ok(txn) => txn,
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                return Err(self.lmdb(e));
+            }
+        };
+        if let Err(e) = std::fs::rename(tmp, &target) {
+            let _ = std::fs::remove_file(tmp);
+            return Err(Self::write_error(&self.dir, "move", &target, e, "while writing to the store"));
+        }
         if let Some(parent) = target.parent()
             && let Ok(dir) = std::fs::File::open(parent)
         {
             let _ = dir.sync_all();
         }
-        let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-        let now = now_secs();
-        let entry = Entry {
-            large: true,
-            size: digest.size,
-            last_access: now,
-            lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
+        let mut existing = None;
+        let mut record = || {
+            existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+            let now = now_secs();
+            let entry = Entry {
+                large: true,
+                size: digest.size,
+                last_access: now,
+                lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
+            };
+            self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))
         };
-        self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        let recorded = record().and_then(|()| lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e)));
+        if recorded.is_err() && existing.is_none() {
+            // Unrecorded, the file would never be evicted: it goes (an entry that already
+            // named this content keeps the file, which holds the same bytes).
+            let _ = std::fs::remove_file(&target);
+        }
+        recorded
     }
 
     fn entry(&self, digest: &Digest) -> Result<Option<Entry>, StoreError> {
@@ -424,7 +587,7 @@ impl Store {
     /// True when the store holds the content (a large file must also exist).
     pub fn contains(&self, digest: &Digest) -> Result<bool, StoreError> {
         self.check(digest)?;
-        if self.pinned(digest).is_some() {
+        if self.pinned(digest).is_some() || self.is_spilled(digest) {
             return Ok(true);
         }
         Ok(match self.entry(digest)? {
@@ -441,6 +604,9 @@ impl Store {
         if let Some(bytes) = self.pinned(digest) {
             self.touch(digest);
             return Ok(Some(bytes.to_vec()));
+        }
+        if let Some(bytes) = self.spilled_copy(digest) {
+            return Ok(Some(bytes));
         }
         let Some(entry) = self.entry(digest)? else { return Ok(None) };
         let bytes = if entry.large {
@@ -599,9 +765,27 @@ impl Store {
         Ok(())
     }
 
-    /// Corrupt entries found since the last call, as sentences.
+    /// Corrupt entries found since the last call, and a write that did not fit (once), as
+    /// sentences.
     pub fn take_reports(&self) -> Vec<String> {
-        self.reports.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default()
+        let mut reports = self.reports.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        if let Ok(mut spill) = self.spilled.lock()
+            && !spill.reported
+            && let Some(full) = &spill.first
+        {
+            let not_cached = match spill.unrecorded {
+                0 => "none of it is cached".to_owned(),
+                1 => "1 result was not cached and runs again next time".to_owned(),
+                n => format!("{n} results were not cached and run again next time"),
+            };
+            reports.push(format!(
+                "{full}. Every result of this run is reported; what it could not store ({} in {} blobs) was kept in memory only, and {not_cached}",
+                crate::disk::human_bytes(spill.bytes),
+                spill.blobs.len()
+            ));
+            spill.reported = true;
+        }
+        reports
     }
 
     fn remove(&self, digests: &[Digest]) -> Result<u64, StoreError> {
@@ -645,16 +829,31 @@ impl Store {
     /// Protects content from eviction until `until` (for work in progress), in the same
     /// commit as [`Store::flush_access`]'s; returns the digests that are not in the store
     /// (pinned ones are put back first), which the caller cannot read.
+    /// On a full disk the lease is not recorded (noted for [`Store::take_reports`]) and
+    /// nothing is reported missing.
     pub fn lease(&self, digests: &[Digest], until: SystemTime) -> Result<Vec<Digest>, StoreError> {
         let until = until.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.commit_leases(digests, until)
+        self.unless_full(self.commit_leases(digests, until), Vec::new())
     }
 
     /// Writes the batched last-access times in one transaction, leasing what was read or
     /// pinned since the last commit ([`RUN_LEASE`]) and putting back pinned content that a
     /// collection took meanwhile.
+    /// On a full disk they are dropped (they only order eviction and protect from it).
     pub fn flush_access(&self) -> Result<(), StoreError> {
-        self.commit_leases(&[], 0).map(|_| ())
+        self.unless_full(self.commit_leases(&[], 0).map(|_| ()), ())
+    }
+
+    /// A write that only records bookkeeping (access times, leases): on a full disk it is
+    /// given up, noted once for [`Store::take_reports`], and `fallback` returned.
+    fn unless_full<T>(&self, result: Result<T, StoreError>, fallback: T) -> Result<T, StoreError> {
+        match result {
+            Err(StoreError::NoSpace(full)) => {
+                self.note_full(full, false);
+                Ok(fallback)
+            }
+            other => other,
+        }
     }
 
     fn commit_leases(&self, extra: &[Digest], extra_until: u64) -> Result<Vec<Digest>, StoreError> {
@@ -722,12 +921,19 @@ impl Store {
         Ok(missing)
     }
 
-    /// Records an action's result (REAPI `ActionResult` bytes).
+    /// Records an action's result (REAPI `ActionResult` bytes). On a full disk it is not
+    /// recorded: the error is [`StoreError::NoSpace`], and [`Store::take_reports`] counts it.
     pub fn put_action(&self, action: &Digest, result: &[u8]) -> Result<(), StoreError> {
         self.check(action)?;
-        let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        let recorded = (|| {
+            let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
+            self.actions.put(&mut txn, &key(action), result).map_err(|e| self.lmdb(e))?;
+            lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        })();
+        if let Err(StoreError::NoSpace(full)) = &recorded {
+            self.note_full(full.clone(), true);
+        }
+        recorded
     }
 
     /// An action's recorded result, if any.
@@ -781,7 +987,8 @@ impl Store {
     }
 
     /// Evicts least-recently-used content until the store holds at most `target_bytes`
-    /// (default: the size cap); leased content stays.
+    /// (default: the size cap); leased content stays, unless the disk is full (less than
+    /// [`crate::disk::LOW_SPACE`] free).
     pub fn gc(&self, target_bytes: Option<u64>) -> Result<GcReport, StoreError> {
         self.flush_access()?;
         let target = target_bytes.unwrap_or(self.max_bytes);
@@ -791,6 +998,10 @@ impl Store {
         let mut entries = self.entries_in(&txn)?;
         let mut total: u64 = entries.iter().map(|(_, e)| e.size).sum();
         let now = now_secs();
+        // On a full disk leases give way: nothing can be written until space is freed (the
+        // remedy the full-disk message gives), and a run that then misses an input says so
+        // or runs it again, never answers wrong.
+        let full = crate::disk::space(&self.dir).is_some_and(|s| s.free < crate::disk::LOW_SPACE);
         entries.sort_by_key(|(_, e)| e.last_access);
         let mut report = GcReport::default();
         let mut victims = Vec::new();
@@ -798,7 +1009,7 @@ impl Store {
             if total <= target {
                 break;
             }
-            if entry.lease_until > now {
+            if entry.lease_until > now && !full {
                 report.kept_leased += 1;
                 continue;
             }
@@ -814,8 +1025,20 @@ impl Store {
             txn.abort();
             return Ok(report);
         }
-        lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))?;
-        self.remove_files(&victims)?;
+        match lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e)) {
+            Ok(()) => self.remove_files(&victims)?,
+            Err(StoreError::NoSpace(_)) => {
+                // LMDB needs room even to delete (its pages are copied on write), so on a
+                // full disk the victims' large files go first — they are being evicted —
+                // and then the commit. Meanwhile another process that reads such an entry
+                // finds its file missing and drops it, which is what eviction does anyway.
+                for digest in &victims {
+                    let _ = std::fs::remove_file(self.large_file(digest));
+                }
+                self.remove(&victims)?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(report)
     }
 

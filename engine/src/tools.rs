@@ -44,11 +44,39 @@ pub enum ToolError {
     NotBuilt { tool: String },
     #[error("cannot {action} {path}: {source}")]
     Io { action: &'static str, path: String, source: std::io::Error },
+    /// A build or resolution that ran out of disk space (or quota).
+    #[error("{0}")]
+    NoSpace(crate::disk::NoSpace),
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + use<> {
-    let path = path.display().to_string();
-    move |source| ToolError::Io { action, path, source }
+    let shown = path.display().to_string();
+    let folder = path.parent().unwrap_or(path).to_owned();
+    move |source| match crate::disk::NoSpace::from_io(
+        &source,
+        &folder,
+        format!("while trying to {action} {shown}"),
+    ) {
+        Some(full) => ToolError::NoSpace(full),
+        None => ToolError::Io { action, path: shown, source },
+    }
+}
+
+/// The disk space a folder's files take (blocks, as `du` counts them).
+fn disk_usage(root: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        total += meta.blocks() * 512;
+        if meta.is_dir()
+            && let Ok(list) = std::fs::read_dir(&path)
+        {
+            stack.extend(list.flatten().map(|e| e.path()));
+        }
+    }
+    total
 }
 
 /// A Python interpreter: its path and version are part of every tool's key.
@@ -311,10 +339,53 @@ impl ToolEnvs {
             self.interpreter.version,
             if matches!(installer, Installer::Pip) { "venv + pip" } else { "uv" }
         ));
-        self.build(spec, &root, &installer)?;
-        std::fs::write(root.join(COMPLETE), key.hex()).map_err(io("write", &root))?;
+        let built = self
+            .build(spec, &root, &installer)
+            .and_then(|()| std::fs::write(root.join(COMPLETE), key.hex()).map_err(io("write", &root)));
+        if let Err(error) = built {
+            return Err(self.discard(&label, &root, error));
+        }
         make_read_only(&root);
         Ok(env)
+    }
+
+    /// After a failed build: removes the half-built environment and the files written
+    /// for it, and says when a full disk (or quota) is why — the installer's words, an
+    /// OS error, or next to no space left on the tools folder's disk.
+    fn discard(&self, label: &str, root: &Path, error: ToolError) -> ToolError {
+        let space = crate::disk::space(&self.dir);
+        let written = disk_usage(root);
+        let (full, quota) = match &error {
+            ToolError::NoSpace(full) => (true, full.cause == crate::disk::Cause::Quota),
+            ToolError::Build { output, .. } => {
+                (crate::disk::says_no_space(output), crate::disk::says_quota(output))
+            }
+            _ => (false, false),
+        };
+        let full = full || space.is_some_and(|s| s.free < crate::disk::LOW_SPACE);
+        make_writable(root);
+        let removed = std::fs::remove_dir_all(root).is_ok() || !root.exists();
+        let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = std::fs::remove_file(self.dir.join(format!("{name}.requirements.txt")));
+        let _ = std::fs::remove_file(self.dir.join(format!("pylock.{}.toml", name.replace('.', "-"))));
+        if !full {
+            return error;
+        }
+        let cause = if quota { crate::disk::Cause::Quota } else { crate::disk::Cause::Full };
+        let mut no_space =
+            crate::disk::NoSpace::new(cause, &self.dir, format!("while building the {label} environment"));
+        no_space.space = space;
+        no_space.needed = Some(written);
+        no_space.at_least = true;
+        no_space.removed = Some(if removed {
+            format!(
+                "the half-built environment had taken {} and was removed",
+                crate::disk::human_bytes(written)
+            )
+        } else {
+            format!("the half-built environment {} could not be removed; delete it", root.display())
+        });
+        ToolError::NoSpace(no_space)
     }
 
     fn build(&self, spec: &ToolSpec, root: &Path, installer: &Installer) -> Result<(), ToolError> {
@@ -358,9 +429,13 @@ impl ToolEnvs {
                 steps
             }
             Installer::Pip => {
-                // The venv gets pip from the interpreter's own ensurepip; pip installs the pins.
+                // The venv gets pip from the interpreter's own ensurepip (run as a step of
+                // its own, as `venv` would run it, so that its errors — a full disk — are
+                // seen: `venv` swallows them); pip installs the pins.
                 let mut venv = Command::new(&self.interpreter.path);
-                venv.args(["-m", "venv"]).arg(root);
+                venv.args(["-m", "venv", "--without-pip"]).arg(root);
+                let mut ensurepip = Command::new(&python);
+                ensurepip.args(["-m", "ensurepip", "--upgrade", "--default-pip"]);
                 let mut install = Command::new(&python);
                 install
                     .args([
@@ -375,7 +450,7 @@ impl ToolEnvs {
                     .arg("-r")
                     .arg(&requirements)
                     .env("PIP_CACHE_DIR", &self.downloads);
-                vec![venv, install]
+                vec![venv, ensurepip, install]
             }
         };
         for mut step in steps {
@@ -391,6 +466,16 @@ impl ToolEnvs {
             })?;
             if !output.status.success() {
                 let stderr = String::from_utf8_lossy(&output.stderr);
+                // The disk may be named anywhere in the output, not only in its last lines.
+                let said = format!("{stderr}\n{}", String::from_utf8_lossy(&output.stdout));
+                if crate::disk::says_no_space(&said) {
+                    let cause = if crate::disk::says_quota(&said) {
+                        crate::disk::Cause::Quota
+                    } else {
+                        crate::disk::Cause::Full
+                    };
+                    return Err(ToolError::NoSpace(crate::disk::NoSpace::new(cause, &self.dir, "")));
+                }
                 let tail: Vec<&str> =
                     stderr.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
                 return Err(ToolError::Build {

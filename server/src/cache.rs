@@ -57,8 +57,8 @@ pub fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
                 out.line(format_args!("blobs:        {} ({} as files)", stats.blobs, stats.large_blobs))?;
                 out.line(format_args!(
                     "content:      {} of {} cap",
-                    human(stats.bytes),
-                    human(stats.max_bytes)
+                    engine::disk::human_bytes(stats.bytes),
+                    engine::disk::human_bytes(stats.max_bytes)
                 ))?;
                 out.line(format_args!("action cache: {} results", stats.actions))?;
             }
@@ -76,7 +76,7 @@ pub fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
                 out.line(format_args!(
                     "removed {} blobs, freed {} ({} leased kept)",
                     report.removed,
-                    human(report.freed_bytes),
+                    engine::disk::human_bytes(report.freed_bytes),
                     report.kept_leased
                 ))?;
             }
@@ -129,17 +129,4 @@ fn verify(cache_dir: &std::path::Path, json: bool) -> Result<u8, Failure> {
     }
     out.finish()?;
     Ok(u8::from(!problems.is_empty()))
-}
-
-/// `1.5 GiB`, `320 KiB`, `12 B`.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    #[allow(clippy::cast_precision_loss)]
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }

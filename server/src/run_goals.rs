@@ -26,7 +26,13 @@ pub fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
     };
     Goals::new(&goal_options(cache_dir, project, keep_sandboxes))
         .and_then(|goals| goals.with_overrides(project))
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| match e {
+            // A full disk is no bad input: the tool could not be run (exit 3).
+            engine::goals::GoalError::Store(engine::store::StoreError::NoSpace(_)) => {
+                Failure { message: e.to_string(), code: 3 }
+            }
+            e => Failure::usage(e.to_string()),
+        })
 }
 
 /// The goal options a project's configuration asks for.

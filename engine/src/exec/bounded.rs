@@ -86,6 +86,7 @@ mod tests {
                 duration: Duration::ZERO,
                 source: ResultSource::Ran,
                 kept_sandbox: None,
+                disk_full: false,
             })
         }
     }

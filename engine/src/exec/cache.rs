@@ -51,6 +51,7 @@ impl<R: CommandRunner> CacheRunner<R> {
                     .map_or(Duration::ZERO, reapi::ExecutedActionMetadata::duration),
                 source: ResultSource::Cache,
                 kept_sandbox: None,
+                disk_full: false,
             }))
         } else {
             // Something it names was evicted or damaged: forget the entry and rerun.
@@ -96,6 +97,17 @@ impl<R: CommandRunner> CacheRunner<R> {
             return Ok(None);
         }
         Ok(Some((stdout, stderr, tree::from_entries(&self.store, &entries)?)))
+    }
+
+    /// True when stdout, stderr or an output of `result` is held in memory only (the store
+    /// could not write it).
+    fn in_memory_only(&self, result: &ProcessResult) -> Result<bool, ExecError> {
+        if [result.stdout, result.stderr, result.output_root].iter().any(|d| self.store.is_spilled(d)) {
+            return Ok(true);
+        }
+        Ok(tree::entries(&self.store, &result.output_root)?
+            .values()
+            .any(|node| matches!(node, Node::File { digest, .. } if self.store.is_spilled(digest))))
     }
 
     /// The REAPI form of a result: declared output files, and each declared output
@@ -157,9 +169,20 @@ impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
             CacheScope::Successful => result.exit_code == 0,
             CacheScope::Never => false,
         };
-        if cacheable && !cancel.is_cancelled() {
+        // A failure on a full disk may be the disk's, not the process's: never cached.
+        if cacheable && !cancel.is_cancelled() && !result.disk_full {
             let action_result = self.to_action_result(process, &result)?;
-            self.store.put_action(&action, &action_result.encode_to_vec())?;
+            // An output a full disk kept in memory only would leave the entry naming
+            // content no later run finds: such a result is not recorded at all.
+            if self.in_memory_only(&result)? {
+                self.store.note_unrecorded();
+                return Ok(result);
+            }
+            match self.store.put_action(&action, &action_result.encode_to_vec()) {
+                // Not cached; the store says so once, and the result still goes back.
+                Ok(()) | Err(crate::store::StoreError::NoSpace(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(result)
     }

@@ -107,6 +107,15 @@ impl LocalRunner {
         Ok(command)
     }
 
+    /// An error preparing a sandbox: [`ExecError::NoSpace`] naming the sandboxes' folder
+    /// when the disk is full.
+    fn prep_error(&self, process: &Process, e: std::io::Error) -> ExecError {
+        match crate::disk::NoSpace::from_io(&e, &self.base, "while preparing its sandbox") {
+            Some(full) => ExecError::NoSpace { description: process.description.clone(), full },
+            None => sandbox_error(process, e),
+        }
+    }
+
     /// Sandboxes kept so far (with `__run.sh` inside), for the caller to print.
     pub fn take_kept(&self) -> Vec<PathBuf> {
         self.kept.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default()
@@ -156,6 +165,18 @@ fn sandbox_error(process: &Process, reason: impl std::fmt::Display) -> ExecError
     ExecError::Sandbox { description: process.description.clone(), reason: reason.to_string() }
 }
 
+/// True when the end of an output file says a write did not fit.
+fn tail_says_no_space(path: &Path) -> bool {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let size = file.metadata().map_or(0, |m| m.len());
+    if file.seek(SeekFrom::Start(size.saturating_sub(64 * 1024))).is_err() {
+        return false;
+    }
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).is_ok() && crate::disk::says_no_space(&String::from_utf8_lossy(&tail))
+}
+
 /// Writes a tree from the store into `root` (which exists and is empty): folders once
 /// each, small files from one read transaction, large non-executable ones hardlinked.
 pub fn materialize(store: &Store, tree: &crate::hash::Digest, root: &Path) -> Result<(), ExecError> {
@@ -172,11 +193,26 @@ pub fn materialize_leased(
 ) -> Result<(), ExecError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |path: &Path, e: std::io::Error| ExecError::Sandbox {
-        description: String::new(),
-        reason: format!("cannot write {}: {e}", path.display()),
-    };
     let entries = tree::entries(store, tree)?;
+    // What the inputs need on disk (large ones may be hardlinks and need nothing).
+    let needed: u64 = entries
+        .values()
+        .map(|node| match node {
+            Node::File { digest, .. } => digest.size,
+            Node::Symlink { .. } => 0,
+        })
+        .sum();
+    let io = |path: &Path, e: std::io::Error| match crate::disk::NoSpace::from_io(
+        &e,
+        root,
+        "while writing the inputs of its sandbox",
+    ) {
+        Some(full) => ExecError::NoSpace { description: String::new(), full: full.needing(needed) },
+        None => ExecError::Sandbox {
+            description: String::new(),
+            reason: format!("cannot write {}: {e}", path.display()),
+        },
+    };
     let mut dirs: Vec<&str> = entries.keys().filter_map(|p| p.rfind('/').map(|i| &p[..i])).collect();
     dirs.dedup();
     for dir in dirs {
@@ -417,20 +453,20 @@ impl CommandRunner for LocalRunner {
             return Err(ExecError::NotCached { description: process.description.clone() });
         }
         let started = Instant::now();
-        std::fs::create_dir_all(&self.base).map_err(|e| sandbox_error(process, e))?;
+        std::fs::create_dir_all(&self.base).map_err(|e| self.prep_error(process, e))?;
         let sandbox = tempfile::Builder::new()
             .prefix("pleat-sandbox-")
             .tempdir_in(&self.base)
-            .map_err(|e| sandbox_error(process, e))?;
+            .map_err(|e| self.prep_error(process, e))?;
         // Held while the sandbox is in use: a later run removes the folder once it is free.
-        let owner =
-            std::fs::File::create(sandbox.path().join(OWNER_LOCK)).map_err(|e| sandbox_error(process, e))?;
-        owner.lock().map_err(|e| sandbox_error(process, e))?;
+        let owner = std::fs::File::create(sandbox.path().join(OWNER_LOCK))
+            .map_err(|e| self.prep_error(process, e))?;
+        owner.lock().map_err(|e| self.prep_error(process, e))?;
         let root = sandbox.path().join("root");
         let home = sandbox.path().join("home");
         let tmp = sandbox.path().join("tmp");
         for dir in [&root, &home, &tmp] {
-            std::fs::create_dir_all(dir).map_err(|e| sandbox_error(process, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| self.prep_error(process, e))?;
         }
         // Inputs are leased for the process's time limit (an hour without one) and ten minutes more.
         let lease = std::time::SystemTime::now()
@@ -438,25 +474,29 @@ impl CommandRunner for LocalRunner {
             + Duration::from_mins(10);
         materialize_leased(&self.store, &process.input_root, &root, Some(lease)).map_err(|e| match e {
             ExecError::Sandbox { reason, .. } => sandbox_error(process, reason),
+            ExecError::NoSpace { full, .. } => ExecError::NoSpace {
+                description: process.description.clone(),
+                full: crate::disk::NoSpace { folder: self.base.clone(), ..full },
+            },
             other => other,
         })?;
         let cwd = root.join(&process.working_directory);
-        std::fs::create_dir_all(&cwd).map_err(|e| sandbox_error(process, e))?;
+        std::fs::create_dir_all(&cwd).map_err(|e| self.prep_error(process, e))?;
         // One process at a time per named cache: the tools that keep one (mypy) do not
         // expect a second writer, and a half-written entry crashes the next run.
         let mut cache_locks = Vec::new();
         for (name, rel) in &process.append_only_caches {
             let shared = self.caches.join(name);
-            std::fs::create_dir_all(&shared).map_err(|e| sandbox_error(process, e))?;
+            std::fs::create_dir_all(&shared).map_err(|e| self.prep_error(process, e))?;
             let lock = std::fs::File::create(shared.with_extension("lock"))
-                .map_err(|e| sandbox_error(process, e))?;
-            lock.lock().map_err(|e| sandbox_error(process, e))?;
+                .map_err(|e| self.prep_error(process, e))?;
+            lock.lock().map_err(|e| self.prep_error(process, e))?;
             cache_locks.push(lock);
             let link = cwd.join(rel);
             if let Some(parent) = link.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| sandbox_error(process, e))?;
+                std::fs::create_dir_all(parent).map_err(|e| self.prep_error(process, e))?;
             }
-            std::os::unix::fs::symlink(&shared, &link).map_err(|e| sandbox_error(process, e))?;
+            std::os::unix::fs::symlink(&shared, &link).map_err(|e| self.prep_error(process, e))?;
         }
 
         let mut env = process.env.clone();
@@ -468,10 +508,10 @@ impl CommandRunner for LocalRunner {
         let program = program(process, &cwd)?;
         let stdout_path = sandbox.path().join("stdout");
         let stderr_path = sandbox.path().join("stderr");
-        let stdout = std::fs::File::create(&stdout_path).map_err(|e| sandbox_error(process, e))?;
-        let stderr = std::fs::File::create(&stderr_path).map_err(|e| sandbox_error(process, e))?;
+        let stdout = std::fs::File::create(&stdout_path).map_err(|e| self.prep_error(process, e))?;
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| self.prep_error(process, e))?;
         if !process.append_only_caches.is_empty() {
-            std::fs::create_dir_all(&self.caches).map_err(|e| sandbox_error(process, e))?;
+            std::fs::create_dir_all(&self.caches).map_err(|e| self.prep_error(process, e))?;
         }
         let mut command = self.command(process, &program, sandbox.path(), &cwd)?;
         command.env_clear().envs(&env).current_dir(&cwd).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
@@ -521,6 +561,11 @@ impl CommandRunner for LocalRunner {
             use std::os::unix::process::ExitStatusExt as _;
             128 + status.signal().unwrap_or(0)
         });
+        // A failure on a full disk (or one that says a write did not fit) may be the disk's.
+        let disk_full = exit_code != 0
+            && (crate::disk::space(sandbox.path()).is_some_and(|s| s.free < crate::disk::LOW_SPACE)
+                || tail_says_no_space(&stdout_path)
+                || tail_says_no_space(&stderr_path));
         let stdout = self.store.put_file(&stdout_path)?;
         let stderr = self.store.put_file(&stderr_path)?;
         let output_root = collect_outputs(&self.store, process, &root, &cwd)?;
@@ -533,9 +578,9 @@ impl CommandRunner for LocalRunner {
         if keep {
             let script = sandbox.path().join("__run.sh");
             std::fs::write(&script, run_script(process, &env, &program))
-                .map_err(|e| sandbox_error(process, e))?;
+                .map_err(|e| self.prep_error(process, e))?;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| sandbox_error(process, e))?;
+                .map_err(|e| self.prep_error(process, e))?;
             let kept = sandbox.keep();
             kept_sandbox = Some(kept.clone());
             if let Ok(mut list) = self.kept.lock() {
@@ -550,6 +595,7 @@ impl CommandRunner for LocalRunner {
             duration: started.elapsed(),
             source: ResultSource::Ran,
             kept_sandbox,
+            disk_full,
         })
     }
 }

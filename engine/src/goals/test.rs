@@ -505,8 +505,13 @@ fn interpret(
             });
         }
         // An output the sandbox cannot give (a symlink out of it, or under a symlinked
-        // folder) fails this file alone, with the reason; the other files still report.
-        Err(e @ ExecError::Output { .. }) => {
+        // folder), or a sandbox a full disk cannot hold, fails this file alone, with the
+        // reason; the other files still report.
+        Err(
+            e @ (ExecError::Output { .. }
+            | ExecError::NoSpace { .. }
+            | ExecError::Store(crate::store::StoreError::NoSpace(_))),
+        ) => {
             return Ok(TestFileResult {
                 file: file.to_owned(),
                 outcome: FileOutcome::Error,

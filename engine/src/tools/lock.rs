@@ -162,6 +162,19 @@ impl ToolEnvs {
         })?;
         if !result.status.success() {
             let stderr = String::from_utf8_lossy(&result.stderr);
+            // A full disk is not a requirement that does not resolve.
+            if crate::disk::says_no_space(&stderr) {
+                let cause = if crate::disk::says_quota(&stderr) {
+                    crate::disk::Cause::Quota
+                } else {
+                    crate::disk::Cause::Full
+                };
+                return Err(ToolError::NoSpace(crate::disk::NoSpace::new(
+                    cause,
+                    &self.dir,
+                    "while resolving the project's requirements with uv",
+                )));
+            }
             return Err(ToolError::Resolve {
                 requirements: requirements.lines().collect::<Vec<_>>().join(", "),
                 from: from.to_owned(),

@@ -37,6 +37,7 @@ impl CommandRunner for Counting {
             duration: Duration::from_millis(5),
             source: ResultSource::Ran,
             kept_sandbox: None,
+            disk_full: false,
         })
     }
 }
