@@ -4,6 +4,7 @@
 //! then the cache, then the leaf that runs the process in a fresh sandbox.
 
 pub mod bounded;
+pub mod bwrap;
 pub mod cache;
 pub mod local;
 
@@ -40,8 +41,8 @@ impl CacheScope {
     }
 }
 
-/// A process to run: every field but `description`, `execution_slot_variable` and
-/// `append_only_caches` is part of its cache key.
+/// A process to run: every field but `description`, `execution_slot_variable`,
+/// `append_only_caches` and `host_paths` is part of its cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// Program and arguments. No shell; the program is looked up on `PATH` only when the
@@ -71,6 +72,19 @@ pub struct Process {
     /// Named append-only caches (name → path inside the sandbox), shared between runs and
     /// outside the key: mypy's cache, the installer's download cache.
     pub append_only_caches: BTreeMap<String, String>,
+    /// Folders outside the sandbox the process runs from (its tool environment, the
+    /// interpreter's installation), outside the key (the platform names them): bound
+    /// read-only under bwrap; in the plain sandbox, those with a fingerprint are checked
+    /// before and after the run, and a run that finds one changed is an error, never cached.
+    pub host_paths: Vec<HostPath>,
+}
+
+/// A folder outside the sandbox that a process reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPath {
+    pub path: std::path::PathBuf,
+    /// What its files must be ([`crate::tools::fingerprint`]); `None`: not checked.
+    pub fingerprint: Option<Digest>,
 }
 
 impl Process {
@@ -90,6 +104,7 @@ impl Process {
             execution_slot_variable: None,
             execution_slot: None,
             append_only_caches: BTreeMap::new(),
+            host_paths: Vec::new(),
         }
     }
 
@@ -215,6 +230,12 @@ pub enum ExecError {
     Output { description: String, path: String, reason: String },
     #[error("{description}: cannot prepare the sandbox: {reason}")]
     Sandbox { description: String, reason: String },
+    #[error(
+        "{description}: the tool environment {} was changed {} (only a process running as root can write into it in the plain sandbox), so no result is kept; the next run rebuilds it — run as another user than root, or with sandbox = \"bwrap\", where environments are read-only",
+        path.display(),
+        if *during { "while it ran" } else { "before it ran" }
+    )]
+    EnvironmentChanged { description: String, path: std::path::PathBuf, during: bool },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

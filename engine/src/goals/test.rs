@@ -394,7 +394,7 @@ pub fn test(
         }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;
-        process.platform = goals.platform(env);
+        goals.runs_from(&mut process, env);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
         process.description = format!("pytest {path}");
@@ -488,8 +488,9 @@ fn interpret(
             });
         }
         // An output the sandbox cannot give (a symlink out of it, or under a symlinked
-        // folder) fails this file alone, with the reason; the other files still report.
-        Err(e @ ExecError::Output { .. }) => {
+        // folder), or a tool environment changed around the run, fails this file alone,
+        // with the reason; the other files still report.
+        Err(e @ (ExecError::Output { .. } | ExecError::EnvironmentChanged { .. })) => {
             return Ok(TestFileResult {
                 file: file.to_owned(),
                 outcome: FileOutcome::Error,
