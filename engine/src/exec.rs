@@ -75,7 +75,7 @@ pub struct Process {
     /// Folders outside the sandbox the process runs from (its tool environment, the
     /// interpreter's installation), outside the key (the platform names them): bound
     /// read-only under bwrap; in the plain sandbox, those with a fingerprint are checked
-    /// before and after the run, and a run that finds one changed is an error, never cached.
+    /// after the run, and a run that leaves one changed is an error, never cached.
     pub host_paths: Vec<HostPath>,
 }
 
@@ -231,11 +231,10 @@ pub enum ExecError {
     #[error("{description}: cannot prepare the sandbox: {reason}")]
     Sandbox { description: String, reason: String },
     #[error(
-        "{description}: the tool environment {} was changed {} (only a process running as root can write into it in the plain sandbox), so no result is kept; the next run rebuilds it — run as another user than root, or with sandbox = \"bwrap\", where environments are read-only",
-        path.display(),
-        if *during { "while it ran" } else { "before it ran" }
+        "{description}: the tool environment {} was changed while it ran (in the plain sandbox only a process running as root can write there: this one or one beside it), so no result is kept and the next run rebuilds it; run as another user than root, or with sandbox = \"bwrap\", where environments are read-only",
+        path.display()
     )]
-    EnvironmentChanged { description: String, path: std::path::PathBuf, during: bool },
+    EnvironmentChanged { description: String, path: std::path::PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -99,7 +99,9 @@ pub fn command(bwrap: &Path, confinement: &Confinement, program: &Path, args: &[
     let mut command = Command::new(bwrap);
     command.args(["--unshare-all", "--die-with-parent"]);
     command.args(system_arguments());
-    command.args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]);
+    // /sys read-only as it is (CPU counts and topology for libraries that look there).
+    command.args(["--ro-bind-try", "/sys", "/sys", "--dev", "/dev", "--proc", "/proc"]);
+    command.args(["--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]);
     for path in &confinement.read_only {
         if !SYSTEM.iter().any(|system| path.starts_with(system)) && path.is_dir() {
             command.arg("--ro-bind").arg(path).arg(path);

@@ -5,10 +5,10 @@
 //! itself), network access, and changing a hardlinked large input in place (the store's
 //! verified reads then drop that blob rather than serve it). What it does: Pleat's own
 //! environment stays unreadable (`crate::privacy`: even as root, the process lacks the
-//! capabilities), and a tool environment changed before or during the run (as root) makes
-//! the run an error, never a result. Under bwrap the process sees only the system's
-//! public folders, read-only, its tool environment, read-only, and its sandbox and own
-//! named caches; no other process, no network.
+//! capabilities), and a tool environment found changed after the run (written as root, by
+//! it or a process beside it) makes the run an error, never a result. Under bwrap the
+//! process sees only the system's public folders, read-only, its tool environment,
+//! read-only, and its sandbox and own named caches; no other process, no network.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
@@ -103,11 +103,13 @@ impl LocalRunner {
             read_only: process.host_paths.iter().map(|h| h.path.clone()).collect(),
             cwd,
         };
-        Ok(bwrap::command(bwrap, &confinement, program, &process.argv[1..]))
+        Ok(bwrap::command(bwrap, &confinement, program, process.argv.get(1..).unwrap_or_default()))
     }
 
-    /// In the plain sandbox, the first folder the process runs from whose files are no
-    /// longer what was fingerprinted (a process running as root can write there).
+    /// In the plain sandbox, after a run: the first folder the process ran from whose files
+    /// are no longer what was fingerprinted (a process running as root can write there).
+    /// Before the run there is no need: the goal's `ensure` checked it, and every process
+    /// since was checked after it ended.
     fn changed_host_path(&self, process: &Process) -> Option<PathBuf> {
         if self.kind != SandboxKind::Plain {
             return None; // read-only mounts
@@ -471,10 +473,6 @@ impl CommandRunner for LocalRunner {
         if !process.append_only_caches.is_empty() {
             std::fs::create_dir_all(&self.caches).map_err(|e| sandbox_error(process, e))?;
         }
-        if let Some(path) = self.changed_host_path(process) {
-            let description = process.description.clone();
-            return Err(ExecError::EnvironmentChanged { description, path, during: false });
-        }
         let mut command = self.command(process, &program, sandbox.path(), &cwd)?;
         command.env_clear().envs(&env).current_dir(&cwd).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         // Its own group, killed with Pleat, its orphans swept when it ends (`children`).
@@ -521,7 +519,7 @@ impl CommandRunner for LocalRunner {
         let status = status?;
         if let Some(path) = self.changed_host_path(process) {
             let description = process.description.clone();
-            return Err(ExecError::EnvironmentChanged { description, path, during: true });
+            return Err(ExecError::EnvironmentChanged { description, path });
         }
         let exit_code = status.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt as _;

@@ -1,4 +1,4 @@
-//! A tool environment's fingerprint: every entry's path, type, size, mode, inode and change time, hashed. Recorded beside the environment when Pleat builds it, compared before each use and around every plain-sandbox process, so a changed environment (a `.pth` a test wrote as root) is rebuilt and never serves a result.
+//! A tool environment's fingerprint: every entry's path, type, size, mode, inode and change time, hashed. Recorded beside the environment when Pleat builds it, compared before each use and after every plain-sandbox process, so a changed environment (a `.pth` a test wrote as root) is rebuilt and never serves a result.
 //!
 //! The change time (`ctime`) cannot be set by a process: any write, rename, chmod or
 //! new entry moves it (or its folder's), so a stat walk sees every change without reading
