@@ -535,6 +535,8 @@ mod tests {
         assert_eq!(config.init_files, InitFiles::ContentOnly);
         assert_eq!(config.test_patterns, None, "pytest's configuration decides");
         assert_eq!(config.python_minor, 11);
+        assert_eq!(config.sandbox, Sandbox::Auto, "bubblewrap where it runs");
+        assert_eq!(pyproject("[tool.pleat]\nsandbox = \"auto\"\n").unwrap().sandbox, Sandbox::Auto);
     }
 
     #[test]
