@@ -16,14 +16,16 @@ for arg in "$@"; do
     esac
 done
 
-# System packages the tests use: bubblewrap (the bwrap sandbox tests).
-if ! command -v bwrap >/dev/null 2>&1; then
+# System packages the tests use: bubblewrap (Pleat's default sandbox, and the tests that check
+# what it hides). Installed once; a second run finds it and does nothing.
+if ! [ -x /usr/bin/bwrap ] && ! command -v bwrap >/dev/null 2>&1; then
     echo "== installing bubblewrap (Debian package) for the sandbox tests"
     if [ "$(id -u)" -ne 0 ]; then
         echo "bubblewrap is missing and this is not root: install the Debian package bubblewrap" >&2
         exit 1
     fi
-    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+    apt=(apt-get -y -q -o DPkg::Lock::Timeout=600)
+    "${apt[@]}" install bubblewrap >/dev/null 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null && "${apt[@]}" install bubblewrap >/dev/null; }
 fi
 
 echo "== cargo fmt --check"

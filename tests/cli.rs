@@ -3320,3 +3320,225 @@ fn a_fresh_cache_on_a_full_disk_does_not_crash() {
         run.describe()
     );
 }
+
+// ---- isolation: secrets, private files, tool environments (issue 10, item 6) ----
+
+/// A test module that reads its parent's environment and walks `/proc` for the value of
+/// `PLEAT_TEST_SECRET`, which only `pleat` itself was given; it fails naming what leaked.
+const SECRET_PEEK: &str = r#"import os
+
+SECRET = b"pleat-" + b"secret-4e1d9"
+
+
+def test_no_secret_is_readable():
+    leaked = []
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as f:
+            if SECRET in f.read():
+                leaked.append(f"parent {os.getppid()}")
+    except OSError:
+        pass
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if SECRET in f.read():
+                        leaked.append(pid)
+            except OSError:
+                pass
+    assert leaked == [], f"the secret leaked from {leaked}"
+"#;
+
+/// The user's environment (tokens, keys) stays with `pleat`: a test reads neither its
+/// parent's `/proc/<ppid>/environ` nor any process's it finds walking `/proc` — in the
+/// plain sandbox (Pleat is not dumpable; as root the test lacks the capabilities that
+/// would read it anyway) and under bwrap (its own PID namespace).
+#[test]
+fn a_test_reads_no_secret_from_pleats_environment_in_either_sandbox() {
+    for sandbox in ["plain", "bwrap"] {
+        let repo = Repo::new(&format!(
+            "//- test_peek.py\n{SECRET_PEEK}//- pyproject.toml\n[tool.pleat]\nsandbox = \"{sandbox}\"\n"
+        ));
+        let mut command = repo.command(&["test", "::"]);
+        command.env("PLEAT_TEST_SECRET", "pleat-secret-4e1d9");
+        let run = Run::of(command);
+        assert_eq!(run.code, Some(0), "{sandbox}: {}", run.describe());
+    }
+}
+
+/// Under bwrap a test sees nothing private — `/etc/shadow`'s hashes, the user's home
+/// (`~/.ssh`), `/home` — and cannot write the installers' download cache, which later
+/// environment builds read (only Pleat writes it).
+#[test]
+fn under_bwrap_private_files_are_hidden_and_the_download_cache_is_not_writable() {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
+    let repo = Repo::new(
+        r#"//- test_private.py
+import os
+
+
+def readable(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def test_nothing_private_is_visible():
+    shadow = readable("/etc/shadow")
+    assert not shadow or "root:" not in shadow, shadow
+    home = os.environ["REAL_HOME"]
+    assert not os.path.exists(os.path.join(home, ".ssh")), os.listdir(os.path.join(home, ".ssh"))
+    assert not os.path.exists(os.path.join(home, ".bashrc"))
+    assert not os.path.exists("/home") or os.listdir("/home") == [], os.listdir("/home")
+
+
+def test_the_download_cache_is_not_writable():
+    target = os.path.join(os.environ["DOWNLOADS"], "planted.whl")
+    try:
+        with open(target, "w") as f:
+            f.write("not a wheel")
+    except OSError:
+        return
+    raise AssertionError(f"wrote {target}")
+//- pyproject.toml
+[tool.pleat]
+sandbox = "bwrap"
+"#,
+    );
+    // A home with a `.ssh` folder and a `.bashrc`, and the real `/home` listing non-empty:
+    // what a test must not see. (The fixture's own home, so nothing of the user's is touched.)
+    let fake_home = repo.dir.path().join("home");
+    std::fs::create_dir_all(fake_home.join(".ssh")).unwrap();
+    std::fs::write(fake_home.join(".ssh/id_ed25519"), "PRIVATE KEY").unwrap();
+    std::fs::write(fake_home.join(".bashrc"), "export TOKEN=x\n").unwrap();
+    let downloads = repo.cache().join("named").join("installer-downloads");
+    for real_home in [home.as_str(), fake_home.to_str().unwrap()] {
+        let mut command = repo.command(&[
+            "test",
+            "--extra-env",
+            &format!("REAL_HOME={real_home}"),
+            "--extra-env",
+            &format!("DOWNLOADS={}", downloads.display()),
+            "::",
+        ]);
+        command.env("HOME", real_home);
+        let run = Run::of(command);
+        assert_eq!(run.code, Some(0), "home {real_home}: {}", run.describe());
+    }
+    assert!(!downloads.join("planted.whl").exists());
+}
+
+/// A test that writes a `.pth` into the shared pytest environment (possible as root in
+/// the plain sandbox) poisons no other project and leaves no wrong cached answer: the
+/// write is refused (not root: the environment is read-only; bwrap: a read-only mount) or
+/// found (its fingerprint changed) — that run is an error, not a result, and the next
+/// run rebuilds the environment.
+#[test]
+fn a_test_writing_into_its_tool_environment_poisons_nothing_and_caches_nothing() {
+    let victim = Repo::new(
+        "//- test_ok.py\ndef test_ok():\n    pass\n//- pyproject.toml\n[tool.pleat]\nsandbox = \"plain\"\n",
+    );
+    let cache = victim.cache();
+    let attacker_fixture = |sandbox: &str| {
+        format!(
+            r#"//- test_poison.py
+import os
+import site
+
+
+def test_poison():
+    folder = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
+    try:
+        with open(os.path.join(folder, "pleat_poison.pth"), "w") as f:
+            f.write("import os; os._exit(7)\n")
+    except OSError:
+        pass
+//- pyproject.toml
+[tool.pleat]
+sandbox = "{sandbox}"
+"#
+        )
+    };
+    Run::of(victim.command(&["test", "::"])).ok();
+    let site_packages = || {
+        let tools = std::fs::read_dir(cache.join("tools")).unwrap();
+        let env = tools
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("pytest-"))
+            .expect("the pytest environment");
+        let lib = std::fs::read_dir(env.join("lib")).unwrap().flatten().next().unwrap().path();
+        lib.join("site-packages")
+    };
+    for sandbox in ["bwrap", "plain"] {
+        let attacker = Repo::new(&attacker_fixture(sandbox));
+        let attack = Run::of(attacker.command_with(&cache, &["test", "::"]));
+        let planted = site_packages().join("pleat_poison.pth").exists();
+        // Root writes through the read-only modes: the case the fingerprint is for.
+        assert_eq!(planted, sandbox == "plain" && running_as_root(), "{sandbox}: {}", attack.describe());
+        if planted {
+            assert_eq!(sandbox, "plain", "bwrap mounts the environment read-only");
+            assert!(
+                attack.stdout.contains("was changed while it ran") && attack.code == Some(1),
+                "{sandbox}: {}",
+                attack.describe()
+            );
+        } else {
+            attack.ok();
+        }
+        // The other project's new test runs in a sound environment (rebuilt when needed).
+        let name = format!("test_new_{sandbox}.py");
+        victim.write(&name, "def test_new():\n    pass\n");
+        let run = Run::of(victim.command(&["test", "::"]));
+        assert_eq!(run.code, Some(0), "{sandbox}: {}", run.describe());
+        assert_eq!(run.stderr.contains("rebuilding it"), planted, "{}", run.describe());
+        assert!(!site_packages().join("pleat_poison.pth").exists());
+        // And again, cached: the answer stays right.
+        let again = Run::of(victim.command(&["--format", "json", "test", "::"]));
+        assert_eq!(again.code, Some(0), "{}", again.describe());
+        assert_eq!(
+            again.json()["summary"]["cached"],
+            again.json()["summary"]["passed"],
+            "{}",
+            again.describe()
+        );
+    }
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+/// `sandbox = "auto"` (the default) uses bubblewrap where it runs, else says once why not
+/// and runs plain; `sandbox = "bwrap"` that cannot run is an error naming the remedy.
+#[test]
+fn without_bubblewrap_auto_falls_back_to_plain_saying_why_and_forced_bwrap_is_an_error() {
+    let repo = Repo::new("//- test_a.py\ndef test_a():\n    pass\n//- test_b.py\ndef test_b():\n    pass\n");
+    let mut command = repo.command(&["test", "::"]);
+    command.env("PLEAT_BWRAP", "/nonexistent/bwrap");
+    let run = Run::of(command);
+    run.ok();
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("plain sandbox")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.describe());
+    assert!(
+        warnings[0].contains("bubblewrap is not installed")
+            && warnings[0].contains("apt-get install bubblewrap"),
+        "{}",
+        warnings[0]
+    );
+    // Available: no word about it.
+    let run = repo.run(&["test", "--force", "::"]);
+    run.ok();
+    assert!(!run.stderr.contains("plain sandbox"), "{}", run.describe());
+    repo.write("pyproject.toml", "[tool.pleat]\nsandbox = \"bwrap\"\n");
+    let mut command = repo.command(&["test", "::"]);
+    command.env("PLEAT_BWRAP", "/nonexistent/bwrap");
+    let run = Run::of(command);
+    let line = run.usage_error();
+    assert!(line.contains("sandbox = \"bwrap\"") && line.contains("apt-get install bubblewrap"), "{line}");
+}

@@ -36,10 +36,13 @@ pub enum Ambiguity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Sandbox {
-    /// A fresh folder and an empty environment.
+    /// bubblewrap where it can run, else plain (saying once why).
     #[default]
+    Auto,
+    /// A fresh folder and an empty environment.
     Plain,
-    /// bubblewrap: no network, read-only filesystem but the sandbox.
+    /// bubblewrap: no network, nothing private, read-only but the sandbox; an error where
+    /// it cannot run.
     Bwrap,
 }
 
@@ -532,6 +535,8 @@ mod tests {
         assert_eq!(config.init_files, InitFiles::ContentOnly);
         assert_eq!(config.test_patterns, None, "pytest's configuration decides");
         assert_eq!(config.python_minor, 11);
+        assert_eq!(config.sandbox, Sandbox::Auto, "bubblewrap where it runs");
+        assert_eq!(pyproject("[tool.pleat]\nsandbox = \"auto\"\n").unwrap().sandbox, Sandbox::Auto);
     }
 
     #[test]

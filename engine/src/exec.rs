@@ -4,6 +4,7 @@
 //! then the cache, then the leaf that runs the process in a fresh sandbox.
 
 pub mod bounded;
+pub mod bwrap;
 pub mod cache;
 pub mod local;
 
@@ -41,7 +42,7 @@ impl CacheScope {
 }
 
 /// A process to run: every field but `description`, `execution_slot_variable`,
-/// `append_only_caches` and `cache_only` is part of its cache key.
+/// `append_only_caches`, `cache_only` and `host_paths` is part of its cache key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// Program and arguments. No shell; the program is looked up on `PATH` only when the
@@ -74,6 +75,19 @@ pub struct Process {
     /// Answer from the cache or not at all ([`ExecError::NotCached`]): what an editor shows
     /// again on start without running anything.
     pub cache_only: bool,
+    /// Folders outside the sandbox the process runs from (its tool environment, the
+    /// interpreter's installation), outside the key (the platform names them): bound
+    /// read-only under bwrap; in the plain sandbox, those with a fingerprint are checked
+    /// after the run, and a run that leaves one changed is an error, never cached.
+    pub host_paths: Vec<HostPath>,
+}
+
+/// A folder outside the sandbox that a process reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPath {
+    pub path: std::path::PathBuf,
+    /// What its files must be ([`crate::tools::fingerprint`]); `None`: not checked.
+    pub fingerprint: Option<Digest>,
 }
 
 impl Process {
@@ -94,6 +108,7 @@ impl Process {
             execution_slot: None,
             append_only_caches: BTreeMap::new(),
             cache_only: false,
+            host_paths: Vec::new(),
         }
     }
 
@@ -227,6 +242,11 @@ pub enum ExecError {
     /// The sandbox could not be written for lack of space.
     #[error("{description} could not run: {full}")]
     NoSpace { description: String, full: crate::disk::NoSpace },
+    #[error(
+        "{description}: the tool environment {} was changed while it ran (in the plain sandbox only a process running as root can write there: this one or one beside it), so no result is kept and the next run rebuilds it; run as another user than root, or with sandbox = \"bwrap\", where environments are read-only",
+        path.display()
+    )]
+    EnvironmentChanged { description: String, path: std::path::PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -169,6 +169,18 @@ impl Goals {
         platform
     }
 
+    /// Makes `process` run from `tool`: its platform properties, and the environment and
+    /// the interpreter's installation as the folders it reads outside its sandbox.
+    pub fn runs_from(&self, process: &mut crate::exec::Process, tool: &ToolEnv) {
+        process.platform = self.platform(tool);
+        process
+            .host_paths
+            .push(crate::exec::HostPath { path: tool.root.clone(), fingerprint: Some(tool.fingerprint) });
+        if let Some(prefix) = self.tools.interpreter.prefix() {
+            process.host_paths.push(crate::exec::HostPath { path: prefix, fingerprint: None });
+        }
+    }
+
     /// Stores workspace files (only those that exist), each read once however many of
     /// the goal's processes see it; trees of subsets are then built with [`Goals::tree_of`].
     pub fn read_files(

@@ -15,6 +15,7 @@ pub mod ini;
 pub mod lmdb;
 pub mod loader;
 pub mod parse_cache;
+pub mod privacy;
 pub mod project;
 pub mod python;
 pub mod reapi;

@@ -1,12 +1,12 @@
-//! Hermetic tool environments: virtualenvs built from pinned, hashed requirement sets (shipped in `engine/tools/`, overridable), keyed by interpreter identity + requirements, built once with uv (or venv + pip), then read-only.
+//! Hermetic tool environments: virtualenvs built from pinned, hashed requirement sets (shipped in `engine/tools/`, overridable), keyed by interpreter identity + requirements, built once with uv (or venv + pip), then read-only, their fingerprint recorded and checked before each use (a changed environment is rebuilt).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::hash::{Digest, DigestFunction};
 
-/// Bumped when the way environments are built changes.
-const TOOLS_VERSION: &str = "1";
+/// Bumped when the way environments are built changes (2: a recorded fingerprint).
+const TOOLS_VERSION: &str = "2";
 
 /// The tools Pleat knows, with their shipped lockfiles and how they are started.
 const BUILTIN: &[(&str, &str, &str)] = &[
@@ -168,6 +168,15 @@ impl Interpreter {
     pub fn identity(&self) -> String {
         format!("{} {} {}", self.path.display(), self.version, self.tag)
     }
+
+    /// The folder the interpreter is installed in (`/usr`, `~/.pyenv/versions/3.11.7`):
+    /// the parent of its `bin` folder, symlinks resolved. Tool processes read its
+    /// standard library, so a confined process must see it.
+    pub fn prefix(&self) -> Option<PathBuf> {
+        let real = std::fs::canonicalize(&self.path).ok()?;
+        let bin = real.parent()?;
+        (bin.file_name()? == "bin").then(|| bin.parent().map(Path::to_owned)).flatten()
+    }
 }
 
 /// A tool: its name, its pinned requirements, and the module `python -m` starts.
@@ -223,6 +232,9 @@ pub struct ToolEnv {
     pub python: PathBuf,
     /// `python -m <module>` starts the tool.
     pub module: String,
+    /// What the environment's files were when it was built ([`fingerprint`]); a process
+    /// that runs from it checks it is still so.
+    pub fingerprint: Digest,
 }
 
 impl ToolEnv {
@@ -301,14 +313,16 @@ impl ToolEnvs {
         let key = self.key(spec);
         let label = if spec.project.is_none() { spec.name.clone() } else { format!("{}-project", spec.name) };
         let root = self.dir.join(format!("{label}-{}", &key.hex()[..16]));
-        let env = ToolEnv {
+        let mut env = ToolEnv {
             name: spec.name.clone(),
             key,
             python: root.join("bin").join("python"),
             root: root.clone(),
             module: spec.module.clone(),
+            fingerprint: Digest::empty(DigestFunction::Blake3),
         };
-        if root.join(COMPLETE).is_file() {
+        if let Some(fingerprint) = unchanged(&root) {
+            env.fingerprint = fingerprint;
             return Ok(env);
         }
         if !self.build {
@@ -318,8 +332,15 @@ impl ToolEnvs {
         let lock_path = root.with_extension("lock");
         let lock = std::fs::File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
+        if let Some(fingerprint) = unchanged(&root) {
+            env.fingerprint = fingerprint; // another process built it while we waited
+            return Ok(env);
+        }
         if root.join(COMPLETE).is_file() {
-            return Ok(env); // another process built it while we waited
+            progress(&format!(
+                "warning: the {label} environment at {} changed after Pleat built it (a process running as root wrote into it); rebuilding it, and no result made with the changed one is kept",
+                root.display()
+            ));
         }
         if root.exists() {
             make_writable(&root);
@@ -346,6 +367,7 @@ impl ToolEnvs {
             return Err(self.discard(&label, &root, error));
         }
         make_read_only(&root);
+        env.fingerprint = fingerprint::record(&root).map_err(io("record the fingerprint of", &root))?;
         Ok(env)
     }
 
@@ -489,6 +511,15 @@ impl ToolEnvs {
     }
 }
 
+/// The recorded fingerprint of a complete environment, when its files still match it.
+fn unchanged(root: &Path) -> Option<Digest> {
+    if !root.join(COMPLETE).is_file() {
+        return None;
+    }
+    let recorded = fingerprint::recorded(root)?;
+    (fingerprint::of(root) == recorded).then_some(recorded)
+}
+
 fn set_mode_recursively(root: &Path, write: bool) {
     use std::os::unix::fs::PermissionsExt as _;
     let mut stack = vec![root.to_owned()];
@@ -524,6 +555,7 @@ fn make_writable(root: &Path) {
     set_mode_recursively(root, true);
 }
 
+pub mod fingerprint;
 pub mod lock;
 
 #[cfg(test)]

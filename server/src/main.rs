@@ -246,7 +246,9 @@ fn with_excludes_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
 }
 
 fn main() -> ExitCode {
-    // First, while the process has one thread: no process Pleat starts outlives it.
+    // First, while the process has one thread: no process Pleat starts reads its
+    // environment or memory (the watchdog forked next inherits it), nor outlives it.
+    engine::privacy::close_self();
     engine::children::install();
     let cli = Cli::parse_from(with_excludes_last(std::env::args_os().collect()));
     let result = commands::run(&cli);

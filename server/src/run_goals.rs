@@ -24,6 +24,15 @@ pub fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
         Keep::OnFailure => KeepSandboxes::OnFailure,
         Keep::Always => KeepSandboxes::Always,
     };
+    if project.config.sandbox == engine::config::Sandbox::Bwrap
+        && let Err(why) = engine::exec::bwrap::available()
+    {
+        return Err(Failure::usage(format!(
+            "sandbox = \"bwrap\" is set in [tool.pleat], but {}; {}, or set sandbox = \"plain\"",
+            why.reason(),
+            why.remedy()
+        )));
+    }
     Goals::new(&goal_options(cache_dir, project, keep_sandboxes))
         .and_then(|goals| goals.with_overrides(project))
         .map_err(|e| match e {
@@ -41,10 +50,7 @@ pub fn goal_options(
     project: &Project,
     keep_sandboxes: KeepSandboxes,
 ) -> GoalOptions {
-    let sandbox = match project.config.sandbox {
-        engine::config::Sandbox::Plain => engine::exec::local::SandboxKind::Plain,
-        engine::config::Sandbox::Bwrap => engine::exec::local::SandboxKind::Bwrap,
-    };
+    let sandbox = sandbox_kind(project.config.sandbox);
     GoalOptions {
         cache_dir,
         interpreter: project.config.interpreter.as_ref().map(std::path::PathBuf::from),
@@ -52,6 +58,31 @@ pub fn goal_options(
         keep_sandboxes,
         sandbox,
         max_bytes: project.config.cache_max_bytes,
+    }
+}
+
+/// The sandbox a setting asks for: `auto` is bubblewrap where it can run, else plain,
+/// said once per process with the reason and the fix.
+fn sandbox_kind(setting: engine::config::Sandbox) -> engine::exec::local::SandboxKind {
+    use engine::config::Sandbox;
+    use engine::exec::local::SandboxKind;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    match setting {
+        Sandbox::Plain => SandboxKind::Plain,
+        Sandbox::Bwrap => SandboxKind::Bwrap,
+        Sandbox::Auto => match engine::exec::bwrap::available() {
+            Ok(_) => SandboxKind::Bwrap,
+            Err(why) => {
+                SAID.call_once(|| {
+                    crate::output::say(format_args!(
+                        "warning: tests and tools run in the plain sandbox (they can read your files and use the network) because {}; {}, or set sandbox = \"plain\" in [tool.pleat] to choose it",
+                        why.reason(),
+                        why.remedy()
+                    ));
+                });
+                SandboxKind::Plain
+            }
+        },
     }
 }
 

@@ -3,8 +3,12 @@
 //! What the plain sandbox does not prevent (the `bwrap` mode does): reading or writing
 //! anywhere the user can (absolute paths, the real user's home if the process finds it
 //! itself), network access, and changing a hardlinked large input in place (the store's
-//! verified reads then drop that blob rather than serve it). Under bwrap the filesystem is
-//! read-only but for the sandbox and the named caches, and there is no network.
+//! verified reads then drop that blob rather than serve it). What it does: Pleat's own
+//! environment stays unreadable (`crate::privacy`: even as root, the process lacks the
+//! capabilities), and a tool environment found changed after the run (written as root, by
+//! it or a process beside it) makes the run an error, never a result. Under bwrap the
+//! process sees only the system's public folders, read-only, its tool environment,
+//! read-only, and its sandbox and own named caches; no other process, no network.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt as _;
@@ -15,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Cancel, CommandRunner, ExecError, Process, ProcessResult, ResultSource};
+use super::{Cancel, CommandRunner, ExecError, Process, ProcessResult, ResultSource, bwrap};
 use crate::store::Store;
 use crate::tree::{self, Node};
 
@@ -34,8 +38,10 @@ pub enum SandboxKind {
     /// A fresh folder and an empty environment; the process still sees the whole machine.
     #[default]
     Plain,
-    /// bubblewrap: no network, the whole filesystem read-only except the sandbox folder
-    /// and the named caches, its own PID namespace.
+    /// bubblewrap (`super::bwrap`): no network, no capabilities, its own PID namespace and
+    /// `/proc`; the system's folders read-only with what not everyone may read hidden, the
+    /// tool environment read-only, only the sandbox and the process's own named caches
+    /// writable.
     Bwrap,
 }
 
@@ -65,7 +71,8 @@ impl LocalRunner {
         self
     }
 
-    /// The command that starts `program`: itself, or bubblewrap around it.
+    /// The command that starts `program`: itself (as root without the capabilities that
+    /// read other processes' memory), or bubblewrap around it.
     fn command(
         &self,
         process: &Process,
@@ -74,37 +81,44 @@ impl LocalRunner {
         cwd: &Path,
     ) -> Result<Command, ExecError> {
         if self.kind == SandboxKind::Plain {
+            use std::os::unix::process::CommandExt as _;
             let mut command = Command::new(program);
             command.args(process.argv.iter().skip(1));
+            #[allow(unsafe_code)]
+            // SAFETY: the hook runs between fork and exec and makes only geteuid and prctl
+            // calls, which are async-signal-safe; it allocates nothing and takes no lock.
+            unsafe {
+                command.pre_exec(crate::privacy::drop_inspection_capabilities);
+            }
             return Ok(command);
         }
-        let bwrap =
-            ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().map(Path::new).find(|p| p.is_file()).ok_or_else(
-                || ExecError::Spawn {
-                    description: process.description.clone(),
-                    program: "bwrap".to_owned(),
-                    reason: "sandbox = \"bwrap\" needs bubblewrap: install the Debian package `bubblewrap`"
-                        .to_owned(),
-                },
-            )?;
-        let mut command = Command::new(bwrap);
-        command.args([
-            "--unshare-all",
-            "--die-with-parent",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-        ]);
-        command.arg("--bind").arg(sandbox).arg(sandbox);
-        if self.caches.is_dir() {
-            command.arg("--bind").arg(&self.caches).arg(&self.caches);
+        let bwrap = bwrap::available().map_err(|why| ExecError::Spawn {
+            description: process.description.clone(),
+            program: "bwrap".to_owned(),
+            reason: format!("sandbox = \"bwrap\" cannot run: {}; {}", why.reason(), why.remedy()),
+        })?;
+        let confinement = bwrap::Confinement {
+            sandbox,
+            writable: process.append_only_caches.keys().map(|name| self.caches.join(name)).collect(),
+            read_only: process.host_paths.iter().map(|h| h.path.clone()).collect(),
+            cwd,
+        };
+        Ok(bwrap::command(bwrap, &confinement, program, process.argv.get(1..).unwrap_or_default()))
+    }
+
+    /// In the plain sandbox, after a run: the first folder the process ran from whose files
+    /// are no longer what was fingerprinted (a process running as root can write there).
+    /// Before the run there is no need: the goal's `ensure` checked it, and every process
+    /// since was checked after it ended.
+    fn changed_host_path(&self, process: &Process) -> Option<PathBuf> {
+        if self.kind != SandboxKind::Plain {
+            return None; // read-only mounts
         }
-        command.arg("--chdir").arg(cwd).arg("--").arg(program).args(process.argv.iter().skip(1));
-        Ok(command)
+        process
+            .host_paths
+            .iter()
+            .find(|h| h.fingerprint.is_some_and(|f| crate::tools::fingerprint::of(&h.path) != f))
+            .map(|h| h.path.clone())
     }
 
     /// An error preparing a sandbox: [`ExecError::NoSpace`] naming the sandboxes' folder
@@ -557,6 +571,10 @@ impl CommandRunner for LocalRunner {
         drop(spawned);
         drop(cache_locks);
         let status = status?;
+        if let Some(path) = self.changed_host_path(process) {
+            let description = process.description.clone();
+            return Err(ExecError::EnvironmentChanged { description, path });
+        }
         let exit_code = status.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt as _;
             128 + status.signal().unwrap_or(0)

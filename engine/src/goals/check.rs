@@ -181,7 +181,7 @@ fn process(
     let mut process = Process::new(argv, root);
     process.env.insert("MYPYPATH".to_owned(), source_roots.join(":"));
     process.env.insert("PYTHONPATH".to_owned(), source_roots.join(":"));
-    process.platform = goals.platform(env);
+    goals.runs_from(&mut process, env);
     process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
     if checker == Checker::Mypy {
         process.append_only_caches.insert(mypy_cache_name(&project.root, env), ".mypy_cache".to_owned());

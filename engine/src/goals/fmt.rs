@@ -210,7 +210,7 @@ fn rewrite_process(
     let mut argv = command;
     argv.push(path.to_owned());
     let mut process = Process::new(argv, root);
-    process.platform = goals.platform(tool);
+    goals.runs_from(&mut process, tool);
     process.output_files.insert(path.to_owned());
     process.cache_scope = CacheScope::Always;
     process.description = description;

@@ -159,7 +159,7 @@ pub fn lint(
         argv.extend(flags.iter().map(|f| (*f).to_owned()));
         argv.push(path.clone());
         let mut process = Process::new(argv, root);
-        process.platform = goals.platform(&tool);
+        goals.runs_from(&mut process, &tool);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Successful };
         process.description = format!("{} {path}", linter.name());
         processes.push(process);

@@ -406,7 +406,7 @@ pub fn test(
         }
         process.output_files.insert(RESULTS.to_owned());
         process.timeout = options.timeout;
-        process.platform = goals.platform(env);
+        goals.runs_from(&mut process, env);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Always };
         process.cache_only = options.cache_only;
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
@@ -505,11 +505,13 @@ fn interpret(
             });
         }
         // An output the sandbox cannot give (a symlink out of it, or under a symlinked
-        // folder), or a sandbox a full disk cannot hold, fails this file alone, with the
-        // reason; the other files still report.
+        // An output the sandbox cannot give (a symlink out of it, or under a symlinked
+        // folder), a sandbox a full disk cannot hold, or a tool environment changed around
+        // the run, fails this file alone, with the reason; the other files still report.
         Err(
             e @ (ExecError::Output { .. }
             | ExecError::NoSpace { .. }
+            | ExecError::EnvironmentChanged { .. }
             | ExecError::Store(crate::store::StoreError::NoSpace(_))),
         ) => {
             return Ok(TestFileResult {

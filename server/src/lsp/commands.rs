@@ -128,8 +128,17 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             state.cancel_all();
             let store =
                 state.store().ok_or("the cache is not open yet; try again once the workspace is loaded")?;
-            store.clear().map_err(|e| e.to_string())?;
-            Ok(Reply::Now(json!({ "cleared": true })))
+            // Removing a large store's files takes a while: off the state task, which
+            // goes on answering meanwhile.
+            let (sender, receiver) = oneshot::channel();
+            tokio::task::spawn_blocking(move || {
+                let answer = match store.clear() {
+                    Ok(()) => json!({ "cleared": true }),
+                    Err(e) => json!({ "error": e.to_string() }),
+                };
+                let _ = sender.send(answer);
+            });
+            Ok(Reply::Later(vec![receiver]))
         }
         other => Err(format!("unknown command {other}; Pleat's commands are {}", COMMANDS.join(", "))),
     }
@@ -260,7 +269,7 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
     let mut tests = Vec::new();
     let mut files = Vec::new();
     for result in &outcome.tests {
-        let text = state.text(index, &result.file);
+        let ranges = super::lenses::TestRanges::of(&state.text(index, &result.file));
         files.push(json!({
             "path": result.file,
             "file": uri(&result.file),
@@ -285,7 +294,7 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
                 "id": case.name,
                 "path": result.file,
                 "file": uri(&result.file),
-                "range": super::lenses::test_range(&text, id),
+                "range": ranges.get(id),
                 "state": case.outcome.as_str(),
                 "duration": case.duration_s,
                 "message": case.message,

@@ -147,11 +147,27 @@ fn test_count(state: &State, index: usize, path: &str) -> usize {
 
 /// The range of a test's definition name in a test file's text (the id without parameters).
 pub fn test_range(text: &str, id: &str) -> Option<Range> {
-    let id = id.split('[').next().unwrap_or(id);
-    test_items(text.as_bytes())
-        .into_iter()
-        .find(|item| item.id == id)
-        .map(|item| to_proto::range(text, &item.range))
+    TestRanges::of(text).get(id)
+}
+
+/// The ranges of every test definition of one test file's text, parsed once (a report of
+/// a parametrised file asks for hundreds).
+pub struct TestRanges(std::collections::HashMap<String, Range>);
+
+impl TestRanges {
+    pub fn of(text: &str) -> Self {
+        let mut ranges = std::collections::HashMap::new();
+        for item in test_items(text.as_bytes()) {
+            // A name defined twice: the first definition, as the lenses show it.
+            ranges.entry(item.id).or_insert_with(|| to_proto::range(text, &item.range));
+        }
+        Self(ranges)
+    }
+
+    /// The range of test `id` (pytest's node id after `path::`, parameters ignored).
+    pub fn get(&self, id: &str) -> Option<Range> {
+        self.0.get(id.split('[').next().unwrap_or(id)).copied()
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,17 @@ impl Fixture {
         String::from_utf8(self.store.get(digest).unwrap().unwrap()).unwrap()
     }
 
+    /// A runner on the same store and folders that confines with bubblewrap.
+    fn bwrap_runner(&self) -> LocalRunner {
+        LocalRunner::new(
+            Arc::clone(&self.store),
+            self.dir.path().join("sandboxes"),
+            self.dir.path().join("caches"),
+            KeepSandboxes::Never,
+        )
+        .with_sandbox(SandboxKind::Bwrap)
+    }
+
     fn sh(script: &str, root: Digest) -> Process {
         let mut p = Process::new(vec!["/bin/sh".into(), "-c".into(), script.into()], root);
         p.description = format!("sh -c {script:?}");
@@ -248,13 +259,7 @@ fn bwrap_blocks_writes_outside_and_the_network() {
         out = outside.display()
     );
     let p = Process::new(vec!["/bin/bash".into(), "-c".into(), script], f.empty());
-    let bwrap = LocalRunner::new(
-        Arc::clone(&f.store),
-        f.dir.path().join("sandboxes"),
-        f.dir.path().join("caches"),
-        KeepSandboxes::Never,
-    )
-    .with_sandbox(SandboxKind::Bwrap);
+    let bwrap = f.bwrap_runner();
     let confined = bwrap.run(&p, &Cancel::new()).unwrap();
     assert_eq!(f.text(&confined.stdout), "done\n", "stderr: {}", f.text(&confined.stderr));
     assert!(!outside.join("written").exists());
@@ -268,13 +273,7 @@ fn bwrap_blocks_writes_outside_and_the_network() {
 #[test]
 fn bwrap_still_runs_and_collects_outputs() {
     let f = fixture(KeepSandboxes::Never);
-    let runner = LocalRunner::new(
-        Arc::clone(&f.store),
-        f.dir.path().join("sandboxes"),
-        f.dir.path().join("caches"),
-        KeepSandboxes::Never,
-    )
-    .with_sandbox(SandboxKind::Bwrap);
+    let runner = f.bwrap_runner();
     let root = f.tree(&[("in.txt", b"data")]);
     let mut p = Fixture::sh("cat in.txt > out.txt; echo $HOME", root);
     p.output_files.insert("out.txt".into());
@@ -312,4 +311,60 @@ fn modification_times_follow_content() {
     // Same size, different content: different mtimes (mypy's cache would otherwise be stale).
     assert_ne!(mtime_of(b"def f() -> int: ..."), mtime_of(b"def f() -> str: ..."));
     assert_eq!(mtime_of(b"xyz"), mtime_of(b"xyz"));
+}
+
+/// Under bwrap a process sees no file in `/etc` that not everyone may read, no home
+/// folder, no process but its own, and of the named caches only its own, writable; the
+/// folders it runs from (`host_paths`) are there, read-only.
+#[test]
+fn bwrap_shows_nothing_private_and_only_the_processs_own_named_cache() {
+    let f = fixture(KeepSandboxes::Never);
+    let runner = f.bwrap_runner();
+    let other = f.dir.path().join("caches").join("installer-downloads");
+    std::fs::create_dir_all(&other).unwrap();
+    let env = f.dir.path().join("env");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(env.join("tool.py"), "X = 1\n").unwrap();
+    let private = bwrap::private_entries(Path::new("/etc"));
+    let first_private = private.iter().find(|(_, dir)| !dir).map(|(p, _)| p.display().to_string());
+    let script = format!(
+        "for f in {private}; do [ -s \"$f\" ] && echo read-private; done; \
+         [ -e /root/.bashrc ] || [ -e /home/. ] && echo home; \
+         [ \"$(ls /proc | grep -c '^[0-9]')\" -lt 10 ] && echo few-processes; \
+         touch {other}/planted 2>/dev/null && echo wrote-other-cache; \
+         touch .cache/mine && echo wrote-own-cache; \
+         cat {env}/tool.py; touch {env}/planted 2>/dev/null && echo wrote-env; echo done",
+        private = first_private.unwrap_or_else(|| "/nonexistent".to_owned()),
+        other = other.display(),
+        env = env.display(),
+    );
+    let mut p = Fixture::sh(&script, f.empty());
+    p.append_only_caches.insert("mine".into(), ".cache".into());
+    p.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: None });
+    let result = runner.run(&p, &Cancel::new()).unwrap();
+    let out = f.text(&result.stdout);
+    assert_eq!(out, "few-processes\nwrote-own-cache\nX = 1\ndone\n", "stderr: {}", f.text(&result.stderr));
+    assert!(!other.join("planted").exists() && !env.join("planted").exists());
+    assert!(f.dir.path().join("caches/mine/mine").exists());
+}
+
+/// In the plain sandbox a folder the process runs from that it left changed (possible as
+/// root) makes the run an error, which the cache never keeps.
+#[test]
+fn a_plain_run_that_changes_its_tool_environment_is_an_error() {
+    let f = fixture(KeepSandboxes::Never);
+    let env = f.dir.path().join("env");
+    std::fs::create_dir_all(&env).unwrap();
+    let fingerprint = crate::tools::fingerprint::record(&env).unwrap();
+    let mut p = Fixture::sh(&format!("echo x > {}/evil.pth", env.display()), f.empty());
+    p.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: Some(fingerprint) });
+    let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
+    assert!(matches!(error, ExecError::EnvironmentChanged { .. }), "{error}");
+    assert!(error.to_string().contains("was changed while it ran"), "{error}");
+    // An unchanged one is no error.
+    std::fs::remove_file(env.join("evil.pth")).unwrap();
+    let fingerprint = crate::tools::fingerprint::record(&env).unwrap();
+    let mut p = Fixture::sh("true", f.empty());
+    p.host_paths.push(crate::exec::HostPath { path: env, fingerprint: Some(fingerprint) });
+    assert_eq!(f.runner.run(&p, &Cancel::new()).unwrap().exit_code, 0);
 }
