@@ -247,6 +247,17 @@ local function run()
   -- 10. Saving the module runs the affected tests (onSave = lint+tests): now test_add fails at
   -- line 5 and test_add_wrong passes; the lenses and diagnostics of the test file follow.
   local notifications = results.received.notification
+  -- Count the statusline redraws the plugin asks for (a headless Neovim draws nothing).
+  local original_cmd, redraws = vim.cmd, 0
+  vim.cmd = setmetatable({}, {
+    __index = original_cmd,
+    __call = function(_, command, ...)
+      if type(command) == 'string' and command:find('^redrawstatus') then
+        redraws = redraws + 1
+      end
+      return original_cmd(command, ...)
+    end,
+  })
   vim.api.nvim_buf_set_lines(calc, 1, 2, false, { '    return a + b + 1' })
   vim.cmd('silent write')
   check('saving the module brings a pleat/testResults', wait(LONG, function()
@@ -267,6 +278,8 @@ local function run()
   check('pleat/status feeds require("pleat").status() for statuslines', wait(20000, function()
     return pleat.status(test):find('^Pleat: ✓ %d+ ✕ %d+') ~= nil
   end), pleat.status(test))
+  check('each pleat/status redraws the statusline at once', redraws > 0, 'redraws asked: ' .. redraws)
+  vim.cmd = original_cmd
 
   -- 11. :checkhealth pleat.
   vim.cmd('silent checkhealth pleat')
