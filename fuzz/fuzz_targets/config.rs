@@ -25,8 +25,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for name in pytest_config::CONFIG_FILES {
-        if let Ok(Some(pytest)) = pytest_config::parse(name, &text) {
-            let _ = format!("{pytest:?}");
+        if let Err((line, message)) = pytest_config::parse(name, &text) {
+            assert!(line >= 1 && !message.is_empty(), "{name}: {line}: {message}");
         }
     }
     if let Ok(parsed) = ini::parse(&text) {
@@ -54,5 +54,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = config::load(root);
     let _ = env_requirements::test_requirements(root, None);
-    let _ = env_requirements::resolve_requirements(root, &["tests".to_owned(), "requirements.txt".to_owned()]);
+    let _ =
+        env_requirements::resolve_requirements(root, &["tests".to_owned(), "requirements.txt".to_owned()]);
 });

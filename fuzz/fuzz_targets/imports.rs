@@ -24,7 +24,9 @@ fuzz_target!(|source: &[u8]| {
     let shorter: Vec<u8> = source[..cut_start].iter().chain(&source[cut_end..]).copied().collect();
     let shorter_parsed = parse_imports(&shorter, plain);
     let mut incremental = IncrementalParser::new(plain);
-    for (text, fresh) in [(&shorter, &shorter_parsed), (&source.to_vec(), &parsed), (&shorter, &shorter_parsed)] {
+    for (text, fresh) in
+        [(&shorter, &shorter_parsed), (&source.to_vec(), &parsed), (&shorter, &shorter_parsed)]
+    {
         let again = incremental.parse(text.clone());
         check_ranges(text, &again);
         if fresh.syntax_errors.is_empty() {
