@@ -10,7 +10,7 @@
 # Usage: bench/fuzz.sh [TARGET...]   (default: imports, config, lsp_framing)
 # Environment:
 #   FUZZ_RUNS         executions per target (default: imports 5000, config 10000, lsp_framing
-#                     50000: about 8 minutes in all on a two-core machine at load 9)
+#                     50000: 4 to 8 minutes in all on a shared two-core machine)
 #   FUZZ_TARGET_DIR   cargo's target folder for the fuzz build (default: fuzz/target)
 #   FUZZ_TIMEOUT      seconds one input may take before it counts as a hang (default 10)
 #   FUZZ_SEED         libFuzzer's random seed (default: a fresh one each run, printed)
