@@ -808,15 +808,27 @@ fn bad_input_gets_errors_or_is_ignored_and_the_server_stays_up() {
         m["method"] == "window/logMessage"
             && m["params"]["message"].as_str().unwrap().contains("pleat.onSave")
     });
-    // Malformed JSON, then an unknown method.
+    // Malformed JSON; JSON-RPC that tower-lsp cannot decode (a fractional id, a key given
+    // twice: found by the fuzz target `lsp_framing`, they ended the session); then an unknown
+    // method.
     let junk = "{not json";
     write!(server.stdin, "Content-Length: {}\r\n\r\n{junk}", junk.len()).unwrap();
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"textDocument/hover"}"#,
+        r#"{"jsonrpc":"2.0","method":"initialized","method":"initialized"}"#,
+    ] {
+        write!(server.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    }
     server.stdin.flush().unwrap();
     let unknown = server.request("pleat/noSuchMethod", &json!({}));
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
     assert!(
         server.seen.iter().any(|m| m["error"]["code"] == -32700 && m["id"].is_null()),
         "junk is answered"
+    );
+    assert!(
+        server.seen.iter().any(|m| m["error"]["code"] == -32600 && m["id"] == 1.5),
+        "the fractional id is answered"
     );
     // A change to a document that was never opened; requests about unknown, outside and
     // non-UTF-8 files.

@@ -12,7 +12,6 @@ mod runs;
 mod settings;
 mod state;
 mod to_proto;
-mod transport;
 mod watch;
 mod workspace;
 
@@ -22,6 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use pleat::transport;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::jsonrpc::{Error, Result};

@@ -1,0 +1,4 @@
+# -*- coding: latin-1 -*-
+import café
+from ÿþ import x
+name = "été"
