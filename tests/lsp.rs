@@ -617,20 +617,25 @@ fn changes_outside_the_editor_hide_their_marks_at_once_and_start_one_run() {
 
 #[test]
 fn the_last_results_are_shown_again_after_a_restart_while_their_inputs_are_unchanged() {
-    let broken = format!("# {}\n\n\ndef add(a, b):\n    return a - b\n", nonce());
+    let broken = format!("# {}\nimport os\n\n\ndef add(a, b):\n    return a - b\n", nonce());
     let (_dir, root) =
         fixture(&[("pleat.toml", ""), ("calc.py", &broken), ("tests/test_calc.py", TEST_CALC)]);
     let test_uri = uri(&root.join("tests/test_calc.py"));
+    let calc_uri = uri(&root.join("calc.py"));
     {
         let mut server = Server::start(&shared_cache());
-        initialize(&mut server, &root, &json!({"onSave": "tests"}), &json!({}));
+        initialize(&mut server, &root, &json!({"onSave": "lint+tests"}), &json!({}));
         let run = server
             .request("workspace/executeCommand", &json!({"command": "pleat.runAll", "arguments": [{}]}));
         assert!(run["result"]["tests"].as_array().is_some_and(|t| t.len() == 2), "{run}");
+        open(&mut server, &calc_uri, 1, &broken);
+        server.notify("textDocument/didSave", &json!({"textDocument": {"uri": calc_uri}}));
+        diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "ruff").is_empty());
     }
-    // A new server, nothing saved or run: the results come back from the cache, marked so.
+    // A new server, nothing saved or run: the results come back from the cache, marked so,
+    // ruff's findings too.
     let mut server = Server::start(&shared_cache());
-    initialize(&mut server, &root, &json!({"onSave": "tests"}), &json!({}));
+    initialize(&mut server, &root, &json!({"onSave": "lint+tests"}), &json!({}));
     let results = server.wait_for(|m| m["method"] == "pleat/testResults");
     let tests = results["params"]["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 2, "{results}");
@@ -638,11 +643,13 @@ fn the_last_results_are_shown_again_after_a_restart_while_their_inputs_are_uncha
     assert!(tests.iter().any(|t| t["state"] == "failed"), "{results}");
     let marks = diagnostics_where(&mut server, &test_uri, |d| !from_source(d, "pytest").is_empty());
     assert!(!from_source(&marks, "pytest").is_empty());
+    let lint = diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "ruff").is_empty());
+    assert!(from_source(&lint, "ruff").iter().any(|d| d["code"] == "F401"), "{lint:?}");
     drop(server);
     // Changed while no editor ran: the old results describe other inputs; nothing comes back.
     std::fs::write(root.join("calc.py"), broken.replace("a - b", "a * b")).unwrap();
     let mut server = Server::start(&shared_cache());
-    initialize(&mut server, &root, &json!({"onSave": "tests"}), &json!({}));
+    initialize(&mut server, &root, &json!({"onSave": "lint+tests"}), &json!({}));
     let replayed = server.wait_within(Duration::from_secs(5), |m| m["method"] == "pleat/testResults");
     assert!(replayed.is_none(), "results of other inputs shown: {replayed:?}");
 }

@@ -73,7 +73,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Lint { specs, tool, force } => {
             let project = load(cli)?;
-            let options = engine::goals::lint::LintOptions { force: *force };
+            let options = engine::goals::lint::LintOptions { force: *force, ..Default::default() };
             crate::run_goals::lint(cli, &project, &select(&project, specs)?, tool, &options)
         }
         Command::Lock { check, resolve } => crate::lock::lock(cli, &load(cli)?, *check, resolve.as_deref()),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::fmt::{Rewrite, TextTransform, exited_with, rewrite_text};
 use super::{GoalError, Goals, config_files, run_all};
-use crate::exec::{CacheScope, Process, ResultSource};
+use crate::exec::{CacheScope, ExecError, Process, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::imports::parse_imports;
@@ -98,6 +98,9 @@ pub struct LintedFile {
 pub struct LintOptions {
     /// Run even when a cached result exists, and do not cache this run.
     pub force: bool,
+    /// Results from the cache only: a file without one is left out, nothing runs (an
+    /// editor showing the last results on start).
+    pub cache_only: bool,
 }
 
 /// Lints files, one cached process each.
@@ -161,6 +164,7 @@ pub fn lint(
         let mut process = Process::new(argv, root);
         goals.runs_from(&mut process, &tool);
         process.cache_scope = if options.force { CacheScope::Never } else { CacheScope::Successful };
+        process.cache_only = options.cache_only;
         process.description = format!("{} {path}", linter.name());
         processes.push(process);
     }
@@ -168,7 +172,10 @@ pub fn lint(
     let mut out = Vec::with_capacity(files.len());
     for (id, result) in files.iter().zip(results) {
         let path = project.path(*id).to_owned();
-        let result = result?;
+        let result = match result {
+            Err(ExecError::NotCached { .. }) => continue,
+            result => result?,
+        };
         let stdout = goals.text(&result.stdout)?;
         if result.exit_code != 0 {
             let reason = exited_with(goals, linter.name(), &result)?;

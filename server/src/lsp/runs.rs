@@ -124,7 +124,8 @@ pub fn execute(
     if !lint.is_empty() {
         progress(format!("lint {} file(s)", lint.len()));
         for linter in &job.settings.linters {
-            match goals::lint::lint(&goals, &project, &lint, *linter, &LintOptions::default(), &mut say) {
+            let options = LintOptions { cache_only: job.cache_only, ..LintOptions::default() };
+            match goals::lint::lint(&goals, &project, &lint, *linter, &options, &mut say) {
                 Ok(files) => merge_lint(&mut outcome.lint, files),
                 Err(e) => outcome.errors.push(e.to_string()),
             }

@@ -724,8 +724,8 @@ impl State {
         self.refresh_lenses();
     }
 
-    /// Shows the last results again: every test file whose exact inputs have a cached
-    /// result (from this machine's earlier runs, or CI's through a shared cache), marked
+    /// Shows the last results again: every test file (and, when saves lint, every file)
+    /// whose exact inputs have a cached result (from this machine's earlier runs, or CI's through a shared cache), marked
     /// as cached. Nothing runs and nothing is built.
     fn replay_cached(&mut self, index: usize) {
         let project = &self.workspaces[index].project;
@@ -734,11 +734,17 @@ impl State {
             .filter(|(_, f)| f.kind == engine::project::TargetKind::Test)
             .map(|(_, f)| f.path.clone())
             .collect();
-        if tests.is_empty() || !self.goals.contains_key(&project.root) {
+        let lint: BTreeSet<String> = if self.settings.on_save.lint() {
+            project.files().map(|(_, f)| f.path.clone()).collect()
+        } else {
+            BTreeSet::new()
+        };
+        if (tests.is_empty() && lint.is_empty()) || !self.goals.contains_key(&project.root) {
             return;
         }
         let mut job = self.new_job(index);
         job.tests = tests;
+        job.lint = lint;
         job.cache_only = true;
         self.start(job, None, None);
     }
