@@ -239,7 +239,9 @@ try {
 
   // 10. Restart Server: a new server, whose lens commands are registered again.
   await palette('Pleat: Restart Server');
-  await until('the new server idle', () => state().status === '$(check) Pleat' || { problem: state().status });
+  // Idle, and showing the last results again from the cache (nothing changed since).
+  await until('the new server idle, with the last results from the cache', () =>
+    state().status === '$(check) 2 $(x) 0' || { problem: state().status });
   const runs = state().runs;
   await open('tests/test_ops.py');
   await page.locator('.codelens-decoration a', { hasText: 'Run test' }).first().click();
