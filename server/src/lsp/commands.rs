@@ -160,10 +160,9 @@ fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
                 continue;
             }
             let uri = state.uri_of(index, &file.path);
-            let text = state.text(index, &file.path);
-            let tests: Vec<Value> = engine::python::test_items::test_items(text.as_bytes())
-                .into_iter()
-                .map(|item| {
+            let tests: Vec<Value> = super::lenses::items(state, index, &file.path)
+                .iter()
+                .map(|(item, range)| {
                     let parent = item.id.rsplit_once("::").map(|(p, _)| format!("{}::{p}", file.path));
                     json!({
                         "id": format!("{}::{}", file.path, item.id),
@@ -173,7 +172,7 @@ fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
                             engine::python::test_items::TestItemKind::Class => "class",
                             engine::python::test_items::TestItemKind::Method => "method",
                         },
-                        "range": super::to_proto::range(&text, &item.range),
+                        "range": range,
                         "parent": parent,
                     })
                 })
@@ -269,7 +268,7 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
     let mut tests = Vec::new();
     let mut files = Vec::new();
     for result in &outcome.tests {
-        let ranges = super::lenses::TestRanges::of(&state.text(index, &result.file));
+        let ranges = super::lenses::TestRanges::of(state, index, &result.file);
         files.push(json!({
             "path": result.file,
             "file": uri(&result.file),

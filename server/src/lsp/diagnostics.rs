@@ -64,7 +64,7 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
             let range = match case.location.as_ref().filter(|l| l.file == path) {
                 _ if short.is_empty() => None,
                 Some(location) => Some(to_proto::line_range(text, location.line)),
-                None if own => super::lenses::test_range(text, &short),
+                None if own => super::lenses::test_range(state, index, path, &short),
                 None => None,
             };
             if let Some(range) = range {

@@ -3,11 +3,14 @@
 use engine::goals::test::Outcome;
 use engine::project::TargetKind;
 use engine::python::test_items::test_items;
+use std::sync::Arc;
+
 use serde_json::json;
 use tower_lsp_server::ls_types::{CodeLens, Command, Position, Range, Uri};
 
 use super::state::State;
 use super::to_proto;
+use super::workspace::TestItems;
 
 fn lens(range: Range, title: String, command: &str, argument: serde_json::Value) -> CodeLens {
     CodeLens {
@@ -42,8 +45,8 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     if project.file(id).is_none_or(|f| f.kind != TargetKind::Test) {
         return out;
     }
-    for item in test_items(text.as_bytes()) {
-        let range = to_proto::range(&text, &item.range);
+    for (item, range) in items(state, index, &path).iter() {
+        let range = *range;
         let test = format!("{path}::{}", item.id);
         out.push(lens(range, "▶ Run test".to_owned(), "pleat.runTests", json!({ "tests": [test] })));
         if let Some((outcome, duration, cached)) = ws.results.test_result(project, &path, &item.id) {
@@ -127,39 +130,56 @@ fn test_count(state: &State, index: usize, path: &str) -> usize {
         .get(path)
         .filter(|r| super::results::Results::current(&ws.project, path, r.seen.get(path)))
         .map_or(0, |r| r.result.tests.iter().filter(|c| c.name.contains("::")).count());
-    let Some(digest) = ws.project.id(path).and_then(|id| ws.project.file(id)).map(|f| f.digest) else {
-        return ran;
-    };
-    let known =
-        ws.test_counts.lock().ok().and_then(|c| c.get(path).filter(|(d, _)| *d == digest).map(|(_, n)| *n));
-    let written = known.unwrap_or_else(|| {
-        let n = test_items(state.text(index, path).as_bytes())
-            .iter()
-            .filter(|i| i.kind != engine::python::test_items::TestItemKind::Class)
-            .count();
-        if let Ok(mut counts) = ws.test_counts.lock() {
-            counts.insert(path.to_owned(), (digest, n));
-        }
-        n
-    });
+    let written = items(state, index, path)
+        .iter()
+        .filter(|(i, _)| i.kind != engine::python::test_items::TestItemKind::Class)
+        .count();
     written.max(ran)
 }
 
-/// The range of a test's definition name in a test file's text (the id without parameters).
-pub fn test_range(text: &str, id: &str) -> Option<Range> {
-    TestRanges::of(text).get(id)
+/// A test file's items with their ranges, parsed once per content of the file (the
+/// project's digest: the open buffer's when there is one).
+pub fn items(state: &State, index: usize, path: &str) -> TestItems {
+    let ws = &state.workspaces[index];
+    let digest = ws.project.id(path).and_then(|id| ws.project.file(id)).map(|f| f.digest);
+    let known = digest.and_then(|digest| {
+        ws.test_items.lock().ok()?.get(path).filter(|(d, _)| *d == digest).map(|(_, items)| Arc::clone(items))
+    });
+    known.unwrap_or_else(|| {
+        let text = state.text(index, path);
+        let parsed: TestItems = Arc::new(
+            test_items(text.as_bytes())
+                .into_iter()
+                .map(|item| {
+                    let range = to_proto::range(&text, &item.range);
+                    (item, range)
+                })
+                .collect(),
+        );
+        if let Some(digest) = digest
+            && let Ok(mut cache) = ws.test_items.lock()
+        {
+            cache.insert(path.to_owned(), (digest, Arc::clone(&parsed)));
+        }
+        parsed
+    })
 }
 
-/// The ranges of every test definition of one test file's text, parsed once (a report of
-/// a parametrised file asks for hundreds).
+/// The range of a test's definition name in a test file (the id without parameters).
+pub fn test_range(state: &State, index: usize, path: &str, id: &str) -> Option<Range> {
+    TestRanges::of(state, index, path).get(id)
+}
+
+/// The ranges of every test definition of one test file, by test id (a report of a
+/// parametrised file asks for hundreds).
 pub struct TestRanges(std::collections::HashMap<String, Range>);
 
 impl TestRanges {
-    pub fn of(text: &str) -> Self {
+    pub fn of(state: &State, index: usize, path: &str) -> Self {
         let mut ranges = std::collections::HashMap::new();
-        for item in test_items(text.as_bytes()) {
+        for (item, range) in items(state, index, path).iter() {
             // A name defined twice: the first definition, as the lenses show it.
-            ranges.entry(item.id).or_insert_with(|| to_proto::range(text, &item.range));
+            ranges.entry(item.id.clone()).or_insert(*range);
         }
         Self(ranges)
     }

@@ -1,4 +1,4 @@
-//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, the last results of its runs, and the test counts of its test files.
+//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, the last results of its runs, and the parsed test items of its test files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +9,9 @@ use engine::project::{Project, ProjectError, SourceFile, Update};
 
 use super::results::Results;
 
+/// A test file's items, each with its name's range in the file.
+pub type TestItems = Arc<Vec<(engine::python::test_items::TestItem, tower_lsp_server::ls_types::Range)>>;
+
 pub struct Workspace {
     /// The folder the client opened (documents are matched against it).
     pub folder: PathBuf,
@@ -18,10 +21,10 @@ pub struct Workspace {
     pub results: Results,
     /// Stops our own file watcher of this folder (when the client cannot watch).
     pub poller: Option<engine::exec::Cancel>,
-    /// Test functions and methods per test file as written, by content digest (the lenses'
-    /// counts; parsed once per content).
-    pub test_counts:
-        std::sync::Mutex<std::collections::HashMap<String, (engine::parse_cache::ContentDigest, usize)>>,
+    /// Each test file's test items with their LSP ranges, by content digest: parsed once
+    /// per content for lenses, counts, `pleat.listTests` and reports.
+    pub test_items:
+        std::sync::Mutex<std::collections::HashMap<String, (engine::parse_cache::ContentDigest, TestItems)>>,
 }
 
 impl Workspace {
