@@ -121,6 +121,18 @@ struct Entry {
 }
 
 impl Entry {
+    /// The entry a write records now: accessed now, leased for `lease_secs` from now or
+    /// longer if an `existing` entry was leased further ahead.
+    fn written(large: bool, size: u64, existing: Option<Entry>, lease_secs: u64) -> Self {
+        let now = now_secs();
+        Self {
+            large,
+            size,
+            last_access: now,
+            lease_until: existing.map_or(0, |e| e.lease_until).max(now + lease_secs),
+        }
+    }
+
     fn encode(&self) -> [u8; 25] {
         let mut out = [0u8; 25];
         out[0] = u8::from(self.large);
@@ -514,13 +526,7 @@ impl Store {
         }
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
         let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-        let now = now_secs();
-        let entry = Entry {
-            large: false,
-            size: digest.size,
-            last_access: now,
-            lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
-        };
+        let entry = Entry::written(false, digest.size, existing, self.lease_secs);
         self.blobs.put(&mut txn, &key, bytes).map_err(|e| self.lmdb(e))?;
         self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
@@ -561,13 +567,7 @@ impl Store {
         let mut existing = None;
         let mut record = || {
             existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-            let now = now_secs();
-            let entry = Entry {
-                large: true,
-                size: digest.size,
-                last_access: now,
-                lease_until: existing.map_or(0, |e| e.lease_until).max(now + self.lease_secs),
-            };
+            let entry = Entry::written(true, digest.size, existing, self.lease_secs);
             self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))
         };
         let recorded = record().and_then(|()| lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e)));

@@ -110,15 +110,9 @@ impl Results {
         if !Self::current(project, file, record.seen.get(file)) {
             return None;
         }
-        let prefix = format!("{file}::{id}");
         let mut found: Option<(TestOutcome, f64, bool)> = None;
         for case in &record.result.tests {
-            let name = case.name.as_str();
-            let matches = name == prefix
-                || name
-                    .strip_prefix(&prefix)
-                    .is_some_and(|rest| rest.starts_with('[') || rest.starts_with("::"));
-            if !matches {
+            if !selects(&case.name, file, id) {
                 continue;
             }
             found = Some(match found {

@@ -526,28 +526,11 @@ impl State {
         if generation != self.outside_generation {
             return; // more changes came: their own quiet moment starts the run
         }
-        let settings = self.settings.clone();
         for (root, paths) in std::mem::take(&mut self.changed_outside) {
             let Some(index) = self.workspaces.iter().position(|w| w.project.root == root) else { continue };
-            let project = &self.workspaces[index].project;
-            let ids: Vec<_> = paths.iter().filter_map(|p| project.id(p)).collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let present: BTreeSet<String> = ids.iter().map(|id| project.path(*id).to_owned()).collect();
-            let affected: BTreeSet<String> =
-                project.affected_tests(&ids).into_iter().map(|t| project.path(t).to_owned()).collect();
-            let mut job = self.new_job(index);
-            if settings.on_save.lint() {
-                job.lint.clone_from(&present);
-            }
-            if settings.typecheck.is_some() {
-                job.typecheck.clone_from(&present);
-            }
-            if settings.on_save.tests() {
-                job.tests = affected;
-            }
-            if !job.is_empty() {
+            if let Some((job, _)) = self.save_job(index, &paths)
+                && !job.is_empty()
+            {
                 self.start(job, None, None);
             }
         }
@@ -557,26 +540,36 @@ impl State {
 
     /// What a save of `path` runs, per the settings.
     fn on_save(&mut self, index: usize, path: &str) {
-        let settings = self.settings.clone();
-        let ws = &self.workspaces[index];
-        let Some(id) = ws.project.id(path) else { return };
+        let Some((job, affected)) = self.save_job(index, &BTreeSet::from([path.to_owned()])) else { return };
+        if job.is_empty() && self.settings.on_save == super::settings::OnSave::Off {
+            return;
+        }
+        self.start(job, Some(&(path.to_owned(), affected)), None);
+    }
+
+    /// The job saving `paths` asks for (lint and type-check them, run the tests they
+    /// affect, as the settings say) and the tests they affect; None when no path is known.
+    fn save_job(&mut self, index: usize, paths: &BTreeSet<String>) -> Option<(Job, BTreeSet<String>)> {
+        let project = &self.workspaces[index].project;
+        let ids: Vec<_> = paths.iter().filter_map(|p| project.id(p)).collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let present: BTreeSet<String> = ids.iter().map(|id| project.path(*id).to_owned()).collect();
         let affected: BTreeSet<String> =
-            ws.project.affected_tests(&[id]).into_iter().map(|t| ws.project.path(t).to_owned()).collect();
+            project.affected_tests(&ids).into_iter().map(|t| project.path(t).to_owned()).collect();
+        let settings = self.settings.clone();
         let mut job = self.new_job(index);
         if settings.on_save.lint() {
-            job.lint.insert(path.to_owned());
+            job.lint.clone_from(&present);
         }
         if settings.typecheck.is_some() {
-            job.typecheck.insert(path.to_owned());
+            job.typecheck = present;
         }
         if settings.on_save.tests() {
             job.tests.clone_from(&affected);
         }
-        let stale = (path.to_owned(), affected);
-        if job.is_empty() && settings.on_save == super::settings::OnSave::Off {
-            return;
-        }
-        self.start(job, Some(&stale), None);
+        Some((job, affected))
     }
 
     pub fn new_job(&mut self, index: usize) -> Job {
