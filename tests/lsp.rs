@@ -198,6 +198,69 @@ fn unresolved_import_diagnostic_appears_and_clears() {
     assert!(shutdown["error"].is_null(), "{shutdown}");
 }
 
+/// Incremental sync: edits given as ranges (UTF-16 columns, several per notification, after
+/// non-ASCII text) leave the buffer, and so the import diagnostics, exactly where a fresh
+/// open of the resulting text puts them.
+#[test]
+fn incremental_changes_give_the_diagnostics_of_the_whole_text() {
+    let (dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", ""), ("pkg/a.py", "X = 1\n")]);
+    let mut server = Server::start(&dir.path().join("cache"));
+    initialize(&mut server, &root, &json!({}), &json!({}));
+    let b = uri(&root.join("pkg/b.py"));
+    let text = "s = '\u{e9}\u{1f600}'\nimport os\n\nfrom pkg import a\n";
+    open(&mut server, &b, 1, text);
+    assert!(server.diagnostics_for(&b, 1).is_empty());
+    let at = |line: u32, character: u32| json!({"line": line, "character": character});
+    let change = |server: &mut Server, version: i64, changes: Value| {
+        server.notify(
+            "textDocument/didChange",
+            &json!({"textDocument": {"uri": b, "version": version}, "contentChanges": changes}),
+        );
+    };
+    // After `'é😀'` (é is 1 UTF-16 unit, 😀 2; 6 bytes) on line 0: `; import gone1` at
+    // character 9.
+    change(
+        &mut server,
+        2,
+        json!([{"range": {"start": at(0, 9), "end": at(0, 9)}, "text": "; import gone1"}]),
+    );
+    let diagnostics = server.diagnostics_for(&b, 2);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0]["range"]["start"], at(0, 18));
+    assert!(diagnostics[0]["message"].as_str().unwrap().contains("`gone1`"));
+    // Two edits in one notification, the second in the coordinates the first left: a new
+    // line at the top, then `os` renamed to `gone3` (now on line 2).
+    change(
+        &mut server,
+        3,
+        json!([
+            {"range": {"start": at(0, 0), "end": at(0, 0)}, "text": "import pkg.gone2\n"},
+            {"range": {"start": at(2, 7), "end": at(2, 9)}, "text": "gone3"},
+        ]),
+    );
+    let incremental = server.diagnostics_for(&b, 3);
+    let mut lines: Vec<u64> =
+        incremental.iter().map(|d| d["range"]["start"]["line"].as_u64().unwrap()).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, [0, 1, 2], "{incremental:?}");
+    // The same text opened afresh in another document of the same folder.
+    let whole = "import pkg.gone2\ns = '\u{e9}\u{1f600}'; import gone1\nimport gone3\n\nfrom pkg import a\n";
+    let c = uri(&root.join("pkg/c.py"));
+    open(&mut server, &c, 1, whole);
+    let fresh = server.diagnostics_for(&c, 1);
+    let ranges = |d: &[Value]| {
+        let mut r: Vec<String> = d.iter().map(|d| format!("{} {}", d["range"], d["code"])).collect();
+        r.sort();
+        r
+    };
+    assert_eq!(ranges(&incremental), ranges(&fresh));
+    // Deleting across lines, then a whole-text change (no range) still works.
+    change(&mut server, 4, json!([{"range": {"start": at(0, 0), "end": at(2, 0)}, "text": ""}]));
+    assert_eq!(server.diagnostics_for(&b, 4).len(), 1);
+    change(&mut server, 5, json!([{"text": "import os\n"}]));
+    assert!(server.diagnostics_for(&b, 5).is_empty());
+}
+
 /// The tool environments and the store are shared by these tests (environments are
 /// built once, under a lock); fixture contents carry a nonce where a cached result from
 /// an earlier run of the suite would hide what a test checks.

@@ -24,10 +24,12 @@ fuzz_target!(|source: &[u8]| {
     let shorter: Vec<u8> = source[..cut_start].iter().chain(&source[cut_end..]).copied().collect();
     let shorter_parsed = parse_imports(&shorter, plain);
     let mut incremental = IncrementalParser::new(plain);
+    let mut previous: &[u8] = &[];
     for (text, fresh) in
         [(&shorter, &shorter_parsed), (&source.to_vec(), &parsed), (&shorter, &shorter_parsed)]
     {
-        let again = incremental.parse(text.clone());
+        let again = incremental.parse_changed(previous, text);
+        previous = text;
         check_ranges(text, &again);
         if fresh.syntax_errors.is_empty() {
             assert_eq!(&again, fresh, "an incremental parse differs from a fresh one");

@@ -153,78 +153,222 @@ pub fn new_parser() -> Parser {
     parser
 }
 
-/// A parser that keeps the last tree of one document and re-parses edits incrementally,
-/// as an editor needs on every keystroke: tree-sitter reuses the unchanged subtrees, so a
-/// one-line edit of a large file costs a fraction of a full parse.
+/// One edit of a document as tree-sitter needs it: the replaced byte range, where it ends
+/// after the edit, and those three places as positions (0-based lines, byte columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Edit {
+    pub start_byte: u32,
+    pub old_end_byte: u32,
+    pub new_end_byte: u32,
+    pub start: Position,
+    pub old_end: Position,
+    pub new_end: Position,
+}
+
+impl Edit {
+    /// The one edit that turns `old` into `new`: what they share at the start and at the
+    /// end stays, the middle is replaced.
+    pub fn between(old: &[u8], new: &[u8]) -> Edit {
+        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let max_suffix = old.len().min(new.len()) - prefix;
+        let suffix =
+            old.iter().rev().zip(new.iter().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
+        Edit {
+            start_byte: prefix as u32,
+            old_end_byte: (old.len() - suffix) as u32,
+            new_end_byte: (new.len() - suffix) as u32,
+            start: position_at(old, prefix),
+            old_end: position_at(old, old.len() - suffix),
+            new_end: position_at(new, new.len() - suffix),
+        }
+    }
+
+    fn input_edit(&self) -> tree_sitter::InputEdit {
+        let point = |p: Position| tree_sitter::Point { row: p.line as usize, column: p.column as usize };
+        tree_sitter::InputEdit {
+            start_byte: self.start_byte as usize,
+            old_end_byte: self.old_end_byte as usize,
+            new_end_byte: self.new_end_byte as usize,
+            start_position: point(self.start),
+            old_end_position: point(self.old_end),
+            new_end_position: point(self.new_end),
+        }
+    }
+
+    /// Where a place at or after the replaced range is after the edit.
+    fn moved(&self, byte: u32, at: Position) -> (u32, Position) {
+        let byte = byte - self.old_end_byte + self.new_end_byte;
+        let line = at.line - self.old_end.line + self.new_end.line;
+        let column = if at.line == self.old_end.line {
+            at.column - self.old_end.column + self.new_end.column
+        } else {
+            at.column
+        };
+        (byte, Position { line, column })
+    }
+
+    fn move_range(&self, range: &mut TextRange) {
+        (range.start_byte, range.start) = self.moved(range.start_byte, range.start);
+        (range.end_byte, range.end) = self.moved(range.end_byte, range.end);
+    }
+
+    /// True when `range` touches the replaced bytes (adjacent counts: typing right after an
+    /// import changes it).
+    fn touches(&self, start_byte: u32, end_byte: u32) -> bool {
+        start_byte <= self.old_end_byte && self.start_byte <= end_byte
+    }
+}
+
+/// The line and byte column of an offset.
+fn position_at(source: &[u8], offset: usize) -> Position {
+    let before = &source[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() as u32;
+    let column = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    Position { line, column: column as u32 }
+}
+
+/// A parser that keeps the last tree of one document and what was extracted from it, as an
+/// editor needs on every keystroke: edits are applied to the tree (tree-sitter reuses the
+/// unchanged subtrees), and imports are re-extracted only from the top-level statements
+/// that an edit or a changed syntax range touches; the others' imports are moved.
 pub struct IncrementalParser {
     parser: Parser,
     tree: Option<Tree>,
-    source: Vec<u8>,
     options: ParseOptions,
+    /// The statement walk's imports of the last parse (sorted, duplicates removed), moved
+    /// along by edits since; an import an edit touched is dropped (its statement is walked
+    /// again).
+    walked: Vec<Import>,
+    /// Byte ranges edited since the last parse, in the current text's offsets.
+    dirty: Vec<(u32, u32)>,
+    /// Top-level statements the last parse walked (all of them on a first parse).
+    rewalked: usize,
 }
 
 impl IncrementalParser {
     pub fn new(options: ParseOptions) -> Self {
-        Self { parser: new_parser(), tree: None, source: Vec::new(), options }
+        Self { parser: new_parser(), tree: None, options, walked: Vec::new(), dirty: Vec::new(), rewalked: 0 }
     }
 
-    /// Parses the document's new full text, reusing the previous tree for the parts that
-    /// did not change (found by common prefix and suffix).
-    pub fn parse(&mut self, source: Vec<u8>) -> ParsedFile {
-        if let Some(tree) = self.tree.as_mut() {
-            let old = &self.source;
-            let prefix = old.iter().zip(&source).take_while(|(a, b)| a == b).count();
-            let max_suffix = old.len().min(source.len()) - prefix;
-            let suffix = old
-                .iter()
-                .rev()
-                .zip(source.iter().rev())
-                .take(max_suffix)
-                .take_while(|(a, b)| a == b)
-                .count();
-            let edit = tree_sitter::InputEdit {
-                start_byte: prefix,
-                old_end_byte: old.len() - suffix,
-                new_end_byte: source.len() - suffix,
-                start_position: point_at(old, prefix),
-                old_end_position: point_at(old, old.len() - suffix),
-                new_end_position: point_at(&source, source.len() - suffix),
-            };
-            tree.edit(&edit);
+    /// Records an edit of the text the last parse saw; [`IncrementalParser::parse`] then
+    /// takes the edited text. Edits are given in the order they were made.
+    pub fn edit(&mut self, edit: &Edit) {
+        let Some(tree) = self.tree.as_mut() else { return };
+        tree.edit(&edit.input_edit());
+        self.walked.retain(|i| !edit.touches(i.range.start_byte, i.range.end_byte));
+        for import in &mut self.walked {
+            if import.range.start_byte >= edit.old_end_byte {
+                edit.move_range(&mut import.range);
+                for name in &mut import.names {
+                    edit.move_range(&mut name.range);
+                }
+            }
         }
-        let tree = self.parser.parse(&source, self.tree.as_ref());
-        self.source = source;
-        if let Some(tree) = tree {
-            let parsed = extract(&tree, &self.source, self.options);
-            self.tree = Some(tree);
-            parsed
+        let (mut start, mut end) = (edit.start_byte, edit.new_end_byte);
+        self.dirty.retain_mut(|(a, b)| {
+            if *b < edit.start_byte {
+                return true;
+            }
+            if *a > edit.old_end_byte {
+                *a = *a - edit.old_end_byte + edit.new_end_byte;
+                *b = *b - edit.old_end_byte + edit.new_end_byte;
+                return true;
+            }
+            start = start.min(*a);
+            end =
+                end.max(if *b > edit.old_end_byte { *b - edit.old_end_byte + edit.new_end_byte } else { 0 });
+            false
+        });
+        self.dirty.push((start, end));
+    }
+
+    /// Parses the document's current text (the last parse's text with the recorded edits
+    /// applied), reusing what did not change.
+    pub fn parse(&mut self, source: &[u8]) -> ParsedFile {
+        let old = self.tree.take();
+        let dirty = std::mem::take(&mut self.dirty);
+        let Some(tree) = self.parser.parse(source, old.as_ref()) else {
+            self.walked.clear();
+            return parse_imports(source, self.options);
+        };
+        let root = tree.root_node();
+        let mut walker = Walker { source, imports: Vec::new() };
+        if let Some(old) = old.filter(|_| root.kind() == "module") {
+            let mut dirty = dirty;
+            dirty.extend(old.changed_ranges(&tree).map(|r| (r.start_byte as u32, r.end_byte as u32)));
+            // A statement's pragma comment stands on its first or last line, outside
+            // its bytes: what an edit touches is whole lines.
+            for (start, end) in &mut dirty {
+                let (a, b) = ((*start as usize).min(source.len()), (*end as usize).min(source.len()));
+                *start = source[..a].iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1) as u32;
+                *end = source[b..].iter().position(|c| *c == b'\n').map_or(source.len(), |p| b + p) as u32;
+            }
+            let mut spans = Vec::new();
+            let mut cursor = root.walk();
+            for statement in root.named_children(&mut cursor) {
+                let (start, end) = (statement.start_byte() as u32, statement.end_byte() as u32);
+                if dirty.iter().any(|&(a, b)| start <= b && a <= end) {
+                    spans.push((start, end));
+                    walker.walk(statement);
+                }
+            }
+            self.rewalked = spans.len();
+            self.walked
+                .retain(|i| !spans.iter().any(|&(a, b)| a <= i.range.start_byte && i.range.end_byte <= b));
+            self.walked.append(&mut walker.imports);
         } else {
-            self.tree = None;
-            parse_imports(&self.source, self.options)
+            walker.walk(root);
+            self.rewalked = root.named_child_count();
+            self.walked = walker.imports;
         }
+        sort_imports(&mut self.walked);
+        let parsed = finish(&tree, source, self.options, self.walked.clone());
+        self.tree = Some(tree);
+        parsed
     }
-}
 
-/// The row and byte column of an offset.
-fn point_at(source: &[u8], offset: usize) -> tree_sitter::Point {
-    let before = &source[..offset];
-    let row = before.iter().filter(|b| **b == b'\n').count();
-    let column = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
-    tree_sitter::Point { row, column }
+    /// Parses a new full text of the document, given the text the last parse saw: the edit
+    /// between them is found by their common start and end.
+    pub fn parse_changed(&mut self, old: &[u8], new: &[u8]) -> ParsedFile {
+        self.edit(&Edit::between(old, new));
+        self.parse(new)
+    }
+
+    /// The options every parse of this parser uses.
+    pub fn options(&self) -> ParseOptions {
+        self.options
+    }
+
+    /// How many top-level statements the last parse walked.
+    pub fn rewalked(&self) -> usize {
+        self.rewalked
+    }
 }
 
 /// Extracts imports from an already parsed tree.
 pub fn extract(tree: &Tree, source: &[u8], options: ParseOptions) -> ParsedFile {
+    let mut walker = Walker { source, imports: Vec::new() };
+    walker.walk(tree.root_node());
+    finish(tree, source, options, walker.imports)
+}
+
+/// Sorts imports by position and drops the duplicates error recovery can find.
+fn sort_imports(imports: &mut Vec<Import>) {
+    imports.sort_by_key(|i| (i.range.start_byte, i.range.end_byte));
+    imports.dedup_by(|a, b| a.range == b.range && a.module == b.module && a.level == b.level);
+}
+
+/// The statement walk's imports completed with what needs the whole tree: lazy
+/// submodules, string imports, syntax and encoding errors, and the file's traits.
+fn finish(tree: &Tree, source: &[u8], options: ParseOptions, walked: Vec<Import>) -> ParsedFile {
     let root = tree.root_node();
-    let mut out = Walker { source, imports: Vec::new() };
-    out.walk(root);
+    let mut out = Walker { source, imports: walked };
     out.lazy_submodules(root);
     if options.string_imports {
         out.string_imports(root, options.string_imports_min_dots);
     }
     let mut imports = out.imports;
-    imports.sort_by_key(|i| (i.range.start_byte, i.range.end_byte));
-    imports.dedup_by(|a, b| a.range == b.range && a.module == b.module && a.level == b.level);
+    sort_imports(&mut imports);
     let mut cursor = root.walk();
     let has_code = root.named_children(&mut cursor).any(|n| n.kind() != "comment");
     let mut errors = syntax_errors(root, source);

@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 use serde_json::{Value, json};
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, Position, Range,
-    TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, TextEdit, Uri,
+    WorkspaceEdit,
 };
 
 use super::Backend;
@@ -129,16 +129,7 @@ async fn transform(backend: &Backend, uri: &Uri, which: Transform) -> Result<Opt
     .await
     .map_err(|_| Error::internal_error())?
     .map_err(|e| Error { message: e.to_string().into(), ..Error::internal_error() })?;
-    Ok(result.text.map(|after| vec![TextEdit { range: whole(&before), new_text: after }]))
-}
-
-/// The range of a whole text.
-fn whole(text: &str) -> Range {
-    let lines = text.split('\n').count() - 1;
-    let last = text.rsplit('\n').next().unwrap_or("");
-    let end = Position {
-        line: u32::try_from(lines).unwrap_or(u32::MAX),
-        character: u32::try_from(last.chars().map(char::len_utf16).sum::<usize>()).unwrap_or(u32::MAX),
-    };
-    Range { start: Position::default(), end }
+    Ok(result
+        .text
+        .map(|after| vec![TextEdit { range: super::text::Text::new(&before).whole(), new_text: after }]))
 }

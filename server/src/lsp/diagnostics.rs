@@ -11,10 +11,11 @@ use tower_lsp_server::ls_types::{
 use super::results::Results;
 use super::settings::CycleHints;
 use super::state::State;
+use super::text::Text;
 use super::to_proto;
 
 /// Everything to show for `path` of workspace `index` (whose current text is `text`).
-pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diagnostic> {
+pub fn for_file(state: &State, index: usize, path: &str, text: &Text<'_>) -> Vec<Diagnostic> {
     let ws = &state.workspaces[index];
     let project = &ws.project;
     let mut out = Vec::new();
@@ -63,7 +64,7 @@ pub fn for_file(state: &State, index: usize, path: &str, text: &str) -> Vec<Diag
             // error (no `::` in its id) is the file's problem above.
             let range = match case.location.as_ref().filter(|l| l.file == path) {
                 _ if short.is_empty() => None,
-                Some(location) => Some(to_proto::line_range(text, location.line)),
+                Some(location) => Some(text.line_range(location.line)),
                 None if own => super::lenses::test_range(state, index, path, &short),
                 None => None,
             };
@@ -118,7 +119,7 @@ fn explanation(case: &engine::goals::test::TestCase, message: &str) -> String {
 fn raised_here(
     state: &State,
     index: usize,
-    text: &str,
+    text: &Text<'_>,
     line: u32,
     cases: &[(&engine::goals::test::TestCase, String)],
 ) -> Diagnostic {
@@ -135,7 +136,7 @@ fn raised_here(
         })
         .collect();
     Diagnostic {
-        range: to_proto::line_range(text, line),
+        range: text.line_range(line),
         severity: Some(DiagnosticSeverity::INFORMATION),
         source: Some("pytest".to_owned()),
         code: Some(NumberOrString::String("test-failure".to_owned())),
@@ -154,7 +155,7 @@ fn raised_here(
 fn cycle_hints(
     project: &engine::project::Project,
     id: engine::graph::FileId,
-    text: &str,
+    text: &Text<'_>,
     policy: CycleHints,
 ) -> Vec<Diagnostic> {
     let follow = |edge: &engine::graph::Edge| match policy {
@@ -183,7 +184,7 @@ fn cycle_hints(
         let mut chain = vec![project.path(id), project.path(edge.to)];
         chain.extend(back.iter().map(|(_, hop)| project.path(hop.to)));
         out.push(Diagnostic {
-            range: to_proto::line_range(text, edge.line + 1),
+            range: text.line_range(edge.line + 1),
             severity: Some(DiagnosticSeverity::HINT),
             source: Some("pleat".to_owned()),
             code: Some(NumberOrString::String("import-cycle".to_owned())),
@@ -194,10 +195,10 @@ fn cycle_hints(
     out
 }
 
-fn lint(finding: &LintFinding, text: &str) -> Diagnostic {
+fn lint(finding: &LintFinding, text: &Text<'_>) -> Diagnostic {
     let range = Range {
-        start: to_proto::char_position(text, finding.line, finding.column),
-        end: to_proto::char_position(text, finding.end_line.max(finding.line), finding.end_column),
+        start: text.char_position(finding.line, finding.column),
+        end: text.char_position(finding.end_line.max(finding.line), finding.end_column),
     };
     Diagnostic {
         range,
@@ -210,14 +211,14 @@ fn lint(finding: &LintFinding, text: &str) -> Diagnostic {
     }
 }
 
-fn check(tool: &str, finding: &CheckFinding, text: &str) -> Diagnostic {
-    let start = to_proto::char_position(text, finding.line, finding.column.max(1));
+fn check(tool: &str, finding: &CheckFinding, text: &Text<'_>) -> Diagnostic {
+    let start = text.char_position(finding.line, finding.column.max(1));
     let severity = match finding.severity.as_str() {
         "error" => DiagnosticSeverity::ERROR,
         "note" | "information" => DiagnosticSeverity::INFORMATION,
         _ => DiagnosticSeverity::WARNING,
     };
-    let mut range = to_proto::line_range(text, finding.line);
+    let mut range = text.line_range(finding.line);
     range.start = start.max(range.start);
     Diagnostic {
         range,
@@ -238,7 +239,7 @@ fn check(tool: &str, finding: &CheckFinding, text: &str) -> Diagnostic {
 /// error when it gave one, else the last error line of its output.
 fn file_problem(
     result: &engine::goals::test::TestFileResult,
-    text: &str,
+    text: &Text<'_>,
     line: u32,
     collection_message: Option<&str>,
 ) -> Diagnostic {
@@ -263,7 +264,7 @@ fn file_problem(
         _ => format!("pytest could not run this file: {detail}"),
     };
     Diagnostic {
-        range: to_proto::line_range(text, line),
+        range: text.line_range(line),
         severity: Some(DiagnosticSeverity::ERROR),
         source: Some("pytest".to_owned()),
         code: Some(NumberOrString::String(result.outcome.as_str().to_owned())),

@@ -9,7 +9,6 @@ use serde_json::json;
 use tower_lsp_server::ls_types::{CodeLens, Command, Position, Range, Uri};
 
 use super::state::State;
-use super::to_proto;
 use super::workspace::TestItems;
 
 fn lens(range: Range, title: String, command: &str, argument: serde_json::Value) -> CodeLens {
@@ -151,7 +150,7 @@ pub fn items(state: &State, index: usize, path: &str) -> TestItems {
             test_items(text.as_bytes())
                 .into_iter()
                 .map(|item| {
-                    let range = to_proto::range(&text, &item.range);
+                    let range = text.range(&item.range);
                     (item, range)
                 })
                 .collect(),

@@ -11,6 +11,7 @@ mod results;
 mod runs;
 mod settings;
 mod state;
+mod text;
 mod to_proto;
 mod watch;
 mod workspace;
@@ -96,9 +97,10 @@ pub enum Event {
         text: String,
         version: i32,
     },
+    /// Incremental sync's changes, in order (a range of None replaces the whole text).
     Change {
         uri: Uri,
-        text: String,
+        changes: Vec<(Option<tower_lsp_server::ls_types::Range>, String)>,
         version: i32,
     },
     Save {
@@ -179,7 +181,7 @@ impl LanguageServer for Backend {
         self.send(Event::Initialize { folders, settings, caps: ClientCaps::of(&params.capabilities) });
         let sync = TextDocumentSyncOptions {
             open_close: Some(true),
-            change: Some(TextDocumentSyncKind::FULL),
+            change: Some(TextDocumentSyncKind::INCREMENTAL),
             save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(true) })),
             ..TextDocumentSyncOptions::default()
         };
@@ -235,11 +237,9 @@ impl LanguageServer for Backend {
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        // Full sync: the last change holds the whole text.
-        if let Some(change) = params.content_changes.into_iter().last() {
-            let doc = params.text_document;
-            self.send(Event::Change { uri: doc.uri, text: change.text, version: doc.version });
-        }
+        let changes = params.content_changes.into_iter().map(|c| (c.range, c.text)).collect();
+        let doc = params.text_document;
+        self.send(Event::Change { uri: doc.uri, changes, version: doc.version });
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {

@@ -8,12 +8,12 @@ use tower_lsp_server::ls_types::{
 };
 
 use super::state::State;
-use super::to_proto;
+use super::text::Text;
 
 /// An import under the cursor, resolved on its own.
-struct Target {
+struct Target<'s> {
     index: usize,
-    text: String,
+    text: Text<'s>,
     import: Import,
     /// The part under the cursor: the module name, or one imported name.
     range: TextRange,
@@ -23,20 +23,20 @@ struct Target {
 }
 
 /// The text of an open document, else of the file on disk.
-fn text_of(state: &State, uri: &Uri) -> Option<String> {
+fn text_of<'s>(state: &'s State, uri: &Uri) -> Option<Text<'s>> {
     if let Some(doc) = state.documents.get(uri) {
-        return Some(doc.text.clone());
+        return Some(doc.text.view());
     }
     let bytes = std::fs::read(uri.to_file_path()?).ok()?;
-    String::from_utf8(bytes).ok()
+    String::from_utf8(bytes).ok().map(Text::owned)
 }
 
-fn target(state: &State, uri: &Uri, at: Position) -> Option<Target> {
+fn target<'s>(state: &'s State, uri: &Uri, at: Position) -> Option<Target<'s>> {
     let (index, path) = state.locate_uri(uri)?;
     let project = &state.workspaces[index].project;
     let id = project.id(&path)?;
     let text = text_of(state, uri)?;
-    let offset = u32::try_from(to_proto::offset(&text, at)).ok()?;
+    let offset = u32::try_from(text.offset(at)).ok()?;
     let inside = |r: &TextRange| r.start_byte <= offset && offset <= r.end_byte;
     let parsed = &project.file(id)?.parsed;
     for import in &parsed.imports {
@@ -56,7 +56,7 @@ fn target(state: &State, uri: &Uri, at: Position) -> Option<Target> {
 
 /// The files an import leads to: the imported name's module when the cursor is on one,
 /// else every module the import statement resolves to.
-fn files(state: &State, target: &Target) -> Vec<engine::graph::FileId> {
+fn files(state: &State, target: &Target<'_>) -> Vec<engine::graph::FileId> {
     let project = &state.workspaces[target.index].project;
     let imports: Vec<_> =
         target.deps.edges.iter().filter(|e| e.kind == EdgeKind::Import).map(|e| e.to).collect();
@@ -106,7 +106,7 @@ pub fn hover(state: &State, uri: &Uri, at: Position) -> Option<Hover> {
             kind: MarkupKind::Markdown,
             value: lines.join("\n\n"),
         }),
-        range: Some(to_proto::range(&target.text, &target.range)),
+        range: Some(target.text.range(&target.range)),
     })
 }
 
@@ -134,7 +134,7 @@ pub fn links(state: &State, uri: &Uri) -> Vec<DocumentLink> {
             deps.edges.iter().filter(|e| e.kind == EdgeKind::Import).map(|e| e.to).collect();
         let link = |range: &TextRange, to| {
             Some(DocumentLink {
-                range: to_proto::range(&text, range),
+                range: text.range(range),
                 target: state.uri_of(index, project.path(to)),
                 tooltip: Some(project.path(to).to_owned()),
                 data: None,

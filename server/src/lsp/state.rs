@@ -13,23 +13,33 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{
-    CodeLens, Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Uri,
+    CodeLens, Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Range, Uri,
 };
 
 use super::results::Results;
 use super::runs::{self, Job, Outcome};
 use super::settings::Settings;
+use super::text::Text;
 use super::workspace::{self, Loaded, Workspace};
-use super::{ClientCaps, Event, memory, to_proto};
+use super::{ClientCaps, Event, memory};
+use engine::python::imports::{Edit, IncrementalParser};
 
 /// An open document: its text and version as the editor has them.
 pub struct Document {
     pub file: PathBuf,
-    pub text: String,
+    pub text: Text<'static>,
     pub version: i32,
     /// The content on disk as of the last open or save; the buffer is dirty when it differs.
     pub saved: ContentDigest,
+    /// Keeps the document's syntax tree between edits (below [`INCREMENTAL_LIMIT`]).
+    parser: Option<IncrementalParser>,
+    /// Edits made since the parser last saw the text.
+    pending: Vec<Edit>,
 }
+
+/// Documents up to this size keep their syntax tree and are re-parsed incrementally;
+/// larger ones are parsed afresh on each change and give their memory back.
+const INCREMENTAL_LIMIT: usize = 16 << 20;
 
 impl Document {
     fn digest(&self) -> ContentDigest {
@@ -139,7 +149,7 @@ impl State {
             }
             Event::Loaded { folder, result } => self.loaded(folder, result).await,
             Event::Open { uri, text, version } => self.open(uri, text, version).await,
-            Event::Change { uri, text, version } => self.change(uri, text, version).await,
+            Event::Change { uri, changes, version } => self.change(uri, changes, version).await,
             Event::Save { uri, text } => self.save(uri, text).await,
             Event::Close { uri } => self.close(uri).await,
             Event::FilesChanged(paths) => self.files_changed(paths).await,
@@ -233,7 +243,7 @@ impl State {
         let docs: Vec<(String, String)> = self
             .documents
             .values()
-            .filter_map(|d| Some((self.locate_in(index, &d.file)?, d.text.clone())))
+            .filter_map(|d| Some((self.locate_in(index, &d.file)?, d.text.to_string())))
             .collect();
         for (path, text) in docs.into_iter().filter(|(path, _)| workspace::is_python(path)) {
             let _ = self.workspaces[index].set_text(&path, text.as_bytes());
@@ -249,7 +259,7 @@ impl State {
         {
             let text = std::fs::read_to_string(&problem.path).unwrap_or_default();
             let diagnostic = Diagnostic {
-                range: to_proto::line_range(&text, u32::try_from(problem.line).unwrap_or(1)),
+                range: Text::new(&text).line_range(u32::try_from(problem.line).unwrap_or(1)),
                 severity: Some(DiagnosticSeverity::ERROR),
                 source: Some("pleat".to_owned()),
                 code: Some(NumberOrString::String("invalid-config".to_owned())),
@@ -329,13 +339,13 @@ impl State {
     }
 
     /// A workspace file's text: the open buffer's, else what is on disk (lossy), else empty.
-    pub fn text(&self, index: usize, path: &str) -> String {
+    pub fn text(&self, index: usize, path: &str) -> Text<'_> {
         let full = self.workspaces[index].project.root.join(path);
         match self.documents.values().find(|d| d.file == full) {
-            Some(doc) => doc.text.clone(),
-            None => {
-                std::fs::read(&full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
-            }
+            Some(doc) => doc.text.view(),
+            None => Text::owned(
+                std::fs::read(&full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+            ),
         }
     }
 
@@ -360,7 +370,7 @@ impl State {
         index: usize,
         at: &engine::goals::test::Location,
     ) -> Option<tower_lsp_server::ls_types::Location> {
-        let range = to_proto::line_range(&self.text(index, &at.file), at.line);
+        let range = self.text(index, &at.file).line_range(at.line);
         Some(tower_lsp_server::ls_types::Location { uri: self.uri_of(index, &at.file)?, range })
     }
 
@@ -373,7 +383,9 @@ impl State {
         };
         let saved = digest(&text);
         self.adopt_root_of(&file).await;
-        self.documents.insert(uri.clone(), Document { file, text, version, saved });
+        let text = Text::owned(text);
+        let document = Document { file, text, version, saved, parser: None, pending: Vec::new() };
+        self.documents.insert(uri.clone(), document);
         self.apply_text(&uri).await;
     }
 
@@ -403,7 +415,7 @@ impl State {
         self.load(root);
     }
 
-    async fn change(&mut self, uri: Uri, text: String, version: i32) {
+    async fn change(&mut self, uri: Uri, changes: Vec<(Option<Range>, String)>, version: i32) {
         let Some(doc) = self.documents.get_mut(&uri) else {
             self.log(
                 MessageType::WARNING,
@@ -412,20 +424,49 @@ impl State {
             .await;
             return;
         };
-        doc.text = text;
+        for (range, new) in changes {
+            let edit = doc.text.apply(range, &new);
+            doc.pending.push(edit);
+        }
         doc.version = version;
         self.apply_text(&uri).await;
     }
 
-    /// Hands an open document's text to its project and republishes what changed.
+    /// Hands an open document's text to its project and republishes what changed. The
+    /// document's parser re-parses only what its edits since the last parse touched.
     async fn apply_text(&mut self, uri: &Uri) {
         let Some(doc) = self.documents.get(uri) else { return };
         let Some((index, path)) = self.locate(&doc.file) else { return };
+        let Some(doc) = self.documents.get_mut(uri) else { return };
+        let pending = std::mem::take(&mut doc.pending);
         if !workspace::is_python(&path) {
+            doc.parser = None;
             return;
         }
+        let options = Project::parse_options(&self.workspaces[index].project.config);
         let large = doc.text.len() >= memory::LARGE_DOCUMENT;
-        match self.workspaces[index].set_text(&path, doc.text.as_bytes()) {
+        let parsed = if doc.text.len() <= INCREMENTAL_LIMIT {
+            let reuse = doc.parser.as_ref().is_some_and(|p| p.options() == options);
+            let parser = match doc.parser.as_mut() {
+                Some(parser) if reuse => {
+                    for edit in &pending {
+                        parser.edit(edit);
+                    }
+                    parser
+                }
+                _ => doc.parser.insert(IncrementalParser::new(options)),
+            };
+            Some(parser.parse(doc.text.as_bytes()))
+        } else {
+            doc.parser = None;
+            None
+        };
+        let large = large && parsed.is_none();
+        let update = match parsed {
+            Some(parsed) => self.workspaces[index].set_parsed(&path, digest(&doc.text), parsed),
+            None => self.workspaces[index].set_text(&path, doc.text.as_bytes()),
+        };
+        match update {
             Ok(Update::Everything) => {
                 self.publish_open().await;
                 self.refresh_lenses();
@@ -442,9 +483,10 @@ impl State {
     async fn save(&mut self, uri: Uri, text: Option<String>) {
         let Some(doc) = self.documents.get_mut(&uri) else { return };
         if let Some(text) = text
-            && text != doc.text
+            && text != *doc.text
         {
-            doc.text = text;
+            let edit = doc.text.apply(None, &text);
+            doc.pending.push(edit);
         }
         doc.saved = doc.digest();
         let file = doc.file.clone();
@@ -462,7 +504,7 @@ impl State {
         let Some(doc) = self.documents.remove(&uri) else { return };
         let large = doc.text.len() >= memory::LARGE_DOCUMENT;
         let file = doc.file;
-        drop(doc.text);
+        drop((doc.text, doc.parser));
         if let Some((index, path)) = self.locate(&file) {
             if matches!(self.workspaces[index].reload_from_disk(&path), Ok(Update::Everything)) {
                 self.publish_open().await;
@@ -836,7 +878,7 @@ impl State {
         let doc = self.documents.get(uri)?;
         let project = Arc::clone(&self.workspaces[index].project);
         let goals = Arc::clone(self.goals.get(&project.root)?);
-        Some((goals, project, path, doc.text.clone()))
+        Some((goals, project, path, doc.text.to_string()))
     }
 
     /// A document's code lenses, or, while folders are still loading and none holds it yet,

@@ -34,6 +34,23 @@ impl Workspace {
         Arc::make_mut(&mut self.project).set_file(SourceFile::from_bytes(path, bytes, options))
     }
 
+    /// Hands a file's content, already parsed (an open document's incremental parse), to
+    /// the project.
+    pub fn set_parsed(
+        &mut self,
+        path: &str,
+        digest: engine::parse_cache::ContentDigest,
+        parsed: engine::python::imports::ParsedFile,
+    ) -> Result<Update, ProjectError> {
+        let source = SourceFile {
+            path: path.to_owned(),
+            digest,
+            stat: engine::vfs::FileStat::default(),
+            parsed: Arc::new(parsed),
+        };
+        Arc::make_mut(&mut self.project).set_file(source)
+    }
+
     /// Back to what is on disk: the file's content and stat data, or its removal.
     pub fn reload_from_disk(&mut self, path: &str) -> Result<Update, ProjectError> {
         let file = self.project.root.join(path);

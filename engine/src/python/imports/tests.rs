@@ -474,8 +474,10 @@ fn incremental_parses_equal_full_parses() {
         "def f():\n    import deep\nimport a\n",
         "def f():\n    import deeper\nimport a\n",
     ];
+    let mut previous = "";
     for text in versions {
-        let incremental = parser.parse(text.as_bytes().to_vec());
+        let incremental = parser.parse_changed(previous.as_bytes(), text.as_bytes());
+        previous = text;
         assert_eq!(incremental, parse_imports(text.as_bytes(), options), "{text:?}");
     }
 }
@@ -500,4 +502,87 @@ def __getattr__(name):
             5:12-5:21 import importlib deferred
         "#]],
     );
+}
+
+/// Edits as an editor makes them (several between parses, at random places, inserting and
+/// removing whole statements and single characters): the incremental parse, which walks
+/// only the statements the edits touched, equals a fresh parse of the same text.
+#[test]
+fn incremental_edits_equal_full_parses() {
+    use super::{Edit, IncrementalParser};
+    let pool = [
+        "import a.b\n",
+        "from . import x, y\n",
+        "from ..pkg import (m,\n    n)\n",
+        "try:\n    import fast\nexcept ImportError:\n    fast = None\n",
+        "if TYPE_CHECKING:\n    from typing import Any\n",
+        "def f():\n    import inner\n    return inner\n",
+        "class C:\n    import in_class\n    def g(self):\n        from z import w\n",
+        "x = __import__('dyn.mod')\n",
+        "import os; import sys\n",
+        "value = 1  # not an import\n",
+        "__all__ = ['p', 'q']\n",
+        "def __getattr__(name):\n    return importlib.import_module('.' + name, __name__)\n",
+        "import    spaced . name  # pleat: no-infer-dep\n",
+    ];
+    let options = ParseOptions::default();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut text: Vec<u8> = pool.concat().into_bytes();
+    let mut parser = IncrementalParser::new(options);
+    assert_eq!(parser.parse(&text), parse_imports(&text, options));
+    let mut compared = 0;
+    for round in 0..300 {
+        for _ in 0..=next(3) {
+            let old = text.clone();
+            let line_starts: Vec<usize> = std::iter::once(0)
+                .chain(text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+                .collect();
+            let at = line_starts[next(line_starts.len())].min(text.len());
+            match next(4) {
+                // Remove a line.
+                1 => {
+                    let end = text[at..].iter().position(|b| *b == b'\n').map_or(text.len(), |p| at + p + 1);
+                    text.drain(at..end);
+                }
+                // Type or delete one character somewhere.
+                2 if !text.is_empty() => {
+                    let at = next(text.len());
+                    if next(2) == 0 {
+                        text.insert(at, b"xq_ .("[next(6)]);
+                    } else {
+                        text.remove(at);
+                    }
+                }
+                // Insert a statement at a line start (twice as often as the others).
+                _ => {
+                    let piece = pool[next(pool.len())].as_bytes();
+                    text.splice(at..at, piece.iter().copied());
+                }
+            }
+            parser.edit(&Edit::between(&old, &text));
+        }
+        let incremental = parser.parse(&text);
+        let fresh = parse_imports(&text, options);
+        for import in &incremental.imports {
+            assert!(import.range.end_byte as usize <= text.len(), "round {round}: {import:?}");
+        }
+        // Error recovery may legitimately build another tree for broken text.
+        if fresh.syntax_errors.is_empty() {
+            compared += 1;
+            assert_eq!(incremental, fresh, "round {round}: {}", String::from_utf8_lossy(&text));
+        }
+        if round % 4 == 3 {
+            // Back to a well-formed text now and then, so most rounds compare.
+            let old = text.clone();
+            text = pool.concat().into_bytes();
+            parser.edit(&Edit::between(&old, &text));
+        }
+    }
+    assert!(compared > 60, "only {compared} rounds had well-formed text");
 }
