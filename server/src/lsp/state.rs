@@ -67,6 +67,40 @@ enum Engine {
     Failed(String),
 }
 
+fn lock(engine: &std::sync::Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens the store once (the first folder loaded does it) and builds the goals of a
+/// project; on a loading thread.
+fn prepare_goals(
+    engine: &std::sync::Mutex<Engine>,
+    cache_dir: Option<PathBuf>,
+    project: &Project,
+) -> Option<Arc<Goals>> {
+    let mut engine = lock(engine);
+    let Some(cache_dir) = cache_dir else {
+        *engine = Engine::Failed("no cache folder: set PLEAT_CACHE_DIR or HOME".to_owned());
+        return None;
+    };
+    let options =
+        crate::run_goals::goal_options(cache_dir, project, engine::exec::local::KeepSandboxes::Never);
+    if let Engine::NotYet = *engine {
+        *engine = match Goals::open_store(&options) {
+            Ok(store) => Engine::Ready(Arc::new(store)),
+            Err(e) => Engine::Failed(e.to_string()),
+        };
+    }
+    let Engine::Ready(store) = &*engine else { return None };
+    match Goals::with_store(Arc::clone(store), &options) {
+        Ok(goals) => Some(Arc::new(goals)),
+        Err(e) => {
+            *engine = Engine::Failed(e.to_string());
+            None
+        }
+    }
+}
+
 pub struct State {
     pub client: Client,
     events: mpsc::UnboundedSender<Event>,
@@ -75,7 +109,8 @@ pub struct State {
     pub caps: ClientCaps,
     pub workspaces: Vec<Workspace>,
     goals: HashMap<PathBuf, Arc<Goals>>,
-    engine: Engine,
+    /// Shared with the loading threads, which open the store and build goals.
+    engine: Arc<std::sync::Mutex<Engine>>,
     /// Folders being loaded, and folders whose reload was asked while loading.
     loading: HashSet<PathBuf>,
     reload_again: HashSet<PathBuf>,
@@ -111,7 +146,7 @@ pub async fn run(
         caps: ClientCaps::default(),
         workspaces: Vec::new(),
         goals: HashMap::new(),
-        engine: Engine::NotYet,
+        engine: Arc::new(std::sync::Mutex::new(Engine::NotYet)),
         loading: HashSet::new(),
         reload_again: HashSet::new(),
         documents: HashMap::new(),
@@ -181,11 +216,17 @@ impl State {
         }
         let events = self.events.clone();
         let cache_dir = self.cache_dir.clone();
+        let engine = Arc::clone(&self.engine);
         let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat: indexing");
         self.status("indexing", &format!("indexing {}", folder.display()), None);
         tokio::task::spawn_blocking(move || {
             let _ = progress.send(format!("indexing {}", folder.display()));
-            let result = workspace::load(&folder, cache_dir);
+            let mut result = workspace::load(&folder, cache_dir.clone());
+            // Opening the store and finding the interpreter (which may start python3) happen
+            // here too, never on the state task.
+            if let Ok(loaded) = &mut result {
+                loaded.goals = prepare_goals(&engine, cache_dir, &loaded.project);
+            }
             drop(progress);
             let _ = events.send(Event::Loaded { folder, result: Box::new(result) });
         });
@@ -217,7 +258,9 @@ impl State {
             ),
         )
         .await;
-        self.prepare_goals(&loaded.project);
+        if let Some(goals) = &loaded.goals {
+            self.goals.insert(loaded.project.root.clone(), Arc::clone(goals));
+        }
         if self.loading.is_empty() && self.running.is_empty() {
             self.status("idle", &format!("{} files indexed", loaded.project.len()), None);
         }
@@ -274,30 +317,6 @@ impl State {
         self.answer_waiting_lenses();
         super::watch::start_polling(self, index);
         self.replay_cached(index);
-    }
-
-    /// Opens the store once and builds the goals of a project.
-    fn prepare_goals(&mut self, project: &Project) {
-        let Some(cache_dir) = self.cache_dir.clone() else {
-            self.engine = Engine::Failed("no cache folder: set PLEAT_CACHE_DIR or HOME".to_owned());
-            return;
-        };
-        let options =
-            crate::run_goals::goal_options(cache_dir, project, engine::exec::local::KeepSandboxes::Never);
-        if let Engine::NotYet = self.engine {
-            self.engine = match Goals::open_store(&options) {
-                Ok(store) => Engine::Ready(Arc::new(store)),
-                Err(e) => Engine::Failed(e.to_string()),
-            };
-        }
-        if let Engine::Ready(store) = &self.engine {
-            match Goals::with_store(Arc::clone(store), &options) {
-                Ok(goals) => {
-                    self.goals.insert(project.root.clone(), Arc::new(goals));
-                }
-                Err(e) => self.engine = Engine::Failed(e.to_string()),
-            }
-        }
     }
 
     async fn remove_folder(&mut self, folder: &Path) {
@@ -655,7 +674,7 @@ impl State {
             }
         }
         let Some(goals) = self.goals.get(&job.root).cloned() else {
-            let reason = match &self.engine {
+            let reason = match &*lock(&self.engine) {
                 Engine::Failed(e) => format!("Pleat cannot run tools: {e}"),
                 _ => "Pleat cannot run tools yet: the workspace is still loading; save again in a moment"
                     .to_owned(),
@@ -914,7 +933,7 @@ impl State {
 
     /// The store, once open.
     pub fn store(&self) -> Option<Arc<Store>> {
-        match &self.engine {
+        match &*lock(&self.engine) {
             Engine::Ready(store) => Some(Arc::clone(store)),
             _ => None,
         }

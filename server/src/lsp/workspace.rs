@@ -91,6 +91,8 @@ pub struct Loaded {
     pub project: Project,
     pub report: LoadReport,
     pub config_problem: Option<ConfigProblem>,
+    /// The project's goals, built on the loading thread (None when tools cannot run).
+    pub goals: Option<std::sync::Arc<engine::goals::Goals>>,
 }
 
 /// Loads the project of a workspace folder; an invalid configuration is reported and the
@@ -124,11 +126,11 @@ pub fn load(folder: &Path, cache_dir: Option<PathBuf>) -> Result<Loaded, String>
             };
             let (project, report) =
                 loader::load_with_config(&root, Config::default(), &options).map_err(|e| e.to_string())?;
-            return Ok(Loaded { project, report, config_problem: Some(problem) });
+            return Ok(Loaded { project, report, config_problem: Some(problem), goals: None });
         }
         Err(e) => return Err(e.to_string()),
     };
-    Ok(Loaded { project, report, config_problem })
+    Ok(Loaded { project, report, config_problem, goals: None })
 }
 
 /// True for files whose change means the workspace must be reloaded: the configuration
