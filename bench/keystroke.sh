@@ -12,15 +12,7 @@
 #                             only: an older build that has no incremental sync).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH="${PLEAT_BENCH_DIR:-/tmp/pleat-bench}"
-log() { printf '\n== %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-mkdir -p "$BENCH/dl" "$BENCH/src"
-if [[ -z "${PLEAT_BIN:-}" ]]; then
-  (cd "$REPO" && cargo build --release -p pleat >&2)
-  PLEAT_BIN="$REPO/target/release/pleat"
-fi
-source "$REPO/bench/projects.sh"
+source "$REPO/bench/common.sh"
 prepare django
 prepare azure
 exec python3 - "$PLEAT_BIN" "${PLEAT_BASE:-}" "$BENCH" "${DIR[django]}" "${DIR[azure]}" "$REPO/scripts" <<'PY'

@@ -123,7 +123,7 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             });
             Ok(Reply::Now(json!({ "from": from, "to": to, "hops": hops })))
         }
-        "pleat.listTests" => Ok(Reply::Now(list_tests(state, args)?)),
+        "pleat.listTests" => list_tests(state, args),
         "pleat.clearCache" => {
             state.cancel_all();
             let store =
@@ -147,11 +147,14 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
 /// `pleat.listTests` (`{}` for every workspace, or `{"file": uri}`): test files and their
 /// items, for test views: `{"files": [{"path", "uri", "tests": [{"id", "name", "kind", "range",
 /// "parent"}]}]}`.
-fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
+/// Test files not parsed for their content yet are parsed on a blocking thread (the first
+/// call on a large repository reads and parses every test file), not on the state task.
+fn list_tests(state: &State, args: &Value) -> Result<Reply, String> {
     let only = match args.get("file") {
         Some(file) => Some(file_arg(state, Some(file))?),
         None => None,
     };
+    // Per test file: its path, URI, and its items, or what is needed to parse them.
     let mut files = Vec::new();
     for (index, ws) in state.workspaces.iter().enumerate() {
         let project = &ws.project;
@@ -160,29 +163,76 @@ fn list_tests(state: &State, args: &Value) -> Result<Value, String> {
                 continue;
             }
             let uri = state.uri_of(index, &file.path);
-            let tests: Vec<Value> = super::lenses::items(state, index, &file.path)
-                .iter()
-                .map(|(item, range)| {
-                    let parent = item.id.rsplit_once("::").map(|(p, _)| format!("{}::{p}", file.path));
-                    json!({
-                        "id": format!("{}::{}", file.path, item.id),
-                        "name": item.name,
-                        "kind": match item.kind {
-                            engine::python::test_items::TestItemKind::Function => "function",
-                            engine::python::test_items::TestItemKind::Class => "class",
-                            engine::python::test_items::TestItemKind::Method => "method",
-                        },
-                        "range": range,
-                        "parent": parent,
-                    })
-                })
-                .collect();
-            files.push(
-                json!({ "path": file.path, "uri": uri.map(|u| u.as_str().to_owned()), "tests": tests }),
-            );
+            let source = if let Some(items) = super::lenses::known_items(ws, &file.path, Some(file.digest)) {
+                Source::Known(items)
+            } else {
+                let full = project.root.join(&file.path);
+                let open = state.documents.values().find(|d| d.file == full).map(|d| d.text.to_string());
+                Source::Parse {
+                    full,
+                    open,
+                    digest: file.digest,
+                    cache: std::sync::Arc::clone(&ws.test_items),
+                }
+            };
+            files.push((file.path.clone(), uri, source));
         }
     }
-    Ok(json!({ "files": files }))
+    let (sender, receiver) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let files: Vec<Value> =
+            files.into_iter().map(|(path, uri, source)| listed(&path, uri, source)).collect();
+        let _ = sender.send(json!({ "files": files }));
+    });
+    Ok(Reply::Later(vec![receiver]))
+}
+
+/// Where a listed test file's items come from.
+enum Source {
+    Known(super::workspace::TestItems),
+    /// Parsed from the open buffer's text, else the file on disk, and remembered.
+    Parse {
+        full: std::path::PathBuf,
+        open: Option<String>,
+        digest: engine::parse_cache::ContentDigest,
+        cache: super::workspace::ItemCache,
+    },
+}
+
+/// One test file of `pleat.listTests`.
+fn listed(path: &str, uri: Option<Uri>, source: Source) -> Value {
+    let items = match source {
+        Source::Known(items) => items,
+        Source::Parse { full, open, digest, cache } => {
+            let text = open.unwrap_or_else(|| {
+                std::fs::read(&full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+            });
+            let items = super::lenses::parse_items(&super::text::Text::new(&text));
+            // Remembered only for the content the project knows (the file may have changed).
+            if *blake3::hash(text.as_bytes()).as_bytes() == digest {
+                super::lenses::remember_items(&cache, path, Some(digest), &items);
+            }
+            items
+        }
+    };
+    let tests: Vec<Value> = items
+        .iter()
+        .map(|(item, range)| {
+            let parent = item.id.rsplit_once("::").map(|(p, _)| format!("{path}::{p}"));
+            json!({
+                "id": format!("{}::{}", path, item.id),
+                "name": item.name,
+                "kind": match item.kind {
+                    engine::python::test_items::TestItemKind::Function => "function",
+                    engine::python::test_items::TestItemKind::Class => "class",
+                    engine::python::test_items::TestItemKind::Method => "method",
+                },
+                "range": range,
+                "parent": parent,
+            })
+        })
+        .collect();
+    json!({ "path": path, "uri": uri.map(|u| u.as_str().to_owned()), "tests": tests })
 }
 
 /// `pleat.runTests`: `{"files": [...], "tests": ["path::test_id", ...], "force": bool}`.

@@ -9,7 +9,9 @@ use serde_json::json;
 use tower_lsp_server::ls_types::{CodeLens, Command, Position, Range, Uri};
 
 use super::state::State;
-use super::workspace::TestItems;
+use super::text::Text;
+use super::workspace::{ItemCache, TestItems, Workspace};
+use engine::parse_cache::ContentDigest;
 
 fn lens(range: Range, title: String, command: &str, argument: serde_json::Value) -> CodeLens {
     CodeLens {
@@ -141,27 +143,39 @@ fn test_count(state: &State, index: usize, path: &str) -> usize {
 pub fn items(state: &State, index: usize, path: &str) -> TestItems {
     let ws = &state.workspaces[index];
     let digest = ws.project.id(path).and_then(|id| ws.project.file(id)).map(|f| f.digest);
-    let known = digest.and_then(|digest| {
-        ws.test_items.lock().ok()?.get(path).filter(|(d, _)| *d == digest).map(|(_, items)| Arc::clone(items))
-    });
-    known.unwrap_or_else(|| {
-        let text = state.text(index, path);
-        let parsed: TestItems = Arc::new(
-            test_items(text.as_bytes())
-                .into_iter()
-                .map(|item| {
-                    let range = text.range(&item.range);
-                    (item, range)
-                })
-                .collect(),
-        );
-        if let Some(digest) = digest
-            && let Ok(mut cache) = ws.test_items.lock()
-        {
-            cache.insert(path.to_owned(), (digest, Arc::clone(&parsed)));
-        }
+    known_items(ws, path, digest).unwrap_or_else(|| {
+        let parsed = parse_items(&state.text(index, path));
+        remember_items(&ws.test_items, path, digest, &parsed);
         parsed
     })
+}
+
+/// A test file's items if they were parsed for this content already.
+pub fn known_items(ws: &Workspace, path: &str, digest: Option<ContentDigest>) -> Option<TestItems> {
+    let digest = digest?;
+    ws.test_items.lock().ok()?.get(path).filter(|(d, _)| *d == digest).map(|(_, items)| Arc::clone(items))
+}
+
+/// Parses a test file's items and their LSP ranges.
+pub fn parse_items(text: &Text<'_>) -> TestItems {
+    Arc::new(
+        test_items(text.as_bytes())
+            .into_iter()
+            .map(|item| {
+                let range = text.range(&item.range);
+                (item, range)
+            })
+            .collect(),
+    )
+}
+
+/// Keeps a test file's items for its content.
+pub fn remember_items(cache: &ItemCache, path: &str, digest: Option<ContentDigest>, items: &TestItems) {
+    if let Some(digest) = digest
+        && let Ok(mut cache) = cache.lock()
+    {
+        cache.insert(path.to_owned(), (digest, Arc::clone(items)));
+    }
 }
 
 /// The range of a test's definition name in a test file (the id without parameters).

@@ -272,7 +272,7 @@ impl State {
             config_problem: loaded.config_problem,
             results: Results::default(),
             poller: None,
-            test_items: std::sync::Mutex::default(),
+            test_items: Arc::default(),
         };
         let index = if let Some(i) = self.workspace_index(&folder) {
             self.cancel_runs_of(&self.workspaces[i].project.root.clone());

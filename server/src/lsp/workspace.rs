@@ -9,6 +9,11 @@ use engine::project::{Project, ProjectError, SourceFile, Update};
 
 use super::results::Results;
 
+/// Test files' items by path, each with the content digest they were parsed from; shared
+/// with the threads that parse them.
+pub type ItemCache =
+    Arc<std::sync::Mutex<std::collections::HashMap<String, (engine::parse_cache::ContentDigest, TestItems)>>>;
+
 /// A test file's items, each with its name's range in the file.
 pub type TestItems = Arc<Vec<(engine::python::test_items::TestItem, tower_lsp_server::ls_types::Range)>>;
 
@@ -23,8 +28,7 @@ pub struct Workspace {
     pub poller: Option<engine::exec::Cancel>,
     /// Each test file's test items with their LSP ranges, by content digest: parsed once
     /// per content for lenses, counts, `pleat.listTests` and reports.
-    pub test_items:
-        std::sync::Mutex<std::collections::HashMap<String, (engine::parse_cache::ContentDigest, TestItems)>>,
+    pub test_items: ItemCache,
 }
 
 impl Workspace {
