@@ -65,6 +65,49 @@ pub struct GoalOptions {
     pub max_bytes: u64,
 }
 
+impl GoalOptions {
+    /// The goal options a project's configuration asks for (its interpreter, sandbox and
+    /// cache cap), one worker per core. `sandbox = "auto"` is bubblewrap where it can run,
+    /// else plain: [`GoalOptions::sandbox_fallback`] says why, for the caller to say.
+    pub fn for_project(
+        cache_dir: PathBuf,
+        config: &crate::config::Config,
+        keep_sandboxes: crate::exec::local::KeepSandboxes,
+    ) -> Self {
+        use crate::config::Sandbox;
+        use crate::exec::local::SandboxKind;
+        let sandbox = match config.sandbox {
+            Sandbox::Bwrap => SandboxKind::Bwrap,
+            Sandbox::Auto if crate::exec::bwrap::available().is_ok() => SandboxKind::Bwrap,
+            Sandbox::Plain | Sandbox::Auto => SandboxKind::Plain,
+        };
+        Self {
+            cache_dir,
+            interpreter: config.interpreter.as_ref().map(PathBuf::from),
+            parallelism: parallelism(),
+            keep_sandboxes,
+            sandbox,
+            max_bytes: config.cache_max_bytes,
+        }
+    }
+
+    /// Why `sandbox = "auto"` in `config` gives the plain sandbox here, when it does.
+    pub fn sandbox_fallback(
+        config: &crate::config::Config,
+    ) -> Option<&'static crate::exec::bwrap::Unavailable> {
+        if config.sandbox == crate::config::Sandbox::Auto {
+            crate::exec::bwrap::available().err()
+        } else {
+            None
+        }
+    }
+}
+
+/// How many processes the goals run at once: one per core.
+pub fn parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 impl Goals {
     /// Opens the store, finds the interpreter, composes the runner stack.
     pub fn new(options: &GoalOptions) -> Result<Self, GoalError> {
@@ -299,5 +342,39 @@ pub(crate) mod test_support {
         let full = root.join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, text).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GoalOptions;
+    use crate::config::{Config, Sandbox};
+    use crate::exec::local::{KeepSandboxes, SandboxKind};
+
+    #[test]
+    fn goal_options_follow_the_configuration() {
+        let config = Config {
+            sandbox: Sandbox::Plain,
+            interpreter: Some("/opt/python3.12/bin/python3".to_owned()),
+            cache_max_bytes: 123,
+            ..Config::default()
+        };
+        let options = GoalOptions::for_project("/cache".into(), &config, KeepSandboxes::OnFailure);
+        assert_eq!(options.sandbox, SandboxKind::Plain);
+        assert_eq!(options.interpreter.as_deref(), Some(std::path::Path::new("/opt/python3.12/bin/python3")));
+        assert_eq!((options.max_bytes, options.keep_sandboxes), (123, KeepSandboxes::OnFailure));
+        assert!(options.parallelism >= 1);
+        // A setting that names its sandbox never falls back.
+        assert!(GoalOptions::sandbox_fallback(&config).is_none());
+        let bwrap = Config { sandbox: Sandbox::Bwrap, ..Config::default() };
+        assert_eq!(
+            GoalOptions::for_project("/cache".into(), &bwrap, KeepSandboxes::Never).sandbox,
+            SandboxKind::Bwrap
+        );
+        assert!(GoalOptions::sandbox_fallback(&bwrap).is_none());
+        // `auto` is bubblewrap exactly when it can run here, and says why when not.
+        let auto = GoalOptions::for_project("/cache".into(), &Config::default(), KeepSandboxes::Never);
+        let fallback = GoalOptions::sandbox_fallback(&Config::default());
+        assert_eq!(auto.sandbox == SandboxKind::Plain, fallback.is_some());
     }
 }

@@ -1,17 +1,21 @@
-//! The `pleat` binary: command-line parsing and dispatch to the goals; errors become one sentence on stderr and an exit code.
+//! The `pleat` binary: the command line (clap's types), and `main`, which parses it and hands each command to `cli/` or `lsp/`; errors become one sentence on stderr and an exit code.
 
-mod cache;
-mod commands;
-mod debug;
-mod lock;
+mod cli;
 mod lsp;
 mod output;
-mod run_goals;
+mod setup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use engine::exec::local::KeepSandboxes;
+
+use cli::cache::CacheCommand;
+use cli::debug::DebugCommand;
+use cli::graph::{DependentsMode, Direction};
+use output::{Failure, Format, Out};
+use setup::Setup;
 
 /// Pleat: the import graph of a Python repository, from the terminal.
 #[derive(Parser, Debug)]
@@ -46,14 +50,6 @@ pub enum Keep {
     Never,
     OnFailure,
     Always,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-    /// Graphviz (for `graph` only).
-    Dot,
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,48 +169,7 @@ pub enum Command {
     Cache(CacheCommand),
     /// Tools for benchmarks and debugging.
     #[command(subcommand, hide = true)]
-    Debug(debug::DebugCommand),
-}
-
-#[derive(Subcommand, Debug)]
-pub enum CacheCommand {
-    /// What the store holds.
-    Stats,
-    /// Evict least-recently-used content down to the size cap (or --max-size).
-    Gc {
-        /// Target size, like `500MiB` or `2GiB` (default: the store's cap, 2 GiB).
-        #[arg(long, value_parser = engine::config::parse_size)]
-        max_size: Option<u64>,
-    },
-    /// Remove everything: the store and the parse cache.
-    Clear,
-    /// Read every stored blob back and check it against its digest.
-    Verify,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DependentsMode {
-    Direct,
-    Transitive,
-}
-
-/// An error for the user: the message, and the exit code.
-pub struct Failure {
-    pub message: String,
-    pub code: u8,
-}
-
-impl Failure {
-    /// Bad input: usage, configuration, specs (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self { message: message.into(), code: 2 }
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Self { message: format!("cannot write the output: {e}"), code: 3 }
-    }
+    Debug(DebugCommand),
 }
 
 /// Lets `-spec` excludes stand among the specs as in Pants (`pleat list :: -legacy::`):
@@ -251,13 +206,88 @@ fn main() -> ExitCode {
     engine::privacy::close_self();
     engine::children::install();
     let cli = Cli::parse_from(with_excludes_last(std::env::args_os().collect()));
-    let result = commands::run(&cli);
+    let result = run(&cli);
     engine::children::hold_if_stopping();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            crate::output::say(format_args!("{}", failure.message));
+            output::say(format_args!("{}", failure.message));
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// Runs one command; returns the exit code.
+fn run(cli: &Cli) -> Result<u8, Failure> {
+    let setup = Setup {
+        root: cli.root.clone(),
+        cache_dir: setup::cache_dir(cli.cache_dir.as_deref(), cli.no_cache),
+        verbose: cli.verbose,
+        keep_sandboxes: match cli.keep_sandboxes {
+            Keep::Never => KeepSandboxes::Never,
+            Keep::OnFailure => KeepSandboxes::OnFailure,
+            Keep::Always => KeepSandboxes::Always,
+        },
+    };
+    let format = cli.format;
+    let graph = |goal: &dyn Fn(&engine::project::Project, &mut Out) -> Result<u8, Failure>| {
+        let project = setup.load()?;
+        let mut out = Out::new();
+        let code = goal(&project, &mut out)?;
+        out.finish()?;
+        Ok(code)
+    };
+    match &cli.command {
+        Command::Lsp => lsp::run(setup.cache_dir).map_err(|e| {
+            Failure::usage(format!(
+                "cannot start the language server's runtime ({e}); check the process limits"
+            ))
+        }),
+        Command::Debug(command) => cli::debug::run(&setup, command),
+        Command::Cache(command) => cli::cache::run(&setup, format, command),
+        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
+            let command = cli::tools::TestCommand {
+                specs,
+                changed_since: changed_since.as_deref(),
+                force: *force,
+                timeout: *timeout,
+                extra_env,
+                pytest_args,
+            };
+            cli::tools::test_command(&setup, format, &command)
+        }
+        Command::Check { specs, tool, force } => {
+            cli::tools::check(&setup, format, &setup.load()?, specs, tool, *force)
+        }
+        Command::Fmt { specs, tool, check } => {
+            let project = setup.load()?;
+            cli::tools::fmt(&setup, format, &project, &setup::select(&project, specs)?, tool, *check)
+        }
+        Command::Lint { specs, tool, force } => {
+            let project = setup.load()?;
+            let options = engine::goals::lint::LintOptions { force: *force, ..Default::default() };
+            cli::tools::lint(&setup, format, &project, &setup::select(&project, specs)?, tool, &options)
+        }
+        Command::Lock { check, resolve } => {
+            cli::lock::lock(&setup, format, &setup.load()?, *check, resolve.as_deref())
+        }
+        Command::List { specs } => graph(&|project, out| cli::graph::list(project, specs, format, out)),
+        Command::Dependencies { transitive, specs } => graph(&|project, out| {
+            cli::graph::related(project, specs, *transitive, Direction::Dependencies, format, out)
+        }),
+        Command::Dependents { transitive, specs } => graph(&|project, out| {
+            cli::graph::related(project, specs, *transitive, Direction::Dependents, format, out)
+        }),
+        Command::Paths { from, to } => {
+            graph(&|project, out| cli::graph::paths(project, from, to, format, out))
+        }
+        Command::Graph { specs } => graph(&|project, out| cli::graph::graph(project, specs, format, out)),
+        Command::CheckImports { specs } => {
+            graph(&|project, out| cli::graph::check_imports(project, specs, format, out))
+        }
+        Command::Changed { since, dependents } => {
+            graph(&|project, out| cli::graph::changed(project, since, *dependents, format, out))
+        }
+        Command::Cycles { specs } => graph(&|project, out| cli::graph::cycles(project, specs, format, out)),
     }
 }

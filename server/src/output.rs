@@ -1,4 +1,4 @@
-//! Writing results to stdout: buffered, JSON or human text, and quiet when the reader goes away (`pleat graph | head`); every human line, on stdout and stderr, goes through [`visible`], so a file name or an import string cannot send control sequences to the terminal.
+//! What a command gives back: the error for the user (`Failure`, its exit code), the output format, and writing results to stdout: buffered, JSON or human text, and quiet when the reader goes away (`pleat graph | head`); every human line, on stdout and stderr, goes through [`visible`], so a file name or an import string cannot send control sequences to the terminal.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -6,7 +6,33 @@ use std::io::{BufWriter, ErrorKind, StdoutLock, Write};
 
 use serde::Serialize;
 
-use crate::Failure;
+/// An error for the user: the message, and the exit code.
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    /// Bad input: usage, configuration, specs (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 2 }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Self { message: format!("cannot write the output: {e}"), code: 3 }
+    }
+}
+
+/// How results are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    /// Graphviz (for `graph` only).
+    Dot,
+}
 
 /// Buffered stdout that treats a closed pipe as the end of output, not an error.
 pub struct Out {

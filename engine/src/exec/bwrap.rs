@@ -42,6 +42,15 @@ impl Unavailable {
             }
         }
     }
+
+    /// The warning when `sandbox = "auto"` falls back to the plain sandbox for this reason.
+    pub fn fallback_warning(&self) -> String {
+        format!(
+            "tests and tools run in the plain sandbox (they can read your files and use the network) because {}; {}, or set sandbox = \"plain\" in [tool.pleat] to choose it",
+            self.reason(),
+            self.remedy()
+        )
+    }
 }
 
 /// The bubblewrap program when it can confine processes here; probed on first call by

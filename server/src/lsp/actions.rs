@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams, CodeActionResponse, TextEdit, Uri,
     WorkspaceEdit,
 };
 
-use super::Backend;
+use super::event::{Event, ask};
 
 /// `source.fixAll.pleat`: every safe fix, as ruff applies them.
 pub static FIX_ALL: LazyLock<CodeActionKind> = LazyLock::new(|| CodeActionKind::new("source.fixAll.pleat"));
@@ -22,7 +23,10 @@ enum Transform {
     FixAll,
 }
 
-pub async fn code_actions(backend: &Backend, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+pub async fn code_actions(
+    events: &mpsc::UnboundedSender<Event>,
+    params: CodeActionParams,
+) -> Result<Option<CodeActionResponse>> {
     let uri = params.text_document.uri;
     let only = params.context.only.unwrap_or_default();
     let wanted =
@@ -64,7 +68,7 @@ pub async fn code_actions(backend: &Backend, params: CodeActionParams) -> Result
         };
         // Editors that fix on save ask for this kind alone and apply the edit directly.
         if fix_all_wanted {
-            action.edit = edit(backend, &uri, Transform::FixAll).await?;
+            action.edit = edit(events, &uri, Transform::FixAll).await?;
             action.data = None;
         }
         actions.push(CodeActionOrCommand::CodeAction(action));
@@ -72,7 +76,7 @@ pub async fn code_actions(backend: &Backend, params: CodeActionParams) -> Result
     Ok(Some(actions))
 }
 
-pub async fn resolve(backend: &Backend, mut action: CodeAction) -> Result<CodeAction> {
+pub async fn resolve(events: &mpsc::UnboundedSender<Event>, mut action: CodeAction) -> Result<CodeAction> {
     let uri = action
         .data
         .as_ref()
@@ -82,17 +86,21 @@ pub async fn resolve(backend: &Backend, mut action: CodeAction) -> Result<CodeAc
     if let Some(uri) = uri
         && action.edit.is_none()
     {
-        action.edit = edit(backend, &uri, Transform::FixAll).await?;
+        action.edit = edit(events, &uri, Transform::FixAll).await?;
     }
     Ok(action)
 }
 
-pub async fn format(backend: &Backend, uri: &Uri) -> Result<Option<Vec<TextEdit>>> {
-    transform(backend, uri, Transform::Format).await
+pub async fn format(events: &mpsc::UnboundedSender<Event>, uri: &Uri) -> Result<Option<Vec<TextEdit>>> {
+    transform(events, uri, Transform::Format).await
 }
 
-async fn edit(backend: &Backend, uri: &Uri, which: Transform) -> Result<Option<WorkspaceEdit>> {
-    let edits = transform(backend, uri, which).await?;
+async fn edit(
+    events: &mpsc::UnboundedSender<Event>,
+    uri: &Uri,
+    which: Transform,
+) -> Result<Option<WorkspaceEdit>> {
+    let edits = transform(events, uri, which).await?;
     Ok(edits.map(|edits| WorkspaceEdit {
         changes: Some(HashMap::from([(uri.clone(), edits)])),
         ..Default::default()
@@ -101,9 +109,13 @@ async fn edit(backend: &Backend, uri: &Uri, which: Transform) -> Result<Option<W
 
 /// Runs a transform on the buffer's text on a blocking thread; the result replaces the
 /// whole document (None when nothing changes).
-async fn transform(backend: &Backend, uri: &Uri, which: Transform) -> Result<Option<Vec<TextEdit>>> {
+async fn transform(
+    events: &mpsc::UnboundedSender<Event>,
+    uri: &Uri,
+    which: Transform,
+) -> Result<Option<Vec<TextEdit>>> {
     let target = uri.clone();
-    let Some((goals, project, path, text)) = backend.ask(move |s| s.buffer(&target)).await? else {
+    let Some((goals, project, path, text)) = ask(events, move |s| s.buffer(&target)).await? else {
         return Err(Error::invalid_params(format!(
             "{} is not an open Python document of a loaded workspace; open it first",
             uri.as_str()

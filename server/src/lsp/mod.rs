@@ -1,8 +1,9 @@
-//! `pleat lsp`: the language server over stdio. Handlers only convert and enqueue; one task owns the state and applies notifications and queries in arrival order (tower-lsp runs handlers concurrently, so order is not otherwise guaranteed). Tool work runs on blocking threads.
+//! `pleat lsp`: the language server over stdio, and its handlers (`Backend`). Handlers only convert and enqueue (events are in `event`); one task owns the state and applies notifications and queries in arrival order (tower-lsp runs handlers concurrently, so order is not otherwise guaranteed). Tool work runs on blocking threads.
 
 mod actions;
-mod commands;
 mod diagnostics;
+mod event;
+mod execute_command;
 mod lenses;
 mod memory;
 mod navigate;
@@ -16,9 +17,7 @@ mod to_proto;
 mod watch;
 mod workspace;
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,112 +25,22 @@ use pleat::transport;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tower_lsp_server::jsonrpc::{Error, Result};
-use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::{
-    ClientCapabilities, CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability,
-    CodeActionResponse, CodeLens, CodeLensOptions, CodeLensParams, DidChangeConfigurationParams,
-    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
-    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
-    DocumentFormattingParams, DocumentLink, DocumentLinkOptions, DocumentLinkParams, ExecuteCommandOptions,
-    ExecuteCommandParams, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverParams,
-    HoverProviderCapability, InitializeParams, InitializeResult, InitializedParams, OneOf, SaveOptions,
-    ServerCapabilities, ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkDoneProgressOptions,
-    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
+    CodeActionKind, CodeActionOptions, CodeActionParams, CodeActionProviderCapability, CodeActionResponse,
+    CodeLens, CodeLensOptions, CodeLensParams, DidChangeConfigurationParams, DidChangeTextDocumentParams,
+    DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, DocumentFormattingParams, DocumentLink,
+    DocumentLinkOptions, DocumentLinkParams, ExecuteCommandOptions, ExecuteCommandParams,
+    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverParams, HoverProviderCapability,
+    InitializeParams, InitializeResult, InitializedParams, OneOf, SaveOptions, ServerCapabilities,
+    ServerInfo, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkDoneProgressOptions, WorkspaceFoldersServerCapabilities,
+    WorkspaceServerCapabilities,
 };
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
+use event::{ClientCaps, Event, Query};
 use state::State;
-
-/// A question for the state task; it answers through a channel the closure holds.
-pub type Query =
-    Box<dyn for<'a> FnOnce(&'a mut State) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Send>;
-
-/// What the client can do, as far as the server cares.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClientCaps {
-    /// `window/workDoneProgress/create` is supported.
-    pub work_done_progress: bool,
-    /// `workspace/didChangeWatchedFiles` can be registered dynamically.
-    pub watch_dynamic: bool,
-    /// `workspace/codeLens/refresh` is supported.
-    pub code_lens_refresh: bool,
-}
-
-impl ClientCaps {
-    fn of(caps: &ClientCapabilities) -> Self {
-        let workspace = caps.workspace.as_ref();
-        Self {
-            work_done_progress: caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false),
-            watch_dynamic: workspace
-                .and_then(|w| w.did_change_watched_files.as_ref())
-                .and_then(|w| w.dynamic_registration)
-                .unwrap_or(false),
-            code_lens_refresh: workspace
-                .and_then(|w| w.code_lens.as_ref())
-                .and_then(|c| c.refresh_support)
-                .unwrap_or(false),
-        }
-    }
-}
-
-/// Something for the state task, in the order it happened.
-pub enum Event {
-    Initialize {
-        folders: Vec<PathBuf>,
-        settings: Value,
-        caps: ClientCaps,
-    },
-    Initialized,
-    Configuration(Value),
-    Folders {
-        added: Vec<PathBuf>,
-        removed: Vec<PathBuf>,
-    },
-    Loaded {
-        folder: PathBuf,
-        result: Box<std::result::Result<workspace::Loaded, String>>,
-    },
-    Open {
-        uri: Uri,
-        text: String,
-        version: i32,
-    },
-    /// Incremental sync's changes, in order (a range of None replaces the whole text).
-    Change {
-        uri: Uri,
-        changes: Vec<(Option<tower_lsp_server::ls_types::Range>, String)>,
-        version: i32,
-    },
-    Save {
-        uri: Uri,
-        text: Option<String>,
-    },
-    Close {
-        uri: Uri,
-    },
-    FilesChanged(Vec<PathBuf>),
-    /// No file changed outside the editor since change number N: time to run for them.
-    OutsideQuiet(u64),
-    RunDone(Box<runs::Outcome>),
-    Query(Query),
-}
-
-/// `pleat/testResults`: structured per-test results of a finished run.
-pub enum TestResults {}
-
-impl Notification for TestResults {
-    type Params = Value;
-    const METHOD: &'static str = "pleat/testResults";
-}
-
-/// `pleat/status`: what the server is doing (`indexing`, `running`, `idle`), for status bars.
-pub enum Status {}
-
-impl Notification for Status {
-    type Params = Value;
-    const METHOD: &'static str = "pleat/status";
-}
 
 struct Backend {
     events: mpsc::UnboundedSender<Event>,
@@ -152,13 +61,7 @@ impl Backend {
 
     /// Runs `f` on the state, in order with the notifications before it.
     async fn ask<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> T + Send + 'static) -> Result<T> {
-        let (sender, receiver) = oneshot::channel();
-        let query: Query = Box::new(move |state| {
-            let _ = sender.send(f(state));
-            Box::pin(async {})
-        });
-        self.send(Event::Query(query));
-        receiver.await.map_err(|_| Error::internal_error())
+        event::ask(&self.events, f).await
     }
 }
 
@@ -206,7 +109,7 @@ impl LanguageServer for Backend {
                 })),
                 document_formatting_provider: Some(OneOf::Left(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: commands::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
+                    commands: execute_command::COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
                     work_done_progress_options: WorkDoneProgressOptions::default(),
                 }),
                 workspace: Some(WorkspaceServerCapabilities {
@@ -299,7 +202,7 @@ impl LanguageServer for Backend {
         let command = params.command;
         let clear = command == "pleat.clearCache";
         let reply = self
-            .ask(move |s| commands::execute(s, &command, &params.arguments))
+            .ask(move |s| execute_command::execute(s, &command, &params.arguments))
             .await?
             .map_err(Error::invalid_params)?;
         if clear {
@@ -314,8 +217,8 @@ impl LanguageServer for Backend {
             let _ = receiver.await;
         }
         match reply {
-            commands::Reply::Now(value) => Ok(Some(value)),
-            commands::Reply::Later(receivers) => {
+            execute_command::Reply::Now(value) => Ok(Some(value)),
+            execute_command::Reply::Later(receivers) => {
                 let mut answers = Vec::new();
                 for receiver in receivers {
                     answers.push(
@@ -332,29 +235,25 @@ impl LanguageServer for Backend {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        actions::code_actions(self, params).await
+        actions::code_actions(&self.events, params).await
     }
 
     async fn code_action_resolve(
         &self,
         action: tower_lsp_server::ls_types::CodeAction,
     ) -> Result<tower_lsp_server::ls_types::CodeAction> {
-        actions::resolve(self, action).await
+        actions::resolve(&self.events, action).await
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
-        actions::format(self, &params.text_document.uri).await
+        actions::format(&self.events, &params.text_document.uri).await
     }
 }
 
 /// Serves the language server on stdin/stdout until the client exits: exit code 0 after
 /// `shutdown`, 1 when the client exits (or goes away) without asking for it.
-pub fn run(cache_dir: Option<PathBuf>) -> std::result::Result<u8, crate::Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| crate::Failure::usage(format!("cannot start the language server's runtime: {e}")))?;
+pub fn run(cache_dir: Option<PathBuf>) -> std::io::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let shut_down = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&shut_down);
     runtime.block_on(async move {

@@ -203,3 +203,6 @@ fn merge_lint(into: &mut Vec<LintedFile>, files: Vec<LintedFile>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

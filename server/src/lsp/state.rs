@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine::exec::Cancel;
-use engine::goals::Goals;
+use engine::exec::local::KeepSandboxes;
+use engine::goals::{GoalOptions, Goals};
 use engine::parse_cache::ContentDigest;
 use engine::project::{Project, Update};
 use engine::store::Store;
@@ -16,12 +17,13 @@ use tower_lsp_server::ls_types::{
     CodeLens, Diagnostic, DiagnosticSeverity, MessageType, NumberOrString, Range, Uri,
 };
 
+use super::event::{ClientCaps, Event, Status, TestResults};
+use super::memory;
 use super::results::Results;
 use super::runs::{self, Job, Outcome};
 use super::settings::Settings;
 use super::text::Text;
 use super::workspace::{self, Loaded, Workspace};
-use super::{ClientCaps, Event, memory};
 use engine::python::imports::{Edit, IncrementalParser};
 
 /// An open document: its text and version as the editor has them.
@@ -83,8 +85,7 @@ fn prepare_goals(
         *engine = Engine::Failed("no cache folder: set PLEAT_CACHE_DIR or HOME".to_owned());
         return None;
     };
-    let options =
-        crate::run_goals::goal_options(cache_dir, project, engine::exec::local::KeepSandboxes::Never);
+    let options = GoalOptions::for_project(cache_dir, &project.config, KeepSandboxes::Never);
     if let Engine::NotYet = *engine {
         *engine = match Goals::open_store(&options) {
             Ok(store) => Engine::Ready(Arc::new(store)),
@@ -226,6 +227,9 @@ impl State {
             // here too, never on the state task.
             if let Ok(loaded) = &mut result {
                 loaded.goals = prepare_goals(&engine, cache_dir, &loaded.project);
+                if let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config) {
+                    loaded.report.warnings.push(why.fallback_warning());
+                }
             }
             drop(progress);
             let _ = events.send(Event::Loaded { folder, result: Box::new(result) });
@@ -376,7 +380,7 @@ impl State {
             params["passed"] = passed.into();
             params["failed"] = failed.into();
         }
-        tokio::spawn(async move { client.send_notification::<super::Status>(params).await });
+        tokio::spawn(async move { client.send_notification::<Status>(params).await });
     }
 
     pub fn uri_of(&self, index: usize, path: &str) -> Option<Uri> {
@@ -762,11 +766,11 @@ impl State {
         for path in &touched {
             self.publish(index, path).await;
         }
-        let report = super::commands::test_report(self, index, &outcome);
+        let report = super::execute_command::test_report(self, index, &outcome);
         if !outcome.tests.is_empty() {
             let client = self.client.clone();
             let params = report.clone();
-            tokio::spawn(async move { client.send_notification::<super::TestResults>(params).await });
+            tokio::spawn(async move { client.send_notification::<TestResults>(params).await });
         }
         for waiter in running.waiters {
             let _ = waiter.send(report.clone());

@@ -10,7 +10,7 @@ use tower_lsp_server::ls_types::{
     DidChangeWatchedFilesRegistrationOptions, FileSystemWatcher, GlobPattern, MessageType, Registration,
 };
 
-use super::Event;
+use super::event::Event;
 use super::state::State;
 
 /// The files whose changes matter: Python sources, configuration (pytest's too: it

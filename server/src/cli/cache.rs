@@ -3,16 +3,35 @@
 use engine::lmdb::check::check_file;
 use engine::store::{Store, StoreOptions, clear_folder};
 
-use crate::output::Out;
-use crate::{CacheCommand, Cli, Failure, Format};
+use clap::Subcommand;
 
-pub fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
-    let Some(cache_dir) = crate::commands::cache_dir(cli) else {
+use crate::output::{Failure, Format, Out, say};
+use crate::setup::Setup;
+
+/// `pleat cache …`.
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// What the store holds.
+    Stats,
+    /// Evict least-recently-used content down to the size cap (or --max-size).
+    Gc {
+        /// Target size, like `500MiB` or `2GiB` (default: the store's cap, 2 GiB).
+        #[arg(long, value_parser = engine::config::parse_size)]
+        max_size: Option<u64>,
+    },
+    /// Remove everything: the store and the parse cache.
+    Clear,
+    /// Read every stored blob back and check it against its digest.
+    Verify,
+}
+
+pub fn run(setup: &Setup, format: Format, command: &CacheCommand) -> Result<u8, Failure> {
+    let Some(cache_dir) = setup.cache_dir.clone() else {
         return Err(Failure::usage("--no-cache leaves no cache to work on; drop it or pass --cache-dir"));
     };
     let fail = |e: engine::store::StoreError| Failure { message: e.to_string(), code: 3 };
     let mut out = Out::new();
-    let json = cli.format == Format::Json;
+    let json = format == Format::Json;
     let store_dir = cache_dir.join("store-v1");
     match command {
         // Neither opens LMDB: a damaged file must not stop them.
@@ -38,7 +57,7 @@ pub fn run(cli: &Cli, command: &CacheCommand) -> Result<u8, Failure> {
     }
     let store = Store::open(&StoreOptions::new(store_dir)).map_err(|e| Failure::usage(e.to_string()))?;
     for report in store.take_reports() {
-        crate::output::say(format_args!("warning: {report}"));
+        say(format_args!("warning: {report}"));
     }
     let code = match command {
         CacheCommand::Stats => {

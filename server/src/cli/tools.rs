@@ -1,117 +1,40 @@
-//! The goals that run tools (test, lint, fmt, check): set up the engine's goal context from the command line, print progress on stderr, results on stdout.
+//! The goals that run tools (test, lint, fmt, check): which files, the options from the command line, print progress on stderr, results on stdout.
 
-use engine::exec::local::KeepSandboxes;
+use engine::goals::Goals;
 use engine::goals::check::{CheckFinding, CheckOptions, Checker};
 use engine::goals::fmt::{FmtOutcome, Formatter};
 use engine::goals::lint::{LintOptions, LintedFile, Linter};
 use engine::goals::test::{FileOutcome, TestFileResult, TestOptions};
-use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
 use engine::project::Project;
 use engine::python::collection::NotRun;
 
-use crate::output::Out;
-use crate::{Cli, Failure, Format, Keep};
-
-pub fn goals(cli: &Cli, project: &Project) -> Result<Goals, Failure> {
-    let Some(cache_dir) = crate::commands::cache_dir(cli) else {
-        return Err(Failure::usage(
-            "goals that run tools need the store: drop --no-cache or pass --cache-dir",
-        ));
-    };
-    let keep_sandboxes = match cli.keep_sandboxes {
-        Keep::Never => KeepSandboxes::Never,
-        Keep::OnFailure => KeepSandboxes::OnFailure,
-        Keep::Always => KeepSandboxes::Always,
-    };
-    if project.config.sandbox == engine::config::Sandbox::Bwrap
-        && let Err(why) = engine::exec::bwrap::available()
-    {
-        return Err(Failure::usage(format!(
-            "sandbox = \"bwrap\" is set in [tool.pleat], but {}; {}, or set sandbox = \"plain\"",
-            why.reason(),
-            why.remedy()
-        )));
-    }
-    Goals::new(&goal_options(cache_dir, project, keep_sandboxes))
-        .and_then(|goals| goals.with_overrides(project))
-        .map_err(|e| match e {
-            // A full disk is no bad input: the tool could not be run (exit 3).
-            engine::goals::GoalError::Store(engine::store::StoreError::NoSpace(_)) => {
-                Failure { message: e.to_string(), code: 3 }
-            }
-            e => Failure::usage(e.to_string()),
-        })
-}
-
-/// The goal options a project's configuration asks for.
-pub fn goal_options(
-    cache_dir: std::path::PathBuf,
-    project: &Project,
-    keep_sandboxes: KeepSandboxes,
-) -> GoalOptions {
-    let sandbox = sandbox_kind(project.config.sandbox);
-    GoalOptions {
-        cache_dir,
-        interpreter: project.config.interpreter.as_ref().map(std::path::PathBuf::from),
-        parallelism: goals_parallelism(),
-        keep_sandboxes,
-        sandbox,
-        max_bytes: project.config.cache_max_bytes,
-    }
-}
-
-/// The sandbox a setting asks for: `auto` is bubblewrap where it can run, else plain,
-/// said once per process with the reason and the fix.
-fn sandbox_kind(setting: engine::config::Sandbox) -> engine::exec::local::SandboxKind {
-    use engine::config::Sandbox;
-    use engine::exec::local::SandboxKind;
-    static SAID: std::sync::Once = std::sync::Once::new();
-    match setting {
-        Sandbox::Plain => SandboxKind::Plain,
-        Sandbox::Bwrap => SandboxKind::Bwrap,
-        Sandbox::Auto => match engine::exec::bwrap::available() {
-            Ok(_) => SandboxKind::Bwrap,
-            Err(why) => {
-                SAID.call_once(|| {
-                    crate::output::say(format_args!(
-                        "warning: tests and tools run in the plain sandbox (they can read your files and use the network) because {}; {}, or set sandbox = \"plain\" in [tool.pleat] to choose it",
-                        why.reason(),
-                        why.remedy()
-                    ));
-                });
-                SandboxKind::Plain
-            }
-        },
-    }
-}
+use crate::output::{Failure, Format, Out, say};
+use crate::setup::{Setup, git_changed, select, select_with};
 
 /// After a goal: evict down to the cap if needed, and say so; problems are warnings.
 fn finish(goals: &Goals) {
     match goals.finish() {
-        Ok(Some(report)) if report.removed > 0 => crate::output::say(format_args!(
+        Ok(Some(report)) if report.removed > 0 => say(format_args!(
             "the store was over its size cap: evicted {} least recently used blobs",
             report.removed
         )),
         Ok(_) => {}
-        Err(e) => crate::output::say(format_args!("warning: {e}")),
+        Err(e) => say(format_args!("warning: {e}")),
     }
     for report in goals.store.take_reports() {
-        crate::output::say(format_args!("warning: {report}"));
+        say(format_args!("warning: {report}"));
     }
 }
 
-fn goals_parallelism() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-}
-
-pub fn progress(message: &str) {
-    crate::output::say(format_args!("{message}"));
+fn progress(message: &str) {
+    say(format_args!("{message}"));
 }
 
 /// `pleat lint`: exit 1 when there are findings.
 pub fn lint(
-    cli: &Cli,
+    setup: &Setup,
+    format: Format,
     project: &Project,
     ids: &[FileId],
     tool: &str,
@@ -120,13 +43,13 @@ pub fn lint(
     let linter = Linter::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a linter Pleat runs; use ruff, flake8 or pylint"))
     })?;
-    let goals = goals(cli, project)?;
+    let goals = setup.goals(project)?;
     let linted = engine::goals::lint::lint(&goals, project, ids, linter, options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let findings: usize = linted.iter().map(|f| f.findings.len()).sum();
     let cached = linted.iter().filter(|f| f.cached).count();
     let mut out = Out::new();
-    if cli.format == Format::Json {
+    if format == Format::Json {
         out.json(&lint_json(&linted, findings, cached))?;
     } else {
         for file in &linted {
@@ -165,7 +88,64 @@ fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_jso
     serde_json::json!({"files": files, "summary": {"files": linted.len(), "findings": findings, "cached": cached}})
 }
 
-/// `pleat test` arguments, as given.
+/// `pleat test` as given on the command line.
+pub struct TestCommand<'a> {
+    pub specs: &'a [String],
+    pub changed_since: Option<&'a str>,
+    pub force: bool,
+    pub timeout: Option<f64>,
+    pub extra_env: &'a [String],
+    pub pytest_args: &'a [String],
+}
+
+/// `pleat test`: the selected test files (those affected by changes since a ref, with
+/// `--changed-since`), the files pytest collects that Pleat does not run, and the
+/// unreadable ones; then [`test`].
+pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) -> Result<u8, Failure> {
+    let project = setup.load()?;
+    let not_run = project.not_run();
+    let plugin_cases = project.plugin_cases();
+    let mut others = plugin_cases.clone();
+    others.extend(not_run.iter().filter(|n| project.id(&n.file).is_none()).map(|n| n.file.clone()));
+    // A test file that cannot be read is a failure of that file, never silence.
+    let unreadable: Vec<String> = project.unreadable_tests().iter().map(|u| u.path.clone()).collect();
+    others.extend(unreadable.iter().cloned());
+    let (mut ids, others) = select_with(&project, command.specs, &others)?;
+    let unreadable: Vec<&engine::vfs::Unreadable> = if command.changed_since.is_some() {
+        Vec::new()
+    } else {
+        project.unreadable_tests().into_iter().filter(|u| others.contains(&u.path)).collect()
+    };
+    if let Some(since) = command.changed_since {
+        let changed: Vec<FileId> =
+            git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
+        let affected = project.affected_tests(&changed);
+        ids.retain(|id| affected.contains(id));
+    }
+    // Files pytest collects that Pleat does not run are reported, never dropped
+    // (they have no place in the import graph, so --changed-since leaves them out).
+    let (not_run, cases): (Vec<_>, Vec<_>) = if command.changed_since.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        // conftest.py doctests are in the graph; the others are not.
+        let selected =
+            |file: &String| others.contains(file) || project.id(file).is_some_and(|id| ids.contains(&id));
+        let not_run = not_run.into_iter().filter(|n| selected(&n.file)).collect();
+        (not_run, others.into_iter().filter(|c| plugin_cases.contains(c)).collect())
+    };
+    let options = TestArgs {
+        force: command.force,
+        timeout: command.timeout,
+        extra_env: command.extra_env,
+        pytest_args: command.pytest_args,
+        not_run: &not_run,
+        cases: &cases,
+        unreadable: &unreadable,
+    };
+    test(setup, format, &project, &ids, &options)
+}
+
+/// What [`test`] runs: the options as given and the files selection found.
 pub struct TestArgs<'a> {
     pub force: bool,
     pub timeout: Option<f64>,
@@ -180,7 +160,13 @@ pub struct TestArgs<'a> {
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
-pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -> Result<u8, Failure> {
+pub fn test(
+    setup: &Setup,
+    format: Format,
+    project: &Project,
+    ids: &[FileId],
+    args: &TestArgs<'_>,
+) -> Result<u8, Failure> {
     let tests: Vec<FileId> = ids
         .iter()
         .copied()
@@ -210,7 +196,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         force: args.force,
         ..TestOptions::default()
     };
-    let goals = goals(cli, project)?;
+    let goals = setup.goals(project)?;
     let total = tests.len() + args.cases.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
@@ -218,22 +204,22 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let c = cached_so_far.fetch_add(usize::from(cached), std::sync::atomic::Ordering::SeqCst)
             + usize::from(cached);
-        if cli.format == Format::Human {
+        if format == Format::Human {
             let state = match (cached, exit) {
                 (true, _) => "cached",
                 (false, Some(0 | 5)) => "done",
                 (false, Some(_)) => "done, failed",
                 (false, None) => "did not finish",
             };
-            crate::output::say(format_args!(
+            say(format_args!(
                 "[{n}/{total} finished, {} running or waiting, {c} cached] {file} ({state})",
                 total - n
             ));
         }
     };
-    if cli.format == Format::Human && total > 0 {
+    if format == Format::Human && total > 0 {
         let files = if total == 1 { "test file" } else { "test files" };
-        crate::output::say(format_args!("running {total} {files}, {} at a time", goals_parallelism()));
+        say(format_args!("running {total} {files}, {} at a time", engine::goals::parallelism()));
     }
     let results =
         engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
@@ -244,7 +230,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
     let mut out = Out::new();
-    if cli.format == Format::Json {
+    if format == Format::Json {
         let mut json = test_json(&results, ran_failed, cached, args.not_run);
         json["unreadable"] = args
             .unreadable
@@ -358,18 +344,25 @@ fn test_json(
 }
 
 /// `pleat fmt [--check]`: exit 1 when --check finds work or a file cannot be formatted.
-pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool) -> Result<u8, Failure> {
+pub fn fmt(
+    setup: &Setup,
+    format: Format,
+    project: &Project,
+    ids: &[FileId],
+    tool: &str,
+    check: bool,
+) -> Result<u8, Failure> {
     let formatter = Formatter::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a formatter Pleat runs; use ruff, black or isort"))
     })?;
-    let goals = goals(cli, project)?;
+    let goals = setup.goals(project)?;
     let results = engine::goals::fmt::fmt(&goals, project, ids, formatter, check, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let count = |o: FmtOutcome| results.iter().filter(|r| r.outcome == o).count();
     let (changed, failed, meanwhile) =
         (count(FmtOutcome::Changed), count(FmtOutcome::Failed), count(FmtOutcome::ChangedMeanwhile));
     let mut out = Out::new();
-    if cli.format == Format::Json {
+    if format == Format::Json {
         let files: Vec<serde_json::Value> = results
             .iter()
             .map(|r| {
@@ -406,7 +399,14 @@ pub fn fmt(cli: &Cli, project: &Project, ids: &[FileId], tool: &str, check: bool
 
 /// `pleat check`: mypy or pyright; exit 1 when it reports errors. Without specs, mypy checks
 /// what its configuration names, as a bare `mypy` does.
-pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: bool) -> Result<u8, Failure> {
+pub fn check(
+    setup: &Setup,
+    format: Format,
+    project: &Project,
+    specs: &[String],
+    tool: &str,
+    force: bool,
+) -> Result<u8, Failure> {
     let checker = engine::goals::check::Checker::parse(tool).ok_or_else(|| {
         Failure::usage(format!("--tool {tool} is not a type checker Pleat runs; use mypy or pyright"))
     })?;
@@ -421,19 +421,19 @@ pub fn check(cli: &Cli, project: &Project, specs: &[String], tool: &str, force: 
             progress(&format!("checking the files mypy's configuration in {} names", configured.file));
             configured.ids
         }
-        None if specs.is_empty() => crate::commands::select(project, &["::".to_owned()])?,
-        None => crate::commands::select(project, specs)?,
+        None if specs.is_empty() => select(project, &["::".to_owned()])?,
+        None => select(project, specs)?,
     };
-    let goals = goals(cli, project)?;
+    let goals = setup.goals(project)?;
     let options = CheckOptions { checker, force };
     let report = engine::goals::check::check(&goals, project, &ids, &options, &mut |m| progress(m))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     for warning in &report.warnings {
-        crate::output::say(format_args!("{}: {warning}", checker.name()));
+        say(format_args!("{}: {warning}", checker.name()));
     }
     let errors = report.findings.iter().filter(|f| f.is_error()).count();
     let mut out = Out::new();
-    if cli.format == Format::Json {
+    if format == Format::Json {
         let findings: Vec<serde_json::Value> = report
             .findings
             .iter()

@@ -4,9 +4,8 @@ use engine::project::Project;
 use engine::resolves::{self, DEFAULT};
 use engine::tools::lock::{lock_packages, recorded_digest, requirements_digest};
 
-use crate::output::Out;
-use crate::run_goals::{goals, progress};
-use crate::{Cli, Failure, Format};
+use crate::output::{Failure, Format, Out, say};
+use crate::setup::Setup;
 
 /// One resolve's requirement set, as `pleat lock` sees it.
 struct Locked {
@@ -67,7 +66,13 @@ impl Locked {
 
 /// `pleat lock`: every resolve (or only `only`) written, or with `check` checked; exit 1
 /// when a check fails.
-pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Result<u8, Failure> {
+pub fn lock(
+    setup: &Setup,
+    format: Format,
+    project: &Project,
+    check: bool,
+    only: Option<&str>,
+) -> Result<u8, Failure> {
     let all = resolves::names(&project.config);
     let names = match only {
         None => all,
@@ -81,7 +86,7 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
     };
     // With named resolves, one that declares nothing needs no lock.
     let several = !project.config.resolves.is_empty();
-    let goals = goals(cli, project)?;
+    let goals = setup.goals(project)?;
     let pytest = goals.spec("pytest").map_err(|e| Failure::usage(e.to_string()))?;
     let locks = names
         .into_iter()
@@ -96,7 +101,7 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
     if check {
         let statuses: Vec<(bool, String)> = locks.iter().map(|l| l.status(&project.root, several)).collect();
         let ok = statuses.iter().all(|(ok, _)| *ok);
-        if cli.format == Format::Json {
+        if format == Format::Json {
             let items: Vec<serde_json::Value> = locks
                 .iter()
                 .zip(&statuses)
@@ -129,14 +134,14 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
     let mut written = Vec::new();
     for lock in &locks {
         if lock.requirements.is_empty() {
-            progress(&format!(
+            say(format_args!(
                 "the {} resolve declares no requirements: no {} written",
                 lock.resolve, lock.file
             ));
             continue;
         }
         let count = write(&goals, project, lock)?;
-        if cli.format == Format::Human {
+        if format == Format::Human {
             out.line(format_args!(
                 "✓ wrote {}: {count} packages resolved from {} requirements",
                 lock.file,
@@ -146,7 +151,7 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
         written.push(serde_json::json!({"resolve": lock.resolve, "lock": lock.file, "packages": count,
             "requirements": lock.requirements.lines().count()}));
     }
-    if cli.format == Format::Json {
+    if format == Format::Json {
         out.json(&serde_json::json!({"locks": written}))?;
     }
     out.finish()?;
@@ -158,7 +163,7 @@ pub fn lock(cli: &Cli, project: &Project, check: bool, only: Option<&str>) -> Re
 fn write(goals: &engine::goals::Goals, project: &Project, lock: &Locked) -> Result<usize, Failure> {
     let resolved = goals
         .tools
-        .compile(&lock.requirements, &lock.sources.join(", "), true, &mut |m| progress(m))
+        .compile(&lock.requirements, &lock.sources.join(", "), true, &mut |m| say(format_args!("{m}")))
         .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let count = lock_packages(&resolved).map_or(0, |p| p.len());
     let quoted: Vec<String> = lock

@@ -11,7 +11,8 @@ use engine::python::imports::{Edit, IncrementalParser, ParseOptions, new_parser}
 use engine::vfs::FileStat;
 use rayon::prelude::*;
 
-use crate::{Cli, Failure};
+use crate::output::Failure;
+use crate::setup::Setup;
 
 #[derive(Subcommand, Debug)]
 pub enum DebugCommand {
@@ -50,10 +51,10 @@ pub enum DebugCommand {
     },
 }
 
-pub fn run(cli: &Cli, command: &DebugCommand) -> Result<u8, Failure> {
+pub fn run(setup: &Setup, command: &DebugCommand) -> Result<u8, Failure> {
     match command {
         DebugCommand::ParseAll { dir, threads } => parse_all(dir, *threads),
-        DebugCommand::Incremental { file, repeat } => incremental(cli, file, *repeat),
+        DebugCommand::Incremental { file, repeat } => incremental(setup, file, *repeat),
         DebugCommand::StoreWriter { dir, seed, count } => store_writer(dir, *seed, *count),
         DebugCommand::Materialize { dir, files, repeat } => materialize(dir, *files, *repeat),
     }
@@ -84,8 +85,8 @@ fn parse_all(dir: &std::path::Path, threads: usize) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn incremental(cli: &Cli, file: &str, repeat: usize) -> Result<u8, Failure> {
-    let mut project = crate::commands::load(cli)?;
+fn incremental(setup: &Setup, file: &str, repeat: usize) -> Result<u8, Failure> {
+    let mut project = setup.load()?;
     let Some(id) = project.id(file) else {
         return Err(Failure::usage(format!(
             "{file} is not a Python file of the project; give a root-relative path"
