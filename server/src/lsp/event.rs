@@ -87,6 +87,27 @@ pub enum Event {
     Query(Query),
 }
 
+impl Event {
+    /// The event's name, for the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Initialize { .. } => "initialize",
+            Event::Initialized => "initialized",
+            Event::Configuration(_) => "a configuration change",
+            Event::Folders { .. } => "a workspace folder change",
+            Event::Loaded { .. } => "a finished load",
+            Event::Open { .. } => "didOpen",
+            Event::Change { .. } => "didChange",
+            Event::Save { .. } => "didSave",
+            Event::Close { .. } => "didClose",
+            Event::FilesChanged(_) => "files changed on disk",
+            Event::OutsideQuiet(_) => "the run for changes on disk",
+            Event::RunDone(_) => "a finished run",
+            Event::Query(_) => "a request",
+        }
+    }
+}
+
 /// `pleat/testResults`: structured per-test results of a finished run.
 pub enum TestResults {}
 

@@ -166,14 +166,8 @@ fn list_tests(state: &State, args: &Value) -> Result<Reply, String> {
             let source = if let Some(items) = super::lenses::known_items(ws, &file.path, Some(file.digest)) {
                 Source::Known(items)
             } else {
-                let full = project.root.join(&file.path);
-                let open = state.documents.values().find(|d| d.file == full).map(|d| d.text.to_string());
-                Source::Parse {
-                    full,
-                    open,
-                    digest: file.digest,
-                    cache: std::sync::Arc::clone(&ws.test_items),
-                }
+                let file = super::lenses::ToParse::new(state, index, &file.path, file.digest);
+                Source::Parse(file, std::sync::Arc::clone(&ws.test_items))
             };
             files.push((file.path.clone(), uri, source));
         }
@@ -191,29 +185,14 @@ fn list_tests(state: &State, args: &Value) -> Result<Reply, String> {
 enum Source {
     Known(super::workspace::TestItems),
     /// Parsed from the open buffer's text, else the file on disk, and remembered.
-    Parse {
-        full: std::path::PathBuf,
-        open: Option<String>,
-        digest: engine::parse_cache::ContentDigest,
-        cache: super::workspace::ItemCache,
-    },
+    Parse(super::lenses::ToParse, super::workspace::ItemCache),
 }
 
 /// One test file of `pleat.listTests`.
 fn listed(path: &str, uri: Option<Uri>, source: Source) -> Value {
     let items = match source {
         Source::Known(items) => items,
-        Source::Parse { full, open, digest, cache } => {
-            let text = open.unwrap_or_else(|| {
-                std::fs::read(&full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
-            });
-            let items = super::lenses::parse_items(&super::text::Text::new(&text));
-            // Remembered only for the content the project knows (the file may have changed).
-            if *blake3::hash(text.as_bytes()).as_bytes() == digest {
-                super::lenses::remember_items(&cache, path, Some(digest), &items);
-            }
-            items
-        }
+        Source::Parse(file, cache) => file.parse(&cache),
     };
     let tests: Vec<Value> = items
         .iter()

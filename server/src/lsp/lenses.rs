@@ -31,11 +31,25 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
     let top =
         Range { start: Position { line: first, character: 0 }, end: Position { line: first, character: 0 } };
     let affected = project.affected_tests(&[id]);
-    let tests: usize = affected.iter().map(|t| test_count(state, index, project.path(*t))).sum();
-    let run_title = if affected == [id] {
-        format!("▶ Run {}", plural(tests, "test"))
+    // Counting a file's tests parses it once per content; beyond a few files that is done on
+    // a blocking thread, and the lenses are refreshed when it is.
+    let unparsed: Vec<&str> = affected
+        .iter()
+        .map(|t| project.path(*t))
+        .filter(|p| {
+            known_items(ws, p, project.id(p).and_then(|i| project.file(i)).map(|f| f.digest)).is_none()
+        })
+        .collect();
+    let run_title = if unparsed.len() > PARSE_INLINE {
+        parse_later(state, index, &unparsed);
+        format!("▶ Run affected tests ({}, counting)", plural(affected.len(), "file"))
     } else {
-        format!("▶ Run {} affected {} ({})", tests, noun(tests, "test"), plural(affected.len(), "file"))
+        let tests: usize = affected.iter().map(|t| test_count(state, index, project.path(*t))).sum();
+        if affected == [id] {
+            format!("▶ Run {}", plural(tests, "test"))
+        } else {
+            format!("▶ Run {} affected {} ({})", tests, noun(tests, "test"), plural(affected.len(), "file"))
+        }
     };
     let dependents = project.dependents(&[id], false).len();
     let file = json!({ "file": uri.as_str() });
@@ -136,6 +150,72 @@ fn test_count(state: &State, index: usize, path: &str) -> usize {
         .filter(|(i, _)| i.kind != engine::python::test_items::TestItemKind::Class)
         .count();
     written.max(ran)
+}
+
+/// Test files a lens parses on the state task; more are parsed on a blocking thread.
+const PARSE_INLINE: usize = 16;
+
+/// A test file to parse off the state task: its path, where it is, the open buffer's text if
+/// there is one, and the content digest the project knows.
+pub struct ToParse {
+    pub path: String,
+    pub full: std::path::PathBuf,
+    pub open: Option<String>,
+    pub digest: ContentDigest,
+}
+
+impl ToParse {
+    pub fn new(state: &State, index: usize, path: &str, digest: ContentDigest) -> Self {
+        let full = state.workspaces[index].project.root.join(path);
+        let open = state.documents.values().find(|d| d.file == full).map(|d| d.text.to_string());
+        Self { path: path.to_owned(), full, open, digest }
+    }
+
+    /// Parses the file's items (on any thread) and remembers them when the text read is the
+    /// content the project knows (the file may have changed since).
+    pub fn parse(self, cache: &ItemCache) -> TestItems {
+        let text = self.open.unwrap_or_else(|| {
+            std::fs::read(&self.full).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+        });
+        let items = parse_items(&Text::new(&text));
+        if *blake3::hash(text.as_bytes()).as_bytes() == self.digest {
+            remember_items(cache, &self.path, Some(self.digest), &items);
+        }
+        items
+    }
+}
+
+/// Parses test files' items on a blocking thread (one batch at a time per workspace), then
+/// asks the client for the lenses again.
+fn parse_later(state: &State, index: usize, paths: &[&str]) {
+    use std::sync::atomic::Ordering;
+    let ws = &state.workspaces[index];
+    if ws.items_pending.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let files: Vec<ToParse> = paths
+        .iter()
+        .filter_map(|p| {
+            let digest = ws.project.id(p).and_then(|i| ws.project.file(i))?.digest;
+            Some(ToParse::new(state, index, p, digest))
+        })
+        .collect();
+    let (cache, pending, client) =
+        (Arc::clone(&ws.test_items), Arc::clone(&ws.items_pending), state.client.clone());
+    let refresh = state.caps.code_lens_refresh;
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        for file in files {
+            file.parse(&cache);
+        }
+        pending.store(false, Ordering::SeqCst);
+        if refresh {
+            runtime.spawn(async move {
+                let wait = std::time::Duration::from_secs(5);
+                let _ = tokio::time::timeout(wait, client.code_lens_refresh()).await;
+            });
+        }
+    });
 }
 
 /// A test file's items with their ranges, parsed once per content of the file (the

@@ -159,9 +159,24 @@ pub async fn run(
         waiting_lenses: Vec::new(),
     };
     while let Some(event) = receiver.recv().await {
+        let (kind, started) = (event.kind(), std::time::Instant::now());
         state.apply(event).await;
+        // The state task answers every request: anything that holds it this long is a bug
+        // to move onto a blocking thread, and the log says which.
+        let took = started.elapsed();
+        if took >= SLOW_EVENT {
+            state
+                .log(
+                    MessageType::LOG,
+                    format!("the server's state task took {} ms on {kind}", took.as_millis()),
+                )
+                .await;
+        }
     }
 }
+
+/// Events that hold the state task at least this long are logged.
+const SLOW_EVENT: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl State {
     async fn apply(&mut self, event: Event) {
@@ -270,13 +285,19 @@ impl State {
         }
         let old_problem =
             self.workspace_index(&folder).and_then(|i| self.workspaces[i].config_problem.clone());
+        // Test items are kept by content digest: what a reload did not change stays parsed.
+        let test_items = self
+            .workspace_index(&folder)
+            .map(|i| Arc::clone(&self.workspaces[i].test_items))
+            .unwrap_or_default();
         let ws = Workspace {
             folder: folder.clone(),
             project: Arc::new(loaded.project),
             config_problem: loaded.config_problem,
             results: Results::default(),
             poller: None,
-            test_items: Arc::default(),
+            test_items,
+            items_pending: Arc::default(),
         };
         let index = if let Some(i) = self.workspace_index(&folder) {
             self.cancel_runs_of(&self.workspaces[i].project.root.clone());

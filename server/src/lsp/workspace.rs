@@ -29,6 +29,8 @@ pub struct Workspace {
     /// Each test file's test items with their LSP ranges, by content digest: parsed once
     /// per content for lenses, counts, `pleat.listTests` and reports.
     pub test_items: ItemCache,
+    /// Set while a blocking thread parses test items a lens needs.
+    pub items_pending: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Workspace {
