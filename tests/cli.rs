@@ -379,17 +379,33 @@ fn exclude_specs_work_without_a_double_dash() {
 }
 
 /// An exclude among `pleat test`'s specs stays a spec, with or without pytest arguments
-/// after `--` (it used to become a pytest argument, and with `-- -x` a usage error).
+/// after `--` (it used to become a pytest argument, and with `-- -x` a usage error), and
+/// what follows `--` reaches pytest: `-x` stops a file at its first failure.
 #[test]
 fn test_excludes_are_specs_not_pytest_arguments() {
     let repo = Repo::new(
-        "//- tests/test_ok.py\ndef test_ok():\n    assert True\n//- legacy/test_old.py\ndef test_old():\n    assert False\n",
+        "//- tests/test_ok.py\ndef test_ok():\n    assert True\n//- tests/test_two.py\ndef test_first():\n    assert False\n\n\ndef test_second():\n    assert False\n//- legacy/test_old.py\ndef test_old():\n    assert False\n",
     );
-    for args in [&["test", "::", "-legacy::"][..], &["test", "::", "-legacy::", "--", "-x"]] {
-        let run = repo.run(&[&["--format", "json"], args].concat());
-        run.ok();
-        assert_eq!(tested_files(&run), ["tests/test_ok.py"], "{}", run.describe());
-    }
+    let ran_in_two = |run: &Run| -> Vec<String> {
+        let json = run.json();
+        let file =
+            json["files"].as_array().unwrap().iter().find(|f| f["file"] == "tests/test_two.py").cloned();
+        let tests = file.map(|f| f["tests"].as_array().unwrap().clone()).unwrap_or_default();
+        tests.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let run = repo.run(&["--format", "json", "test", "::", "-legacy::"]);
+    run.code(1);
+    assert_eq!(tested_files(&run), ["tests/test_ok.py", "tests/test_two.py"], "{}", run.describe());
+    assert_eq!(ran_in_two(&run), ["tests/test_two.py::test_first", "tests/test_two.py::test_second"]);
+    let run = repo.run(&["--format", "json", "test", "::", "-legacy::", "--", "-x"]);
+    run.code(1);
+    assert_eq!(tested_files(&run), ["tests/test_ok.py", "tests/test_two.py"], "{}", run.describe());
+    assert_eq!(
+        ran_in_two(&run),
+        ["tests/test_two.py::test_first"],
+        "-x stopped the file: {}",
+        run.describe()
+    );
 }
 
 /// A relative `--cache-dir` is taken from the current folder, also by the tool builds and

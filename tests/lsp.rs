@@ -590,22 +590,41 @@ fn an_invalid_configuration_is_one_diagnostic_and_the_server_carries_on() {
     diagnostics_where(&mut server, &config, <[Value]>::is_empty);
 }
 
+/// A client that cannot watch files (no dynamic registration of
+/// `workspace/didChangeWatchedFiles`): the server's own watcher sees files written,
+/// folders created and files removed on disk, and what it sees goes the way a client's
+/// notification would.
 #[test]
-fn files_changed_outside_the_editor_are_picked_up_by_polling_when_the_client_cannot_watch() {
-    let (_dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", "")]);
+fn files_changed_outside_the_editor_are_seen_by_the_server_when_the_client_cannot_watch() {
+    let (_dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", ""), (".gitignore", "build/\n")]);
     let mut server = Server::start(&shared_cache());
     initialize(&mut server, &root, &json!({"onSave": "off"}), &json!({}));
     let b = uri(&root.join("pkg/b.py"));
-    open(&mut server, &b, 1, "import pkg.generated\n");
-    assert_eq!(server.diagnostics_for(&b, 1).len(), 1);
-    // Generated code appears on disk; no notification from the client.
-    std::fs::write(root.join("pkg/generated.py"), "X = 1\n").unwrap();
-    let cleared = server.wait_within(Duration::from_secs(20), |m| {
+    open(&mut server, &b, 1, "import pkg.generated\nimport pkg.sub.deep\n");
+    assert_eq!(server.diagnostics_for(&b, 1).len(), 2);
+    let unresolved = |m: &Value, count: usize| {
         m["method"] == "textDocument/publishDiagnostics"
             && m["params"]["uri"] == b
-            && m["params"]["diagnostics"].as_array().unwrap().is_empty()
-    });
-    assert!(cleared.is_some(), "the new module was seen");
+            && m["params"]["diagnostics"].as_array().unwrap().len() == count
+    };
+    // Generated code appears on disk; no notification from the client.
+    std::fs::write(root.join("pkg/generated.py"), "X = 1\n").unwrap();
+    let seen = server.wait_within(Duration::from_secs(20), |m| unresolved(m, 1));
+    assert!(seen.is_some(), "the new module was seen");
+    // A new folder with a package in it (as a checkout makes them).
+    std::fs::create_dir_all(root.join("pkg/sub")).unwrap();
+    std::fs::write(root.join("pkg/sub/__init__.py"), "").unwrap();
+    std::fs::write(root.join("pkg/sub/deep.py"), "Y = 2\n").unwrap();
+    let seen = server.wait_within(Duration::from_secs(20), |m| unresolved(m, 0));
+    assert!(seen.is_some(), "the new folder's modules were seen");
+    // A removed module is unresolved again.
+    std::fs::remove_file(root.join("pkg/generated.py")).unwrap();
+    let seen = server.wait_within(Duration::from_secs(20), |m| unresolved(m, 1));
+    assert!(seen.is_some(), "the removal was seen");
+    // A folder moved away takes its modules with it.
+    std::fs::rename(root.join("pkg/sub"), root.join("build")).unwrap();
+    let seen = server.wait_within(Duration::from_secs(20), |m| unresolved(m, 2));
+    assert!(seen.is_some(), "the folder's modules went with it");
 }
 
 #[test]

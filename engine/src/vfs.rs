@@ -33,6 +33,9 @@ pub struct Walk {
     pub dirs: Vec<String>,
     /// Other files the caller asked to keep (see [`walk_keeping`]), sorted.
     pub other: Vec<String>,
+    /// Every folder the walk entered (the root is `""`), sorted: what a file watcher
+    /// watches, so that it skips what the walk skips.
+    pub folders: Vec<String>,
     /// Folders (and files) the walk could not read, sorted: what they hold is left out.
     pub unreadable: Vec<Unreadable>,
 }
@@ -116,10 +119,37 @@ pub fn glob(pattern: &str, setting: &'static str) -> Result<globset::GlobMatcher
 }
 
 /// Folders never walked: version control, caches, virtualenvs, node modules.
-pub(crate) fn skipped_dir(name: &str, path: &Path) -> bool {
+pub fn skipped_dir(name: &str, path: &Path) -> bool {
     matches!(name, "__pycache__" | "node_modules" | "site-packages")
         || (name.starts_with('.') && name.len() > 1)
         || path.join("pyvenv.cfg").is_file()
+}
+
+/// Whether the `.gitignore` files from `root` down to the folder of `rel` leave the file or
+/// folder at repository path `rel` out of the walk (the deepest file that says anything
+/// decides, as git does); for a file watcher, which sees one path at a time.
+pub fn gitignored(root: &Path, rel: &str, is_dir: bool) -> bool {
+    let mut folders = vec![root.to_path_buf()];
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    parts.pop();
+    for part in parts {
+        let next = folders[folders.len() - 1].join(part);
+        folders.push(next);
+    }
+    let path = root.join(rel);
+    for folder in folders.iter().rev() {
+        let file = folder.join(".gitignore");
+        if !file.is_file() {
+            continue;
+        }
+        let (matcher, _) = ignore::gitignore::Gitignore::new(&file);
+        match matcher.matched_path_or_any_parents(&path, is_dir) {
+            ignore::Match::Ignore(_) => return true,
+            ignore::Match::Whitelist(_) => return false,
+            ignore::Match::None => {}
+        }
+    }
+    false
 }
 
 /// One walker thread's findings, merged into the shared result when the thread's
@@ -136,6 +166,7 @@ impl Drop for Flush<'_> {
             all.requirements.append(&mut self.local.requirements);
             all.dirs.append(&mut self.local.dirs);
             all.other.append(&mut self.local.other);
+            all.folders.append(&mut self.local.folders);
             all.unreadable.append(&mut self.local.unreadable);
         }
     }
@@ -187,6 +218,10 @@ pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool
                 return ignore::WalkState::Skip;
             }
             let Some(file_type) = entry.file_type() else { return ignore::WalkState::Continue };
+            if file_type.is_dir() {
+                flush.local.folders.push(rel);
+                return ignore::WalkState::Continue;
+            }
             if !file_type.is_file() {
                 return ignore::WalkState::Continue;
             }
@@ -208,6 +243,7 @@ pub fn walk_keeping(root: &Path, exclude: &GlobSet, keep: &(dyn Fn(&str) -> bool
     walk.python.dedup_by(|a, b| a.path == b.path);
     walk.requirements.sort();
     walk.other.sort();
+    walk.folders.sort();
     walk.unreadable.sort_by(|a, b| a.path.cmp(&b.path));
     walk.unreadable.dedup_by(|a, b| a.path == b.path);
     let mut dirs: Vec<String> = walk.python.iter().map(|f| parent(&f.path).to_owned()).collect();
@@ -329,6 +365,14 @@ mod tests {
             ["requirements-dev.txt", "requirements.txt", "tests/requirements/py3.txt"]
         );
         assert_eq!(walk.dirs, ["pkg"]);
+        assert!(walk.folders.iter().any(String::is_empty) && walk.folders.contains(&"pkg".to_owned()));
+        for skipped in ["build", "pkg/__pycache__", "ignored"] {
+            assert!(!walk.folders.contains(&skipped.to_owned()), "{skipped}: {:?}", walk.folders);
+        }
+        // One path at a time, as a watcher sees them.
+        assert!(gitignored(root, "ignored", true) && gitignored(root, "ignored/x.py", false));
+        assert!(gitignored(root, "ignored/new/deeper.py", false));
+        assert!(!gitignored(root, "pkg/a.py", false) && !gitignored(root, "pkg", true));
         assert_eq!(walk.other, ["docs/notes.txt"]);
         assert_eq!(walk.python[1].stat.size, 9);
     }

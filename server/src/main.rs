@@ -291,3 +291,27 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Cycles { specs } => graph(&|project, out| cli::graph::cycles(project, specs, format, out)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command, with_excludes_last};
+
+    fn args(list: &[&str]) -> Vec<std::ffi::OsString> {
+        list.iter().map(std::ffi::OsString::from).collect()
+    }
+
+    #[test]
+    fn excludes_become_specs_and_what_follows_dash_dash_stays_pytest_s() {
+        let given = args(&["pleat", "test", "::", "-legacy::", "-v", "--", "-x", "-k", "-a.b"]);
+        let wanted = args(&["pleat", "test", "::", "!legacy::", "-v", "--", "-x", "-k", "-a.b"]);
+        assert_eq!(with_excludes_last(given.clone()), wanted);
+        let cli = Cli::try_parse_from(with_excludes_last(given)).unwrap();
+        let Command::Test { specs, pytest_args, .. } = cli.command else { panic!("not test: {cli:?}") };
+        assert_eq!(specs, ["::", "!legacy::"]);
+        assert_eq!(pytest_args, ["-x", "-k", "-a.b"]);
+        let listed = with_excludes_last(args(&["pleat", "list", "-app/sub::", "--format", "json"]));
+        assert_eq!(listed, args(&["pleat", "list", "!app/sub::", "--format", "json"]));
+    }
+}

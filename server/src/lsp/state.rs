@@ -340,7 +340,7 @@ impl State {
         self.publish_open().await;
         self.refresh_lenses();
         self.answer_waiting_lenses();
-        super::watch::start_polling(self, index);
+        super::watch::start_watching(self, index);
         self.replay_cached(index);
     }
 
@@ -954,6 +954,11 @@ impl State {
     /// The sender for events from threads the state starts.
     pub fn events(&self) -> mpsc::UnboundedSender<Event> {
         self.events.clone()
+    }
+
+    /// The cache folder (the server's own watcher leaves it out).
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The store, once open.
