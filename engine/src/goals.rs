@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod dist_info;
+pub mod export;
 pub mod fmt;
 pub mod lint;
 pub mod resources;

@@ -106,6 +106,7 @@ fn run_graph_goal(cli: &Cli, command: &Command, project: &Project, out: &mut Out
         // Dispatched by `run` before it gets here.
         Command::Debug(_)
         | Command::Lsp
+        | Command::Workflow(_)
         | Command::Cache(_)
         | Command::Test { .. }
         | Command::Check { .. }

@@ -7,6 +7,7 @@ mod lock;
 mod lsp;
 mod output;
 mod run_goals;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -168,6 +169,8 @@ pub enum Command {
     },
     /// Serve the Language Server Protocol on stdin/stdout (what editors start).
     Lsp,
+    #[command(flatten)]
+    Workflow(workflow::Command),
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -251,7 +254,10 @@ fn main() -> ExitCode {
     engine::privacy::close_self();
     engine::children::install();
     let cli = Cli::parse_from(with_excludes_last(std::env::args_os().collect()));
-    let result = commands::run(&cli);
+    let result = match &cli.command {
+        Command::Workflow(command) => workflow::run(&cli, command),
+        _ => commands::run(&cli),
+    };
     engine::children::hold_if_stopping();
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,158 @@
+//! End-to-end tests of the daily-workflow commands (`pleat export`) on fixture repositories in temporary folders, with real uv and packages from PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
+
+/// A repository at `<tmp>/repo` with its own cache at `<tmp>/cache`.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// `files`: (path, content) pairs.
+    fn new(files: &[(&str, &str)]) -> Self {
+        let fixture = Self { dir: tempfile::tempdir().unwrap() };
+        for (path, text) in files {
+            fixture.put(path, text);
+        }
+        fixture
+    }
+
+    fn root(&self) -> PathBuf {
+        let root = self.dir.path().join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        root.canonicalize().unwrap()
+    }
+
+    fn put(&self, path: &str, text: &str) {
+        let full = self.root().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    /// Runs pleat in the root; returns (exit code, stdout, stderr).
+    fn pleat(&self, args: &[&str]) -> (i32, String, String) {
+        let output = Command::new(PLEAT)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("PLEAT_CACHE_DIR")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        described(&output)
+    }
+}
+
+fn described(output: &Output) -> (i32, String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
+    (output.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Runs an exported interpreter on a script from a neutral folder.
+fn python(python: &Path, script: &str) -> String {
+    let output = Command::new(python).args(["-c", script]).current_dir("/").output().unwrap();
+    let (code, stdout, stderr) = described(&output);
+    assert_eq!(code, 0, "{} -c {script:?} failed:\n{stderr}", python.display());
+    stdout.trim().to_owned()
+}
+
+const PROJECT: &[(&str, &str)] = &[
+    (
+        "pyproject.toml",
+        "[project]\nname = \"shop-app\"\nversion = \"1.2.3\"\ndependencies = [\"six<1.17\"]\n\n[tool.pleat]\nsource_roots = [\"src\"]\n",
+    ),
+    ("src/shop/__init__.py", "NAME = 'shop'\n"),
+    (
+        "tests/test_shop.py",
+        "import six\nfrom shop import NAME\n\n\ndef test_name():\n    assert NAME == 'shop'\n",
+    ),
+];
+
+#[test]
+fn export_builds_the_test_environment_with_first_party_code_and_tools_then_reuses_it() {
+    let repo = Fixture::new(PROJECT);
+    let (code, stdout, stderr) = repo.pleat(&["--format", "json", "export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let export = &json["exports"][0];
+    assert_eq!(export["resolve"], "default");
+    assert_eq!(export["rebuilt"], true);
+    let version = export["python_version"].as_str().unwrap();
+    let folder = repo.root().join("dist/export/python/virtualenvs/default").join(version);
+    assert_eq!(Path::new(export["path"].as_str().unwrap()), folder);
+    let interpreter = folder.join("bin/python");
+    assert_eq!(Path::new(export["python"].as_str().unwrap()), interpreter);
+    assert!(export["packages"].as_array().unwrap().iter().any(|p| p == "six==1.16.0"), "{stdout}");
+    // The locked requirement, first-party code through the .pth, the project's metadata, the tools.
+    assert_eq!(
+        python(
+            &interpreter,
+            "import six, shop, pytest, importlib.metadata as m; print(six.__version__, shop.NAME, m.version('shop-app'))"
+        ),
+        "1.16.0 shop 1.2.3"
+    );
+    let ruff = Command::new(folder.join("bin/ruff")).arg("--version").output().unwrap();
+    assert!(ruff.status.success(), "ruff runs from the export");
+    // Nothing changed: nothing done, and said so with the interpreter.
+    let (code, stdout, stderr) = repo.pleat(&["export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("✓ default resolve up to date: dist/export/python/virtualenvs/default/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("interpreter: {}", interpreter.display())), "{stdout}");
+    assert!(!stderr.contains("exporting"), "{stderr}");
+
+    // An interpreter keeps running from the old export while the requirements change and
+    // the export is rebuilt beside it and swapped in.
+    let mut running = Command::new(&interpreter)
+        .args(["-c", "import sys, time; sys.stdin.read(); import six; print(six.__version__)"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repo.put("pyproject.toml", &PROJECT[0].1.replace("six<1.17", "six==1.17.0"));
+    let (code, stdout, stderr) = repo.pleat(&["export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("✓ default resolve exported to"), "{stdout}");
+    assert_eq!(python(&interpreter, "import six, shop; print(six.__version__)"), "1.17.0");
+    drop(running.stdin.take());
+    let old = running.wait_with_output().unwrap();
+    assert!(old.status.success(), "the interpreter started from the old export kept running");
+    let leftovers: Vec<String> = std::fs::read_dir(folder.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("building"))
+        .collect();
+    assert!(leftovers.is_empty(), "nothing half-built stays: {leftovers:?}");
+}
+
+#[test]
+fn export_names_what_is_wrong() {
+    let repo = Fixture::new(PROJECT);
+    let (code, _, stderr) = repo.pleat(&["export", "--resolve", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--resolve nope: the project has no such resolve; its resolves are default"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = repo.pleat(&["export", "--with", "pytest,nosuchtool"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`nosuchtool` is not a tool Pleat knows"), "{stderr}");
+    // A stale lock is used as it is, with the command that updates it.
+    repo.pleat(&["lock"]);
+    repo.put("pyproject.toml", &PROJECT[0].1.replace("six<1.17", "six"));
+    let (code, _, stderr) = repo.pleat(&["export", "--with", "pytest"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("pylock.toml was locked from other requirements"), "{stderr}");
+    assert!(stderr.contains("run `pleat lock`"), "{stderr}");
+}
