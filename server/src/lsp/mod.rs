@@ -3,6 +3,7 @@
 mod actions;
 mod commands;
 mod diagnostics;
+mod export;
 mod lenses;
 mod memory;
 mod navigate;

@@ -264,6 +264,7 @@ impl State {
         self.answer_waiting_lenses();
         super::watch::start_polling(self, index);
         self.replay_cached(index);
+        super::export::notice_stale(self, index);
     }
 
     /// Opens the store once and builds the goals of a project.
@@ -346,6 +347,9 @@ impl State {
         if let Some((passed, failed)) = counts {
             params["passed"] = passed.into();
             params["failed"] = failed.into();
+        }
+        if let Some(python) = super::export::exported_python(self) {
+            params["exportedPython"] = python.to_string_lossy().into_owned().into();
         }
         tokio::spawn(async move { client.send_notification::<super::Status>(params).await });
     }
@@ -481,6 +485,9 @@ impl State {
         let mut everything = false;
         for file in files {
             let Some((index, path)) = self.locate(&file) else { continue };
+            if engine::vfs::in_skipped_dir(&self.workspaces[index].project.root, &path) {
+                continue;
+            }
             if workspace::is_project_file(&self.workspaces[index].project, &path) {
                 reload.insert(self.workspaces[index].folder.clone());
                 continue;
@@ -868,6 +875,11 @@ impl State {
     /// The sender for events from threads the state starts.
     pub fn events(&self) -> mpsc::UnboundedSender<Event> {
         self.events.clone()
+    }
+
+    /// The goals of a loaded project.
+    pub fn goals_of(&self, root: &Path) -> Option<Arc<Goals>> {
+        self.goals.get(root).cloned()
     }
 
     /// The store, once open.

@@ -27,6 +27,7 @@ pub const WATCHED: &[&str] = &[
     "**/tox.ini",
     "**/setup.cfg",
     "**/uv.lock",
+    "pylock*.toml",
     "**/requirements*.txt",
     "**/requirements*.in",
     "**/requirements/*.txt",
@@ -111,7 +112,7 @@ fn snapshot(root: &std::path::Path, exclude: &globset::GlobSet) -> HashMap<Strin
     let others = walk
         .requirements
         .into_iter()
-        .chain(["pleat.toml", "uv.lock"].map(String::from))
+        .chain(["pleat.toml", "uv.lock", "pylock.toml"].map(String::from))
         .chain(engine::python::pytest_config::CONFIG_FILES.map(String::from));
     for path in others {
         if let Ok(meta) = std::fs::metadata(root.join(&path)) {
