@@ -1,4 +1,4 @@
-//! End-to-end tests of the daily-workflow commands (`pleat export`) on fixture repositories in temporary folders, with real uv and packages from PyPI.
+//! End-to-end tests of the daily-workflow commands (`pleat export`, `run`, `repl`) on fixture repositories in temporary folders, with real uv and packages from PyPI.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -34,18 +34,34 @@ impl Fixture {
 
     /// Runs pleat in the root; returns (exit code, stdout, stderr).
     fn pleat(&self, args: &[&str]) -> (i32, String, String) {
-        let output = Command::new(PLEAT)
+        described(&self.command(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    /// Runs pleat in the root with `input` on its stdin.
+    fn pleat_with_input(&self, args: &[&str], input: &str) -> (i32, String, String) {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        described(&child.wait_with_output().unwrap())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(PLEAT);
+        command
             .arg("--cache-dir")
             .arg(self.dir.path().join("cache"))
             .args(args)
             .current_dir(self.root())
             .env_remove("XDG_CACHE_HOME")
             .env_remove("PLEAT_CACHE_DIR")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        described(&output)
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        command
     }
 }
 
@@ -155,4 +171,40 @@ fn export_names_what_is_wrong() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("pylock.toml was locked from other requirements"), "{stderr}");
     assert!(stderr.contains("run `pleat lock`"), "{stderr}");
+}
+
+#[test]
+fn run_and_repl_use_the_environment_and_source_roots_in_the_workspace() {
+    let repo = Fixture::new(PROJECT);
+    repo.put(
+        "src/shop/cli.py",
+        "import os, sys\nimport six\nfrom shop import NAME\n\nprint(NAME, six.__version__, sys.argv[1:], os.getcwd())\nopen('written.txt', 'w').write('x')\nsys.exit(3)\n",
+    );
+    repo.put("src/shop/broken.py", "def broken(:\n");
+    // A file: the exit code passes through, and it runs in the current folder (it may write).
+    let (code, stdout, stderr) = repo.pleat(&["run", "src/shop/cli.py", "--", "a", "--flag"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), format!("shop 1.16.0 ['a', '--flag'] {}", repo.root().display()));
+    assert!(repo.root().join("written.txt").is_file(), "not a sandbox");
+    // A module.
+    let (code, stdout, _) = repo.pleat(&["run", "-m", "shop.cli", "--", "b"]);
+    assert_eq!(code, 3);
+    assert!(stdout.starts_with("shop 1.16.0 ['b']"), "{stdout}");
+    // A syntax error: Python's own message, exit 1.
+    let (code, _, stderr) = repo.pleat(&["run", "src/shop/broken.py"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("SyntaxError") && stderr.contains("src/shop/broken.py\", line 1"), "{stderr}");
+    // Not a file of the project.
+    let (code, _, stderr) = repo.pleat(&["run", "nowhere.py"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nowhere.py is not a Python file of the project"), "{stderr}");
+    // The REPL reads its input like Python does: here, a script on stdin.
+    let (code, stdout, stderr) = repo.pleat_with_input(
+        &["repl", "tests::"],
+        "import sys, six\nprint(six.__version__, any(p.endswith('/src') for p in sys.path))\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "1.16.0 False", "tests:: has no file under src/: {stdout}");
+    let (code, stdout, stderr) = repo.pleat_with_input(&["repl"], "import shop\nprint(shop.NAME)\n");
+    assert_eq!((code, stdout.trim()), (0, "shop"), "{stderr}");
 }

@@ -1,4 +1,7 @@
-//! The daily-workflow commands beside the goals: `pleat export` (the test environment as a virtualenv for editors); command-line arguments in, engine calls, lines out.
+//! The daily-workflow commands beside the goals: `pleat export` (the test environment as a virtualenv for editors), `pleat run` and `pleat repl` (Python in the project's environment with its source roots, in the workspace); command-line arguments in, engine calls, lines out.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as ProcessCommand;
 
 use clap::Subcommand;
 use engine::goals::export::{self, ExportOptions, Exported};
@@ -26,6 +29,23 @@ pub enum Command {
         #[arg(long = "with", value_name = "TOOL,…", value_delimiter = ',')]
         with: Option<Vec<String>>,
     },
+    /// Runs a first-party file (or `-m module`) with the project's environment and source
+    /// roots, in the current folder (not a sandbox: it may read, write and ask); exits with
+    /// its exit code.
+    Run {
+        /// The file to run (from the root or the current folder).
+        #[arg(required_unless_present = "module", conflicts_with = "module")]
+        target: Option<String>,
+        /// Run a module as `python -m` does.
+        #[arg(short = 'm', long = "module", value_name = "MODULE")]
+        module: Option<String>,
+        /// Arguments for the program, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Python (IPython when the project's environment holds it) with the project's
+    /// environment and the source roots of the given files (default all) on `sys.path`.
+    Repl { specs: Vec<String> },
 }
 
 /// Runs one workflow command; returns the exit code.
@@ -35,7 +55,139 @@ pub fn run(cli: &Cli, command: &Command) -> Result<u8, Failure> {
             let project = crate::commands::load(cli)?;
             export(cli, &project, specs, resolve.as_deref(), with.as_deref())
         }
+        Command::Run { target, module, args } => {
+            let project = crate::commands::load(cli)?;
+            run_program(cli, &project, target.as_deref(), module.as_deref(), args)
+        }
+        Command::Repl { specs } => {
+            let project = crate::commands::load(cli)?;
+            repl(cli, &project, specs)
+        }
     }
+}
+
+/// The project's environment for a resolve (the test environment: its resolution and
+/// pytest), built on first use.
+fn environment(cli: &Cli, project: &Project, resolve: &str) -> Result<engine::tools::ToolEnv, Failure> {
+    let goals = goals(cli, project)?;
+    engine::goals::test::environment(&goals, project, resolve, &mut |m| progress(m))
+        .map_err(|e| Failure { message: e.to_string(), code: 3 })
+}
+
+/// Python in `env` with `roots` (root-relative source roots) first on `sys.path`, the
+/// environment's `bin` first on `PATH`, in the current folder with the terminal's stdio.
+fn python_command(
+    project: &Project,
+    env: &engine::tools::ToolEnv,
+    roots: &[String],
+    program: &Path,
+) -> ProcessCommand {
+    let mut command = ProcessCommand::new(program);
+    let mut paths: Vec<PathBuf> = roots.iter().map(|r| project.root.join(r)).collect();
+    if let Some(existing) = std::env::var_os("PYTHONPATH") {
+        paths.extend(std::env::split_paths(&existing));
+    }
+    if let Ok(joined) = std::env::join_paths(&paths) {
+        command.env("PYTHONPATH", joined);
+    }
+    let bin = env.root.join("bin");
+    let mut path = vec![bin];
+    if let Some(existing) = std::env::var_os("PATH") {
+        path.extend(std::env::split_paths(&existing));
+    }
+    if let Ok(joined) = std::env::join_paths(&path) {
+        command.env("PATH", joined);
+    }
+    command.env("VIRTUAL_ENV", &env.root);
+    command
+}
+
+/// Runs a command with the terminal's stdio and returns its exit code (128 + n when a
+/// signal ended it, as a shell says).
+fn pass_through(mut command: ProcessCommand, what: &str) -> Result<u8, Failure> {
+    use std::os::unix::process::ExitStatusExt as _;
+    let status =
+        command.status().map_err(|e| Failure { message: format!("cannot start {what}: {e}"), code: 3 })?;
+    let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1);
+    Ok(u8::try_from(code & 0xff).unwrap_or(1))
+}
+
+/// `pleat run FILE|-m MODULE [-- ARGS]`.
+fn run_program(
+    cli: &Cli,
+    project: &Project,
+    target: Option<&str>,
+    module: Option<&str>,
+    args: &[String],
+) -> Result<u8, Failure> {
+    // The file the program starts from: its resolve decides the environment.
+    let file = match (target, module) {
+        (Some(target), _) => {
+            let full = std::path::absolute(target).unwrap_or_else(|_| PathBuf::from(target));
+            let rel = full.strip_prefix(&project.root).map(|p| p.to_string_lossy().into_owned());
+            let found = rel
+                .ok()
+                .filter(|r| project.id(r).is_some())
+                .or_else(|| project.id(target).is_some().then(|| target.to_owned()));
+            let Some(rel) = found else {
+                return Err(Failure::usage(format!(
+                    "{target} is not a Python file of the project at {} (or it is excluded); give a path from the root or the current folder, or -m MODULE",
+                    project.root.display()
+                )));
+            };
+            Some(rel)
+        }
+        (None, Some(module)) => project
+            .files()
+            .find(|(id, _)| {
+                project.module(*id).is_some_and(|m| m == module || m == format!("{module}.__main__"))
+            })
+            .map(|(_, f)| f.path.clone()),
+        (None, None) => return Err(Failure::usage("give a file to run, or -m MODULE")),
+    };
+    let resolve = match &file {
+        Some(path) => resolves::Resolves::new(&project.config)
+            .and_then(|r| r.of(path).map(str::to_owned))
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        None => resolves::DEFAULT.to_owned(),
+    };
+    let env = environment(cli, project, &resolve)?;
+    let mut command = python_command(project, &env, project.source_roots(), &env.python);
+    match (&file, module) {
+        (_, Some(module)) => command.arg("-m").arg(module),
+        (Some(path), None) => command.arg(project.root.join(path)),
+        (None, None) => unreachable!("a target or a module, checked above"),
+    };
+    command.args(args);
+    pass_through(command, &format!("{}", env.python.display()))
+}
+
+/// `pleat repl [SPECS]`.
+fn repl(cli: &Cli, project: &Project, specs: &[String]) -> Result<u8, Failure> {
+    let roots: Vec<String> = if specs.is_empty() {
+        project.source_roots().to_vec()
+    } else {
+        let ids = crate::commands::select(project, specs)?;
+        let mut roots: Vec<String> = project
+            .source_roots()
+            .iter()
+            .filter(|root| {
+                ids.iter().any(|id| {
+                    let path = project.path(*id);
+                    root.is_empty()
+                        || path.strip_prefix(root.as_str()).is_some_and(|rest| rest.starts_with('/'))
+                })
+            })
+            .cloned()
+            .collect();
+        roots.dedup();
+        roots
+    };
+    let env = environment(cli, project, resolves::DEFAULT)?;
+    let ipython = env.root.join("bin").join("ipython");
+    let program = if ipython.is_file() { ipython } else { env.python.clone() };
+    let command = python_command(project, &env, &roots, &program);
+    pass_through(command, &format!("{}", program.display()))
 }
 
 /// The resolves to export: the one named, else those the selected files use.
