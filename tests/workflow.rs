@@ -208,3 +208,62 @@ fn run_and_repl_use_the_environment_and_source_roots_in_the_workspace() {
     let (code, stdout, stderr) = repo.pleat_with_input(&["repl"], "import shop\nprint(shop.NAME)\n");
     assert_eq!((code, stdout.trim()), (0, "shop"), "{stderr}");
 }
+
+#[test]
+fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
+    use std::os::unix::process::CommandExt as _;
+    let repo = Fixture::new(&[
+        ("pyproject.toml", "[tool.pleat]\n"),
+        (
+            "tests/conftest.py",
+            "import os\nimport pytest\n\n\n@pytest.fixture\ndef marked():\n    yield\n    open(os.environ['MARK'] + '.teardown', 'w').write('done')\n",
+        ),
+        (
+            "tests/test_a_wait.py",
+            "import os, time\n\n\ndef test_wait(marked):\n    open(os.environ['MARK'] + '.started', 'w').write(os.getcwd())\n    time.sleep(120)\n",
+        ),
+        ("tests/test_b_never.py", "def test_never():\n    raise SystemExit('never run')\n"),
+        ("tests/test_c_pass.py", "def test_pass():\n    print('in the terminal')\n"),
+    ]);
+    let mark = repo.dir.path().join("mark");
+    let mark_arg = format!("MARK={}", mark.display());
+    // Without Ctrl+C: the output is the terminal's (here, the pipe), and nothing is cached.
+    let (code, stdout, stderr) = repo.pleat(&["test", "--debug", "tests/test_c_pass.py", "--", "-s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("in the terminal") && stdout.contains("✓ tests/test_c_pass.py exit 0"),
+        "{stdout}"
+    );
+    // Ctrl+C in the terminal: the whole foreground group gets SIGINT.
+    let child = repo
+        .command(&[
+            "test",
+            "--debug",
+            "--extra-env",
+            &mark_arg,
+            "tests/test_a_wait.py",
+            "tests/test_b_never.py",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = mark.with_extension("started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(5);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the test never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sandbox = PathBuf::from(std::fs::read_to_string(&started).unwrap());
+    assert!(sandbox.exists(), "runs in a sandbox: {}", sandbox.display());
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let (code, stdout, stderr) = described(&child.wait_with_output().unwrap());
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(mark.with_extension("teardown").exists(), "pytest tore the fixture down");
+    assert!(stdout.contains("interrupted: 1 more test files not run"), "{stdout}");
+    assert!(!stdout.contains("never run") && !stderr.contains("never run"), "{stdout}");
+    assert!(!sandbox.exists(), "the sandbox is removed: {}", sandbox.display());
+}

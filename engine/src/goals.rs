@@ -1,6 +1,7 @@
 //! The goals (lint, fmt, test, check): they build processes from the project and its graph, run them through the runner stack, and turn tool output into plain-data results.
 
 pub mod check;
+pub mod debug;
 pub mod dist_info;
 pub mod export;
 pub mod fmt;

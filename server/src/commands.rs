@@ -19,7 +19,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Debug(command) => crate::debug::run(cli, command),
         Command::Lsp => crate::lsp::run(cache_dir(cli)),
         Command::Cache(command) => crate::cache::run(cli, command),
-        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
+        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args, debug } => {
             let project = load(cli)?;
             let not_run = project.not_run();
             let plugin_cases = project.plugin_cases();
@@ -39,6 +39,9 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                     git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
                 let affected = project.affected_tests(&changed);
                 ids.retain(|id| affected.contains(id));
+            }
+            if *debug {
+                return crate::workflow::test_debug(cli, &project, &ids, extra_env, pytest_args);
             }
             // Files pytest collects that Pleat does not run are reported, never dropped
             // (they have no place in the import graph, so --changed-since leaves them out).

@@ -120,6 +120,11 @@ pub enum Command {
         /// Pass an environment variable: `VAR=value`, or `VAR` to take it from here.
         #[arg(long, value_name = "VAR[=VALUE]")]
         extra_env: Vec<String>,
+        /// Run the test files one after another with the terminal's stdin/stdout/stderr (a
+        /// breakpoint() stops there), in their sandboxes, no cache, no time limit; Ctrl+C
+        /// reaches pytest and stops the rest (exit 130).
+        #[arg(long, conflicts_with_all = ["force", "timeout"])]
+        debug: bool,
         /// Arguments for pytest, after `--`.
         #[arg(last = true)]
         pytest_args: Vec<String>,

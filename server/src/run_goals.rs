@@ -186,18 +186,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         .copied()
         .filter(|id| project.file(*id).is_some_and(|f| f.kind == engine::project::TargetKind::Test))
         .collect();
-    let mut extra_env = std::collections::BTreeMap::new();
-    for item in args.extra_env {
-        let (name, value) = if let Some((name, value)) = item.split_once('=') {
-            (name.to_owned(), value.to_owned())
-        } else {
-            let value = std::env::var(item).map_err(|_| {
-                Failure::usage(format!("--extra-env {item}: `{item}` is not set here; write {item}=value"))
-            })?;
-            (item.clone(), value)
-        };
-        extra_env.insert(name, value);
-    }
+    let extra_env = extra_env(args.extra_env)?;
     let timeout = match args.timeout {
         Some(s) if s > 0.0 && s.is_finite() => Some(std::time::Duration::from_secs_f64(s)),
         Some(s) => return Err(Failure::usage(format!("--timeout {s}: give a positive number of seconds"))),
@@ -473,4 +462,21 @@ fn place(f: &CheckFinding) -> String {
         (line, 0) => format!("{}:{line}", f.file),
         (line, column) => format!("{}:{line}:{column}", f.file),
     }
+}
+
+/// `--extra-env` items: `VAR=value`, or `VAR` taken from here.
+pub fn extra_env(items: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut extra_env = std::collections::BTreeMap::new();
+    for item in items {
+        let (name, value) = if let Some((name, value)) = item.split_once('=') {
+            (name.to_owned(), value.to_owned())
+        } else {
+            let value = std::env::var(item).map_err(|_| {
+                Failure::usage(format!("--extra-env {item}: `{item}` is not set here; write {item}=value"))
+            })?;
+            (item.clone(), value)
+        };
+        extra_env.insert(name, value);
+    }
+    Ok(extra_env)
 }

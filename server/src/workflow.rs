@@ -267,3 +267,61 @@ fn export(
     out.finish()?;
     Ok(0)
 }
+
+/// `pleat test --debug`: each selected test file's pytest in the terminal, one after another;
+/// exit 130 after Ctrl+C (its sandbox removed, the rest not started), 1 when one failed.
+pub fn test_debug(
+    cli: &Cli,
+    project: &Project,
+    ids: &[engine::graph::FileId],
+    extra_env: &[String],
+    pytest_args: &[String],
+) -> Result<u8, Failure> {
+    let tests: Vec<engine::graph::FileId> = ids
+        .iter()
+        .copied()
+        .filter(|id| project.file(*id).is_some_and(|f| f.kind == engine::project::TargetKind::Test))
+        .collect();
+    if tests.is_empty() {
+        return Err(Failure::usage(
+            "the specs select no test file; name test files (or folders holding them)",
+        ));
+    }
+    let options = engine::goals::test::TestOptions {
+        extra_env: crate::run_goals::extra_env(extra_env)?,
+        pytest_args: pytest_args.to_vec(),
+        ..Default::default()
+    };
+    let goals = goals(cli, project)?;
+    let sandboxes = crate::commands::cache_dir(cli).unwrap_or_default().join("sandboxes");
+    let total = tests.len();
+    let mut n = 0;
+    let debugged = engine::goals::debug::debug(
+        &goals,
+        project,
+        &tests,
+        &options,
+        &sandboxes,
+        &mut |file| {
+            n += 1;
+            progress(&format!("── {file} ({n}/{total}): pytest in the terminal, no cache, no time limit"));
+        },
+        &mut |m| progress(m),
+    )
+    .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    let mut out = Out::new();
+    for run in &debugged.runs {
+        let mark = if run.exit_code == 0 || run.exit_code == 5 { "✓" } else { "✕" };
+        out.line(format_args!("{mark} {} exit {}", run.file, run.exit_code))?;
+    }
+    if debugged.interrupted {
+        let left = total - debugged.runs.len();
+        out.line(format_args!("interrupted: {left} more test files not run"))?;
+    }
+    out.finish()?;
+    Ok(if debugged.interrupted {
+        130
+    } else {
+        u8::from(debugged.runs.iter().any(|r| r.exit_code != 0 && r.exit_code != 5))
+    })
+}
