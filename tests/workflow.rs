@@ -267,3 +267,54 @@ fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
     assert!(!stdout.contains("never run") && !stderr.contains("never run"), "{stdout}");
     assert!(!sandbox.exists(), "the sandbox is removed: {}", sandbox.display());
 }
+
+const MONOREPO: &[(&str, &str)] = &[
+    ("pyproject.toml", "[tool.pleat]\nsource_roots = [\"libs/core/src\", \"apps/web/src\"]\n"),
+    (
+        "libs/core/pyproject.toml",
+        "[project]\nname = \"core-lib\"\nversion = \"1.0.0\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    ),
+    ("libs/core/src/core_lib/__init__.py", "VALUE = 1\n"),
+    (
+        "apps/web/pyproject.toml",
+        "[project]\nname = \"web-app\"\nversion = \"0.2.0\"\ndependencies = [\"core-lib\"]\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    ),
+    ("apps/web/src/web_app/__init__.py", "from core_lib import VALUE\n"),
+];
+
+#[test]
+fn package_builds_each_distribution_once_then_serves_it_from_the_cache() {
+    let repo = Fixture::new(MONOREPO);
+    let (code, stdout, stderr) = repo.pleat(&["package"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let mut built: Vec<String> = std::fs::read_dir(repo.root().join("dist"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    built.sort();
+    assert_eq!(built.len(), 4, "{built:?}");
+    assert!(built[0].starts_with("core_lib-1.0.0-") && built[0].ends_with(".whl"), "{built:?}");
+    assert_eq!(built[1], "core_lib-1.0.0.tar.gz");
+    assert_eq!(built[3], "web_app-0.2.0.tar.gz");
+    assert!(!stdout.contains("(cached)"), "{stdout}");
+    // Unchanged: served from the cache. One distribution's file changes: only it builds.
+    let (code, stdout, _) = repo.pleat(&["package"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches("(cached)").count(), 2, "{stdout}");
+    repo.put("libs/core/src/core_lib/__init__.py", "VALUE = 2\n");
+    let (_, stdout, _) = repo.pleat(&["package", "libs/core::"]);
+    assert!(stdout.contains("✓ core-lib: dist/") && !stdout.contains("web-app"), "{stdout}");
+    // A build backend the registry does not have: the distribution and the backend's words.
+    repo.put(
+        "libs/core/pyproject.toml",
+        &MONOREPO[1].1.replace("requires = [\"hatchling\"]", "requires = [\"no-such-build-backend-pleat\"]"),
+    );
+    let (code, stdout, _) = repo.pleat(&["package", "libs/core::"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("✕ core-lib (libs/core/pyproject.toml) did not build; its build backend said:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no-such-build-backend-pleat"), "{stdout}");
+}

@@ -6,6 +6,7 @@ pub mod dist_info;
 pub mod export;
 pub mod fmt;
 pub mod lint;
+pub mod package;
 pub mod resources;
 pub mod test;
 
@@ -53,6 +54,8 @@ pub struct Goals {
     pub cancel: Cancel,
     /// `[tool.pleat.tools]`: tool name → its requirements, read from the project.
     pub overrides: std::collections::BTreeMap<String, String>,
+    /// How `runner` was composed ([`Goals::build_runner`] makes a variant of it).
+    pub stack: StackOptions,
 }
 
 /// How to set the goals up.
@@ -99,7 +102,16 @@ impl Goals {
             runner,
             cancel: Cancel::new(),
             overrides: std::collections::BTreeMap::new(),
+            stack,
         })
+    }
+
+    /// The same stack in the plain sandbox, whatever the project's setting: for builds that
+    /// fetch their build backend from the registry (`package`), which bubblewrap's empty
+    /// network namespace would stop.
+    pub fn build_runner(&self) -> Arc<dyn CommandRunner> {
+        let options = StackOptions { sandbox: crate::exec::local::SandboxKind::Plain, ..self.stack.clone() };
+        crate::exec::stack(&self.store, &options)
     }
 
     /// Ends a goal: records what was read (for LRU) and evicts down to the size cap when
@@ -120,6 +132,7 @@ impl Goals {
             tools: self.tools.clone(),
             cancel,
             overrides: self.overrides.clone(),
+            stack: self.stack.clone(),
         }
     }
 

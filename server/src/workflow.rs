@@ -46,6 +46,13 @@ pub enum Command {
     /// Python (IPython when the project's environment holds it) with the project's
     /// environment and the source roots of the given files (default all) on `sys.path`.
     Repl { specs: Vec<String> },
+    /// Builds every first-party distribution (a folder with a pyproject.toml holding
+    /// [project]) holding a selected file into a wheel and an sdist with `uv build`, in a
+    /// sandbox, cached by its inputs; writes them to dist/.
+    Package {
+        #[arg(default_value = "::")]
+        specs: Vec<String>,
+    },
 }
 
 /// Runs one workflow command; returns the exit code.
@@ -62,6 +69,10 @@ pub fn run(cli: &Cli, command: &Command) -> Result<u8, Failure> {
         Command::Repl { specs } => {
             let project = crate::commands::load(cli)?;
             repl(cli, &project, specs)
+        }
+        Command::Package { specs } => {
+            let project = crate::commands::load(cli)?;
+            package(cli, &project, specs)
         }
     }
 }
@@ -324,4 +335,60 @@ pub fn test_debug(
     } else {
         u8::from(debugged.runs.iter().any(|r| r.exit_code != 0 && r.exit_code != 5))
     })
+}
+
+/// `pleat package [SPECS]`: exit 1 when a build failed (its backend's words, named).
+fn package(cli: &Cli, project: &Project, specs: &[String]) -> Result<u8, Failure> {
+    use engine::goals::package::{self, in_distribution};
+    let all = package::distributions(project);
+    if all.is_empty() {
+        return Err(Failure::usage(
+            "no distribution to package: no pyproject.toml with a [project] name in the repository",
+        ));
+    }
+    let ids = crate::commands::select(project, specs)?;
+    // A file belongs to the innermost distribution holding it.
+    let chosen: Vec<package::Distribution> = all
+        .iter()
+        .filter(|d| {
+            ids.iter().any(|id| {
+                let path = project.path(*id);
+                all.iter().filter(|o| in_distribution(&o.folder, path)).max_by_key(|o| o.folder.len())
+                    == Some(*d)
+            })
+        })
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        return Err(Failure::usage(
+            "the specs select no file of a distribution (a folder with a pyproject.toml holding [project])",
+        ));
+    }
+    let goals = goals(cli, project)?;
+    let (built, failed) = package::package(&goals, project, &chosen, &mut |m| progress(m))
+        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    let mut out = Out::new();
+    if cli.format == Format::Json {
+        let items: Vec<serde_json::Value> = built
+            .iter()
+            .map(|p| serde_json::json!({"name": p.distribution.name, "folder": p.distribution.folder, "artifacts": p.artifacts, "cached": p.cached}))
+            .chain(failed.iter().map(|f| serde_json::json!({"name": f.distribution.name, "folder": f.distribution.folder, "error": f.output})))
+            .collect();
+        out.json(&serde_json::json!({"distributions": items}))?;
+    } else {
+        for p in &built {
+            let cached = if p.cached { " (cached)" } else { "" };
+            out.line(format_args!("✓ {}{cached}: {}", p.distribution.name, p.artifacts.join(", ")))?;
+        }
+        for f in &failed {
+            let folder = if f.distribution.folder.is_empty() { "." } else { f.distribution.folder.as_str() };
+            out.line(format_args!(
+                "✕ {} ({folder}/pyproject.toml) did not build; its build backend said:\n{}",
+                f.distribution.name, f.output
+            ))?;
+        }
+    }
+    out.finish()?;
+    goals.finish().map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+    Ok(u8::from(!failed.is_empty()))
 }
