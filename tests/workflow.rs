@@ -317,4 +317,16 @@ fn package_builds_each_distribution_once_then_serves_it_from_the_cache() {
         "{stdout}"
     );
     assert!(stdout.contains("no-such-build-backend-pleat"), "{stdout}");
+    // web-app imports core_lib: fine while it names core-lib, a warning when it does not.
+    let (_, _, stderr) = repo.pleat(&["package", "apps/web::"]);
+    assert!(!stderr.contains("do not name"), "{stderr}");
+    repo.put("apps/web/pyproject.toml", &MONOREPO[3].1.replace("dependencies = [\"core-lib\"]\n", ""));
+    let (code, _, stderr) = repo.pleat(&["package", "apps/web::"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: apps/web/src/web_app/__init__.py imports libs/core/src/core_lib/__init__.py, code of the distribution core-lib, but the [project] dependencies of apps/web/pyproject.toml do not name core-lib; add it there"
+        ),
+        "{stderr}"
+    );
 }

@@ -339,7 +339,7 @@ pub fn test_debug(
 
 /// `pleat package [SPECS]`: exit 1 when a build failed (its backend's words, named).
 fn package(cli: &Cli, project: &Project, specs: &[String]) -> Result<u8, Failure> {
-    use engine::goals::package::{self, in_distribution};
+    use engine::goals::package;
     let all = package::distributions(project);
     if all.is_empty() {
         return Err(Failure::usage(
@@ -350,18 +350,19 @@ fn package(cli: &Cli, project: &Project, specs: &[String]) -> Result<u8, Failure
     // A file belongs to the innermost distribution holding it.
     let chosen: Vec<package::Distribution> = all
         .iter()
-        .filter(|d| {
-            ids.iter().any(|id| {
-                let path = project.path(*id);
-                all.iter().filter(|o| in_distribution(&o.folder, path)).max_by_key(|o| o.folder.len())
-                    == Some(*d)
-            })
-        })
+        .filter(|d| ids.iter().any(|id| package::owner(&all, project.path(*id)) == Some(*d)))
         .cloned()
         .collect();
     if chosen.is_empty() {
         return Err(Failure::usage(
             "the specs select no file of a distribution (a folder with a pyproject.toml holding [project])",
+        ));
+    }
+    for u in package::undeclared(project, &all, &chosen) {
+        let folder = if u.from.folder.is_empty() { "." } else { u.from.folder.as_str() };
+        progress(&format!(
+            "warning: {} imports {}, code of the distribution {}, but the [project] dependencies of {folder}/pyproject.toml do not name {}; add it there",
+            u.file, u.imports, u.to.name, u.to.name
         ));
     }
     let goals = goals(cli, project)?;
