@@ -115,6 +115,15 @@ fn export_builds_the_test_environment_with_first_party_code_and_tools_then_reuse
         ),
         "1.16.0 shop 1.2.3"
     );
+    // The source roots come before site-packages (a released copy of a first-party package,
+    // such as pytest's `packaging` in packaging's own repository, must not hide the source).
+    assert_eq!(
+        python(
+            &interpreter,
+            "import sys; s = [i for i, p in enumerate(sys.path) if p.endswith('/src')][0]; print(s < min(i for i, p in enumerate(sys.path) if 'site-packages' in p))"
+        ),
+        "True"
+    );
     let ruff = Command::new(folder.join("bin/ruff")).arg("--version").output().unwrap();
     assert!(ruff.status.success(), "ruff runs from the export");
     // Nothing changed: nothing done, and said so with the interpreter.

@@ -11,7 +11,8 @@ use crate::tools::lock::Resolution;
 use crate::tools::{ToolError, ToolSpec};
 
 /// Bumped when the way exports are built changes.
-const EXPORT_VERSION: &str = "1";
+/// 2: source roots ahead of site-packages, the project's released copy uninstalled.
+const EXPORT_VERSION: &str = "3";
 /// The record of what an export was built from, inside it (swapped in with it).
 const RECORD: &str = ".pleat-export";
 /// The `.pth` file naming the first-party source roots.
@@ -80,12 +81,21 @@ pub fn inputs(goals: &Goals, project: &Project, options: &ExportOptions) -> Resu
     let lock =
         std::fs::read(project.root.join(crate::resolves::lock_file(&options.resolve))).unwrap_or_default();
     let tools = options.tools.iter().map(|name| goals.spec(name)).collect::<Result<Vec<_>, _>>()?;
+    // Path lines for the editors' analysers (pyright, Jedi read them), then one line Python
+    // runs that moves the roots ahead of site-packages, as PYTHONPATH puts them in a test's
+    // sandbox: a released copy of a first-party package (pytest needs `packaging`) must not
+    // hide the source.
     let mut pth = String::new();
+    let mut roots = Vec::new();
     for source_root in project.source_roots() {
         let folder =
             if source_root.is_empty() { project.root.clone() } else { project.root.join(source_root) };
         let _ = writeln!(pth, "{}", folder.display());
+        roots.push(format!("{:?}", folder.display().to_string()));
     }
+    // One statement: `site` runs the line with separate globals and locals, where a
+    // comprehension would not see a name the line bound.
+    let _ = writeln!(pth, "import sys; sys.path[0:0] = [{}]", roots.join(", "));
     let dist_info = super::dist_info::files(&project.root);
     let mut text = format!(
         "{EXPORT_VERSION}\n{}\n--requirements--\n{requirements}\n--lock--\n{}\n--pth--\n{pth}",
@@ -234,6 +244,18 @@ fn build(
         let mut sync = uv_command(&["pip", "sync", "--quiet", "--python"]);
         sync.arg(&python).arg(&lock);
         steps.push(sync);
+    }
+    // The project's own released copy (a dependency of a dependency: pytest needs
+    // `packaging`) gives way to its source and generated metadata.
+    let own_name = inputs.dist_info.as_ref().and_then(|(_, files)| {
+        files.get("METADATA")?.lines().find_map(|l| l.strip_prefix("Name: ")).map(str::to_owned)
+    });
+    if let (Some(name), Some(resolution)) = (&own_name, resolution)
+        && resolution.holds(name)
+    {
+        let mut uninstall = uv_command(&["pip", "uninstall", "--quiet", "--python"]);
+        uninstall.arg(&python).arg(name);
+        steps.push(uninstall);
     }
     let pins = tool_pins(&inputs.tools, resolution);
     if !pins.is_empty() {
