@@ -1213,3 +1213,61 @@ fn exit_without_shutdown_is_exit_code_1_and_after_it_0() {
         assert_eq!(exit_code(&mut server), Some(expected), "shutdown asked: {ask_shutdown}");
     }
 }
+
+#[test]
+fn pleat_export_makes_the_virtualenv_and_a_changed_requirement_is_said_once_with_export_now() {
+    let pyproject = "[project]\nname = \"shop\"\nversion = \"0.1.0\"\ndependencies = [\"six<1.17\"]\n\n[tool.pleat]\nsource_roots = [\"src\"]\n";
+    let (_dir, root) = fixture(&[("pyproject.toml", pyproject), ("src/shop/__init__.py", "import six\n")]);
+    let root = root.canonicalize().unwrap();
+    let mut server = Server::start(&shared_cache());
+    initialize(&mut server, &root, &json!({"onSave": "off"}), &json!({}));
+    server.send(&json!({"jsonrpc": "2.0", "id": 900, "method": "workspace/executeCommand",
+        "params": {"command": "pleat.export", "arguments": [{"with": ["pytest"]}]}}));
+    let answer = server
+        .wait_within(Duration::from_mins(5), |m| m["id"] == 900 && m.get("method").is_none())
+        .expect("the export finished");
+    let python = answer["result"]["python"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    assert!(
+        python.starts_with(&format!("{}/dist/export/python/virtualenvs/default/", root.display())),
+        "{answer}"
+    );
+    let six = |python: &str| {
+        let out =
+            Command::new(python).args(["-c", "import six, shop; print(six.__version__)"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(six(&python), "1.16.0");
+
+    // The requirement changes on disk (seen by polling): one message offering to export
+    // again, and the status names the exported interpreter.
+    std::fs::write(root.join("pyproject.toml"), pyproject.replace("six<1.17", "six==1.17.0")).unwrap();
+    server.answer_requests = false;
+    let offer = server
+        .wait_within(Duration::from_secs(30), |m| m["method"] == "window/showMessageRequest")
+        .expect("the stale export is said");
+    assert!(
+        offer["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since dist/export/python/virtualenvs/default/"),
+        "{offer}"
+    );
+    assert_eq!(offer["params"]["actions"][0]["title"], "Export now");
+    let status =
+        server.seen_or_wait(|m| m["method"] == "pleat/status" && m["params"]["exportedPython"].is_string());
+    assert_eq!(status["params"]["exportedPython"], python.as_str());
+    // A reload with the same requirements says nothing again.
+    std::fs::write(root.join("pyproject.toml"), pyproject.replace("six<1.17", "six==1.17.0") + "# again\n")
+        .unwrap();
+    let again = server.wait_within(Duration::from_secs(6), |m| m["method"] == "window/showMessageRequest");
+    assert!(again.is_none(), "said once: {again:?}");
+    server.send(&json!({"jsonrpc": "2.0", "id": offer["id"], "result": {"title": "Export now"}}));
+    let done = server
+        .wait_within(Duration::from_mins(5), |m| m["method"] == "window/showMessage")
+        .expect("the export after \"Export now\" is said");
+    assert!(
+        done["params"]["message"].as_str().unwrap().contains(&format!("interpreter: {python}")),
+        "{done}"
+    );
+    assert_eq!(six(&python), "1.17.0");
+}

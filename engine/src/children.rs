@@ -46,6 +46,23 @@ static WATCHDOG_FD: AtomicI32 = AtomicI32::new(-1);
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+/// An interactive process runs in the terminal's foreground group ([`foreground`]).
+static FOREGROUND: AtomicBool = AtomicBool::new(false);
+/// A Ctrl+C that arrived while [`FOREGROUND`] was set.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// While `on`, Ctrl+C (SIGINT) belongs to an interactive process Pleat started in the
+/// terminal's own process group (`pleat test --debug`): it gets the signal from the terminal
+/// and tears down as it would by hand, and Pleat only records it ([`interrupted`]) instead of
+/// killing everything and ending at once. SIGTERM and SIGHUP still end Pleat.
+pub fn foreground(on: bool) {
+    FOREGROUND.store(on, Ordering::SeqCst);
+}
+
+/// Whether a Ctrl+C arrived during [`foreground`] (and forgets it).
+pub fn interrupted() -> bool {
+    INTERRUPTED.swap(false, Ordering::SeqCst)
+}
 
 fn live() -> std::sync::MutexGuard<'static, BTreeMap<i32, Entry>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
@@ -332,7 +349,9 @@ fn start_signal_thread() {
             #[allow(unsafe_code)]
             // SAFETY: reads one byte into a local from our own pipe.
             let n = unsafe { libc::read(read, (&raw mut byte).cast(), 1) };
-            if n == 1 {
+            if n == 1 && libc::c_int::from(byte) == libc::SIGINT && FOREGROUND.load(Ordering::SeqCst) {
+                INTERRUPTED.store(true, Ordering::SeqCst);
+            } else if n == 1 {
                 stop(libc::c_int::from(byte));
             } else if n == 0 {
                 return;

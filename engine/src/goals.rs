@@ -1,9 +1,12 @@
 //! The goals (lint, fmt, test, check): they build processes from the project and its graph, run them through the runner stack, and turn tool output into plain-data results.
 
 pub mod check;
+pub mod debug;
 pub mod dist_info;
+pub mod export;
 pub mod fmt;
 pub mod lint;
+pub mod package;
 pub mod resources;
 pub mod test;
 
@@ -51,6 +54,8 @@ pub struct Goals {
     pub cancel: Cancel,
     /// `[tool.pleat.tools]`: tool name → its requirements, read from the project.
     pub overrides: std::collections::BTreeMap<String, String>,
+    /// How `runner` was composed ([`Goals::build_runner`] makes a variant of it).
+    pub stack: StackOptions,
 }
 
 /// How to set the goals up.
@@ -140,7 +145,16 @@ impl Goals {
             runner,
             cancel: Cancel::new(),
             overrides: std::collections::BTreeMap::new(),
+            stack,
         })
+    }
+
+    /// The same stack in the plain sandbox, whatever the project's setting: for builds that
+    /// fetch their build backend from the registry (`package`), which bubblewrap's empty
+    /// network namespace would stop.
+    pub fn build_runner(&self) -> Arc<dyn CommandRunner> {
+        let options = StackOptions { sandbox: crate::exec::local::SandboxKind::Plain, ..self.stack.clone() };
+        crate::exec::stack(&self.store, &options)
     }
 
     /// Ends a goal: records what was read (for LRU) and evicts down to the size cap when
@@ -161,6 +175,7 @@ impl Goals {
             tools: self.tools.clone(),
             cancel,
             overrides: self.overrides.clone(),
+            stack: self.stack.clone(),
         }
     }
 

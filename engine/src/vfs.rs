@@ -152,6 +152,19 @@ pub fn gitignored(root: &Path, rel: &str, is_dir: bool) -> bool {
     false
 }
 
+/// Whether a root-relative path lies in a folder the walk never enters (a virtualenv — an
+/// export being built into one —, a hidden or cache folder): a watcher's event for it is
+/// no change of the project.
+pub fn in_skipped_dir(root: &Path, path: &str) -> bool {
+    let mut folder = root.to_owned();
+    let mut parts: Vec<&str> = path.split('/').collect();
+    parts.pop();
+    parts.into_iter().any(|part| {
+        folder.push(part);
+        skipped_dir(part, &folder)
+    })
+}
+
 /// One walker thread's findings, merged into the shared result when the thread's
 /// visitor is dropped (one lock per thread, not per file).
 struct Flush<'a> {
@@ -375,6 +388,10 @@ mod tests {
         assert!(!gitignored(root, "pkg/a.py", false) && !gitignored(root, "pkg", true));
         assert_eq!(walk.other, ["docs/notes.txt"]);
         assert_eq!(walk.python[1].stat.size, 9);
+        // A watcher's path is judged by the same folders.
+        assert!(in_skipped_dir(root, "venv/lib/z.py") && in_skipped_dir(root, ".hidden/y.py"));
+        assert!(in_skipped_dir(root, "dist/.3.11.7.building-1/lib/site-packages/six.py"));
+        assert!(!in_skipped_dir(root, "pkg/a.py") && !in_skipped_dir(root, "setup.py"));
     }
 
     #[test]

@@ -115,6 +115,11 @@ pub enum Command {
         /// Pass an environment variable: `VAR=value`, or `VAR` to take it from here.
         #[arg(long, value_name = "VAR[=VALUE]")]
         extra_env: Vec<String>,
+        /// Run the test files one after another with the terminal's stdin/stdout/stderr (a
+        /// breakpoint() stops there), in their sandboxes, no cache, no time limit; Ctrl+C
+        /// reaches pytest and stops the rest (exit 130).
+        #[arg(long, conflicts_with_all = ["force", "timeout"])]
+        debug: bool,
         /// Arguments for pytest, after `--`.
         #[arg(last = true)]
         pytest_args: Vec<String>,
@@ -164,6 +169,8 @@ pub enum Command {
     },
     /// Serve the Language Server Protocol on stdin/stdout (what editors start).
     Lsp,
+    #[command(flatten)]
+    Workflow(cli::workflow::Command),
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -245,7 +252,8 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         }),
         Command::Debug(command) => cli::debug::run(&setup, command),
         Command::Cache(command) => cli::cache::run(&setup, format, command),
-        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
+        Command::Workflow(command) => cli::workflow::run(&setup, format, command),
+        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args, debug } => {
             let command = cli::tools::TestCommand {
                 specs,
                 changed_since: changed_since.as_deref(),
@@ -253,6 +261,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 timeout: *timeout,
                 extra_env,
                 pytest_args,
+                debug: *debug,
             };
             cli::tools::test_command(&setup, format, &command)
         }

@@ -303,6 +303,30 @@ local function run()
   check(':checkhealth pleat reports the binary, its version and the client',
     text:find('pleat 0.', 1, true) ~= nil and text:find('OK', 1, true) ~= nil and text:find('client %d+, root ') ~= nil, text)
   check(':checkhealth pleat reports no error', not text:find('ERROR', 1, true), text)
+
+  -- 12. :PleatExport: the virtualenv is made, its interpreter said, and a Python language
+  -- server of the workspace (a stand-in called pyright: another `pleat lsp`) gets it as
+  -- python.pythonPath.
+  local module = open('pkg/calc.py')
+  local pyright = compat.start({ name = 'pyright', cmd = client.config.cmd, root_dir = root }, module)
+  check('a client called pyright starts', wait(20000, function()
+    return #compat.clients('pyright') == 1
+  end), tostring(pyright))
+  vim.cmd('PleatExport')
+  local said
+  check(':PleatExport says the exported interpreter', wait(LONG, function()
+    said = noted('^Pleat: exported: ')
+    return said ~= nil or noted('export failed') ~= nil
+  end), table.concat(notes, ' | '))
+  local python = said and said:match('^Pleat: exported: (%S+)')
+  check('the interpreter is dist/export/python/virtualenvs/default/<version>/bin/python and runs',
+    python ~= nil and python:find(root .. '/dist/export/python/virtualenvs/default/', 1, true) == 1
+      and vim.fn.executable(python) == 1, tostring(said))
+  local settings = (compat.clients('pyright')[1] or { config = {} }).config.settings or {}
+  check('the pyright client got python.pythonPath', settings.python and settings.python.pythonPath == python,
+    vim.inspect(settings))
+  check('the message names the client told', said ~= nil and said:find('python.pythonPath for pyright', 1, true) ~= nil,
+    tostring(said))
 end
 
 -- The help file's tags build (as plugin managers do) without duplicates.

@@ -270,7 +270,29 @@ try {
   if (notes.length > 0) throw new CheckFailed(`notifications after the palette commands: ${JSON.stringify(notes)}`);
   ok(`palette: Run Tests in File, Run Affected Tests, Run All Tests; Show Dependencies ${JSON.stringify(deps)}`);
 
-  // 12. A wrong pleat.path restarts the client and says what to do.
+  // 12. Export Virtualenv: the export is made and its interpreter offered as the workspace's;
+  // without the Python extension (not installable here: it is not on npm) the setting cannot be
+  // written, which the extension says.
+  await palette('Pleat: Export Virtualenv');
+  const interpreter = `${ws}/dist/export/python/virtualenvs/default/`;
+  const offer = await until('a notification with the exported interpreter and "Use as the Interpreter"', async () => {
+    const texts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+    return texts.find((t) => t.includes(`Exported: ${interpreter}`) && t.includes('/bin/python') && t.includes('Use as the Interpreter')) || { problem: texts };
+  }, 300000);
+  if (!fs.existsSync(`${ws}/dist/export/python/virtualenvs/default`)) throw new CheckFailed('no export folder in the workspace');
+  await page.locator('.notifications-toasts .notification-toast a.monaco-button', { hasText: 'Use as the Interpreter' }).first().click();
+  const answer = await until('the interpreter setting written, or why not', async () => {
+    const written = fs.existsSync(`${ws}/.vscode/settings.json`) && fs.readFileSync(`${ws}/.vscode/settings.json`, 'utf8');
+    if (written && written.includes('python.defaultInterpreterPath')) return 'python.defaultInterpreterPath set';
+    const texts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+    return texts.find((t) => t.includes('cannot set python.defaultInterpreterPath (is the Python extension installed?)')) || { problem: texts };
+  });
+  for (let i = 0; i < 5 && (await page.$('.notifications-toasts .notification-toast')); i++) {
+    await palette('Notifications: Clear All Notifications');
+  }
+  ok(`Export Virtualenv: ${offer.slice(0, 140)}…; ${answer.slice(0, 100)}`);
+
+  // 13. A wrong pleat.path restarts the client and says what to do.
   const settings = JSON.parse(fs.readFileSync(`${ws}/.vscode/settings.json`, 'utf8'));
   fs.writeFileSync(`${ws}/.vscode/settings.json`, JSON.stringify({ ...settings, 'pleat.path': '/nonexistent/pleat' }));
   const toast = await until('an error naming the missing binary', async () => {

@@ -44,9 +44,46 @@ export function registerCommands(host: Host): vscode.Disposable[] {
       await ask('pleat.clearCache', {});
       void vscode.window.showInformationMessage('Pleat: the cache is cleared.');
     }),
+    command('export', () =>
+      vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Pleat: exporting the virtualenv' }, async () =>
+        offerInterpreter(await ask<Exported>('pleat.export', {})),
+      ),
+    ),
     command('restart', () => host.restart()),
     command('showOutput', async () => host.output.show(true)),
   ];
+}
+
+/** `pleat.export`'s answer. */
+interface Exported {
+  python?: string;
+  path?: string;
+  packages?: number;
+  rebuilt?: boolean;
+  error?: string;
+}
+
+/** After an export: offers to make it the workspace's Python interpreter. */
+async function offerInterpreter(exported: Exported): Promise<void> {
+  if (exported.error || !exported.python) {
+    throw new Error(exported.error ?? 'the export gave no interpreter');
+  }
+  const python = vscode.workspace.getConfiguration('python');
+  const what = exported.rebuilt ? 'Exported' : 'Up to date';
+  if (python.get<string>('defaultInterpreterPath') === exported.python) {
+    void vscode.window.showInformationMessage(`Pleat: ${what}: ${exported.python}`);
+    return;
+  }
+  const use = 'Use as the Interpreter';
+  const choice = await vscode.window.showInformationMessage(`Pleat: ${what}: ${exported.python}`, use);
+  if (choice === use) {
+    try {
+      await python.update('defaultInterpreterPath', exported.python, vscode.ConfigurationTarget.Workspace);
+    } catch (e) {
+      // Without the Python extension the setting is not registered and cannot be written.
+      throw new Error(`cannot set python.defaultInterpreterPath (is the Python extension installed?): ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
 }
 
 /** Lets the lenses "N dependents" show their answer: the client would drop it. */

@@ -7,6 +7,8 @@ export interface ServerStatus {
   message: string;
   passed?: number;
   failed?: number;
+  /** The interpreter of the workspace's exported virtualenv (`pleat export`), if any. */
+  exportedPython?: string;
 }
 
 export class StatusItem implements vscode.Disposable {
@@ -46,6 +48,9 @@ export class StatusItem implements vscode.Disposable {
         } else {
           this.set('$(check) Pleat', `Pleat: ${status.message}`);
         }
+    }
+    if (status.exportedPython) {
+      this.item.tooltip = `${String(this.item.tooltip)}\nExported interpreter: ${status.exportedPython}`;
     }
   }
 

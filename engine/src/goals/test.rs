@@ -280,6 +280,46 @@ pub fn test(
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
+    let planned = plan(goals, project, files, cases, options, progress)?;
+    let processes: Vec<Process> = planned.iter().map(|p| p.process.clone()).collect();
+    let results = run_all(goals, &processes, 16, &|i, result| {
+        let file = planned[i].file.as_str();
+        match result {
+            Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
+            Err(_) => on_done(file, false, None),
+        }
+    });
+    planned
+        .iter()
+        .zip(results)
+        .filter(|(_, result)| !matches!(result, Err(ExecError::NotCached { .. })))
+        .map(|(planned, result)| {
+            let mut file = interpret(goals, project, &planned.file, result)?;
+            planned.resolve.clone_into(&mut file.resolve);
+            Ok(file)
+        })
+        .collect()
+}
+
+/// One pytest process of a test run: the test file (or plugin case file) it runs, its
+/// resolve, and the process.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub file: String,
+    pub resolve: String,
+    pub process: Process,
+}
+
+/// The processes that run the test files, then the plugin case files, in that order (the
+/// environments built on first use; nothing runs).
+pub fn plan(
+    goals: &Goals,
+    project: &Project,
+    files: &[FileId],
+    cases: &[String],
+    options: &TestOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<Planned>, GoalError> {
     let groups = environments(goals, project, files, progress)?;
     // Each file with its resolve and environment, in the order given.
     let mut env_of: BTreeMap<FileId, (&str, &ToolEnv)> = BTreeMap::new();
@@ -411,25 +451,9 @@ pub fn test(
         process.cache_only = options.cache_only;
         process.execution_slot_variable = Some("PLEAT_EXECUTION_SLOT".to_owned());
         process.description = format!("pytest {path}");
-        processes.push(process);
+        processes.push(Planned { file: path, resolve: target.resolve.to_owned(), process });
     }
-    let results = run_all(goals, &processes, 16, &|i, result| {
-        let file = targets[i].path;
-        match result {
-            Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
-            Err(_) => on_done(file, false, None),
-        }
-    });
-    targets
-        .iter()
-        .zip(results)
-        .filter(|(_, result)| !matches!(result, Err(ExecError::NotCached { .. })))
-        .map(|(target, result)| {
-            let mut file = interpret(goals, project, target.path, result)?;
-            target.resolve.clone_into(&mut file.resolve);
-            Ok(file)
-        })
-        .collect()
+    Ok(processes)
 }
 
 /// One pytest process to run: a test file or a plugin case file.

@@ -27,7 +27,7 @@ fn finish(goals: &Goals) {
     }
 }
 
-fn progress(message: &str) {
+pub fn progress(message: &str) {
     say(format_args!("{message}"));
 }
 
@@ -96,6 +96,8 @@ pub struct TestCommand<'a> {
     pub timeout: Option<f64>,
     pub extra_env: &'a [String],
     pub pytest_args: &'a [String],
+    /// `--debug`: each file's pytest in the terminal, one after another.
+    pub debug: bool,
 }
 
 /// `pleat test`: the selected test files (those affected by changes since a ref, with
@@ -121,6 +123,9 @@ pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) ->
             git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
         let affected = project.affected_tests(&changed);
         ids.retain(|id| affected.contains(id));
+    }
+    if command.debug {
+        return super::workflow::test_debug(setup, &project, &ids, command.extra_env, command.pytest_args);
     }
     // Files pytest collects that Pleat does not run are reported, never dropped
     // (they have no place in the import graph, so --changed-since leaves them out).
@@ -172,18 +177,7 @@ pub fn test(
         .copied()
         .filter(|id| project.file(*id).is_some_and(|f| f.kind == engine::project::TargetKind::Test))
         .collect();
-    let mut extra_env = std::collections::BTreeMap::new();
-    for item in args.extra_env {
-        let (name, value) = if let Some((name, value)) = item.split_once('=') {
-            (name.to_owned(), value.to_owned())
-        } else {
-            let value = std::env::var(item).map_err(|_| {
-                Failure::usage(format!("--extra-env {item}: `{item}` is not set here; write {item}=value"))
-            })?;
-            (item.clone(), value)
-        };
-        extra_env.insert(name, value);
-    }
+    let extra_env = extra_env(args.extra_env)?;
     let timeout = match args.timeout {
         Some(s) if s > 0.0 && s.is_finite() => Some(std::time::Duration::from_secs_f64(s)),
         Some(s) => return Err(Failure::usage(format!("--timeout {s}: give a positive number of seconds"))),
@@ -473,4 +467,21 @@ fn place(f: &CheckFinding) -> String {
         (line, 0) => format!("{}:{line}", f.file),
         (line, column) => format!("{}:{line}:{column}", f.file),
     }
+}
+
+/// `--extra-env` items: `VAR=value`, or `VAR` taken from here.
+pub fn extra_env(items: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    let mut extra_env = std::collections::BTreeMap::new();
+    for item in items {
+        let (name, value) = if let Some((name, value)) = item.split_once('=') {
+            (name.to_owned(), value.to_owned())
+        } else {
+            let value = std::env::var(item).map_err(|_| {
+                Failure::usage(format!("--extra-env {item}: `{item}` is not set here; write {item}=value"))
+            })?;
+            (item.clone(), value)
+        };
+        extra_env.insert(name, value);
+    }
+    Ok(extra_env)
 }

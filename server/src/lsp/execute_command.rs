@@ -20,6 +20,7 @@ pub const COMMANDS: &[&str] = &[
     "pleat.why",
     "pleat.clearCache",
     "pleat.listTests",
+    "pleat.export",
 ];
 
 /// A command's answer: now, or when its runs finish.
@@ -124,6 +125,7 @@ pub fn execute(state: &mut State, command: &str, arguments: &[Value]) -> Result<
             Ok(Reply::Now(json!({ "from": from, "to": to, "hops": hops })))
         }
         "pleat.listTests" => list_tests(state, args),
+        "pleat.export" => super::export::execute(state, args),
         "pleat.clearCache" => {
             state.cancel_all();
             let store =

@@ -4,6 +4,7 @@ mod actions;
 mod diagnostics;
 mod event;
 mod execute_command;
+mod export;
 mod lenses;
 mod memory;
 mod navigate;

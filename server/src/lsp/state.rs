@@ -342,6 +342,7 @@ impl State {
         self.answer_waiting_lenses();
         super::watch::start_watching(self, index);
         self.replay_cached(index);
+        super::export::notice_stale(self, index);
     }
 
     async fn remove_folder(&mut self, folder: &Path) {
@@ -400,6 +401,9 @@ impl State {
         if let Some((passed, failed)) = counts {
             params["passed"] = passed.into();
             params["failed"] = failed.into();
+        }
+        if let Some(python) = super::export::exported_python(self) {
+            params["exportedPython"] = python.to_string_lossy().into_owned().into();
         }
         tokio::spawn(async move { client.send_notification::<Status>(params).await });
     }
@@ -567,6 +571,9 @@ impl State {
         let mut everything = false;
         for file in files {
             let Some((index, path)) = self.locate(&file) else { continue };
+            if engine::vfs::in_skipped_dir(&self.workspaces[index].project.root, &path) {
+                continue;
+            }
             if workspace::is_project_file(&self.workspaces[index].project, &path) {
                 reload.insert(self.workspaces[index].folder.clone());
                 continue;
@@ -959,6 +966,11 @@ impl State {
     /// The cache folder (the server's own watcher leaves it out).
     pub fn cache_dir(&self) -> Option<&Path> {
         self.cache_dir.as_deref()
+    }
+
+    /// The goals of a loaded project.
+    pub fn goals_of(&self, root: &Path) -> Option<Arc<Goals>> {
+        self.goals.get(root).cloned()
     }
 
     /// The store, once open.

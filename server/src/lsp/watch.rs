@@ -30,6 +30,7 @@ pub const WATCHED: &[&str] = &[
     "**/tox.ini",
     "**/setup.cfg",
     "**/uv.lock",
+    "pylock*.toml",
     "**/requirements*.txt",
     "**/requirements*.in",
     "**/requirements/*.txt",
@@ -138,6 +139,7 @@ impl Scope {
             && (engine::vfs::is_python(rel)
                 || engine::vfs::is_requirements_file(rel)
                 || matches!(name, "pyproject.toml" | "pleat.toml" | "uv.lock" | "tox.ini" | "setup.cfg")
+                || (rel == name && name.starts_with("pylock") && name.ends_with(".toml"))
                 || engine::python::pytest_config::CONFIG_FILES.contains(&name))
     }
 }

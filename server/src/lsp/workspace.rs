@@ -145,6 +145,7 @@ pub fn load(folder: &Path, cache_dir: Option<PathBuf>) -> Result<Loaded, String>
 pub fn is_project_file(project: &Project, path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(name, "pyproject.toml" | "pleat.toml" | "uv.lock")
+        || (name.starts_with("pylock.") && name.ends_with(".toml") && !path.contains('/'))
         || engine::python::pytest_config::CONFIG_FILES.contains(&path)
         || project.requirement_files().iter().any(|(p, _)| p == path)
         || (name.starts_with("requirements") && (name.ends_with(".txt") || name.ends_with(".in")))

@@ -184,6 +184,42 @@ local clear_cache = on_client(function(client, bufnr)
   end)
 end)
 
+--- Python language servers that read `python.pythonPath` from their settings.
+M.python_servers = { 'pyright', 'basedpyright', 'pylsp' }
+
+--- Points the Python language servers of the same workspace at the exported interpreter:
+--- their settings' `python.pythonPath`, sent through `workspace/didChangeConfiguration`.
+--- Returns the names of the clients told.
+function M.use_interpreter(root, python)
+  local told = {}
+  for _, name in ipairs(M.python_servers) do
+    for _, client in ipairs(compat.clients(name)) do
+      if client.config.root_dir == nil or client.config.root_dir == root then
+        local settings = client.config.settings or {}
+        settings.python = settings.python or {}
+        settings.python.pythonPath = python
+        client.config.settings = settings
+        compat.notify(client, 'workspace/didChangeConfiguration', { settings = settings })
+        table.insert(told, name)
+      end
+    end
+  end
+  return told
+end
+
+local export = on_client(function(client, bufnr)
+  pleat().notify('Pleat: exporting the virtualenv…')
+  M.execute(client, bufnr, 'pleat.export', {}, function(result)
+    if type(result) ~= 'table' or result.error or not result.python then
+      err('the export failed: ' .. tostring(type(result) == 'table' and result.error or result))
+      return
+    end
+    local told = M.use_interpreter(client.config.root_dir, result.python)
+    local also = #told > 0 and (' (set as python.pythonPath for ' .. table.concat(told, ', ') .. ')') or ''
+    vim.notify(string.format('Pleat: %s: %s%s', result.rebuilt and 'exported' or 'up to date', result.python, also))
+  end)
+end)
+
 --- A code lens's command (client.commands): runs show their results, lists are shown.
 function M.lens(command, ctx)
   local client = vim.lsp.get_client_by_id(ctx.client_id)
@@ -213,6 +249,7 @@ M.list = {
   { 'PleatWhy', why, { nargs = 1, complete = 'file', desc = 'Pleat: the import chain between this file and another' } },
   { 'PleatResults', show_results, { desc = 'Pleat: the last test failures in the quickfix list' } },
   { 'PleatClearCache', clear_cache, { desc = "Pleat: clear the server's cache" } },
+  { 'PleatExport', export, { desc = "Pleat: export the test environment as a virtualenv for the editor's Python tools" } },
 }
 
 --- Defines the user commands (again, harmlessly, on each call).

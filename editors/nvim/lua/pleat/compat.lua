@@ -26,6 +26,13 @@ function M.request(client, method, params, handler, bufnr)
   return client.request(method, params, handler, bufnr)
 end
 
+function M.notify(client, method, params)
+  if M.has('0.11') then
+    return client:notify(method, params)
+  end
+  return client.notify(method, params)
+end
+
 --- Whether a client has stopped (or is stopping).
 function M.stopped(client)
   if M.has('0.11') then

@@ -1,0 +1,341 @@
+//! End-to-end tests of the daily-workflow commands (`pleat export`, `run`, `repl`) on fixture repositories in temporary folders, with real uv and packages from PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
+
+/// A repository at `<tmp>/repo` with its own cache at `<tmp>/cache`.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// `files`: (path, content) pairs.
+    fn new(files: &[(&str, &str)]) -> Self {
+        let fixture = Self { dir: tempfile::tempdir().unwrap() };
+        for (path, text) in files {
+            fixture.put(path, text);
+        }
+        fixture
+    }
+
+    fn root(&self) -> PathBuf {
+        let root = self.dir.path().join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        root.canonicalize().unwrap()
+    }
+
+    fn put(&self, path: &str, text: &str) {
+        let full = self.root().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
+    /// Runs pleat in the root; returns (exit code, stdout, stderr).
+    fn pleat(&self, args: &[&str]) -> (i32, String, String) {
+        described(&self.command(args).stdin(Stdio::null()).output().unwrap())
+    }
+
+    /// Runs pleat in the root with `input` on its stdin.
+    fn pleat_with_input(&self, args: &[&str], input: &str) -> (i32, String, String) {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        described(&child.wait_with_output().unwrap())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(PLEAT);
+        command
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("PLEAT_CACHE_DIR")
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        command
+    }
+}
+
+fn described(output: &Output) -> (i32, String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
+    (output.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Runs an exported interpreter on a script from a neutral folder.
+fn python(python: &Path, script: &str) -> String {
+    let output = Command::new(python).args(["-c", script]).current_dir("/").output().unwrap();
+    let (code, stdout, stderr) = described(&output);
+    assert_eq!(code, 0, "{} -c {script:?} failed:\n{stderr}", python.display());
+    stdout.trim().to_owned()
+}
+
+const PROJECT: &[(&str, &str)] = &[
+    (
+        "pyproject.toml",
+        "[project]\nname = \"shop-app\"\nversion = \"1.2.3\"\ndependencies = [\"six<1.17\"]\n\n[tool.pleat]\nsource_roots = [\"src\"]\n",
+    ),
+    ("src/shop/__init__.py", "NAME = 'shop'\n"),
+    (
+        "tests/test_shop.py",
+        "import six\nfrom shop import NAME\n\n\ndef test_name():\n    assert NAME == 'shop'\n",
+    ),
+];
+
+#[test]
+fn export_builds_the_test_environment_with_first_party_code_and_tools_then_reuses_it() {
+    let repo = Fixture::new(PROJECT);
+    let (code, stdout, stderr) = repo.pleat(&["--format", "json", "export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let export = &json["exports"][0];
+    assert_eq!(export["resolve"], "default");
+    assert_eq!(export["rebuilt"], true);
+    let version = export["python_version"].as_str().unwrap();
+    let folder = repo.root().join("dist/export/python/virtualenvs/default").join(version);
+    assert_eq!(Path::new(export["path"].as_str().unwrap()), folder);
+    let interpreter = folder.join("bin/python");
+    assert_eq!(Path::new(export["python"].as_str().unwrap()), interpreter);
+    assert!(export["packages"].as_array().unwrap().iter().any(|p| p == "six==1.16.0"), "{stdout}");
+    // The locked requirement, first-party code through the .pth, the project's metadata, the tools.
+    assert_eq!(
+        python(
+            &interpreter,
+            "import six, shop, pytest, importlib.metadata as m; print(six.__version__, shop.NAME, m.version('shop-app'))"
+        ),
+        "1.16.0 shop 1.2.3"
+    );
+    // The source roots come before site-packages (a released copy of a first-party package,
+    // such as pytest's `packaging` in packaging's own repository, must not hide the source).
+    assert_eq!(
+        python(
+            &interpreter,
+            "import sys; s = [i for i, p in enumerate(sys.path) if p.endswith('/src')][0]; print(s < min(i for i, p in enumerate(sys.path) if 'site-packages' in p))"
+        ),
+        "True"
+    );
+    let ruff = Command::new(folder.join("bin/ruff")).arg("--version").output().unwrap();
+    assert!(ruff.status.success(), "ruff runs from the export");
+    // Nothing changed: nothing done, and said so with the interpreter.
+    let (code, stdout, stderr) = repo.pleat(&["export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("✓ default resolve up to date: dist/export/python/virtualenvs/default/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("interpreter: {}", interpreter.display())), "{stdout}");
+    assert!(!stderr.contains("exporting"), "{stderr}");
+
+    // An interpreter keeps running from the old export while the requirements change and
+    // the export is rebuilt beside it and swapped in.
+    let mut running = Command::new(&interpreter)
+        .args(["-c", "import sys, time; sys.stdin.read(); import six; print(six.__version__)"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repo.put("pyproject.toml", &PROJECT[0].1.replace("six<1.17", "six==1.17.0"));
+    let (code, stdout, stderr) = repo.pleat(&["export", "--with", "pytest,ruff"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("✓ default resolve exported to"), "{stdout}");
+    assert_eq!(python(&interpreter, "import six, shop; print(six.__version__)"), "1.17.0");
+    drop(running.stdin.take());
+    let old = running.wait_with_output().unwrap();
+    assert!(old.status.success(), "the interpreter started from the old export kept running");
+    let leftovers: Vec<String> = std::fs::read_dir(folder.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("building"))
+        .collect();
+    assert!(leftovers.is_empty(), "nothing half-built stays: {leftovers:?}");
+}
+
+#[test]
+fn export_names_what_is_wrong() {
+    let repo = Fixture::new(PROJECT);
+    let (code, _, stderr) = repo.pleat(&["export", "--resolve", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--resolve nope: the project has no such resolve; its resolves are default"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = repo.pleat(&["export", "--with", "pytest,nosuchtool"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`nosuchtool` is not a tool Pleat knows"), "{stderr}");
+    // A stale lock is used as it is, with the command that updates it.
+    repo.pleat(&["lock"]);
+    repo.put("pyproject.toml", &PROJECT[0].1.replace("six<1.17", "six"));
+    let (code, _, stderr) = repo.pleat(&["export", "--with", "pytest"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("pylock.toml was locked from other requirements"), "{stderr}");
+    assert!(stderr.contains("run `pleat lock`"), "{stderr}");
+}
+
+#[test]
+fn run_and_repl_use_the_environment_and_source_roots_in_the_workspace() {
+    let repo = Fixture::new(PROJECT);
+    repo.put(
+        "src/shop/cli.py",
+        "import os, sys\nimport six\nfrom shop import NAME\n\nprint(NAME, six.__version__, sys.argv[1:], os.getcwd())\nopen('written.txt', 'w').write('x')\nsys.exit(3)\n",
+    );
+    repo.put("src/shop/broken.py", "def broken(:\n");
+    // A file: the exit code passes through, and it runs in the current folder (it may write).
+    let (code, stdout, stderr) = repo.pleat(&["run", "src/shop/cli.py", "--", "a", "--flag"]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert_eq!(stdout.trim(), format!("shop 1.16.0 ['a', '--flag'] {}", repo.root().display()));
+    assert!(repo.root().join("written.txt").is_file(), "not a sandbox");
+    // A module.
+    let (code, stdout, _) = repo.pleat(&["run", "-m", "shop.cli", "--", "b"]);
+    assert_eq!(code, 3);
+    assert!(stdout.starts_with("shop 1.16.0 ['b']"), "{stdout}");
+    // A syntax error: Python's own message, exit 1.
+    let (code, _, stderr) = repo.pleat(&["run", "src/shop/broken.py"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("SyntaxError") && stderr.contains("src/shop/broken.py\", line 1"), "{stderr}");
+    // Not a file of the project.
+    let (code, _, stderr) = repo.pleat(&["run", "nowhere.py"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("nowhere.py is not a Python file of the project"), "{stderr}");
+    // The REPL reads its input like Python does: here, a script on stdin.
+    let (code, stdout, stderr) = repo.pleat_with_input(
+        &["repl", "tests::"],
+        "import sys, six\nprint(six.__version__, any(p.endswith('/src') for p in sys.path))\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "1.16.0 False", "tests:: has no file under src/: {stdout}");
+    let (code, stdout, stderr) = repo.pleat_with_input(&["repl"], "import shop\nprint(shop.NAME)\n");
+    assert_eq!((code, stdout.trim()), (0, "shop"), "{stderr}");
+}
+
+#[test]
+fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
+    use std::os::unix::process::CommandExt as _;
+    let repo = Fixture::new(&[
+        ("pyproject.toml", "[tool.pleat]\n"),
+        (
+            "tests/conftest.py",
+            "import os\nimport pytest\n\n\n@pytest.fixture\ndef marked():\n    yield\n    open(os.environ['MARK'] + '.teardown', 'w').write('done')\n",
+        ),
+        (
+            "tests/test_a_wait.py",
+            "import os, time\n\n\ndef test_wait(marked):\n    open(os.environ['MARK'] + '.started', 'w').write(os.getcwd())\n    time.sleep(120)\n",
+        ),
+        ("tests/test_b_never.py", "def test_never():\n    raise SystemExit('never run')\n"),
+        ("tests/test_c_pass.py", "def test_pass():\n    print('in the terminal')\n"),
+    ]);
+    let mark = repo.dir.path().join("mark");
+    let mark_arg = format!("MARK={}", mark.display());
+    // Without Ctrl+C: the output is the terminal's (here, the pipe), and nothing is cached.
+    let (code, stdout, stderr) = repo.pleat(&["test", "--debug", "tests/test_c_pass.py", "--", "-s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("in the terminal") && stdout.contains("✓ tests/test_c_pass.py exit 0"),
+        "{stdout}"
+    );
+    // Ctrl+C in the terminal: the whole foreground group gets SIGINT.
+    let child = repo
+        .command(&[
+            "test",
+            "--debug",
+            "--extra-env",
+            &mark_arg,
+            "tests/test_a_wait.py",
+            "tests/test_b_never.py",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = mark.with_extension("started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(5);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "the test never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sandbox = PathBuf::from(std::fs::read_to_string(&started).unwrap());
+    assert!(sandbox.exists(), "runs in a sandbox: {}", sandbox.display());
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let (code, stdout, stderr) = described(&child.wait_with_output().unwrap());
+    assert_eq!(code, 130, "{stdout}\n{stderr}");
+    assert!(mark.with_extension("teardown").exists(), "pytest tore the fixture down");
+    assert!(stdout.contains("interrupted: 1 more test files not run"), "{stdout}");
+    assert!(!stdout.contains("never run") && !stderr.contains("never run"), "{stdout}");
+    assert!(!sandbox.exists(), "the sandbox is removed: {}", sandbox.display());
+}
+
+const MONOREPO: &[(&str, &str)] = &[
+    ("pyproject.toml", "[tool.pleat]\nsource_roots = [\"libs/core/src\", \"apps/web/src\"]\n"),
+    (
+        "libs/core/pyproject.toml",
+        "[project]\nname = \"core-lib\"\nversion = \"1.0.0\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    ),
+    ("libs/core/src/core_lib/__init__.py", "VALUE = 1\n"),
+    (
+        "apps/web/pyproject.toml",
+        "[project]\nname = \"web-app\"\nversion = \"0.2.0\"\ndependencies = [\"core-lib\"]\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    ),
+    ("apps/web/src/web_app/__init__.py", "from core_lib import VALUE\n"),
+];
+
+#[test]
+fn package_builds_each_distribution_once_then_serves_it_from_the_cache() {
+    let repo = Fixture::new(MONOREPO);
+    let (code, stdout, stderr) = repo.pleat(&["package"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let mut built: Vec<String> = std::fs::read_dir(repo.root().join("dist"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    built.sort();
+    assert_eq!(built.len(), 4, "{built:?}");
+    assert!(built[0].starts_with("core_lib-1.0.0-") && built[0].ends_with(".whl"), "{built:?}");
+    assert_eq!(built[1], "core_lib-1.0.0.tar.gz");
+    assert_eq!(built[3], "web_app-0.2.0.tar.gz");
+    assert!(!stdout.contains("(cached)"), "{stdout}");
+    // Unchanged: served from the cache. One distribution's file changes: only it builds.
+    let (code, stdout, _) = repo.pleat(&["package"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches("(cached)").count(), 2, "{stdout}");
+    repo.put("libs/core/src/core_lib/__init__.py", "VALUE = 2\n");
+    let (_, stdout, _) = repo.pleat(&["package", "libs/core::"]);
+    assert!(stdout.contains("✓ core-lib: dist/") && !stdout.contains("web-app"), "{stdout}");
+    // A build backend the registry does not have: the distribution and the backend's words.
+    repo.put(
+        "libs/core/pyproject.toml",
+        &MONOREPO[1].1.replace("requires = [\"hatchling\"]", "requires = [\"no-such-build-backend-pleat\"]"),
+    );
+    let (code, stdout, _) = repo.pleat(&["package", "libs/core::"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("✕ core-lib (libs/core/pyproject.toml) did not build; its build backend said:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no-such-build-backend-pleat"), "{stdout}");
+    // web-app imports core_lib: fine while it names core-lib, a warning when it does not.
+    let (_, _, stderr) = repo.pleat(&["package", "apps/web::"]);
+    assert!(!stderr.contains("do not name"), "{stderr}");
+    repo.put("apps/web/pyproject.toml", &MONOREPO[3].1.replace("dependencies = [\"core-lib\"]\n", ""));
+    let (code, _, stderr) = repo.pleat(&["package", "apps/web::"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: apps/web/src/web_app/__init__.py imports libs/core/src/core_lib/__init__.py, code of the distribution core-lib, but the [project] dependencies of apps/web/pyproject.toml do not name core-lib; add it there"
+        ),
+        "{stderr}"
+    );
+}
