@@ -4,6 +4,7 @@ pub mod check;
 pub mod dist_info;
 pub mod fmt;
 pub mod lint;
+pub mod order;
 pub mod resources;
 pub mod test;
 
@@ -261,6 +262,63 @@ pub fn run_all(
                     on_done(i, &result);
                     if let Ok(mut all) = results.lock() {
                         all[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ExecError::Cancelled { description: "not run".to_owned() })))
+        .collect()
+}
+
+/// Runs `main` as [`run_all`] does and, behind them, `spare`: processes that take only the
+/// slots `main` leaves idle (the runner hands slots out first come, first served, and they
+/// come last) and are cancelled when the last of `main` ends. `on_done` numbers `spare`
+/// after `main`; only `main`'s results are returned.
+pub fn run_with_spare(
+    goals: &Goals,
+    main: &[crate::exec::Process],
+    spare: &[crate::exec::Process],
+    workers: usize,
+    on_done: &(dyn Fn(usize, &Result<crate::exec::ProcessResult, ExecError>) + Sync),
+) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _ = goals.store.flush_access();
+    let spare_cancel = goals.cancel.child();
+    let next = AtomicUsize::new(0);
+    let main_left = AtomicUsize::new(main.len());
+    if main.is_empty() {
+        spare_cancel.cancel();
+    }
+    let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
+        Mutex::new((0..main.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, (main.len() + spare.len()).max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if let Some(process) = main.get(i) {
+                        let result = goals.runner.run(process, &goals.cancel);
+                        if main_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            spare_cancel.cancel();
+                        }
+                        on_done(i, &result);
+                        if let Ok(mut all) = results.lock() {
+                            all[i] = Some(result);
+                        }
+                    } else if let Some(process) = spare.get(i - main.len()) {
+                        if spare_cancel.is_cancelled() {
+                            continue;
+                        }
+                        let result = goals.runner.run(process, &spare_cancel);
+                        on_done(i, &result);
+                    } else {
+                        break;
                     }
                 }
             });

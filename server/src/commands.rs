@@ -19,7 +19,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Debug(command) => crate::debug::run(cli, command),
         Command::Lsp => crate::lsp::run(cache_dir(cli)),
         Command::Cache(command) => crate::cache::run(cli, command),
-        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args } => {
+        Command::Test { specs, changed_since, order, force, timeout, extra_env, pytest_args } => {
             let project = load(cli)?;
             let not_run = project.not_run();
             let plugin_cases = project.plugin_cases();
@@ -34,9 +34,10 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
             } else {
                 project.unreadable_tests().into_iter().filter(|u| others.contains(&u.path)).collect()
             };
+            let mut changed_files = Vec::new();
             if let Some(since) = changed_since {
-                let changed: Vec<FileId> =
-                    git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
+                changed_files = git_changed(&project.root, since)?;
+                let changed: Vec<FileId> = changed_files.iter().filter_map(|p| project.id(p)).collect();
                 let affected = project.affected_tests(&changed);
                 ids.retain(|id| affected.contains(id));
             }
@@ -60,6 +61,7 @@ pub fn run(cli: &Cli) -> Result<u8, Failure> {
                 not_run: &not_run,
                 cases: &cases,
                 unreadable: &unreadable,
+                changed: if *order == crate::TestOrder::LikelyFirst { &changed_files } else { &[] },
             };
             crate::run_goals::test(cli, &project, &ids, &options)
         }

@@ -110,6 +110,11 @@ pub enum Command {
         /// Only tests affected by files changed since this git ref.
         #[arg(long, value_name = "REF")]
         changed_since: Option<String>,
+        /// The order test files start in: `likely-first` (those whose last run executed the
+        /// changed lines, then those that executed a changed file, then the rest; with
+        /// --changed-since) or `path`.
+        #[arg(long, value_enum, default_value = "likely-first")]
+        order: TestOrder,
         /// Run even when a cached result exists.
         #[arg(long)]
         force: bool,
@@ -260,4 +265,11 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// `pleat test --order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestOrder {
+    LikelyFirst,
+    Path,
 }

@@ -177,6 +177,9 @@ pub struct TestArgs<'a> {
     pub cases: &'a [String],
     /// Selected test files that cannot be read: each a failure.
     pub unreadable: &'a [&'a engine::vfs::Unreadable],
+    /// Files changed (`--changed-since`): test files run likely-failing first
+    /// (`goals::order`); empty: by path.
+    pub changed: &'a [String],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -211,6 +214,7 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         ..TestOptions::default()
     };
     let goals = goals(cli, project)?;
+    let tests = likely_first(&goals, project, tests, args.changed);
     let total = tests.len() + args.cases.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
@@ -235,11 +239,19 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
         let files = if total == 1 { "test file" } else { "test files" };
         crate::output::say(format_args!("running {total} {files}, {} at a time", goals_parallelism()));
     }
-    let results =
-        engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
+    let results = engine::goals::test::test(
+        &goals,
+        project,
+        &tests,
+        args.cases,
+        &options,
+        &on_done,
+        &|_| {},
+        &mut |m| {
             progress(m);
-        })
-        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+        },
+    )
+    .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let ran_failed = results.iter().filter(|r| !r.outcome.ok()).count();
     let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
@@ -277,6 +289,27 @@ pub fn test(cli: &Cli, project: &Project, ids: &[FileId], args: &TestArgs<'_>) -
     out.finish()?;
     finish(&goals);
     Ok(u8::from(failed > 0))
+}
+
+/// Test files whose last run executed what changed first (their content now read from disk).
+fn likely_first(
+    goals: &engine::goals::Goals,
+    project: &Project,
+    tests: Vec<FileId>,
+    changed: &[String],
+) -> Vec<FileId> {
+    use engine::goals::order;
+    let changed: Vec<order::Changed> = changed
+        .iter()
+        .filter_map(|path| {
+            Some(order::Changed { path: path.clone(), text: std::fs::read(project.root.join(path)).ok()? })
+        })
+        .collect();
+    if changed.is_empty() {
+        return tests;
+    }
+    let paths: Vec<String> = tests.iter().map(|id| project.path(*id).to_owned()).collect();
+    order::likely_first(goals, &project.root, &paths, &changed).iter().filter_map(|p| project.id(p)).collect()
 }
 
 fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {

@@ -556,6 +556,7 @@ impl State {
             return None;
         }
         let present: BTreeSet<String> = ids.iter().map(|id| project.path(*id).to_owned()).collect();
+        let present_changed = present.clone();
         let affected: BTreeSet<String> =
             project.affected_tests(&ids).into_iter().map(|t| project.path(t).to_owned()).collect();
         let settings = self.settings.clone();
@@ -569,6 +570,7 @@ impl State {
         if settings.on_save.tests() {
             job.tests.clone_from(&affected);
         }
+        job.changed = present_changed;
         Some((job, affected))
     }
 
@@ -585,6 +587,8 @@ impl State {
             settings: self.settings.clone(),
             force: false,
             cache_only: false,
+            changed: BTreeSet::new(),
+            catch_up: false,
         }
     }
 
@@ -598,6 +602,14 @@ impl State {
         waiter: Option<oneshot::Sender<Value>>,
     ) {
         let mut waiters: Vec<oneshot::Sender<Value>> = waiter.into_iter().collect();
+        // Catching up on recorded lines gives way to any other run (and is never taken over).
+        self.running.retain(|r| {
+            let yields = r.job.catch_up && r.job.root == job.root;
+            if yields {
+                r.cancel.cancel();
+            }
+            !yields
+        });
         if let Some((path, tests)) = stale {
             let (superseded, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
                 .into_iter()
@@ -646,16 +658,38 @@ impl State {
             (1, _) => "running 1 test file".to_owned(),
             (n, _) => format!("running {n} test files"),
         };
-        self.status("running", &what, None);
         let cancel = Cancel::new();
         self.running.push(Running { job: job.clone(), cancel: cancel.clone(), waiters });
         let events = self.events.clone();
+        if job.catch_up {
+            // Quiet: no status, no progress, nothing published.
+            tokio::task::spawn_blocking(move || {
+                let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &|_| {}, &|_| {});
+                let _ = events.send(Event::RunDone(Box::new(outcome)));
+            });
+            return;
+        }
+        self.status("running", &what, None);
         let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat");
         tokio::task::spawn_blocking(move || {
             let report = |line: String| {
                 let _ = progress.send(line);
             };
-            let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report);
+            // Each test file's result is shown as it finishes (a run of many files shows its
+            // first failure early); the whole outcome follows at the end.
+            let (each_job, each_snapshot, each_dirty, each_events) =
+                (job.clone(), Arc::clone(&snapshot), dirty.clone(), events.clone());
+            let each = move |result: &engine::goals::test::TestFileResult| {
+                let one = runs::Outcome::one_test(
+                    each_job.clone(),
+                    Arc::clone(&each_snapshot),
+                    each_dirty.clone(),
+                    result.clone(),
+                );
+                let query: super::Query = Box::new(move |state| Box::pin(state.test_file_done(one)));
+                let _ = each_events.send(Event::Query(query));
+            };
+            let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report, &each);
             let _ = events.send(Event::RunDone(Box::new(outcome)));
         });
     }
@@ -676,10 +710,26 @@ impl State {
         }
     }
 
+    /// One test file of a run still in progress finished: its marks are shown now (a run
+    /// that was superseded or cancelled shows nothing).
+    async fn test_file_done(&mut self, one: Outcome) {
+        if !self.running.iter().any(|r| r.job.id == one.job.id && !r.cancel.is_cancelled()) {
+            return;
+        }
+        let Some(index) = self.workspaces.iter().position(|w| w.project.root == one.job.root) else { return };
+        let touched = self.workspaces[index].results.record(&one);
+        for path in &touched {
+            self.publish(index, path).await;
+        }
+    }
+
     async fn finished(&mut self, outcome: Outcome) {
         // A run that was superseded is no longer in the list: its results are never shown.
         let Some(position) = self.running.iter().position(|r| r.job.id == outcome.job.id) else { return };
         let running = self.running.remove(position);
+        if outcome.job.catch_up {
+            return;
+        }
         if outcome.cancelled {
             for waiter in running.waiters {
                 let _ = waiter.send(serde_json::json!({ "error": "the run was cancelled" }));
@@ -715,6 +765,15 @@ impl State {
             self.status("idle", &format!("✓ {passed} ✕ {failed}"), Some((passed, failed)));
         }
         self.refresh_lenses();
+        // Once nothing runs, the test files that ran record the lines they execute, on the
+        // idle cores (a cached recording costs a lookup), so that the next save can order
+        // them (`goals::order`).
+        if self.running.is_empty() && !outcome.job.cache_only && !outcome.tests.is_empty() {
+            let mut catch_up = self.new_job(index);
+            catch_up.tests = outcome.tests.iter().map(|t| t.file.clone()).collect();
+            catch_up.catch_up = true;
+            self.start(catch_up, None, None);
+        }
     }
 
     /// Shows the last results again: every test file (and, when saves lint, every file)
