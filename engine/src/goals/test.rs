@@ -473,13 +473,14 @@ pub fn test(
         processes.push(process);
     }
     // Only the twins: they are the runs, and their results the answer.
-    let (main, spare, mains): (Vec<Process>, Vec<Process>, Vec<usize>) = if mode == CoverageRuns::Only {
-        let mains = twins.iter().map(|(i, _)| *i).collect();
-        (twins.into_iter().map(|(_, t)| t).collect(), Vec::new(), mains)
-    } else {
-        let twin_of = twins.iter().map(|(i, _)| *i).collect();
-        (processes, twins.into_iter().map(|(_, t)| t).collect(), twin_of)
-    };
+    let (main, spare, mains): (Vec<Process>, Vec<(usize, Process)>, Vec<usize>) =
+        if mode == CoverageRuns::Only {
+            let mains = twins.iter().map(|(i, _)| *i).collect();
+            (twins.into_iter().map(|(_, t)| t).collect(), Vec::new(), mains)
+        } else {
+            let twin_of = twins.iter().map(|(i, _)| *i).collect();
+            (processes, twins, twin_of)
+        };
     let targets: Vec<&Target<'_>> = if mode == CoverageRuns::Only {
         mains.iter().map(|i| &targets[*i]).collect()
     } else {
@@ -492,7 +493,7 @@ pub fn test(
     let results = super::run_with_spare(goals, &main, &spare, 16, &|i, result| {
         let (target, process) = match i.checked_sub(main.len()) {
             None => (targets[i], &main[i]),
-            Some(twin) => (targets[mains[twin]], &spare[twin]),
+            Some(twin) => (targets[mains[twin]], &spare[twin].1),
         };
         let file = target.path;
         // A whole file's run that recorded what it executed, for the order of the next

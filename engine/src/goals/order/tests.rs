@@ -89,3 +89,66 @@ fn the_order_follows_the_recorded_last_runs() {
     let unrelated = [Changed { path: "pkg/other.py".to_owned(), text: b"x = 1\n".to_vec() }];
     assert_eq!(likely_first(&goals, root, &tests, &unrelated), tests);
 }
+
+/// Answers each process by its first argument: `hit…` from the cache, anything else ran
+/// (taking 30 ms, `…slow` a second); records what it was asked to run.
+struct Scripted(std::sync::Mutex<Vec<String>>);
+
+impl crate::exec::CommandRunner for Scripted {
+    fn run(
+        &self,
+        process: &crate::exec::Process,
+        cancel: &crate::exec::Cancel,
+    ) -> Result<crate::exec::ProcessResult, crate::exec::ExecError> {
+        if cancel.is_cancelled() {
+            return Err(crate::exec::ExecError::Cancelled { description: process.argv[0].clone() });
+        }
+        self.0.lock().unwrap().push(process.argv[0].clone());
+        let hit = process.argv[0].starts_with("hit");
+        let slow = process.argv[0].ends_with("slow");
+        if !hit {
+            std::thread::sleep(std::time::Duration::from_millis(if slow { 1000 } else { 30 }));
+        }
+        let empty = Digest::empty(DigestFunction::Blake3);
+        Ok(crate::exec::ProcessResult {
+            exit_code: 0,
+            stdout: empty,
+            stderr: empty,
+            output_root: empty,
+            duration: std::time::Duration::ZERO,
+            source: if hit { crate::exec::ResultSource::Cache } else { crate::exec::ResultSource::Ran },
+            kept_sandbox: None,
+            disk_full: false,
+        })
+    }
+}
+
+#[test]
+fn a_recording_twin_runs_only_after_its_file_ran_and_only_while_the_files_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut goals = crate::goals::test_support::goals(&dir.path().join("cache"), 1);
+    let runner = std::sync::Arc::new(Scripted(std::sync::Mutex::new(Vec::new())));
+    goals.runner = runner.clone();
+    let process =
+        |name: &str| crate::exec::Process::new(vec![name.to_owned()], Digest::empty(DigestFunction::Blake3));
+    let main = [process("ran-a"), process("hit-b"), process("ran-c")];
+    let spare = [(0, process("twin-a")), (1, process("twin-b")), (2, process("twin-c"))];
+    let results = crate::goals::run_with_spare(&goals, &main, &spare, 8, &|_, _| {});
+    assert_eq!(results.len(), 3);
+    let asked = runner.0.lock().unwrap().clone();
+    // Every file first; a cache hit needs no twin; a twin still waiting when the last file
+    // ends is given up (the last file's own twin always is).
+    let mut files = asked[..3].to_vec();
+    files.sort();
+    assert_eq!(files, ["hit-b", "ran-a", "ran-c"], "{asked:?}");
+    assert!(!asked.contains(&"twin-b".to_owned()), "{asked:?}");
+    assert!(!asked.contains(&"twin-c".to_owned()), "{asked:?}");
+    // A slow last file leaves time: the twin of the file that ran before it runs.
+    runner.0.lock().unwrap().clear();
+    let main = [process("ran-a"), process("ran-slow")];
+    let spare = [(0, process("twin-a")), (1, process("twin-slow"))];
+    crate::goals::run_with_spare(&goals, &main, &spare, 8, &|_, _| {});
+    let asked = runner.0.lock().unwrap().clone();
+    assert!(asked.contains(&"twin-a".to_owned()), "{asked:?}");
+    assert!(!asked.contains(&"twin-slow".to_owned()), "{asked:?}");
+}
