@@ -92,21 +92,28 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// Part of a run's results, shown before the run ends.
+pub enum Early {
+    /// Lint and type-check findings, once those tools are done (before the tests run).
+    Findings { lint: Vec<LintedFile>, checks: Vec<(String, Vec<CheckFinding>)> },
+    /// One test file's result, as it finishes.
+    Test(TestFileResult),
+}
+
 impl Outcome {
-    /// A run's outcome so far: one test file's result, to show before the others finish.
-    pub fn one_test(
-        job: Job,
-        snapshot: Arc<Project>,
-        dirty: HashSet<String>,
-        result: TestFileResult,
-    ) -> Self {
+    /// A run's outcome so far, to show before the rest finishes.
+    pub fn early(job: Job, snapshot: Arc<Project>, dirty: HashSet<String>, early: Early) -> Self {
+        let (lint, checks, tests) = match early {
+            Early::Findings { lint, checks } => (lint, checks, Vec::new()),
+            Early::Test(result) => (Vec::new(), Vec::new(), vec![result]),
+        };
         Self {
             job,
             snapshot,
             dirty,
-            lint: Vec::new(),
-            checks: Vec::new(),
-            tests: vec![result],
+            lint,
+            checks,
+            tests,
             errors: Vec::new(),
             warnings: Vec::new(),
             cancelled: false,
@@ -115,8 +122,9 @@ impl Outcome {
     }
 }
 
-/// Runs a job; `progress` receives short lines ("tests 3/12, 2 cached"), `each_test` every
-/// test file's result as it finishes (in the order the files run).
+/// Runs a job; `progress` receives short lines ("tests 3/12, 2 cached"), `early` the lint and
+/// type-check findings before the tests start, then every test file's result as it finishes
+/// (in the order the files run).
 pub fn execute(
     base: &Goals,
     job: Job,
@@ -124,7 +132,7 @@ pub fn execute(
     dirty: HashSet<String>,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Sync),
-    each_test: &(dyn Fn(&TestFileResult) + Sync),
+    early: &(dyn Fn(Early) + Sync),
 ) -> Outcome {
     let started = std::time::Instant::now();
     let mut outcome = Outcome {
@@ -184,6 +192,9 @@ pub fn execute(
     }
     let tests = likely_first(&goals, job, &project);
     if !tests.is_empty() && !cancel.is_cancelled() {
+        if !outcome.lint.is_empty() || !outcome.checks.is_empty() {
+            early(Early::Findings { lint: outcome.lint.clone(), checks: outcome.checks.clone() });
+        }
         let total = tests.len();
         let counts = std::sync::Mutex::new((0usize, 0usize));
         // The environment first (on a new machine it takes a while), so that "tests 0/N"
@@ -204,6 +215,7 @@ pub fn execute(
                 coverage: if job.catch_up { CoverageRuns::Only } else { CoverageRuns::Auto },
                 ..TestOptions::default()
             };
+            let each_test = |result: &TestFileResult| early(Early::Test(result.clone()));
             let on_done = |_: &str, cached: bool, _: Option<i32>| {
                 if let Ok(mut counts) = counts.lock() {
                     counts.0 += 1;
@@ -211,7 +223,7 @@ pub fn execute(
                     progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
                 }
             };
-            match goals::test::test(&goals, &project, &tests, &[], &options, &on_done, each_test, &mut say) {
+            match goals::test::test(&goals, &project, &tests, &[], &options, &on_done, &each_test, &mut say) {
                 Ok(results) => outcome.tests = results,
                 Err(e) => outcome.errors.push(e.to_string()),
             }

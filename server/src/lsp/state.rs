@@ -675,18 +675,18 @@ impl State {
             let report = |line: String| {
                 let _ = progress.send(line);
             };
-            // Each test file's result is shown as it finishes (a run of many files shows its
-            // first failure early); the whole outcome follows at the end.
+            // Lint findings and each test file's result are shown as they come (a run of many
+            // files shows its first failure early); the whole outcome follows at the end.
             let (each_job, each_snapshot, each_dirty, each_events) =
                 (job.clone(), Arc::clone(&snapshot), dirty.clone(), events.clone());
-            let each = move |result: &engine::goals::test::TestFileResult| {
-                let one = runs::Outcome::one_test(
+            let each = move |early: runs::Early| {
+                let part = runs::Outcome::early(
                     each_job.clone(),
                     Arc::clone(&each_snapshot),
                     each_dirty.clone(),
-                    result.clone(),
+                    early,
                 );
-                let query: super::Query = Box::new(move |state| Box::pin(state.test_file_done(one)));
+                let query: super::Query = Box::new(move |state| Box::pin(state.early_results(part)));
                 let _ = each_events.send(Event::Query(query));
             };
             let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report, &each);
@@ -710,9 +710,9 @@ impl State {
         }
     }
 
-    /// One test file of a run still in progress finished: its marks are shown now (a run
-    /// that was superseded or cancelled shows nothing).
-    async fn test_file_done(&mut self, one: Outcome) {
+    /// Part of a run still in progress finished: its marks are shown now (a run that was
+    /// superseded or cancelled shows nothing).
+    async fn early_results(&mut self, one: Outcome) {
         if !self.running.iter().any(|r| r.job.id == one.job.id && !r.cancel.is_cancelled()) {
             return;
         }
