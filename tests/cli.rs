@@ -2185,6 +2185,67 @@ def test_y():
     assert!(line.contains("positive number of seconds"), "{line}");
 }
 
+#[test]
+fn test_changed_since_runs_the_file_that_executed_the_changed_line_first_unless_ordered_by_path() {
+    let repo = Repo::new(
+        r"
+//- pkg/__init__.py
+//- pkg/m.py
+def f():
+    return 1
+
+
+def g():
+    return 2
+//- tests/test_a.py
+from pkg.m import f
+
+
+def test_f():
+    assert f() == 1
+//- tests/test_b.py
+import pkg.m
+
+
+def test_nothing():
+    pass
+//- tests/test_z.py
+from pkg.m import g
+
+
+def test_g():
+    assert g() == 2
+",
+    );
+    repo.git(&["init", "-q"]);
+    repo.git(&["add", "."]);
+    repo.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"]);
+    let files = |run: &Run| -> Vec<String> {
+        run.json()["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["file"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Every run records the lines it executed (rather than on idle cores only).
+    let recording = |args: &[&str]| {
+        let mut command = repo.command(args);
+        command.env("PLEAT_COVERAGE", "always");
+        Run::of(command)
+    };
+    recording(&["test", "::"]).ok();
+    repo.write("pkg/m.py", "def f():\n    return 1\n\n\ndef g():\n    return 3\n");
+    let likely = recording(&["--format", "json", "test", "--changed-since", "HEAD", "::"]);
+    assert_eq!(likely.code, Some(1), "{}", likely.stderr);
+    // tests/test_z.py executed the changed line; the other two executed the file (its
+    // definitions, when importing it), and keep their path order.
+    assert_eq!(files(&likely), ["tests/test_z.py", "tests/test_a.py", "tests/test_b.py"]);
+    let by_path =
+        recording(&["--format", "json", "test", "--changed-since", "HEAD", "--order", "path", "::"]);
+    assert_eq!(files(&by_path), ["tests/test_a.py", "tests/test_b.py", "tests/test_z.py"]);
+}
+
 // ---- pytest's configuration decides what a test is ----
 
 /// The kind of every file, from `pleat list --format json`.

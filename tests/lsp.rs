@@ -33,6 +33,18 @@ impl Server {
         if let Some(cwd) = cwd {
             command.current_dir(cwd);
         }
+        Self::start_command(command, cache)
+    }
+
+    /// The server on one core (so one test process at a time), every test run recording
+    /// the lines it executed (`PLEAT_COVERAGE=always`).
+    fn start_on_one_core_recording(cache: &std::path::Path) -> Self {
+        let mut command = Command::new("taskset");
+        command.args(["-c", "0", env!("CARGO_BIN_EXE_pleat")]).env("PLEAT_COVERAGE", "always");
+        Self::start_command(command, cache)
+    }
+
+    fn start_command(mut command: Command, cache: &std::path::Path) -> Self {
         let mut child = command
             .args(["--cache-dir"])
             .arg(cache)
@@ -524,6 +536,89 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
     // Progress was reported through $/progress with the client's token.
     assert!(server.seen.iter().any(|m| m["method"] == "$/progress"
         && m["params"]["value"]["message"].as_str().is_some_and(|t| t.starts_with("tests "))));
+}
+
+#[test]
+fn the_test_file_that_executed_the_changed_line_runs_first_and_shows_its_failure_before_the_others_finish() {
+    let m = format!(
+        "# {}
+
+
+def f():
+    return 1
+
+
+def g():
+    return 2
+",
+        nonce()
+    );
+    let slow = "import time
+
+from pkg.m import f
+
+
+def test_slow():
+    time.sleep(10)
+    assert f() == 1
+";
+    let (_dir, root) = fixture(&[
+        ("pleat.toml", ""),
+        ("pkg/__init__.py", ""),
+        ("pkg/m.py", &m),
+        // By path these two run first, and on one core each holds it for 10 s.
+        ("tests/test_a_slow.py", slow),
+        ("tests/test_b_slow.py", slow),
+        (
+            "tests/test_z.py",
+            "from pkg.m import g
+
+
+def test_g():
+    assert g() == 2
+",
+        ),
+    ]);
+    let mut server = Server::start_on_one_core_recording(&shared_cache());
+    initialize(&mut server, &root, &json!({"onSave": "tests"}), &json!({}));
+    let module = root.join("pkg/m.py");
+    open(&mut server, &uri(&module), 1, &m);
+    // A first run records what each file executes.
+    save(&mut server, &module, 2, &m);
+    let first = server
+        .wait_within(Duration::from_mins(4), |m| m["method"] == "pleat/testResults")
+        .expect("the first run reports");
+    assert_eq!(first["params"]["tests"].as_array().unwrap().len(), 3, "{first}");
+    // g breaks: only tests/test_z.py executed that line.
+    let z = uri(&root.join("tests/test_z.py"));
+    let saved = std::time::Instant::now();
+    save(&mut server, &module, 3, &m.replace("return 2", "return 3"));
+    let failure = server
+        .wait_within(Duration::from_mins(4), |msg| {
+            msg["method"] == "pleat/testResults"
+                || (msg["method"] == "textDocument/publishDiagnostics"
+                    && msg["params"]["uri"] == z
+                    && !msg["params"]["diagnostics"].as_array().unwrap().is_empty())
+        })
+        .expect("the failure is published");
+    let took = saved.elapsed();
+    assert_eq!(failure["method"], "textDocument/publishDiagnostics", "before the run ends: {failure}");
+    assert!(failure["params"]["diagnostics"].to_string().contains("assert 3 == 2"), "{failure}");
+    // Before the first slow file could have finished: tests/test_z.py ran first.
+    assert!(took < Duration::from_secs(10), "the failure took {took:?}");
+    // The whole affected set still runs and is reported.
+    let results = server
+        .wait_within(Duration::from_mins(4), |m| m["method"] == "pleat/testResults")
+        .expect("the run reports");
+    let mut states: Vec<(String, String)> = results["params"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap_or_default().to_owned(), t["state"].as_str().unwrap().to_owned()))
+        .collect();
+    states.sort();
+    assert_eq!(states.len(), 3, "{results}");
+    assert_eq!(states.iter().filter(|(_, state)| state == "failed").count(), 1, "{results}");
 }
 
 #[test]

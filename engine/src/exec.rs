@@ -255,19 +255,29 @@ pub enum ExecError {
 
 /// Cancels work in progress (a newer save, Ctrl-C). Cheap to clone and check.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel {
+    own: Arc<AtomicBool>,
+    /// A child is cancelled with its parent too.
+    parent: Option<Arc<AtomicBool>>,
+}
 
 impl Cancel {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A cancel of its own that its parent's cancel also sets (one level).
+    #[must_use]
+    pub fn child(&self) -> Self {
+        Self { own: Arc::new(AtomicBool::new(false)), parent: Some(Arc::clone(&self.own)) }
+    }
+
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.own.store(true, Ordering::SeqCst);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.own.load(Ordering::SeqCst) || self.parent.as_ref().is_some_and(|p| p.load(Ordering::SeqCst))
     }
 }
 

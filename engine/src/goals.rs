@@ -6,6 +6,7 @@ pub mod dist_info;
 pub mod export;
 pub mod fmt;
 pub mod lint;
+pub mod order;
 pub mod package;
 pub mod resources;
 pub mod test;
@@ -319,6 +320,74 @@ pub fn run_all(
                     on_done(i, &result);
                     if let Ok(mut all) = results.lock() {
                         all[i] = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ExecError::Cancelled { description: "not run".to_owned() })))
+        .collect()
+}
+
+/// Runs `main` as [`run_all`] does and, behind them, `spare`: each `(i, process)` a
+/// follow-up of `main[i]`, run only once that one ran (a cache hit needs none), taking only
+/// the slots `main` leaves idle (the runner hands slots out first come, first served, and
+/// they come last); those not finished when the last of `main` ends are cancelled.
+/// `on_done` numbers `spare` after `main`; only `main`'s results are returned.
+pub fn run_with_spare(
+    goals: &Goals,
+    main: &[crate::exec::Process],
+    spare: &[(usize, crate::exec::Process)],
+    workers: usize,
+    on_done: &(dyn Fn(usize, &Result<crate::exec::ProcessResult, ExecError>) + Sync),
+) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let _ = goals.store.flush_access();
+    let spare_cancel = goals.cancel.child();
+    let next = AtomicUsize::new(0);
+    let main_left = AtomicUsize::new(main.len());
+    if main.is_empty() {
+        spare_cancel.cancel();
+    }
+    let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
+        Mutex::new((0..main.len()).map(|_| None).collect());
+    // Whether each of `main` ran (it finished, and not from the cache).
+    let ran = |i: usize| -> Option<bool> {
+        let all = results.lock().ok()?;
+        all.get(i)?.as_ref().map(|r| r.as_ref().is_ok_and(|r| r.source == crate::exec::ResultSource::Ran))
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, (main.len() + spare.len()).max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if let Some(process) = main.get(i) {
+                        let result = goals.runner.run(process, &goals.cancel);
+                        on_done(i, &result);
+                        if let Ok(mut all) = results.lock() {
+                            all[i] = Some(result);
+                        }
+                        if main_left.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            spare_cancel.cancel();
+                        }
+                    } else if let Some((of, process)) = spare.get(i - main.len()) {
+                        let mut done = ran(*of);
+                        while done.is_none() && !spare_cancel.is_cancelled() {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            done = ran(*of);
+                        }
+                        if done != Some(true) || spare_cancel.is_cancelled() {
+                            continue;
+                        }
+                        let result = goals.runner.run(process, &spare_cancel);
+                        on_done(i, &result);
+                    } else {
+                        break;
                     }
                 }
             });

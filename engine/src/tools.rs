@@ -11,6 +11,9 @@ const TOOLS_VERSION: &str = "2";
 /// The tools Pleat knows, with their shipped lockfiles and how they are started.
 const BUILTIN: &[(&str, &str, &str)] = &[
     ("pytest", "pytest", include_str!("../tools/pytest.lock")),
+    // Imported by Pleat's pytest plugin before Python 3.12 (its C tracer) to record which
+    // first-party lines a test file executed (`goals::order`); never on the tests' path.
+    ("coverage", "coverage", include_str!("../tools/coverage.lock")),
     ("ruff", "ruff", include_str!("../tools/ruff.lock")),
     ("mypy", "mypy", include_str!("../tools/mypy.lock")),
     ("flake8", "flake8", include_str!("../tools/flake8.lock")),

@@ -1,9 +1,11 @@
-"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, and the sandbox paths the tests tried to open, list or stat that did not exist; collects no test functions from a file that is no test module (run for its doctests or a file plugin's items)."""
+"""Pleat's pytest plugin: writes every test's outcome, duration, message and traceback frames as JSON to $PLEAT_RESULTS, the first-party lines the run executed to $PLEAT_COVERAGE, and the sandbox paths the tests tried to open, list or stat that did not exist; collects no test functions from a file that is no test module (run for its doctests or a file plugin's items)."""
 
+import glob
 import json
 import os
 import re
 import sys
+import warnings
 
 import pytest
 
@@ -188,7 +190,114 @@ def pytest_collectreport(report):
         _record(report.nodeid or "<collection>", "collect", "failed", 0.0, report.longrepr)
 
 
+# Coverage: which first-party lines the run executed, written to $PLEAT_COVERAGE (Pleat orders
+# the next runs by it). It never changes a result: every step is guarded, warnings are
+# silenced, nothing is printed, and it stays off when another tracer is active (pytest-cov's
+# --cov, a debugger). sys.monitoring where the interpreter has it (3.12+: each line reported
+# once, then disabled), else coverage's C tracer from Pleat's own environment
+# ($PLEAT_COVERAGE_ENV), imported without leaving that folder on the path.
+_coverage = None
+_monitored = None
+_MONITOR_ID = 4  # sys.monitoring's tool ids 0-5; 4 and 5 are free for anyone
+
+
+def _first_party(filename):
+    return filename.startswith(_ROOT) and not filename.startswith(_ROOT + ".pleat" + os.sep)
+
+
+def _start_monitoring():
+    global _monitored
+    mon = sys.monitoring
+    mon.use_tool_id(_MONITOR_ID, "pleat")
+    seen = set()
+    _monitored = seen
+
+    def line(code, number):
+        if _first_party(code.co_filename):
+            seen.add((code.co_filename, number))
+        return mon.DISABLE
+
+    mon.register_callback(_MONITOR_ID, mon.events.LINE, line)
+    mon.set_events(_MONITOR_ID, mon.events.LINE)
+
+
+def _start_coverage():
+    global _coverage
+    env = os.environ.get("PLEAT_COVERAGE_ENV")
+    if not env:
+        return
+    libs = glob.glob(os.path.join(env, "lib", "python*", "site-packages"))
+    if not libs:
+        return
+    before = list(sys.path)
+    sys.path.insert(0, libs[0])
+    try:
+        import coverage
+    finally:
+        sys.path[:] = before
+    cov = coverage.Coverage(data_file=None, config_file=False, include=[_ROOT + "*"], omit=[_ROOT + ".pleat/*"])
+    cov._warn_no_data = False
+    cov.start()
+    _coverage = cov
+
+
+def _coverage_wanted(config):
+    if not os.environ.get("PLEAT_COVERAGE"):
+        return False
+    if sys.gettrace() is not None or getattr(config.known_args_namespace, "cov_source", None):
+        return False
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    # Before the conftests (and what they import) load, and before pytest-cov starts.
+    try:
+        if _coverage_wanted(early_config):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if sys.version_info >= (3, 12):
+                    _start_monitoring()
+                else:
+                    _start_coverage()
+    except Exception:
+        pass
+    yield
+
+
+def _executed():
+    """{repository path: sorted lines} of the first-party files the run executed."""
+    lines = {}
+    if _monitored is not None:
+        sys.monitoring.set_events(_MONITOR_ID, 0)
+        sys.monitoring.free_tool_id(_MONITOR_ID)
+        for filename, number in _monitored:
+            lines.setdefault(_rel(filename), set()).add(number)
+    elif _coverage is not None:
+        _coverage.stop()
+        data = _coverage.get_data()
+        for filename in data.measured_files():
+            if _first_party(filename):
+                lines[_rel(filename)] = set(data.lines(filename) or ())
+    return {path: sorted(numbers) for path, numbers in sorted(lines.items())}
+
+
+def _write_coverage():
+    path = os.environ.get("PLEAT_COVERAGE")
+    if not path or (_coverage is None and _monitored is None):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            executed = _executed()
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump({"lines": executed}, out, separators=(",", ":"))
+    except Exception:
+        pass
+
+
 def pytest_sessionfinish(session, exitstatus):
+    _write_coverage()
     path = os.environ.get("PLEAT_RESULTS")
     if not path:
         return

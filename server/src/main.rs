@@ -106,6 +106,11 @@ pub enum Command {
         /// Only tests affected by files changed since this git ref.
         #[arg(long, value_name = "REF")]
         changed_since: Option<String>,
+        /// The order test files start in: `likely-first` (those whose last run executed the
+        /// changed lines, then those that executed a changed file, then the rest; with
+        /// --changed-since) or `path`.
+        #[arg(long, value_enum, default_value = "likely-first")]
+        order: TestOrder,
         /// Run even when a cached result exists.
         #[arg(long)]
         force: bool,
@@ -224,6 +229,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// `pleat test --order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestOrder {
+    LikelyFirst,
+    Path,
+}
+
 /// Runs one command; returns the exit code.
 fn run(cli: &Cli) -> Result<u8, Failure> {
     let setup = Setup {
@@ -253,10 +265,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Debug(command) => cli::debug::run(&setup, command),
         Command::Cache(command) => cli::cache::run(&setup, format, command),
         Command::Workflow(command) => cli::workflow::run(&setup, format, command),
-        Command::Test { specs, changed_since, force, timeout, extra_env, pytest_args, debug } => {
+        Command::Test { specs, changed_since, order, force, timeout, extra_env, pytest_args, debug } => {
             let command = cli::tools::TestCommand {
                 specs,
                 changed_since: changed_since.as_deref(),
+                likely_first: *order == TestOrder::LikelyFirst,
                 force: *force,
                 timeout: *timeout,
                 extra_env,

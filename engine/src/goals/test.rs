@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::resources::Resources;
-use super::{GoalError, Goals, run_all};
+use super::{GoalError, Goals};
 use crate::exec::{CacheScope, ExecError, Process, ProcessResult, ResultSource};
 use crate::graph::FileId;
 use crate::project::Project;
@@ -38,6 +38,38 @@ pub struct TestOptions {
     /// Results from the cache only: a file without one is left out of the answer, nothing
     /// runs and no environment is built (an editor showing the last results on start).
     pub cache_only: bool,
+    /// When runs record the first-party lines they executed (for [`super::order`]).
+    pub coverage: CoverageRuns,
+}
+
+/// When test runs record the first-party lines they executed, which order the next runs
+/// ([`super::order`]). Recording never changes a result; a run that records them has a key
+/// of its own. `PLEAT_COVERAGE=0` turns it off, `PLEAT_COVERAGE=always` makes it `Always`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CoverageRuns {
+    /// In every run where it is cheap (Python 3.12+: `sys.monitoring`, each line reported
+    /// once). Before 3.12 (coverage's C tracer: +75 % on attrs' suite) in a second run of
+    /// each whole file, on the cores the runs leave idle; those still waiting or running
+    /// when the last run ends are given up.
+    #[default]
+    Auto,
+    /// In every run.
+    Always,
+    /// Only the second runs, on every core, and their results are the answer (an editor
+    /// that is idle catches up).
+    Only,
+    Off,
+}
+
+impl CoverageRuns {
+    /// The mode after `PLEAT_COVERAGE`.
+    fn after_env(self) -> Self {
+        match std::env::var("PLEAT_COVERAGE").as_deref() {
+            Ok("0" | "off") => Self::Off,
+            Ok("always") => Self::Always,
+            _ => self,
+        }
+    }
 }
 
 /// A test's outcome.
@@ -271,6 +303,10 @@ pub fn environments(
 
 /// Runs the test files, then the plugin case files (`cases`: repository paths of
 /// pytest-mypy-plugins YAML files, [`Project::plugin_cases`]); results in that order.
+/// Processes start in that order too (a goal's first files first). `on_done` hears of each
+/// process as it ends, `each` gets each file's result as soon as it finishes (not for a
+/// run that did not finish: a timeout, a cancel, a sandbox error).
+#[expect(clippy::too_many_arguments, reason = "one callback per kind of listener")]
 pub fn test(
     goals: &Goals,
     project: &Project,
@@ -278,24 +314,105 @@ pub fn test(
     cases: &[String],
     options: &TestOptions,
     on_done: &(dyn Fn(&str, bool, Option<i32>) + Sync),
+    each: &(dyn Fn(&TestFileResult) + Sync),
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<TestFileResult>, GoalError> {
+    let mode = options.coverage.after_env();
     let planned = plan(goals, project, files, cases, options, progress)?;
-    let processes: Vec<Process> = planned.iter().map(|p| p.process.clone()).collect();
-    let results = run_all(goals, &processes, 16, &|i, result| {
-        let file = planned[i].file.as_str();
-        match result {
-            Ok(r) => on_done(file, r.source == ResultSource::Cache, Some(r.exit_code)),
-            Err(_) => on_done(file, false, None),
+    let coverage = match mode {
+        CoverageRuns::Off => None,
+        _ if options.cache_only => coverage_env(goals, &mut |_| {}),
+        _ => coverage_env(goals, progress),
+    };
+    // Inline: every process records; else a twin of each whole file's process does.
+    let inline = matches!(
+        (mode, &coverage),
+        (CoverageRuns::Always, Some(_)) | (CoverageRuns::Auto, Some(Recorder::Monitoring))
+    );
+    let mut twins: Vec<(usize, Process)> = Vec::new();
+    let mut processes = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let mut process = p.process.clone();
+        if let Some(coverage) = &coverage {
+            if inline {
+                with_coverage(&mut process, coverage);
+            } else if !options.cache_only && !options.only.contains_key(&p.file) {
+                let mut twin = process.clone();
+                with_coverage(&mut twin, coverage);
+                twin.description = format!("pytest {} (recording executed lines)", p.file);
+                twins.push((processes.len(), twin));
+            }
+        }
+        processes.push(process);
+    }
+    // Only the twins: they are the runs, and their results the answer.
+    let (main, spare, mains): (Vec<Process>, Vec<(usize, Process)>, Vec<usize>) =
+        if mode == CoverageRuns::Only {
+            let mains = twins.iter().map(|(i, _)| *i).collect();
+            (twins.into_iter().map(|(_, t)| t).collect(), Vec::new(), mains)
+        } else {
+            let twin_of = twins.iter().map(|(i, _)| *i).collect();
+            (processes, twins, twin_of)
+        };
+    let targets: Vec<&Planned> = if mode == CoverageRuns::Only {
+        mains.iter().map(|i| &planned[*i]).collect()
+    } else {
+        planned.iter().collect()
+    };
+    // Each finished file's result, interpreted as it finishes.
+    let interpreted: std::sync::Mutex<BTreeMap<usize, Result<TestFileResult, GoalError>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let recording = |i: usize| -> bool { inline || mode == CoverageRuns::Only || i >= main.len() };
+    let results = super::run_with_spare(goals, &main, &spare, 16, &|i, result| {
+        let (target, process) = match i.checked_sub(main.len()) {
+            None => (targets[i], &main[i]),
+            Some(twin) => (targets[mains[twin]], &spare[twin].1),
+        };
+        let file = target.file.as_str();
+        // A whole file's run that recorded what it executed, for the order of the next
+        // (best effort: it only orders).
+        if let Ok(r) = result
+            && recording(i)
+            && coverage.is_some()
+            && !options.only.contains_key(file)
+        {
+            let _ = super::order::record_last_run(
+                &goals.store,
+                &project.root,
+                file,
+                &process.input_root,
+                &r.output_root,
+            );
+        }
+        if i < main.len() {
+            match result {
+                Ok(r) => {
+                    on_done(file, r.source == ResultSource::Cache, Some(r.exit_code));
+                    let mut file = interpret(goals, project, file, Ok(r.clone()));
+                    if let Ok(file) = &mut file {
+                        target.resolve.clone_into(&mut file.resolve);
+                        each(file);
+                    }
+                    if let Ok(mut done) = interpreted.lock() {
+                        done.insert(i, file);
+                    }
+                }
+                Err(_) => on_done(file, false, None),
+            }
         }
     });
-    planned
-        .iter()
+    let mut interpreted = interpreted.into_inner().unwrap_or_default();
+    targets
+        .into_iter()
         .zip(results)
-        .filter(|(_, result)| !matches!(result, Err(ExecError::NotCached { .. })))
-        .map(|(planned, result)| {
-            let mut file = interpret(goals, project, &planned.file, result)?;
-            planned.resolve.clone_into(&mut file.resolve);
+        .enumerate()
+        .filter(|(_, (_, result))| !matches!(result, Err(ExecError::NotCached { .. })))
+        .map(|(i, (target, result))| {
+            if let Some(file) = interpreted.remove(&i) {
+                return file;
+            }
+            let mut file = interpret(goals, project, &target.file, result)?;
+            target.resolve.clone_into(&mut file.resolve);
             Ok(file)
         })
         .collect()
@@ -454,6 +571,50 @@ pub fn plan(
         processes.push(Planned { file: path, resolve: target.resolve.to_owned(), process });
     }
     Ok(processes)
+}
+
+/// Makes a test process record the first-party lines it executed: the plugin told where to
+/// write them, coverage's environment (before Python 3.12) given to it read-only.
+fn with_coverage(process: &mut Process, recorder: &Recorder) {
+    process.env.insert("PLEAT_COVERAGE".to_owned(), super::order::COVERAGE.to_owned());
+    process.output_files.insert(super::order::COVERAGE.to_owned());
+    if let Recorder::Coverage(env) = recorder {
+        process.env.insert("PLEAT_COVERAGE_ENV".to_owned(), env.root.to_string_lossy().into_owned());
+        process
+            .host_paths
+            .push(crate::exec::HostPath { path: env.root.clone(), fingerprint: Some(env.fingerprint) });
+    }
+}
+
+/// What records the lines a test run executed.
+enum Recorder {
+    /// Python 3.12+: `sys.monitoring`, nothing to install.
+    Monitoring,
+    /// coverage's C tracer, from its environment.
+    Coverage(ToolEnv),
+}
+
+/// What records the lines test runs executed (`goals::order`): `None` when nothing can
+/// (the coverage environment could not be built: said once).
+fn coverage_env(goals: &Goals, progress: &mut dyn FnMut(&str)) -> Option<Recorder> {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let mut version = goals.tools.interpreter.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    if (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (3, 12) {
+        return Some(Recorder::Monitoring);
+    }
+    let built = goals.spec("coverage").and_then(|spec| Ok(goals.tools.ensure(&spec, progress)?));
+    match built {
+        Ok(env) => Some(Recorder::Coverage(env)),
+        Err(GoalError::Tool(crate::tools::ToolError::NotBuilt { .. })) => None,
+        Err(e) => {
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                progress(&format!(
+                    "warning: coverage could not be installed, so test files run in path order instead of likely-failing first (results are unaffected): {e}"
+                ));
+            }
+            None
+        }
+    }
 }
 
 /// One pytest process to run: a test file or a plugin case file.

@@ -92,6 +92,8 @@ fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_jso
 pub struct TestCommand<'a> {
     pub specs: &'a [String],
     pub changed_since: Option<&'a str>,
+    /// `--order likely-first`: files whose last run executed changed lines first.
+    pub likely_first: bool,
     pub force: bool,
     pub timeout: Option<f64>,
     pub extra_env: &'a [String],
@@ -118,9 +120,10 @@ pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) ->
     } else {
         project.unreadable_tests().into_iter().filter(|u| others.contains(&u.path)).collect()
     };
+    let mut changed_files = Vec::new();
     if let Some(since) = command.changed_since {
-        let changed: Vec<FileId> =
-            git_changed(&project.root, since)?.iter().filter_map(|p| project.id(p)).collect();
+        changed_files = git_changed(&project.root, since)?;
+        let changed: Vec<FileId> = changed_files.iter().filter_map(|p| project.id(p)).collect();
         let affected = project.affected_tests(&changed);
         ids.retain(|id| affected.contains(id));
     }
@@ -146,6 +149,7 @@ pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) ->
         not_run: &not_run,
         cases: &cases,
         unreadable: &unreadable,
+        changed: if command.likely_first { &changed_files } else { &[] },
     };
     test(setup, format, &project, &ids, &options)
 }
@@ -162,6 +166,9 @@ pub struct TestArgs<'a> {
     pub cases: &'a [String],
     /// Selected test files that cannot be read: each a failure.
     pub unreadable: &'a [&'a engine::vfs::Unreadable],
+    /// Files changed (`--changed-since`): test files run likely-failing first
+    /// (`goals::order`); empty: by path.
+    pub changed: &'a [String],
 }
 
 /// `pleat test`: Pants-style lines per file, a summary; exit 1 when any file fails.
@@ -191,6 +198,7 @@ pub fn test(
         ..TestOptions::default()
     };
     let goals = setup.goals(project)?;
+    let tests = likely_first(&goals, project, tests, args.changed);
     let total = tests.len() + args.cases.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let cached_so_far = std::sync::atomic::AtomicUsize::new(0);
@@ -215,11 +223,19 @@ pub fn test(
         let files = if total == 1 { "test file" } else { "test files" };
         say(format_args!("running {total} {files}, {} at a time", engine::goals::parallelism()));
     }
-    let results =
-        engine::goals::test::test(&goals, project, &tests, args.cases, &options, &on_done, &mut |m| {
+    let results = engine::goals::test::test(
+        &goals,
+        project,
+        &tests,
+        args.cases,
+        &options,
+        &on_done,
+        &|_| {},
+        &mut |m| {
             progress(m);
-        })
-        .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
+        },
+    )
+    .map_err(|e| Failure { message: e.to_string(), code: 3 })?;
     let ran_failed = results.iter().filter(|r| !r.outcome.ok()).count();
     let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
@@ -257,6 +273,27 @@ pub fn test(
     out.finish()?;
     finish(&goals);
     Ok(u8::from(failed > 0))
+}
+
+/// Test files whose last run executed what changed first (their content now read from disk).
+fn likely_first(
+    goals: &engine::goals::Goals,
+    project: &Project,
+    tests: Vec<FileId>,
+    changed: &[String],
+) -> Vec<FileId> {
+    use engine::goals::order;
+    let changed: Vec<order::Changed> = changed
+        .iter()
+        .filter_map(|path| {
+            Some(order::Changed { path: path.clone(), text: std::fs::read(project.root.join(path)).ok()? })
+        })
+        .collect();
+    if changed.is_empty() {
+        return tests;
+    }
+    let paths: Vec<String> = tests.iter().map(|id| project.path(*id).to_owned()).collect();
+    order::likely_first(goals, &project.root, &paths, &changed).iter().filter_map(|p| project.id(p)).collect()
 }
 
 fn print_file(out: &mut Out, r: &TestFileResult) -> Result<(), Failure> {

@@ -217,6 +217,8 @@ mod tests {
             settings: Settings::default(),
             force: false,
             cache_only: false,
+            changed: BTreeSet::new(),
+            catch_up: false,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use engine::exec::Cancel;
 use engine::goals::check::CheckFinding;
 use engine::goals::lint::{LintOptions, LintedFile};
-use engine::goals::test::{TestFileResult, TestOptions};
+use engine::goals::test::{CoverageRuns, TestFileResult, TestOptions};
 use engine::goals::{self, Goals};
 use engine::graph::FileId;
 use engine::project::Project;
@@ -32,6 +32,13 @@ pub struct Job {
     /// Answers from the cache only: nothing runs, nothing is built, and what has no cached
     /// result is left out quietly (the last results shown again on start).
     pub cache_only: bool,
+    /// The saved files that started it: its test files run likely-failing first
+    /// (`goals::order`), each file's result published as it finishes.
+    pub changed: BTreeSet<String>,
+    /// Catching up while the editor is idle: its test files run again only to record the
+    /// lines they execute (`CoverageRuns::Only`); any other run cancels it, it is never
+    /// taken over, and its outcome is dropped.
+    pub catch_up: bool,
 }
 
 impl Job {
@@ -53,6 +60,7 @@ impl Job {
         self.tests.extend(older.tests.iter().cloned());
         self.force |= older.force;
         self.cache_only &= older.cache_only;
+        self.changed.extend(older.changed.iter().cloned());
     }
 
     /// True when a save of `path`, affecting `tests`, makes this run's results stale.
@@ -84,7 +92,39 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Runs a job; `progress` receives short lines ("tests 3/12, 2 cached").
+/// Part of a run's results, shown before the run ends.
+pub enum Early {
+    /// Lint and type-check findings, once those tools are done (before the tests run).
+    Findings { lint: Vec<LintedFile>, checks: Vec<(String, Vec<CheckFinding>)> },
+    /// One test file's result, as it finishes.
+    Test(TestFileResult),
+}
+
+impl Outcome {
+    /// A run's outcome so far, to show before the rest finishes.
+    pub fn early(job: Job, snapshot: Arc<Project>, dirty: HashSet<String>, early: Early) -> Self {
+        let (lint, checks, tests) = match early {
+            Early::Findings { lint, checks } => (lint, checks, Vec::new()),
+            Early::Test(result) => (Vec::new(), Vec::new(), vec![result]),
+        };
+        Self {
+            job,
+            snapshot,
+            dirty,
+            lint,
+            checks,
+            tests,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            cancelled: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+/// Runs a job; `progress` receives short lines ("tests 3/12, 2 cached"), `early` the lint and
+/// type-check findings before the tests start, then every test file's result as it finishes
+/// (in the order the files run).
 pub fn execute(
     base: &Goals,
     job: Job,
@@ -92,6 +132,7 @@ pub fn execute(
     dirty: HashSet<String>,
     cancel: &Cancel,
     progress: &(dyn Fn(String) + Sync),
+    early: &(dyn Fn(Early) + Sync),
 ) -> Outcome {
     let started = std::time::Instant::now();
     let mut outcome = Outcome {
@@ -149,8 +190,11 @@ pub fn execute(
             Err(e) => outcome.errors.push(e.to_string()),
         }
     }
-    let tests = ids(&job.tests);
+    let tests = likely_first(&goals, job, &project);
     if !tests.is_empty() && !cancel.is_cancelled() {
+        if !outcome.lint.is_empty() || !outcome.checks.is_empty() {
+            early(Early::Findings { lint: outcome.lint.clone(), checks: outcome.checks.clone() });
+        }
         let total = tests.len();
         let counts = std::sync::Mutex::new((0usize, 0usize));
         // The environment first (on a new machine it takes a while), so that "tests 0/N"
@@ -168,8 +212,10 @@ pub fn execute(
                     .iter()
                     .map(|(file, ids)| (file.clone(), ids.iter().cloned().collect()))
                     .collect(),
+                coverage: if job.catch_up { CoverageRuns::Only } else { CoverageRuns::Auto },
                 ..TestOptions::default()
             };
+            let each_test = |result: &TestFileResult| early(Early::Test(result.clone()));
             let on_done = |_: &str, cached: bool, _: Option<i32>| {
                 if let Ok(mut counts) = counts.lock() {
                     counts.0 += 1;
@@ -177,7 +223,7 @@ pub fn execute(
                     progress(format!("tests {}/{total}, {} cached", counts.0, counts.1));
                 }
             };
-            match goals::test::test(&goals, &project, &tests, &[], &options, &on_done, &mut say) {
+            match goals::test::test(&goals, &project, &tests, &[], &options, &on_done, &each_test, &mut say) {
                 Ok(results) => outcome.tests = results,
                 Err(e) => outcome.errors.push(e.to_string()),
             }
@@ -189,6 +235,26 @@ pub fn execute(
     outcome.cancelled = cancel.is_cancelled();
     outcome.elapsed = started.elapsed();
     outcome
+}
+
+/// The job's test files, those whose last run executed what its saved files changed first
+/// (their content now read from disk: the run reads the same).
+fn likely_first(goals: &Goals, job: &Job, project: &Project) -> Vec<FileId> {
+    let paths: Vec<String> = job.tests.iter().filter(|p| project.id(p).is_some()).cloned().collect();
+    let changed: Vec<goals::order::Changed> = job
+        .changed
+        .iter()
+        .filter_map(|path| {
+            let text = std::fs::read(job.root.join(path)).ok()?;
+            Some(goals::order::Changed { path: path.clone(), text })
+        })
+        .collect();
+    let ordered = if changed.is_empty() {
+        paths
+    } else {
+        goals::order::likely_first(goals, &job.root, &paths, &changed)
+    };
+    ordered.iter().filter_map(|p| project.id(p)).collect()
 }
 
 /// Several linters' findings for the same file become one list.

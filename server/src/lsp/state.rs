@@ -649,6 +649,7 @@ impl State {
             return None;
         }
         let present: BTreeSet<String> = ids.iter().map(|id| project.path(*id).to_owned()).collect();
+        let present_changed = present.clone();
         let affected: BTreeSet<String> =
             project.affected_tests(&ids).into_iter().map(|t| project.path(t).to_owned()).collect();
         let settings = self.settings.clone();
@@ -662,6 +663,7 @@ impl State {
         if settings.on_save.tests() {
             job.tests.clone_from(&affected);
         }
+        job.changed = present_changed;
         Some((job, affected))
     }
 
@@ -678,6 +680,8 @@ impl State {
             settings: self.settings.clone(),
             force: false,
             cache_only: false,
+            changed: BTreeSet::new(),
+            catch_up: false,
         }
     }
 
@@ -691,6 +695,14 @@ impl State {
         waiter: Option<oneshot::Sender<Value>>,
     ) {
         let mut waiters: Vec<oneshot::Sender<Value>> = waiter.into_iter().collect();
+        // Catching up on recorded lines gives way to any other run (and is never taken over).
+        self.running.retain(|r| {
+            let yields = r.job.catch_up && r.job.root == job.root;
+            if yields {
+                r.cancel.cancel();
+            }
+            !yields
+        });
         if let Some((path, tests)) = stale {
             let (superseded, kept): (Vec<Running>, Vec<Running>) = std::mem::take(&mut self.running)
                 .into_iter()
@@ -739,16 +751,38 @@ impl State {
             (1, _) => "running 1 test file".to_owned(),
             (n, _) => format!("running {n} test files"),
         };
-        self.status("running", &what, None);
         let cancel = Cancel::new();
         self.running.push(Running { job: job.clone(), cancel: cancel.clone(), waiters });
         let events = self.events.clone();
+        if job.catch_up {
+            // Quiet: no status, no progress, nothing published.
+            tokio::task::spawn_blocking(move || {
+                let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &|_| {}, &|_| {});
+                let _ = events.send(Event::RunDone(Box::new(outcome)));
+            });
+            return;
+        }
+        self.status("running", &what, None);
         let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat");
         tokio::task::spawn_blocking(move || {
             let report = |line: String| {
                 let _ = progress.send(line);
             };
-            let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report);
+            // Lint findings and each test file's result are shown as they come (a run of many
+            // files shows its first failure early); the whole outcome follows at the end.
+            let (each_job, each_snapshot, each_dirty, each_events) =
+                (job.clone(), Arc::clone(&snapshot), dirty.clone(), events.clone());
+            let each = move |early: runs::Early| {
+                let part = runs::Outcome::early(
+                    each_job.clone(),
+                    Arc::clone(&each_snapshot),
+                    each_dirty.clone(),
+                    early,
+                );
+                let query: super::Query = Box::new(move |state| Box::pin(state.early_results(part)));
+                let _ = each_events.send(Event::Query(query));
+            };
+            let outcome = runs::execute(&goals, job, snapshot, dirty, &cancel, &report, &each);
             let _ = events.send(Event::RunDone(Box::new(outcome)));
         });
     }
@@ -769,10 +803,26 @@ impl State {
         }
     }
 
+    /// Part of a run still in progress finished: its marks are shown now (a run that was
+    /// superseded or cancelled shows nothing).
+    async fn early_results(&mut self, one: Outcome) {
+        if !self.running.iter().any(|r| r.job.id == one.job.id && !r.cancel.is_cancelled()) {
+            return;
+        }
+        let Some(index) = self.workspaces.iter().position(|w| w.project.root == one.job.root) else { return };
+        let touched = self.workspaces[index].results.record(&one);
+        for path in &touched {
+            self.publish(index, path).await;
+        }
+    }
+
     async fn finished(&mut self, outcome: Outcome) {
         // A run that was superseded is no longer in the list: its results are never shown.
         let Some(position) = self.running.iter().position(|r| r.job.id == outcome.job.id) else { return };
         let running = self.running.remove(position);
+        if outcome.job.catch_up {
+            return;
+        }
         if outcome.cancelled {
             for waiter in running.waiters {
                 let _ = waiter.send(serde_json::json!({ "error": "the run was cancelled" }));
@@ -808,6 +858,15 @@ impl State {
             self.status("idle", &format!("✓ {passed} ✕ {failed}"), Some((passed, failed)));
         }
         self.refresh_lenses();
+        // Once nothing runs, the test files that ran record the lines they execute, on the
+        // idle cores (a cached recording costs a lookup), so that the next save can order
+        // them (`goals::order`).
+        if self.running.is_empty() && !outcome.job.cache_only && !outcome.tests.is_empty() {
+            let mut catch_up = self.new_job(index);
+            catch_up.tests = outcome.tests.iter().map(|t| t.file.clone()).collect();
+            catch_up.catch_up = true;
+            self.start(catch_up, None, None);
+        }
     }
 
     /// Shows the last results again: every test file (and, when saves lint, every file)

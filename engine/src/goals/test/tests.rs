@@ -46,6 +46,7 @@ fn run(
         &[],
         options,
         &|file, cached, _| done.lock().unwrap().push((file.to_owned(), cached)),
+        &|_| {},
         &mut |_| {},
     )
     .unwrap();

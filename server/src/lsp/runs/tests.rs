@@ -20,6 +20,8 @@ fn job(id: u64, lint: &[&str], tests: &[&str]) -> Job {
         settings: Settings::default(),
         force: false,
         cache_only: false,
+        changed: BTreeSet::new(),
+        catch_up: false,
     }
 }
 
