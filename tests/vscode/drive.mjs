@@ -122,6 +122,9 @@ try {
   await until('the unresolved import calc.formatting as a pleat diagnostic on report.py line 2', () =>
     state().diagnostics.find((d) => d.file === 'src/calc/report.py' && d.line === 2 && d.source === 'pleat' && /calc\.formatting/.test(d.message)));
   ok('unresolved import: squiggle in the editor, diagnostic on report.py:2');
+  const source = state().server;
+  if (source !== 'bundled') throw new Error(`the server should be the binary bundled in the .vsix, not one from ${source}`);
+  ok('the server is the binary bundled in the platform .vsix (no pleat.path, no pleat on PATH)');
 
   // 2. Lenses on a source module, after the server indexed the workspace.
   await open('src/calc/ops.py');
