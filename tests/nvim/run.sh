@@ -102,12 +102,40 @@ run_one() {
     echo "-- $name: $((SECONDS - started)) s, exit $rc" >&2
 }
 
+# No binary anywhere (no path, none on PATH, no .venv, no Mason): :checkhealth pleat says how
+# to install one.
+run_missing() {
+    local version=$1
+    local nvim=$repo/.cache/editor-tools/bin/nvim-$version dir=$work/nvim-$version-missing
+    rm -rf "$dir"
+    mkdir -p "$dir/ws" "$dir/home" "$dir/xdg"
+    (
+        cd "$dir/ws"
+        HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
+            XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache PATH=$(no_pleat_path) \
+            timeout 60 "$nvim" --headless -n -i NONE -u NONE --cmd "set rtp^=$repo/editors/nvim" \
+            -c "lua require('pleat').setup({ autostart = false })" -c 'silent checkhealth pleat' \
+            -c "silent write! $dir/health.txt" -c 'qa!' </dev/null >/dev/null 2>&1
+    ) || true
+    if grep -q 'no pleat binary found' "$dir/health.txt" 2>/dev/null && grep -q 'pip install pleat' "$dir/health.txt"; then
+        echo "  ok nvim-$version: with no binary anywhere, :checkhealth pleat says how to install one" >&2
+        total_passed=$((total_passed + 1))
+    else
+        echo "  FAILED nvim-$version: :checkhealth pleat without a binary:" >&2
+        cat "$dir/health.txt" >&2 2>/dev/null || echo "    (no output)" >&2
+        total_failed=$((total_failed + 1))
+        status=1
+    fi
+}
+
 if [ -z "$only" ] || [ "$only" = 0.11 ]; then
     run_one 0.11 setup
     run_one 0.11 enable
+    run_missing 0.11
 fi
 if [ -z "$only" ] || [ "$only" = 0.7 ]; then
     run_one 0.7 setup
+    run_missing 0.7
 fi
 
 echo "nvim: $total_passed passed, $total_failed failed"
