@@ -137,9 +137,17 @@ for _ in $(seq 120); do
 done
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || fail "code-server did not answer on port $port within 60 s"
 
+# A pleat of another version for pleat.path (the extension must warn): --version says 0.0.1.
+cat >"$run/other-pleat" <<EOF
+#!/bin/sh
+[ "\$1" = --version ] && { echo 'pleat 0.0.1 (another build)'; exit 0; }
+exec "$PLEAT_BIN" "\$@"
+EOF
+chmod +x "$run/other-pleat"
+
 say "driving VS Code with Chromium"
 status=0
-URL="http://127.0.0.1:$port/?folder=$ws" WS=$ws OUT=$out CHROMIUM=$chromium \
+URL="http://127.0.0.1:$port/?folder=$ws" WS=$ws OUT=$out CHROMIUM=$chromium OTHER_PLEAT=$run/other-pleat \
     PLAYWRIGHT=$playwright \
     timeout 240 "$node24" tests/vscode/drive.mjs || status=$?
 if [ $status -ne 0 ]; then
