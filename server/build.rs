@@ -1,4 +1,4 @@
-//! Build script: the git commit the binary is built from (`PLEAT_GIT_COMMIT`: short hash and commit date, or "unknown" outside a git checkout of this repository, as from the sdist), for `pleat --version`.
+//! Build script: the git commit the binary is built from (`PLEAT_GIT_COMMIT`: short hash and commit date; the variable itself when set, as scripts/release.sh sets it; else "commit unknown" outside a git checkout of this repository, as from the sdist), for `pleat --version`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +37,13 @@ fn commit(root: &Path) -> Option<(String, Vec<PathBuf>)> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // scripts/release.sh names the commit when maturin builds the wheel from the sdist, which
+    // holds no git folder.
+    println!("cargo:rerun-if-env-changed=PLEAT_GIT_COMMIT");
+    if let Some(given) = std::env::var("PLEAT_GIT_COMMIT").ok().filter(|given| !given.is_empty()) {
+        println!("cargo:rustc-env=PLEAT_GIT_COMMIT={given}");
+        return;
+    }
     let manifest =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.parent().unwrap_or(&manifest).to_path_buf();
