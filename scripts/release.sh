@@ -34,12 +34,17 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
     PLEAT_GIT_COMMIT=$(git log -1 --format='%h+changes %cs')
 fi
 export PLEAT_GIT_COMMIT
+# The sdist's files all carry one fixed old modification time, so cargo would take engine and
+# server built by an earlier release as fresh and ship them stale: their dist builds go first
+# (the dependencies stay).
+cargo clean -q --profile dist -p pleat -p pleat-engine
 maturin=$(scripts/install-maturin.sh)
 say "sdist, then the wheel built from it (maturin build --profile dist --sdist)"
 "$maturin" build --locked --profile dist --sdist --out "$out"
 binary=$target_dir/dist/pleat
 [ -x "$binary" ] || { echo "release.sh: maturin built no $binary" >&2; exit 1; }
-"$binary" --version
+"$binary" --version | grep -qF "($PLEAT_GIT_COMMIT)" \
+    || { echo "release.sh: $binary says \"$("$binary" --version)\", not commit $PLEAT_GIT_COMMIT: a stale build" >&2; exit 1; }
 
 say "binary tarball"
 name=pleat-$version-x86_64-unknown-linux-gnu
