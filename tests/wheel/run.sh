@@ -7,14 +7,14 @@
 #
 # Which binary: maturin reuses the target folder, so with the default `--profile dev` the wheel
 # holds the debug binary scripts/test.sh has built already (no second compile; about 40 MB).
-# scripts/release.sh builds the stripped release wheel (`--profile dist`) the same way;
-# `tests/wheel/run.sh --profile dist` tests that one after it.
+# scripts/release.sh builds the stripped release wheel (`--profile dist`) from the sdist;
+# `tests/wheel/run.sh --wheel dist/release/pleat-*.whl` tests that one.
 # The last line is "wheel: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-profile=dev
-[ "${1:-}" = "--profile" ] && profile=${2:?"--profile needs a cargo profile"}
+given=""
+[ "${1:-}" = "--wheel" ] && given=$(realpath "${2:?"--wheel needs a wheel file"}")
 
 passed=0 failed=0
 check() { # check NAME COMMAND...: runs it, counts it, shows its output when it fails
@@ -34,11 +34,15 @@ version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Carg
 work=$repo/.cache/wheel-test
 rm -rf "$work"
 mkdir -p "$work"
-maturin=$(scripts/install-maturin.sh)
-echo "== wheel: maturin build --profile $profile" >&2
-"$maturin" build --quiet --locked --profile "$profile" --out "$work/dist" >"$work/build.log" 2>&1 \
-    || { tail -30 "$work/build.log" >&2; echo "wheel: 0 passed, 1 failed"; exit 1; }
-wheel=$(ls "$work"/dist/pleat-"$version"-py3-none-manylinux_*_x86_64.whl)
+if [ -n "$given" ]; then
+    wheel=$given
+else
+    maturin=$(scripts/install-maturin.sh)
+    echo "== wheel: maturin build --profile dev" >&2
+    "$maturin" build --quiet --locked --profile dev --out "$work/dist" >"$work/build.log" 2>&1 \
+        || { tail -30 "$work/build.log" >&2; echo "wheel: 0 passed, 1 failed"; exit 1; }
+    wheel=$(ls "$work"/dist/pleat-"$version"-py3-none-manylinux_*_x86_64.whl)
+fi
 echo "== $(basename "$wheel"): $(du -h "$wheel" | cut -f1)" >&2
 
 python3 -m venv "$work/venv"
