@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, unit and end-to-end tests, and the
-# editor clients in real editors (VS Code through code-server and Chromium, Neovim 0.11 and
+# Runs every test of the project: formatting, lints, unit and end-to-end tests, the wheel
+# installed into a fresh venv, and the editor clients in real editors (VS Code through code-server and Chromium, Neovim 0.11 and
 # 0.7, Emacs with Eglot). `--skip-editors` leaves the editors out, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,11 +40,17 @@ else
     cargo test --workspace --locked --no-fail-fast || status=1
 fi
 
+# The install path: a wheel of the debug binary just built (maturin reuses target/: no second
+# compile), installed into a fresh venv, run as a user would (scripts/release.sh builds the
+# stripped release wheel the same way).
+echo "== the wheel: pip install, pleat --version, pleat graph, pleat lsp (tests/wheel/run.sh)"
+cargo build -q --locked -p pleat
+tests/wheel/run.sh || status=1
+
 if [ "$skip_editors" = 1 ]; then
     echo "== SKIPPED: the real-editor tests (VS Code, Neovim, Emacs), because of --skip-editors"
 else
     echo "== editors: VS Code (code-server + Chromium), Neovim, Emacs"
-    cargo build -q --locked -p pleat
     export PLEAT_BIN="$PWD/target/debug/pleat"
     tests/vscode/run.sh || status=1
     scripts/test-editors.sh || status=1

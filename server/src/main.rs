@@ -19,7 +19,7 @@ use setup::Setup;
 
 /// Pleat: the import graph of a Python repository, from the terminal.
 #[derive(Parser, Debug)]
-#[command(name = "pleat", version, about, long_about = None)]
+#[command(name = "pleat", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PLEAT_GIT_COMMIT"), ")"), about, long_about = None)]
 pub struct Cli {
     /// The repository root (default: the nearest ancestor with pleat.toml or a
     /// pyproject.toml holding [tool.pleat], else the git root, else the current folder).

@@ -13,8 +13,11 @@ vim.opt.swapfile = false
 vim.opt.shadafile = 'NONE'
 vim.opt.more = false
 
+-- An empty PLEAT_BIN gives no path: the plugin finds the binary itself (run.sh puts it in the
+-- fixture's .venv/bin/pleat, with no pleat on PATH).
+local bin = assert(os.getenv('PLEAT_BIN'), 'PLEAT_BIN is not set')
 local options = {
-  path = assert(os.getenv('PLEAT_BIN'), 'PLEAT_BIN is not set'),
+  path = bin ~= '' and bin or nil,
   cache_dir = os.getenv('PLEAT_CACHE_DIR'),
   quickfix = 'fill',
   notify = true,

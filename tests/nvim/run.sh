@@ -32,6 +32,16 @@ cache=$repo/.cache/editor-tests-pleat-cache
 work=$repo/.cache/editor-tests/nvim
 mkdir -p "$cache" "$work"
 
+# PATH without any folder that holds a pleat.
+no_pleat_path() {
+    local dir kept=()
+    IFS=: read -ra dirs <<<"$PATH"
+    for dir in "${dirs[@]}"; do
+        [ -x "$dir/pleat" ] || kept+=("$dir")
+    done
+    (IFS=:; echo "${kept[*]}")
+}
+
 total_passed=0
 total_failed=0
 status=0
@@ -44,7 +54,16 @@ run_one() {
     # Neovim writes nothing outside the run's folder (logs, shada, state).
     mkdir -p "$dir/home" "$dir/xdg/config" "$dir/xdg/data" "$dir/xdg/state" "$dir/xdg/cache"
     # The plugin is given the binary as "~/pleat", as a user's config would: it must expand it.
+    # In the 0.11 setup() run it is given none and finds the project's .venv/bin/pleat (where
+    # `pip install pleat` into the project puts it), with no pleat on PATH.
     ln -sfn "$PLEAT_BIN" "$dir/home/pleat"
+    local bin='~/pleat' expect="" path=$PATH
+    if [ "$version-$mode" = 0.11-setup ]; then
+        mkdir -p "$dir/ws/.venv/bin"
+        ln -sfn "$PLEAT_BIN" "$dir/ws/.venv/bin/pleat"
+        bin="" expect="the project's .venv"
+        path=$(no_pleat_path)
+    fi
     local package=""
     if [ "$mode" = enable ]; then
         # Installed as a package, the way vim.pack (or a copy into pack/*/start) does it.
@@ -59,7 +78,7 @@ run_one() {
         cd "$dir/ws"
         HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
             XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache \
-            PLEAT_REPO=$repo PLEAT_BIN='~/pleat' PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
+            PATH=$path PLEAT_REPO=$repo PLEAT_BIN=$bin PLEAT_EXPECT_SOURCE=$expect PLEAT_CACHE_DIR=$cache PLEAT_MODE=$mode \
             PLEAT_FIXTURE=$dir/ws PLEAT_LABEL=$name PLEAT_PACKAGE=$package \
             timeout 600 "$nvim" --headless -n -i NONE -u "$repo/tests/nvim/init.lua" \
             -c "lua local ok, e = pcall(dofile, '$repo/tests/nvim/spec.lua') if not ok then io.stderr:write('spec error: ' .. tostring(e) .. '\\n') vim.cmd('cq 2') end" \
@@ -83,12 +102,40 @@ run_one() {
     echo "-- $name: $((SECONDS - started)) s, exit $rc" >&2
 }
 
+# No binary anywhere (no path, none on PATH, no .venv, no Mason): :checkhealth pleat says how
+# to install one.
+run_missing() {
+    local version=$1
+    local nvim=$repo/.cache/editor-tools/bin/nvim-$version dir=$work/nvim-$version-missing
+    rm -rf "$dir"
+    mkdir -p "$dir/ws" "$dir/home" "$dir/xdg"
+    (
+        cd "$dir/ws"
+        HOME=$dir/home XDG_CONFIG_HOME=$dir/xdg/config XDG_DATA_HOME=$dir/xdg/data \
+            XDG_STATE_HOME=$dir/xdg/state XDG_CACHE_HOME=$dir/xdg/cache PATH=$(no_pleat_path) \
+            timeout 60 "$nvim" --headless -n -i NONE -u NONE --cmd "set rtp^=$repo/editors/nvim" \
+            -c "lua require('pleat').setup({ autostart = false })" -c 'silent checkhealth pleat' \
+            -c "silent write! $dir/health.txt" -c 'qa!' </dev/null >/dev/null 2>&1
+    ) || true
+    if grep -q 'no pleat binary found' "$dir/health.txt" 2>/dev/null && grep -q 'pip install pleat' "$dir/health.txt"; then
+        echo "  ok nvim-$version: with no binary anywhere, :checkhealth pleat says how to install one" >&2
+        total_passed=$((total_passed + 1))
+    else
+        echo "  FAILED nvim-$version: :checkhealth pleat without a binary:" >&2
+        cat "$dir/health.txt" >&2 2>/dev/null || echo "    (no output)" >&2
+        total_failed=$((total_failed + 1))
+        status=1
+    fi
+}
+
 if [ -z "$only" ] || [ "$only" = 0.11 ]; then
     run_one 0.11 setup
     run_one 0.11 enable
+    run_missing 0.11
 fi
 if [ -z "$only" ] || [ "$only" = 0.7 ]; then
     run_one 0.7 setup
+    run_missing 0.7
 fi
 
 echo "nvim: $total_passed passed, $total_failed failed"

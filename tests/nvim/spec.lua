@@ -303,6 +303,11 @@ local function run()
   check(':checkhealth pleat reports the binary, its version and the client',
     text:find('pleat 0.', 1, true) ~= nil and text:find('OK', 1, true) ~= nil and text:find('client %d+, root ') ~= nil, text)
   check(':checkhealth pleat reports no error', not text:find('ERROR', 1, true), text)
+  local source = os.getenv('PLEAT_EXPECT_SOURCE') or ''
+  if source ~= '' then
+    check(':checkhealth pleat says the binary was found through ' .. source,
+      text:find('found through ' .. source, 1, true) ~= nil, text)
+  end
 
   -- 12. :PleatExport: the virtualenv is made, its interpreter said, and a Python language
   -- server of the workspace (a stand-in called pyright: another `pleat lsp`) gets it as

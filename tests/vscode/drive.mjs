@@ -122,6 +122,9 @@ try {
   await until('the unresolved import calc.formatting as a pleat diagnostic on report.py line 2', () =>
     state().diagnostics.find((d) => d.file === 'src/calc/report.py' && d.line === 2 && d.source === 'pleat' && /calc\.formatting/.test(d.message)));
   ok('unresolved import: squiggle in the editor, diagnostic on report.py:2');
+  const source = state().server;
+  if (source !== 'bundled') throw new Error(`the server should be the binary bundled in the .vsix, not one from ${source}`);
+  ok('the server is the binary bundled in the platform .vsix (no pleat.path, no pleat on PATH)');
 
   // 2. Lenses on a source module, after the server indexed the workspace.
   await open('src/calc/ops.py');
@@ -301,6 +304,14 @@ try {
   });
   await until('the status bar item showing the stop', () => state().status === '$(error) Pleat' || { problem: state().status });
   ok(`wrong pleat.path: ${toast.slice(0, 120)}…`);
+
+  // 13. A pleat.path binary of another version than the bundled one: a warning says so.
+  fs.writeFileSync(`${ws}/.vscode/settings.json`, JSON.stringify({ ...settings, 'pleat.path': process.env.OTHER_PLEAT }));
+  const warning = await until('a warning that pleat.path and the bundled binary differ in version', async () => {
+    const texts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));
+    return texts.find((t) => t.includes('pleat 0.0.1 (another build)') && t.includes('this extension ships pleat ')) || { problem: texts };
+  });
+  ok(`pleat.path of another version: ${warning.slice(0, 160)}…`);
 
   log(`status bar: ${JSON.stringify(await statusBar())}`);
   console.log(`vscode: ${passed} passed, 0 failed`);

@@ -2,7 +2,8 @@
 # End-to-end test of the VS Code extension in a real VS Code: code-server with the packaged
 # .vsix and the real `pleat lsp`, driven by Debian's Chromium through playwright-core
 # (tests/vscode/drive.mjs holds the checks). Installs what it needs first
-# (scripts/install-vscode-test-deps.sh), builds pleat (debug; PLEAT_BIN overrides) and the .vsix,
+# (scripts/install-vscode-test-deps.sh), builds pleat (debug; PLEAT_BIN overrides) and the platform
+# .vsix with it inside (no pleat.path, no pleat on PATH: the bundled binary is what runs),
 # writes the fixture workspace anew, and runs everything with HOME, XDG_* and TMPDIR inside
 # tests/vscode/.out/run. Screenshots: tests/vscode/.out/*.png. With --screenshot, the picture of
 # a failing test is also copied to docs/images/vscode.png.
@@ -32,16 +33,22 @@ if [ -z "${PLEAT_BIN:-}" ]; then
 fi
 [ -x "$PLEAT_BIN" ] || fail "no pleat binary at $PLEAT_BIN"
 
-say "packaging the extension (npm run package)"
-(cd vscode-extension && npm run package --silent >/dev/null 2>"$repo/tests/vscode/.package.log") \
-    || { cat tests/vscode/.package.log >&2; fail "npm run package failed in vscode-extension/"; }
-rm -f tests/vscode/.package.log
-
 out=$repo/tests/vscode/.out
 run=$out/run
 cache=${PLEAT_E2E_CACHE_DIR:-$repo/.cache/pleat-e2e}
 rm -rf "$run" "$out"/*.png "$out"/*.json
 mkdir -p "$run"/{home,tmp,user/User,exts} "$cache"
+
+# The platform .vsix with the binary inside, as a user installs it: the test sets no pleat.path
+# and leaves no pleat on PATH, so the bundled binary is what runs. The debug binary is shipped
+# without its debug information (a copy, stripped: 5 times smaller to zip and unpack).
+say "packaging the extension (npm run package -- --target linux-x64 --binary …)"
+strip --strip-debug -o "$run/pleat" "$PLEAT_BIN" 2>/dev/null || cp "$PLEAT_BIN" "$run/pleat"
+vsix=$repo/vscode-extension/pleat-linux-x64.vsix
+(cd vscode-extension && npm run package --silent -- --target linux-x64 --binary "$run/pleat" -o "$vsix" \
+    >/dev/null 2>"$repo/tests/vscode/.package.log") \
+    || { cat tests/vscode/.package.log >&2; fail "npm run package failed in vscode-extension/"; }
+rm -f tests/vscode/.package.log "$run/pleat"
 mkdir -p .cache && { [ -f .cache/.gitignore ] || printf '*\n' >.cache/.gitignore; }
 
 # The fixture: a source module, a test importing it, a module with an unresolved import.
@@ -75,7 +82,6 @@ def total(a, b):
 EOF
 cat >"$ws/.vscode/settings.json" <<EOF
 {
-  "pleat.path": "$PLEAT_BIN",
   "pleat.cacheDir": "$cache",
   "pleat.trace.server": "messages"
 }
@@ -103,17 +109,20 @@ cat >"$run/user/User/settings.json" <<'EOF'
 }
 EOF
 
-# code-server with everything it writes inside $run.
+# code-server with everything it writes inside $run, and no folder holding a pleat on PATH.
+path=$(dirname "$node24")
+IFS=: read -ra dirs <<<"$PATH"
+for dir in "${dirs[@]}"; do [ -x "$dir/pleat" ] || path=$path:$dir; done
 cat >"$run/code-server.sh" <<EOF
 #!/usr/bin/env bash
 export HOME=$run/home TMPDIR=$run/tmp XDG_CONFIG_HOME=$run/home/.config XDG_DATA_HOME=$run/home/.local/share \\
-    XDG_CACHE_HOME=$run/home/.cache PATH=$(dirname "$node24"):\$PATH PLEAT_E2E_DUMP=$out/state.json
+    XDG_CACHE_HOME=$run/home/.cache PATH=$path PLEAT_E2E_DUMP=$out/state.json
 exec "$code_server" --auth none --disable-telemetry --disable-update-check --disable-workspace-trust \\
     --disable-getting-started-override --log trace --user-data-dir $run/user --extensions-dir $run/exts "\$@"
 EOF
 chmod +x "$run/code-server.sh"
 say "installing the .vsix into code-server"
-"$run/code-server.sh" --install-extension "$repo/vscode-extension/pleat.vsix" >"$run/install.log" 2>&1 \
+"$run/code-server.sh" --install-extension "$vsix" >"$run/install.log" 2>&1 \
     || { cat "$run/install.log" >&2; fail "code-server --install-extension failed"; }
 
 port=$("$node24" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
@@ -128,9 +137,17 @@ for _ in $(seq 120); do
 done
 curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || fail "code-server did not answer on port $port within 60 s"
 
+# A pleat of another version for pleat.path (the extension must warn): --version says 0.0.1.
+cat >"$run/other-pleat" <<EOF
+#!/bin/sh
+[ "\$1" = --version ] && { echo 'pleat 0.0.1 (another build)'; exit 0; }
+exec "$PLEAT_BIN" "\$@"
+EOF
+chmod +x "$run/other-pleat"
+
 say "driving VS Code with Chromium"
 status=0
-URL="http://127.0.0.1:$port/?folder=$ws" WS=$ws OUT=$out CHROMIUM=$chromium \
+URL="http://127.0.0.1:$port/?folder=$ws" WS=$ws OUT=$out CHROMIUM=$chromium OTHER_PLEAT=$run/other-pleat \
     PLAYWRIGHT=$playwright \
     timeout 240 "$node24" tests/vscode/drive.mjs || status=$?
 if [ $status -ne 0 ]; then

@@ -1,5 +1,6 @@
 // client.ts owns the language client: finding the `pleat` binary, starting `pleat lsp` on
 // stdio, the settings the server reads, and typed calls to the server's pleat.* commands.
+import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
@@ -11,14 +12,57 @@ import {
   ServerOptions,
 } from 'vscode-languageclient/node';
 
+/** Where the binary came from: the setting, the extension's own `bin/`, or PATH. */
+export type ServerSource = 'pleat.path' | 'bundled' | 'PATH';
+
+/** `bin/pleat` inside the extension: present in the platform .vsix, absent in the universal one. */
+export function bundledPath(extensionPath: string): string | undefined {
+  const bundled = path.join(extensionPath, 'bin', process.platform === 'win32' ? 'pleat.exe' : 'pleat');
+  return fs.existsSync(bundled) ? bundled : undefined;
+}
+
 /** The binary: `pleat.path`, else `bin/pleat` shipped inside the extension, else `pleat` on PATH. */
-export function serverPath(extensionPath: string): string {
+export function findServer(extensionPath: string): { command: string; source: ServerSource } {
   const configured = vscode.workspace.getConfiguration('pleat').get<string>('path', '');
   if (configured) {
-    return configured;
+    return { command: configured, source: 'pleat.path' };
   }
-  const bundled = path.join(extensionPath, 'bin', process.platform === 'win32' ? 'pleat.exe' : 'pleat');
-  return fs.existsSync(bundled) ? bundled : 'pleat';
+  const bundled = bundledPath(extensionPath);
+  return bundled ? { command: bundled, source: 'bundled' } : { command: 'pleat', source: 'PATH' };
+}
+
+export function serverPath(extensionPath: string): string {
+  return findServer(extensionPath).command;
+}
+
+/** `pleat --version`'s first line ("pleat 0.1.0 (abc1234 2026-12-01)"), or undefined when it fails. */
+export function binaryVersion(binary: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(binary, ['--version'], { timeout: 10000 }, (error, stdout) => {
+      resolve(error ? undefined : stdout.split('\n')[0].trim() || undefined);
+    });
+  });
+}
+
+/**
+ * When `pleat.path` overrides the binary this extension ships and the two report different
+ * versions, a sentence saying so (the extension and the server may disagree on commands and
+ * settings); else undefined.
+ */
+export async function versionMismatch(extensionPath: string): Promise<string | undefined> {
+  const chosen = findServer(extensionPath);
+  const bundled = bundledPath(extensionPath);
+  if (chosen.source !== 'pleat.path' || !bundled) {
+    return undefined;
+  }
+  const [configured, shipped] = await Promise.all([binaryVersion(chosen.command), binaryVersion(bundled)]);
+  if (!configured || !shipped || configured === shipped) {
+    return undefined;
+  }
+  return (
+    `Pleat: "pleat.path" (${chosen.command}) is ${configured}, but this extension ships ${shipped}. ` +
+    'Commands or settings may not match; clear "pleat.path" to use the bundled binary.'
+  );
 }
 
 /** The settings the server reads (initializationOptions and didChangeConfiguration). */

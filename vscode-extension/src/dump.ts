@@ -1,10 +1,10 @@
 // dump.ts owns the state dump for the end-to-end test: when PLEAT_E2E_DUMP names a file, the
-// diagnostics, test items, test results and status bar text are written there as JSON on change.
+// diagnostics, test items, test results, status bar text and where the server binary came from are written there as JSON on change.
 import * as fs from 'fs';
 import * as vscode from 'vscode';
 import { TestTree } from './tests';
 
-export function startDump(tests: TestTree, statusText: () => string): vscode.Disposable[] {
+export function startDump(tests: TestTree, statusText: () => string, serverSource: () => string): vscode.Disposable[] {
   const file = process.env.PLEAT_E2E_DUMP;
   if (!file) {
     return [];
@@ -20,7 +20,7 @@ export function startDump(tests: TestTree, statusText: () => string): vscode.Dis
         message: d.message,
       })),
     );
-    const state = { status: statusText(), diagnostics, tests: tests.itemIds(), runs: tests.runs, results: [...tests.results.values()] };
+    const state = { status: statusText(), server: serverSource(), diagnostics, tests: tests.itemIds(), runs: tests.runs, results: [...tests.results.values()] };
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2));
     fs.renameSync(`${file}.tmp`, file);
   };

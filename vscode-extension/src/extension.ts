@@ -2,13 +2,15 @@
 // the palette commands, and the language client's life (start, restart, server notifications).
 import * as vscode from 'vscode';
 import { LanguageClient, Middleware, State } from 'vscode-languageclient/node';
-import { TestReport, createClient, serverPath } from './client';
+import { TestReport, createClient, findServer, serverPath, versionMismatch } from './client';
 import { afterServerCommand, registerCommands } from './commands';
 import { startDump } from './dump';
 import { ServerStatus, StatusItem } from './status';
 import { TestTree } from './tests';
 
 let client: LanguageClient | undefined;
+/** Where the running server's binary came from (for the end-to-end test's dump). */
+let serverSource = '';
 
 export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel('Pleat', { log: true });
@@ -40,6 +42,15 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
       }
     });
     client = c;
+    const server = findServer(ctx.extensionPath);
+    output.info(`starting ${server.command} lsp (from ${server.source})`);
+    serverSource = server.source;
+    void versionMismatch(ctx.extensionPath).then((warning) => {
+      if (warning) {
+        output.warn(warning);
+        void vscode.window.showWarningMessage(warning);
+      }
+    });
     try {
       await c.start();
       tests.setClient(c);
@@ -74,7 +85,7 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
     status,
     tests,
     ...registerCommands({ client: () => client, restart, tests, output }),
-    ...startDump(tests, () => status.text),
+    ...startDump(tests, () => status.text, () => serverSource),
     vscode.workspace.onDidChangeConfiguration((e) => {
       // The other settings reach the running server through didChangeConfiguration.
       if (e.affectsConfiguration('pleat.path') || e.affectsConfiguration('pleat.cacheDir')) {

@@ -34,12 +34,24 @@ function M.check()
   end
 
   h.start('pleat binary')
-  local cmd = pleat.cmd()
-  local exe = compat.exepath(cmd[1])
+  local found = pleat.find()
+  local exe = found.path and compat.exepath(found.path)
   if not exe then
-    h.error(string.format('"%s" is not an executable; build it (cargo build --release -p pleat) and put '
-      .. 'it on PATH, or give its path: require("pleat").setup({ path = "/path/to/pleat" })', cmd[1]))
+    if found.path then
+      h.error(string.format('%s (from %s) is not an executable', found.path, found.source))
+    else
+      local looked = {}
+      for _, candidate in ipairs(pleat.candidates(vim.fn.getcwd())) do
+        table.insert(looked, string.format('%s (%s)', candidate.path, candidate.source))
+      end
+      h.error('no pleat binary found; looked for pleat on PATH, then in ' .. table.concat(looked, ', '), {
+        'install it: pip install pleat, uv tool install pleat or pipx install pleat (puts it on PATH)',
+        "or into the project's virtualenv: .venv/bin/pip install pleat (or uv pip install pleat)",
+        'or build it: cargo build --release -p pleat, then require("pleat").setup({ path = "…/target/release/pleat" })',
+      })
+    end
   else
+    h.ok(string.format('using %s, found through %s', exe, found.source))
     local out, code = compat.run({ exe, '--version' })
     out = vim.trim(out or '')
     if code ~= 0 then
@@ -54,6 +66,7 @@ function M.check()
       end
     end
   end
+  local cmd = pleat.cmd()
   h.info('server command: ' .. table.concat(cmd, ' '))
 
   h.start('clients')

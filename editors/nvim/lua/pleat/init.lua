@@ -15,8 +15,9 @@ M.name = 'pleat'
 M.defaults = {
   -- The server's command line. Default: { path, ["--cache-dir", cache_dir,] "lsp" }.
   cmd = nil,
-  -- The pleat binary.
-  path = 'pleat',
+  -- The pleat binary. Default (nil): found by M.find(): `pleat` on PATH, the project's
+  -- .venv/bin/pleat, then Mason's bin folder.
+  path = nil,
   -- Where pleat keeps its caches (its --cache-dir); default: pleat's own choice.
   cache_dir = nil,
   -- Server settings (see the README): onSave, lint = { tools }, typecheck, test = { timeout }.
@@ -49,11 +50,50 @@ local function notify(message, level)
 end
 M.notify = notify
 
-function M.cmd()
+--- The places M.find() looks for the binary when no `cmd` or `path` is given, in order, for a
+--- project rooted at `root`: { { path, source } }.
+function M.candidates(root)
+  local sep = package.config:sub(1, 1)
+  local candidates = {}
+  local on_path = compat.exepath('pleat')
+  if on_path then
+    table.insert(candidates, { path = on_path, source = 'PATH' })
+  end
+  table.insert(candidates, { path = table.concat({ root, '.venv', 'bin', 'pleat' }, sep), source = "the project's .venv" })
+  table.insert(candidates, {
+    path = table.concat({ vim.fn.stdpath('data'), 'mason', 'bin', 'pleat' }, sep),
+    source = 'Mason',
+  })
+  return candidates
+end
+
+--- The binary and where it came from, for a project rooted at `root` (default: the current
+--- folder): setup({ cmd = … }) or setup({ path = … }), else `pleat` on PATH, the project's
+--- .venv/bin/pleat (`pip install pleat` or `uv tool install` into the project), Mason's
+--- bin/pleat. Returns { path, source } with path nil when none is found.
+function M.find(root)
+  if M.options.cmd then
+    return { path = M.options.cmd[1], source = 'setup({ cmd = … })' }
+  end
+  if M.options.path then
+    -- "~/src/pleat/…": no shell expands it later
+    return { path = vim.fn.expand(M.options.path), source = 'setup({ path = … })' }
+  end
+  for _, candidate in ipairs(M.candidates(root or vim.fn.getcwd())) do
+    if vim.fn.executable(candidate.path) == 1 then
+      return candidate
+    end
+  end
+  return { path = nil, source = 'nowhere' }
+end
+
+function M.cmd(root)
   if M.options.cmd then
     return M.options.cmd
   end
-  local cmd = { vim.fn.expand(M.options.path) } -- "~/src/pleat/…": no shell expands it later
+  -- Nothing found: "pleat", so that the start fails with Neovim's own message and
+  -- :checkhealth pleat says how to install it.
+  local cmd = { M.find(root).path or 'pleat' }
   if M.options.cache_dir then
     vim.list_extend(cmd, { '--cache-dir', vim.fn.expand(M.options.cache_dir) })
   end
@@ -175,11 +215,11 @@ local function lens_commands()
 end
 
 --- The client configuration, as vim.lsp.start()/start_client() and vim.lsp.config() take it.
-function M.lsp_config()
+function M.lsp_config(root)
   local settings = M.options.settings or {}
   local config = {
     name = M.name,
-    cmd = M.cmd(),
+    cmd = M.cmd(root),
     filetypes = M.options.filetypes,
     init_options = settings,
     settings = { pleat = settings },
@@ -212,7 +252,7 @@ function M.attach(bufnr)
   if not root then
     return nil
   end
-  local config = M.lsp_config()
+  local config = M.lsp_config(root)
   config.root_dir = root
   config.workspace_folders = { { uri = vim.uri_from_fname(root), name = root } }
   return compat.start(config, bufnr)
