@@ -70,20 +70,21 @@ end
 
 --- Starts (or reuses) a client for `config.root_dir` and attaches it to `bufnr`.
 --- 0.8+ has vim.lsp.start, which reuses a client of the same name and root; on 0.7 we keep
---- the map ourselves.
-local started = {} -- root_dir → client id (0.7 only)
+--- the map (by name and root) ourselves.
+local started = {} -- name and root_dir → client id (0.7 only)
 function M.start(config, bufnr)
   if vim.lsp.start then
     return vim.lsp.start(config, { bufnr = bufnr })
   end
-  local id = started[config.root_dir]
+  local key = (config.name or '') .. '\0' .. config.root_dir
+  local id = started[key]
   local client = id and vim.lsp.get_client_by_id(id)
   if not client or M.stopped(client) then
     id = vim.lsp.start_client(config)
     if not id then
       return nil
     end
-    started[config.root_dir] = id
+    started[key] = id
   end
   vim.lsp.buf_attach_client(bufnr, id)
   return id
