@@ -325,6 +325,14 @@ pub fn run_all(
             });
         }
     });
+    gathered(results)
+}
+
+/// The results of a run of several processes, in order; a process that never reported one
+/// (cancelled before it started) is `Cancelled`.
+fn gathered(
+    results: std::sync::Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>>,
+) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     results
         .into_inner()
         .unwrap_or_default()
@@ -393,12 +401,7 @@ pub fn run_with_spare(
             });
         }
     });
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(ExecError::Cancelled { description: "not run".to_owned() })))
-        .collect()
+    gathered(results)
 }
 
 /// Helpers shared by the goals' tests.
