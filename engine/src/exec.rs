@@ -177,11 +177,13 @@ pub struct StackOptions {
 }
 
 /// The runner stack, composed in this one place:
-/// `Bounded(parallelism) → Cache(local store) → Local sandbox`.
+/// `Cache(local store) → Bounded(parallelism) → Local sandbox`. The cache is asked first, so
+/// a cached answer never waits for a slot behind processes that run (an editor replaying
+/// its last results while a save's tests hold every core).
 pub fn stack(
     store: &Arc<Store>,
     options: &StackOptions,
-) -> Arc<bounded::Bounded<cache::CacheRunner<local::LocalRunner>>> {
+) -> Arc<cache::CacheRunner<bounded::Bounded<local::LocalRunner>>> {
     let leaf = local::LocalRunner::new(
         Arc::clone(store),
         options.sandboxes.clone(),
@@ -190,10 +192,10 @@ pub fn stack(
     )
     .with_sandbox(options.sandbox);
     let keeps = options.keep_sandboxes != local::KeepSandboxes::Never;
-    Arc::new(bounded::Bounded::new(
-        cache::CacheRunner::new(leaf, Arc::clone(store)).rerun_failures(keeps),
-        options.parallelism,
-    ))
+    Arc::new(
+        cache::CacheRunner::new(bounded::Bounded::new(leaf, options.parallelism), Arc::clone(store))
+            .rerun_failures(keeps),
+    )
 }
 
 /// Bumped when the meaning of a cached result changes.
@@ -347,13 +349,17 @@ mod tests {
         assert_eq!(key(&a), key(&b));
     }
 
-    #[test]
-    fn the_stack_runs_caches_and_exports_the_slot() {
+    /// A stack of `parallelism` slots over a fresh store in a temporary folder, with the
+    /// empty input root.
+    fn plain_stack(
+        parallelism: usize,
+    ) -> (tempfile::TempDir, Arc<Store>, Arc<cache::CacheRunner<bounded::Bounded<local::LocalRunner>>>, Digest)
+    {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(Store::open(&crate::store::StoreOptions::new(dir.path().join("store"))).unwrap());
         let options = StackOptions {
-            parallelism: 2,
+            parallelism,
             sandboxes: dir.path().join("sandboxes"),
             named_caches: dir.path().join("caches"),
             keep_sandboxes: local::KeepSandboxes::Never,
@@ -361,6 +367,12 @@ mod tests {
         };
         let runner = stack(&store, &options);
         let root = crate::tree::from_entries(&store, &std::collections::BTreeMap::new()).unwrap();
+        (dir, store, runner, root)
+    }
+
+    #[test]
+    fn the_stack_runs_caches_and_exports_the_slot() {
+        let (_dir, store, runner, root) = plain_stack(2);
         let mut p = Process::new(vec!["/bin/sh".into(), "-c".into(), "echo slot=$SLOT".into()], root);
         p.execution_slot_variable = Some("SLOT".into());
         let first = runner.run(&p, &Cancel::new()).unwrap();
@@ -369,5 +381,33 @@ mod tests {
         assert_eq!(second.source, ResultSource::Cache);
         let out = String::from_utf8(store.get(&first.stdout).unwrap().unwrap()).unwrap();
         assert!(out == "slot=0\n" || out == "slot=1\n", "{out}");
+    }
+
+    #[test]
+    fn a_cached_answer_never_waits_for_a_slot_that_a_running_process_holds() {
+        let (dir, _store, runner, root) = plain_stack(1);
+        let quick = Process::new(vec!["/bin/sh".into(), "-c".into(), "echo cached".into()], root);
+        assert_eq!(runner.run(&quick, &Cancel::new()).unwrap().source, ResultSource::Ran);
+        // A long process takes the only slot (it runs until cancelled).
+        let slow = Process::new(vec!["/bin/sh".into(), "-c".into(), "sleep 120".into()], root);
+        let (cancel, started) = (Cancel::new(), std::sync::mpsc::channel());
+        let holder = {
+            let (runner, cancel, started) = (Arc::clone(&runner), cancel.clone(), started.0);
+            std::thread::spawn(move || {
+                let _ = started.send(());
+                runner.run(&slow, &cancel)
+            })
+        };
+        started.1.recv().unwrap();
+        // Past the slot's hand-out: the slow process is sleeping in it.
+        while !dir.path().join("sandboxes").read_dir().is_ok_and(|mut d| d.next().is_some()) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut replay = quick.clone();
+        replay.cache_only = true;
+        assert_eq!(runner.run(&replay, &Cancel::new()).unwrap().source, ResultSource::Cache);
+        assert!(!holder.is_finished(), "the cached answer came only once the slot was free");
+        cancel.cancel();
+        assert!(holder.join().unwrap().is_err());
     }
 }

@@ -86,6 +86,16 @@ impl Results {
         touched
     }
 
+    /// Keeps, of a replay from the cache (`replay`), only the test files no newer run has
+    /// reported or is testing (`newer_running`: the files newer runs of its root test): a
+    /// replay can end after a save's run began, and that run is the one to show.
+    pub fn drop_overtaken(&self, replay: &mut Outcome, newer_running: &BTreeSet<String>) {
+        let run = replay.job.id;
+        replay.tests.retain(|t| {
+            !newer_running.contains(&t.file) && self.tests.get(&t.file).is_none_or(|r| r.run <= run)
+        });
+    }
+
     /// Forgets everything (the cache was cleared or the workspace reloaded); returns the
     /// files that had marks.
     pub fn clear(&mut self) -> BTreeSet<String> {
@@ -438,5 +448,30 @@ mod tests {
         results.record(&run);
         assert_eq!(results.clear(), BTreeSet::from(["app.py".to_owned(), "test_app.py".to_owned()]));
         assert!(results.lint.is_empty() && results.tests.is_empty());
+    }
+
+    #[test]
+    fn a_replay_that_ends_after_a_newer_run_began_keeps_only_what_that_run_does_not_cover() {
+        let project = project(&[("test_a.py", ""), ("test_b.py", ""), ("test_c.py", "")]);
+        let mut results = Results::default();
+        // A save's run (2) has reported test_a.py and is still testing test_b.py.
+        let mut saved = outcome(job(2), &project);
+        saved.tests.push(tested("test_a.py", vec![case("test_a.py::test_x", TestOutcome::Failed, None)]));
+        results.record(&saved);
+        // The replay (1) started before it and found all three in the cache.
+        let mut replay = outcome(Job { cache_only: true, ..job(1) }, &project);
+        for file in ["test_a.py", "test_b.py", "test_c.py"] {
+            replay
+                .tests
+                .push(tested(file, vec![case(&format!("{file}::test_x"), TestOutcome::Passed, None)]));
+        }
+        results.drop_overtaken(&mut replay, &BTreeSet::from(["test_b.py".to_owned()]));
+        let kept: Vec<&str> = replay.tests.iter().map(|t| t.file.as_str()).collect();
+        assert_eq!(kept, ["test_c.py"]);
+        results.record(&replay);
+        assert_eq!(
+            results.test_result(&project, "test_a.py", "test_x").map(|r| r.0),
+            Some(TestOutcome::Failed)
+        );
     }
 }

@@ -816,7 +816,7 @@ impl State {
         }
     }
 
-    async fn finished(&mut self, outcome: Outcome) {
+    async fn finished(&mut self, mut outcome: Outcome) {
         // A run that was superseded is no longer in the list: its results are never shown.
         let Some(position) = self.running.iter().position(|r| r.job.id == outcome.job.id) else { return };
         let running = self.running.remove(position);
@@ -840,6 +840,15 @@ impl State {
         let Some(index) = self.workspaces.iter().position(|w| w.project.root == outcome.job.root) else {
             return;
         };
+        if outcome.job.cache_only {
+            let newer_running: BTreeSet<String> = self
+                .running
+                .iter()
+                .filter(|r| r.job.root == outcome.job.root && r.job.id > outcome.job.id && !r.job.cache_only)
+                .flat_map(|r| r.job.tests.iter().cloned())
+                .collect();
+            self.workspaces[index].results.drop_overtaken(&mut outcome, &newer_running);
+        }
         let touched = self.workspaces[index].results.record(&outcome);
         for path in &touched {
             self.publish(index, path).await;
