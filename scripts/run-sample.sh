@@ -21,6 +21,7 @@ run() {
 run list ::
 run dependencies --transitive tests/test_cart.py
 run dependents --transitive src/shop/pricing/tax.py
+run dependencies apps/storefront   # a distribution: the distributions its code imports
 run paths tests/test_cart.py src/shop/pricing/tax.py
 run graph ::
 run check-imports ::

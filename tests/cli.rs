@@ -1315,6 +1315,31 @@ fn the_sample_repository_answers_dependents() {
     assert!(files.contains(&"src/shop/__init__.py"), "{deps:#}");
 }
 
+#[test]
+fn the_sample_repository_relates_its_two_distributions() {
+    // storefront (apps/storefront) imports shop (the root's distribution).
+    let run = sample_command(&["dependencies", "apps/storefront"]);
+    run.ok();
+    assert_eq!(
+        run.lines(),
+        ["shop (pyproject.toml): apps/storefront/src/storefront/checkout.py:3 imports src/shop/cart.py"],
+        "{}",
+        run.describe()
+    );
+    let run = sample_command(&["--format", "json", "dependents", "pyproject.toml"]);
+    run.ok();
+    let dependents = run.json();
+    assert_eq!(dependents["distributions"][0]["name"], "storefront", "{dependents:#}");
+    assert_eq!(dependents["distributions"][0]["folder"], "apps/storefront", "{dependents:#}");
+    // Through shop, storefront needs what shop's files import.
+    let run = sample_command(&["dependencies", "--transitive", "apps/storefront/"]);
+    run.ok();
+    assert!(run.lines().contains(&"attrs (third-party, pyproject.toml)"), "{}", run.describe());
+    let run = sample_command(&["dependencies", "apps/storefront", "src/shop/cart.py"]);
+    run.code(2);
+    assert!(run.stderr.contains("give either distributions"), "{}", run.describe());
+}
+
 // ---- cache commands ----
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod children;
 pub mod config;
 pub mod disk;
+pub mod distributions;
 pub mod exec;
 pub mod goals;
 pub mod graph;

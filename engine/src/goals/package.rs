@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::{GoalError, Goals};
+use crate::distributions::{Distribution, in_distribution};
 use crate::exec::{CacheScope, Process, ResultSource};
 use crate::project::Project;
 use crate::tree::Node;
@@ -27,15 +28,6 @@ const NETWORK_VARIABLES: [&str; 12] = [
 /// Where the build writes inside its sandbox (and where the artifacts go at the root).
 const OUT: &str = "dist";
 
-/// A first-party distribution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Distribution {
-    /// Its folder from the root (`""` for the root itself).
-    pub folder: String,
-    /// `[project] name`.
-    pub name: String,
-}
-
 /// One distribution's build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packaged {
@@ -50,95 +42,6 @@ pub struct Packaged {
 pub struct Failed {
     pub distribution: Distribution,
     pub output: String,
-}
-
-/// The distributions of a project: every `pyproject.toml` with a `[project]` name outside
-/// ignored, hidden and virtualenv folders, sorted by folder.
-pub fn distributions(project: &Project) -> Vec<Distribution> {
-    let walk = crate::vfs::walk_keeping(&project.root, &globset::GlobSet::empty(), &|p| {
-        p == "pyproject.toml" || p.ends_with("/pyproject.toml")
-    });
-    let mut found: Vec<Distribution> = walk
-        .other
-        .iter()
-        .filter_map(|path| {
-            let text = std::fs::read_to_string(project.root.join(path)).ok()?;
-            let doc = text.parse::<toml::Table>().ok()?;
-            let name = doc.get("project")?.get("name")?.as_str()?.to_owned();
-            let folder = path.strip_suffix("pyproject.toml")?.trim_end_matches('/').to_owned();
-            Some(Distribution { folder, name })
-        })
-        .collect();
-    found.sort_by(|a, b| a.folder.cmp(&b.folder));
-    found
-}
-
-/// `path` lies in `folder` (`""`: everywhere), outside its build outputs.
-pub fn in_distribution(folder: &str, path: &str) -> bool {
-    let rest = if folder.is_empty() {
-        Some(path)
-    } else {
-        path.strip_prefix(folder).and_then(|r| r.strip_prefix('/'))
-    };
-    rest.is_some_and(|r| !(r.starts_with("dist/") || r.starts_with("build/") || r.contains(".egg-info/")))
-}
-
-/// The innermost distribution holding a file.
-pub fn owner<'a>(distributions: &'a [Distribution], path: &str) -> Option<&'a Distribution> {
-    distributions.iter().filter(|d| in_distribution(&d.folder, path)).max_by_key(|d| d.folder.len())
-}
-
-/// A distribution importing first-party code of another that its `[project] dependencies`
-/// do not name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Undeclared {
-    pub from: Distribution,
-    /// A file of `from` that imports it, and the file it imports.
-    pub file: String,
-    pub imports: String,
-    pub to: Distribution,
-}
-
-/// For each of `chosen`, the other distributions (of `all`) whose code its files import
-/// directly while its `[project] dependencies` do not name them: one finding per pair.
-pub fn undeclared(project: &Project, all: &[Distribution], chosen: &[Distribution]) -> Vec<Undeclared> {
-    use crate::python::third_party::{normalize_dist_name, requirement_name};
-    let mut found = Vec::new();
-    for dist in chosen {
-        let pyproject = project.root.join(&dist.folder).join("pyproject.toml");
-        let declared: Vec<String> = std::fs::read_to_string(&pyproject)
-            .ok()
-            .and_then(|text| text.parse::<toml::Table>().ok())
-            .and_then(|doc| doc.get("project")?.get("dependencies")?.as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|d| requirement_name(d.as_str()?))
-            .map(|n| normalize_dist_name(&n))
-            .collect();
-        let mut seen = std::collections::BTreeSet::new();
-        for (id, file) in project.files() {
-            if owner(all, &file.path) != Some(dist) {
-                continue;
-            }
-            for dep in project.dependencies(&[id], false) {
-                let imported = project.path(dep);
-                let Some(other) = owner(all, imported) else { continue };
-                if other == dist
-                    || declared.contains(&normalize_dist_name(&other.name))
-                    || !seen.insert(other.folder.clone())
-                {
-                    continue;
-                }
-                found.push(Undeclared {
-                    from: dist.clone(),
-                    file: file.path.clone(),
-                    imports: imported.to_owned(),
-                    to: other.clone(),
-                });
-            }
-        }
-    }
-    found
 }
 
 /// Builds each distribution (cached by its inputs) and writes its artifacts to the root's

@@ -79,6 +79,19 @@ pub fn related(
     format: Format,
     out: &mut Out,
 ) -> Result<u8, Failure> {
+    let all = engine::distributions::distributions(project);
+    let named: Vec<&engine::distributions::Distribution> = specs
+        .iter()
+        .filter_map(|spec| engine::distributions::named(&all, &relative_spec(&project.root, spec)))
+        .collect();
+    if !named.is_empty() {
+        if named.len() != specs.len() {
+            return Err(Failure::usage(
+                "give either distributions (their folders or pyproject.toml files) or files, not both",
+            ));
+        }
+        return related_distributions(project, &all, &named, transitive, direction, format, out);
+    }
     let ids = select(project, specs)?;
     let found = match direction {
         Direction::Dependencies => project.dependencies(&ids, transitive),
@@ -100,6 +113,81 @@ pub fn related(
     } else {
         for file in &files {
             out.line(file)?;
+        }
+        for t in &third_party {
+            out.line(format_args!("{} (third-party, {})", t.name, t.declared_in))?;
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Serialize)]
+struct RelatedDistribution {
+    name: String,
+    folder: String,
+    pyproject: String,
+    /// The import that relates it: a file of the needing distribution, its line, the file
+    /// it imports.
+    file: String,
+    line: u32,
+    imports: String,
+}
+
+/// `pleat dependencies|dependents DIST…`: the first-party distributions the given ones need
+/// (whose code their files import) or that need them, each with the import that shows it,
+/// and for dependencies the third-party distributions their files import.
+fn related_distributions(
+    project: &Project,
+    all: &[engine::distributions::Distribution],
+    named: &[&engine::distributions::Distribution],
+    transitive: bool,
+    direction: Direction,
+    format: Format,
+    out: &mut Out,
+) -> Result<u8, Failure> {
+    let dependents = direction == Direction::Dependents;
+    let mut found: BTreeMap<String, RelatedDistribution> = BTreeMap::new();
+    for start in named {
+        for link in engine::distributions::related(project, all, start, dependents, transitive) {
+            let other = if dependents { &link.from } else { &link.to };
+            if named.contains(&other) {
+                continue;
+            }
+            found.entry(other.folder.clone()).or_insert_with(|| RelatedDistribution {
+                name: other.name.clone(),
+                folder: other.folder.clone(),
+                pyproject: other.pyproject(),
+                file: link.file.clone(),
+                line: link.line,
+                imports: link.imports.clone(),
+            });
+        }
+    }
+    let mut third_party: Vec<ThirdParty> = Vec::new();
+    if !dependents {
+        let mut owners: Vec<&str> = named.iter().map(|d| d.folder.as_str()).collect();
+        if transitive {
+            owners.extend(found.keys().map(String::as_str));
+        }
+        for (id, file) in project.files() {
+            let owned = engine::distributions::owner(all, &file.path)
+                .is_some_and(|d| owners.contains(&d.folder.as_str()));
+            if let Some(deps) = project.deps(id).filter(|_| owned) {
+                third_party.extend(deps.third_party.iter().map(third_party_of));
+            }
+        }
+        third_party.sort();
+        third_party.dedup();
+    }
+    let distributions: Vec<RelatedDistribution> = found.into_values().collect();
+    if format == Format::Json {
+        out.json(&serde_json::json!({ "distributions": distributions, "third_party": third_party }))?;
+    } else {
+        for d in &distributions {
+            out.line(format_args!(
+                "{} ({}): {}:{} imports {}",
+                d.name, d.pyproject, d.file, d.line, d.imports
+            ))?;
         }
         for t in &third_party {
             out.line(format_args!("{} (third-party, {})", t.name, t.declared_in))?;

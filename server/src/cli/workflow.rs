@@ -341,8 +341,9 @@ pub fn test_debug(
 
 /// `pleat package [SPECS]`: exit 1 when a build failed (its backend's words, named).
 fn package(setup: &Setup, format: Format, project: &Project, specs: &[String]) -> Result<u8, Failure> {
+    use engine::distributions::{self, Distribution};
     use engine::goals::package;
-    let all = package::distributions(project);
+    let all = distributions::distributions(project);
     if all.is_empty() {
         return Err(Failure::usage(
             "no distribution to package: no pyproject.toml with a [project] name in the repository",
@@ -350,9 +351,9 @@ fn package(setup: &Setup, format: Format, project: &Project, specs: &[String]) -
     }
     let ids = setup::select(project, specs)?;
     // A file belongs to the innermost distribution holding it.
-    let chosen: Vec<package::Distribution> = all
+    let chosen: Vec<Distribution> = all
         .iter()
-        .filter(|d| ids.iter().any(|id| package::owner(&all, project.path(*id)) == Some(*d)))
+        .filter(|d| ids.iter().any(|id| distributions::owner(&all, project.path(*id)) == Some(*d)))
         .cloned()
         .collect();
     if chosen.is_empty() {
@@ -360,11 +361,14 @@ fn package(setup: &Setup, format: Format, project: &Project, specs: &[String]) -
             "the specs select no file of a distribution (a folder with a pyproject.toml holding [project])",
         ));
     }
-    for u in package::undeclared(project, &all, &chosen) {
-        let folder = if u.from.folder.is_empty() { "." } else { u.from.folder.as_str() };
+    for u in distributions::undeclared(project, &all, &chosen) {
         progress(&format!(
-            "warning: {} imports {}, code of the distribution {}, but the [project] dependencies of {folder}/pyproject.toml do not name {}; add it there",
-            u.file, u.imports, u.to.name, u.to.name
+            "warning: {} imports {}, code of the distribution {}, but the [project] dependencies of {} do not name {}; add it there",
+            u.file,
+            u.imports,
+            u.to.name,
+            u.from.pyproject(),
+            u.to.name
         ));
     }
     let goals = setup.goals(project)?;
