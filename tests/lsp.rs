@@ -805,6 +805,7 @@ fn the_last_results_are_shown_again_after_a_restart_while_their_inputs_are_uncha
         let run = server
             .request("workspace/executeCommand", &json!({"command": "pleat.runAll", "arguments": [{}]}));
         assert!(run["result"]["tests"].as_array().is_some_and(|t| t.len() == 2), "{run}");
+        assert_eq!(run["result"]["replay"], false, "{run}");
         open(&mut server, &calc_uri, 1, &broken);
         server.notify("textDocument/didSave", &json!({"textDocument": {"uri": calc_uri}}));
         diagnostics_where(&mut server, &calc_uri, |d| !from_source(d, "ruff").is_empty());
@@ -816,6 +817,7 @@ fn the_last_results_are_shown_again_after_a_restart_while_their_inputs_are_uncha
     let results = server.wait_for(|m| m["method"] == "pleat/testResults");
     let tests = results["params"]["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 2, "{results}");
+    assert_eq!(results["params"]["replay"], true, "{results}");
     assert!(tests.iter().all(|t| t["cached"] == true), "{results}");
     assert!(tests.iter().any(|t| t["state"] == "failed"), "{results}");
     let marks = diagnostics_where(&mut server, &test_uri, |d| !from_source(d, "pytest").is_empty());

@@ -338,6 +338,8 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
     json!({
         "root": Uri::from_file_path(root).map(|u| u.as_str().to_owned()),
         "run": outcome.job.id,
+        // The last results shown again from the cache when a workspace loads: nothing ran.
+        "replay": outcome.job.cache_only,
         "files": files,
         "tests": tests,
         "errors": outcome.errors,
