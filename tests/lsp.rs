@@ -100,10 +100,17 @@ impl Server {
     }
 
     fn request(&mut self, method: &str, params: &Value) -> Value {
+        self.request_within(Duration::from_secs(20), method, params)
+    }
+
+    /// A request whose answer may take longer than 20 s on a loaded machine (a debug build
+    /// parsing a 20 MB document).
+    fn request_within(&mut self, limit: Duration, method: &str, params: &Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.wait_for(|m| m["id"] == id && m.get("method").is_none())
+        self.wait_within(limit, |m| m["id"] == id && m.get("method").is_none())
+            .expect("the server answered in time")
     }
 
     fn notify(&mut self, method: &str, params: &Value) {
@@ -1162,6 +1169,12 @@ fn a_hung_test_times_out_with_a_diagnostic_and_a_broken_test_file_says_why() {
     let timed_out = from_source(&diagnostics, "pytest");
     assert_eq!(timed_out[0]["code"], "timed_out", "{timed_out:?}");
     assert!(timed_out[0]["message"].as_str().unwrap().contains("timed out after 2 s"), "{timed_out:?}");
+    // The broken file must not time out too on a loaded machine (pytest alone can take 2 s to
+    // start there): a timeout it cannot reach.
+    server.notify(
+        "workspace/didChangeConfiguration",
+        &json!({"settings": {"pleat": {"onSave": "tests", "test": {"timeout": 300}}}}),
+    );
     let broken_path = root.join("tests/test_broken.py");
     open(&mut server, &uri(&broken_path), 1, &broken);
     save(&mut server, &broken_path, 2, &broken);
@@ -1245,7 +1258,8 @@ fn rss_mib(server: &Server) -> u64 {
 /// Waits until every notification sent so far has been applied (a query is answered after
 /// them), then a moment for the allocator.
 fn settle(server: &mut Server, uri: &str) {
-    let hover = server.request(
+    let hover = server.request_within(
+        Duration::from_mins(3),
         "textDocument/hover",
         &json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}),
     );
