@@ -124,6 +124,14 @@ chmod +x "$run/code-server.sh"
 say "installing the .vsix into code-server"
 "$run/code-server.sh" --install-extension "$vsix" >"$run/install.log" 2>&1 \
     || { cat "$run/install.log" >&2; fail "code-server --install-extension failed"; }
+# A stand-in for the Python extension's one setting the export writes (python.defaultInterpreterPath):
+# the Python extension is on no registry this machine reaches, and VS Code refuses to write a
+# setting nobody declares. tests/vscode/python-settings/package.json says so; it holds no code.
+(cd tests/vscode/python-settings && "$repo/vscode-extension/node_modules/.bin/vsce" package \
+    --allow-missing-repository --skip-license -o "$run/python-settings.vsix" >>"$run/install.log" 2>&1) \
+    || { cat "$run/install.log" >&2; fail "packaging tests/vscode/python-settings failed"; }
+"$run/code-server.sh" --install-extension "$run/python-settings.vsix" >>"$run/install.log" 2>&1 \
+    || { cat "$run/install.log" >&2; fail "installing the python-settings stand-in failed"; }
 
 port=$("$node24" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 say "starting code-server on 127.0.0.1:$port"
