@@ -346,6 +346,16 @@ fn test_debug_adapter_waits_for_a_dap_client_that_stops_at_a_workspace_breakpoin
     assert!(stdout.contains("1 passed") && stdout.contains("✓ tests/test_dbg.py exit 0"), "{stdout}");
     assert!(!stdout.contains("not selected"), "only the named test ran: {stdout}");
     assert!(!remote_root.exists(), "the sandbox is removed: {}", remote_root.display());
+    // A port that something else listens on is refused before anything starts, saying what to do.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, stderr) = repo.pleat(&["test", "--debug-adapter", "--port", &port, "tests/test_dbg.py"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} on 127.0.0.1 cannot be listened on"))
+            && stderr.contains("pass another --port, or none for a free one"),
+        "{stderr}"
+    );
 }
 
 const MONOREPO: &[(&str, &str)] = &[

@@ -128,7 +128,7 @@ pub enum Command {
         /// `--debug` with pytest started under debugpy, which listens on a loopback port and
         /// waits for an IDE to attach; prints `pleat: debugpy listening on HOST:PORT {json}`
         /// (the JSON has `host`, `port`, `file` and the `localRoot`/`remoteRoot` path mapping).
-        /// With it a spec may name one test: `tests/test_x.py::test_name`.
+        /// With it, as with --debug, a spec may name one test: `tests/test_x.py::test_name`.
         #[arg(long, conflicts_with_all = ["force", "timeout"])]
         debug_adapter: bool,
         /// The port debugpy listens on with --debug-adapter (default: a free one).

@@ -141,19 +141,24 @@ fn under_debugpy(
     debugpy: &str,
     sandbox: &Path,
 ) -> Result<Listening, GoalError> {
-    let port = match adapter.port {
-        0 => std::net::TcpListener::bind((adapter.host.as_str(), 0))
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| {
-                GoalError::Exec(ExecError::Spawn {
-                    description: process.description.clone(),
-                    program: "debugpy".to_owned(),
-                    reason: format!("no free port on {}: {e}", adapter.host),
-                })
-            })?,
-        port => port,
-    };
+    // Bound and let go at once: a free port (for 0), or a check that the given one is.
+    let port = std::net::TcpListener::bind((adapter.host.as_str(), adapter.port))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| {
+            let reason = match adapter.port {
+                0 => format!("no free port on {}: {e}", adapter.host),
+                port => format!(
+                    "port {port} on {} cannot be listened on ({e}); pass another --port, or none for a free one",
+                    adapter.host
+                ),
+            };
+            GoalError::Exec(ExecError::Spawn {
+                description: process.description.clone(),
+                program: "debugpy".to_owned(),
+                reason,
+            })
+        })?;
     // argv is `python -m pytest ARGS`: `python -m debugpy --listen … -m pytest ARGS`.
     let rest = process.argv.split_off(1);
     process.argv.extend(
