@@ -51,6 +51,18 @@ impl Fixture {
         described(&child.wait_with_output().unwrap())
     }
 
+    /// Starts pleat in the root, stdout and stderr piped, stdin empty; with `own_group`, in a
+    /// process group of its own, as a shell starts a job (Ctrl+C is then `kill -INT -PGID`).
+    fn spawn(&self, args: &[&str], own_group: bool) -> std::process::Child {
+        use std::os::unix::process::CommandExt as _;
+        let mut command = self.command(args);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if own_group {
+            command.process_group(0);
+        }
+        command.spawn().unwrap()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(PLEAT);
         command
@@ -220,7 +232,6 @@ fn run_and_repl_use_the_environment_and_source_roots_in_the_workspace() {
 
 #[test]
 fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
-    use std::os::unix::process::CommandExt as _;
     let repo = Fixture::new(&[
         ("pyproject.toml", "[tool.pleat]\n"),
         (
@@ -244,21 +255,10 @@ fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
         "{stdout}"
     );
     // Ctrl+C in the terminal: the whole foreground group gets SIGINT.
-    let child = repo
-        .command(&[
-            "test",
-            "--debug",
-            "--extra-env",
-            &mark_arg,
-            "tests/test_a_wait.py",
-            "tests/test_b_never.py",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let child = repo.spawn(
+        &["test", "--debug", "--extra-env", &mark_arg, "tests/test_a_wait.py", "tests/test_b_never.py"],
+        true,
+    );
     let started = mark.with_extension("started");
     let deadline = std::time::Instant::now() + std::time::Duration::from_mins(5);
     while !started.exists() {
@@ -284,13 +284,7 @@ const DEBUGGED: &str = "def helper():\n    return 41\n\n\ndef test_answer():\n  
 fn test_debug_adapter_waits_for_a_dap_client_that_stops_at_a_workspace_breakpoint() {
     let repo = Fixture::new(&[("pyproject.toml", "[tool.pleat]\n"), ("tests/test_dbg.py", DEBUGGED)]);
     let workspace_file = repo.root().join("tests/test_dbg.py");
-    let child = repo
-        .command(&["test", "--debug-adapter", "tests/test_dbg.py::test_answer"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = repo.spawn(&["test", "--debug-adapter", "tests/test_dbg.py::test_answer"], false);
     let mut pleat = dap::Running::new(child);
     // Building the test and debugpy environments from PyPI can take minutes on a cold cache.
     let line = pleat.line_starting("pleat: debugpy listening on ", std::time::Duration::from_mins(10));
@@ -346,6 +340,22 @@ fn test_debug_adapter_waits_for_a_dap_client_that_stops_at_a_workspace_breakpoin
     assert!(stdout.contains("1 passed") && stdout.contains("✓ tests/test_dbg.py exit 0"), "{stdout}");
     assert!(!stdout.contains("not selected"), "only the named test ran: {stdout}");
     assert!(!remote_root.exists(), "the sandbox is removed: {}", remote_root.display());
+    // Ctrl+C in the terminal while debugpy waits: Pleat ends with 130, and debugpy with it.
+    let child = repo.spawn(&["test", "--debug-adapter", "tests/test_dbg.py"], true);
+    let group = format!("-{}", child.id());
+    let mut waiting = dap::Running::new(child);
+    let line = waiting.line_starting("pleat: debugpy listening on ", std::time::Duration::from_mins(5));
+    let address = line["pleat: debugpy listening on ".len()..].split_once(' ').unwrap().0.to_owned();
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let (code, _, stderr) = waiting.wait();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(!stderr.contains("frozen modules"), "python runs with -X frozen_modules=off: {stderr}");
+    // Its processes are killed, not waited for: the socket may outlive Pleat by a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "debugpy still listens on {address}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     // A port that something else listens on is refused before anything starts, saying what to do.
     let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -482,7 +492,10 @@ mod dap {
             let status = child.wait().unwrap();
             self.reader.take().unwrap().join().unwrap();
             self.seen.extend(self.lines.try_iter());
-            (status.code().unwrap_or(-1), stdout, self.seen.join("\n"))
+            // As a shell says it: 128 + n for a signal (Pleat re-raises the one that ended it).
+            let code = std::os::unix::process::ExitStatusExt::signal(&status)
+                .map_or(status.code(), |s| Some(128 + s));
+            (code.unwrap_or(-1), stdout, self.seen.join("\n"))
         }
     }
 

@@ -159,11 +159,21 @@ fn under_debugpy(
                 reason,
             })
         })?;
-    // argv is `python -m pytest ARGS`: `python -m debugpy --listen … -m pytest ARGS`.
+    // argv is `python -m pytest ARGS`: `python -X frozen_modules=off -m debugpy --listen …
+    // -m pytest ARGS`. Frozen standard modules (3.11+) have no source for breakpoints, and
+    // debugpy warns about them; older Pythons ignore the -X option.
     let rest = process.argv.split_off(1);
     process.argv.extend(
-        ["-m", "debugpy", "--listen", &format!("{}:{port}", adapter.host), "--wait-for-client"]
-            .map(String::from),
+        [
+            "-X",
+            "frozen_modules=off",
+            "-m",
+            "debugpy",
+            "--listen",
+            &format!("{}:{port}", adapter.host),
+            "--wait-for-client",
+        ]
+        .map(String::from),
     );
     process.argv.extend(rest);
     let path = process.env.entry("PYTHONPATH".to_owned()).or_default();
