@@ -1113,6 +1113,45 @@ fn multi_root_workspaces_resolve_each_folder_on_its_own() {
 }
 
 #[test]
+fn a_client_that_handles_pleat_debug_test_gets_a_debug_lens_beside_each_run_lens() {
+    let (_dir, root) = fixture(&[
+        ("pleat.toml", ""),
+        ("calc.py", "def add(a, b):\n    return a + b\n"),
+        ("tests/test_calc.py", TEST_CALC),
+    ]);
+    let test_uri = uri(&root.join("tests/test_calc.py"));
+    let debug_lenses = |server: &mut Server| -> Vec<Value> {
+        let answer = server.request("textDocument/codeLens", &json!({"textDocument": {"uri": test_uri}}));
+        let all = answer["result"].as_array().unwrap_or_else(|| panic!("{answer}"));
+        all.iter().filter(|l| l["command"]["title"] == "▶ Debug test").cloned().collect()
+    };
+    // Opted in through the client capability `experimental.pleatDebugTest`.
+    let mut server = Server::start(&shared_cache());
+    initialize(
+        &mut server,
+        &root,
+        &json!({"onSave": "off"}),
+        &json!({"experimental": {"pleatDebugTest": true}}),
+    );
+    open(&mut server, &test_uri, 1, TEST_CALC);
+    let debug = debug_lenses(&mut server);
+    let at: Vec<u64> = debug.iter().map(|l| l["range"]["start"]["line"].as_u64().unwrap()).collect();
+    assert_eq!(at, [3, 7, 8], "beside each test's run lens: {debug:?}");
+    let command = &debug[0]["command"];
+    assert_eq!(command["command"], "pleat.debugTest");
+    assert_eq!(
+        command["arguments"][0],
+        json!({"test": "tests/test_calc.py::test_add", "file": test_uri, "root": root.canonicalize().unwrap()})
+    );
+    // Without the capability, no debug lens: a client that cannot attach gets nothing to click.
+    let mut plain = Server::start(&shared_cache());
+    initialize(&mut plain, &root, &json!({"onSave": "off"}), &json!({}));
+    open(&mut plain, &test_uri, 1, TEST_CALC);
+    assert!(lenses(&mut plain, &test_uri).iter().any(|(_, t)| t == "▶ Run test"));
+    assert!(debug_lenses(&mut plain).is_empty());
+}
+
+#[test]
 fn type_checking_on_save_is_selectable() {
     let text = format!("# {}\n\n\ndef f(x: int) -> str:\n    return x\n", nonce());
     let (_dir, root) = fixture(&[("pleat.toml", ""), ("typed.py", &text)]);

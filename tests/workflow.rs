@@ -51,6 +51,18 @@ impl Fixture {
         described(&child.wait_with_output().unwrap())
     }
 
+    /// Starts pleat in the root, stdout and stderr piped, stdin empty; with `own_group`, in a
+    /// process group of its own, as a shell starts a job (Ctrl+C is then `kill -INT -PGID`).
+    fn spawn(&self, args: &[&str], own_group: bool) -> std::process::Child {
+        use std::os::unix::process::CommandExt as _;
+        let mut command = self.command(args);
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if own_group {
+            command.process_group(0);
+        }
+        command.spawn().unwrap()
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(PLEAT);
         command
@@ -220,7 +232,6 @@ fn run_and_repl_use_the_environment_and_source_roots_in_the_workspace() {
 
 #[test]
 fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
-    use std::os::unix::process::CommandExt as _;
     let repo = Fixture::new(&[
         ("pyproject.toml", "[tool.pleat]\n"),
         (
@@ -244,21 +255,10 @@ fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
         "{stdout}"
     );
     // Ctrl+C in the terminal: the whole foreground group gets SIGINT.
-    let child = repo
-        .command(&[
-            "test",
-            "--debug",
-            "--extra-env",
-            &mark_arg,
-            "tests/test_a_wait.py",
-            "tests/test_b_never.py",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let child = repo.spawn(
+        &["test", "--debug", "--extra-env", &mark_arg, "tests/test_a_wait.py", "tests/test_b_never.py"],
+        true,
+    );
     let started = mark.with_extension("started");
     let deadline = std::time::Instant::now() + std::time::Duration::from_mins(5);
     while !started.exists() {
@@ -275,6 +275,97 @@ fn test_debug_runs_in_the_terminal_and_ctrl_c_reaches_pytest_then_exits_130() {
     assert!(stdout.contains("interrupted: 1 more test files not run"), "{stdout}");
     assert!(!stdout.contains("never run") && !stderr.contains("never run"), "{stdout}");
     assert!(!sandbox.exists(), "the sandbox is removed: {}", sandbox.display());
+}
+
+/// The test the debugger stops in; line 6 is `value = helper() + 1`.
+const DEBUGGED: &str = "def helper():\n    return 41\n\n\ndef test_answer():\n    value = helper() + 1\n    assert value == 42\n\n\ndef test_other():\n    raise SystemExit('not selected')\n";
+
+#[test]
+fn test_debug_adapter_waits_for_a_dap_client_that_stops_at_a_workspace_breakpoint() {
+    let repo = Fixture::new(&[("pyproject.toml", "[tool.pleat]\n"), ("tests/test_dbg.py", DEBUGGED)]);
+    let workspace_file = repo.root().join("tests/test_dbg.py");
+    let child = repo.spawn(&["test", "--debug-adapter", "tests/test_dbg.py::test_answer"], false);
+    let mut pleat = dap::Running::new(child);
+    // Building the test and debugpy environments from PyPI can take minutes on a cold cache.
+    let line = pleat.line_starting("pleat: debugpy listening on ", std::time::Duration::from_mins(10));
+    let (address, details) = line["pleat: debugpy listening on ".len()..].split_once(' ').unwrap();
+    let details: serde_json::Value = serde_json::from_str(details).unwrap();
+    assert_eq!(address, format!("127.0.0.1:{}", details["port"]), "{line}");
+    assert_eq!(details["file"], "tests/test_dbg.py");
+    assert_eq!(Path::new(details["localRoot"].as_str().unwrap()), repo.root());
+    let remote_root = PathBuf::from(details["remoteRoot"].as_str().unwrap());
+    assert!(remote_root.join("tests/test_dbg.py").is_file(), "the sandbox: {}", remote_root.display());
+
+    let mut client = dap::Client::connect(address);
+    client.request(
+        "initialize",
+        &serde_json::json!({
+            "clientID": "pleat-tests", "adapterID": "pleat", "pathFormat": "path",
+            "linesStartAt1": true, "columnsStartAt1": true,
+        }),
+    );
+    client.response("initialize");
+    // debugpy answers `attach` only after `configurationDone`; it asks for the configuration
+    // with the `initialized` event.
+    client.request(
+        "attach",
+        &serde_json::json!({
+            "pathMappings": [{"localRoot": details["localRoot"], "remoteRoot": details["remoteRoot"]}],
+            "justMyCode": true,
+        }),
+    );
+    client.event("initialized");
+    client.request(
+        "setBreakpoints",
+        &serde_json::json!({
+            "source": {"path": workspace_file},
+            "breakpoints": [{"line": 6}],
+        }),
+    );
+    client.response("setBreakpoints");
+    client.request("configurationDone", &serde_json::json!({}));
+    let stopped = client.event("stopped");
+    assert_eq!(stopped["body"]["reason"], "breakpoint", "{stopped}");
+    let thread = stopped["body"]["threadId"].clone();
+    client.request("stackTrace", &serde_json::json!({"threadId": thread}));
+    let trace = client.response("stackTrace");
+    let top = &trace["body"]["stackFrames"][0];
+    assert_eq!(top["line"], 6, "{trace}");
+    assert_eq!(top["name"], "test_answer", "{trace}");
+    assert_eq!(Path::new(top["source"]["path"].as_str().unwrap()), workspace_file, "{trace}");
+    client.request("continue", &serde_json::json!({"threadId": thread}));
+    client.event("terminated");
+    let (code, stdout, stderr) = pleat.wait();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed") && stdout.contains("✓ tests/test_dbg.py exit 0"), "{stdout}");
+    assert!(!stdout.contains("not selected"), "only the named test ran: {stdout}");
+    assert!(!remote_root.exists(), "the sandbox is removed: {}", remote_root.display());
+    // Ctrl+C in the terminal while debugpy waits: Pleat ends with 130, and debugpy with it.
+    let child = repo.spawn(&["test", "--debug-adapter", "tests/test_dbg.py"], true);
+    let group = format!("-{}", child.id());
+    let mut waiting = dap::Running::new(child);
+    let line = waiting.line_starting("pleat: debugpy listening on ", std::time::Duration::from_mins(5));
+    let address = line["pleat: debugpy listening on ".len()..].split_once(' ').unwrap().0.to_owned();
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let (code, _, stderr) = waiting.wait();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(!stderr.contains("frozen modules"), "python runs with -X frozen_modules=off: {stderr}");
+    // Its processes are killed, not waited for: the socket may outlive Pleat by a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&address).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "debugpy still listens on {address}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A port that something else listens on is refused before anything starts, saying what to do.
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, stderr) = repo.pleat(&["test", "--debug-adapter", "--port", &port, "tests/test_dbg.py"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains(&format!("port {port} on 127.0.0.1 cannot be listened on"))
+            && stderr.contains("pass another --port, or none for a free one"),
+        "{stderr}"
+    );
 }
 
 const MONOREPO: &[(&str, &str)] = &[
@@ -338,4 +429,146 @@ fn package_builds_each_distribution_once_then_serves_it_from_the_cache() {
         ),
         "{stderr}"
     );
+}
+
+/// A minimal Debug Adapter Protocol client (Content-Length framed JSON over TCP) and the
+/// pleat process it talks to, killed if a test fails before it ends.
+mod dap {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::process::Child;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// How long any one message may take: only a hang reaches it.
+    const PATIENCE: Duration = Duration::from_mins(3);
+
+    /// pleat running, its stderr read line by line as it comes.
+    pub struct Running {
+        child: Option<Child>,
+        lines: mpsc::Receiver<String>,
+        seen: Vec<String>,
+        reader: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Running {
+        pub fn new(mut child: Child) -> Self {
+            let stderr = child.stderr.take().unwrap();
+            let (send, lines) = mpsc::channel();
+            let reader = std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if send.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            Self { child: Some(child), lines, seen: Vec::new(), reader: Some(reader) }
+        }
+
+        /// The first stderr line starting with `prefix`.
+        pub fn line_starting(&mut self, prefix: &str, patience: Duration) -> String {
+            let deadline = std::time::Instant::now() + patience;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match self.lines.recv_timeout(left) {
+                    Ok(line) => {
+                        self.seen.push(line.clone());
+                        if line.starts_with(prefix) {
+                            return line;
+                        }
+                    }
+                    Err(e) => {
+                        panic!("no line starting with {prefix:?} ({e}); stderr:\n{}", self.seen.join("\n"))
+                    }
+                }
+            }
+        }
+
+        /// Waits for pleat to end: (exit code, stdout, stderr).
+        pub fn wait(&mut self) -> (i32, String, String) {
+            let mut child = self.child.take().unwrap();
+            let mut stdout = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+            let status = child.wait().unwrap();
+            self.reader.take().unwrap().join().unwrap();
+            self.seen.extend(self.lines.try_iter());
+            // As a shell says it: 128 + n for a signal (Pleat re-raises the one that ended it).
+            let code = std::os::unix::process::ExitStatusExt::signal(&status)
+                .map_or(status.code(), |s| Some(128 + s));
+            (code.unwrap_or(-1), stdout, self.seen.join("\n"))
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            // SIGKILL: Pleat's watchdog then kills debugpy and pytest too.
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    pub struct Client {
+        stream: BufReader<TcpStream>,
+        seq: u64,
+    }
+
+    impl Client {
+        pub fn connect(address: &str) -> Self {
+            let stream = TcpStream::connect(address).unwrap();
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            Self { stream: BufReader::new(stream), seq: 0 }
+        }
+
+        pub fn request(&mut self, command: &str, arguments: &serde_json::Value) {
+            self.seq += 1;
+            let body = serde_json::json!({
+                "seq": self.seq, "type": "request", "command": command, "arguments": arguments,
+            })
+            .to_string();
+            let stream = self.stream.get_mut();
+            write!(stream, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+            stream.flush().unwrap();
+        }
+
+        fn message(&mut self) -> serde_json::Value {
+            let mut length = None;
+            loop {
+                let mut header = String::new();
+                assert!(self.stream.read_line(&mut header).unwrap() > 0, "debugpy closed the connection");
+                let header = header.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some(n) = header.strip_prefix("Content-Length: ") {
+                    length = Some(n.parse::<usize>().unwrap());
+                }
+            }
+            let mut body = vec![0; length.expect("a Content-Length header")];
+            self.stream.read_exact(&mut body).unwrap();
+            serde_json::from_slice(&body).unwrap()
+        }
+
+        /// The next message of `kind` with `name` as its `field`, skipping the others.
+        fn next(&mut self, kind: &str, field: &str, name: &str) -> serde_json::Value {
+            loop {
+                let message = self.message();
+                if message["type"] == kind && message[field] == name {
+                    return message;
+                }
+            }
+        }
+
+        /// The response to `command` (which must have succeeded).
+        pub fn response(&mut self, command: &str) -> serde_json::Value {
+            let response = self.next("response", "command", command);
+            assert_eq!(response["success"], true, "{response}");
+            response
+        }
+
+        pub fn event(&mut self, event: &str) -> serde_json::Value {
+            self.next("event", "event", event)
+        }
+    }
 }

@@ -14,6 +14,9 @@ const BUILTIN: &[(&str, &str, &str)] = &[
     // Imported by Pleat's pytest plugin before Python 3.12 (its C tracer) to record which
     // first-party lines a test file executed (`goals::order`); never on the tests' path.
     ("coverage", "coverage", include_str!("../tools/coverage.lock")),
+    // `pleat test --debug-adapter`: pytest started under debugpy, which waits for an IDE to
+    // attach; put on the test's path after everything else (it has no dependencies).
+    ("debugpy", "debugpy", include_str!("../tools/debugpy.lock")),
     ("ruff", "ruff", include_str!("../tools/ruff.lock")),
     ("mypy", "mypy", include_str!("../tools/mypy.lock")),
     ("flake8", "flake8", include_str!("../tools/flake8.lock")),

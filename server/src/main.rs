@@ -125,6 +125,15 @@ pub enum Command {
         /// reaches pytest and stops the rest (exit 130).
         #[arg(long, conflicts_with_all = ["force", "timeout"])]
         debug: bool,
+        /// `--debug` with pytest started under debugpy, which listens on a loopback port and
+        /// waits for an IDE to attach; prints `pleat: debugpy listening on HOST:PORT {json}`
+        /// (the JSON has `host`, `port`, `file` and the `localRoot`/`remoteRoot` path mapping).
+        /// With it, as with --debug, a spec may name one test: `tests/test_x.py::test_name`.
+        #[arg(long, conflicts_with_all = ["force", "timeout"])]
+        debug_adapter: bool,
+        /// The port debugpy listens on with --debug-adapter (default: a free one).
+        #[arg(long, requires = "debug_adapter")]
+        port: Option<u16>,
         /// Arguments for pytest, after `--`.
         #[arg(last = true)]
         pytest_args: Vec<String>,
@@ -265,7 +274,18 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Debug(command) => cli::debug::run(&setup, command),
         Command::Cache(command) => cli::cache::run(&setup, format, command),
         Command::Workflow(command) => cli::workflow::run(&setup, format, command),
-        Command::Test { specs, changed_since, order, force, timeout, extra_env, pytest_args, debug } => {
+        Command::Test {
+            specs,
+            changed_since,
+            order,
+            force,
+            timeout,
+            extra_env,
+            pytest_args,
+            debug,
+            debug_adapter,
+            port,
+        } => {
             let command = cli::tools::TestCommand {
                 specs,
                 changed_since: changed_since.as_deref(),
@@ -274,7 +294,11 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                 timeout: *timeout,
                 extra_env,
                 pytest_args,
-                debug: *debug,
+                debug: *debug || *debug_adapter,
+                adapter: debug_adapter.then(|| engine::goals::debug::Adapter {
+                    host: "127.0.0.1".to_owned(),
+                    port: port.unwrap_or(0),
+                }),
             };
             cli::tools::test_command(&setup, format, &command)
         }

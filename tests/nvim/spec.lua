@@ -44,9 +44,10 @@ local function wait(ms, predicate)
 end
 
 -- Messages shown through vim.notify, kept for the checks (and echoed to stderr).
-local notes = {}
+local notes, note_levels = {}, {}
 vim.notify = function(message, level)
   table.insert(notes, tostring(message))
+  note_levels[tostring(message)] = level
   say(string.format('         [notify %s] %s', tostring(level or ''), tostring(message)))
 end
 local function noted(pattern)
@@ -334,6 +335,125 @@ local function run()
     tostring(said))
 end
 
+-- A STAND-IN for nvim-dap, which cannot be installed here (no package registry this project
+-- may use carries it): a module named `dap` that records the adapter and the configuration the
+-- plugin gives it and then does what nvim-dap does with an adapter of type "server": connects
+-- to its host and port over TCP and speaks DAP (initialize, attach with the configuration,
+-- configurationDone on `initialized`), recording the events until debugpy closes the
+-- connection. It checks the plugin's side and that the port is live; nvim-dap itself is not
+-- tested.
+local function dap_stand_in()
+  local stub = { adapters = {}, configurations = {}, runs = {}, events = {}, connected = false }
+  local function session(tcp, config)
+    local seq, buffer = 0, ''
+    local function send(command, arguments)
+      seq = seq + 1
+      local body = vim.fn.json_encode({ seq = seq, type = 'request', command = command, arguments = arguments })
+      tcp:write(string.format('Content-Length: %d\r\n\r\n%s', #body, body))
+    end
+    tcp:read_start(function(_, data)
+      vim.schedule(function()
+        if not data then
+          stub.closed = true
+          return tcp:close()
+        end
+        buffer = buffer .. data
+        while true do
+          local head = buffer:find('\r\n\r\n', 1, true)
+          local length = head and tonumber(buffer:sub(1, head):match('Content%-Length: (%d+)'))
+          if not length or #buffer < head + 3 + length then
+            break
+          end
+          local message = vim.fn.json_decode(buffer:sub(head + 4, head + 3 + length))
+          buffer = buffer:sub(head + 4 + length)
+          if message.type == 'event' then
+            table.insert(stub.events, message.event)
+            if message.event == 'initialized' then
+              send('configurationDone', vim.empty_dict())
+            end
+          elseif message.type == 'response' and message.command == 'initialize' then
+            send('attach', config)
+          end
+        end
+      end)
+    end)
+    send('initialize', { clientID = 'nvim-dap-stand-in', adapterID = 'pleat', pathFormat = 'path',
+      linesStartAt1 = true, columnsStartAt1 = true })
+  end
+  function stub.run(config)
+    table.insert(stub.runs, config)
+    stub.sandbox_had_test = vim.fn.filereadable(config.pathMappings[1].remoteRoot .. '/tests/test_calc.py') == 1
+    local function connect(adapter)
+      stub.adapter = adapter
+      local tcp = uv.new_tcp()
+      tcp:connect(adapter.host, adapter.port, function(e)
+        vim.schedule(function()
+          if e then
+            stub.error = e
+            return tcp:close()
+          end
+          stub.connected = true
+          session(tcp, config)
+        end)
+      end)
+    end
+    local adapter = stub.adapters[config.type]
+    if type(adapter) == 'function' then
+      adapter(connect, config)
+    else
+      connect(adapter)
+    end
+  end
+  return stub
+end
+
+--- 13. :PleatDebugTest, without nvim-dap and then with the stand-in above.
+local function debug_test()
+  local test = open('tests/test_calc.py')
+  vim.api.nvim_win_set_cursor(0, { 9, 4 }) -- in test_add_wrong, which passes since step 10
+  check('nvim-dap is not installed here', not pcall(require, 'dap'))
+  vim.cmd('PleatDebugTest')
+  local missing = noted(':PleatDebugTest needs nvim%-dap')
+  check(':PleatDebugTest without nvim-dap says it is needed and how to install it, as an error',
+    missing ~= nil and missing:find('mfussenegger/nvim-dap', 1, true) ~= nil
+      and note_levels[missing] == vim.log.levels.ERROR, table.concat(notes, ' | '))
+  check('no "▶ Debug test" lens without nvim-dap (the client did not declare experimental.pleatDebugTest)',
+    wait(20000, function()
+      return has_title(test, 3, '^▶ Run test$')
+    end) and not has_title(test, 3, 'Debug test'), 'lenses: ' .. all_lenses(test))
+
+  local stub = dap_stand_in()
+  package.preload.dap = function()
+    return stub
+  end
+  local config = pleat.lsp_config(root)
+  check('with nvim-dap the client declares experimental.pleatDebugTest and handles pleat.debugTest',
+    config.capabilities and config.capabilities.experimental.pleatDebugTest == true
+      and type(config.commands['pleat.debugTest']) == 'function', vim.inspect(config.capabilities and config.capabilities.experimental))
+  vim.cmd('PleatDebugTest')
+  local id = 'tests/test_calc.py::test_add_wrong'
+  check(':PleatDebugTest starts pleat and hands nvim-dap the attach configuration', wait(LONG, function()
+    return #stub.runs > 0
+  end), table.concat(notes, ' | '))
+  local run = stub.runs[1] or {}
+  local mapping = (run.pathMappings or {})[1] or {}
+  check('the configuration: type pleat, request attach, the test under the cursor, pathMappings workspace → sandbox',
+    run.type == 'pleat' and run.request == 'attach' and run.name == 'Pleat: ' .. id
+      and mapping.localRoot == uv.fs_realpath(root) and stub.sandbox_had_test, vim.inspect(run))
+  check('nvim-dap gets a "server" adapter with the port pleat printed, and debugpy listens there', wait(20000, function()
+    return stub.connected or stub.error ~= nil
+  end) and stub.adapter.type == 'server' and stub.adapter.port == run.port and stub.connected,
+    vim.inspect({ adapter = stub.adapter, error = stub.error }))
+  check('after attach and configurationDone the test runs to its end and pleat exits 0', wait(LONG, function()
+    return noted('the debug run of ' .. id .. ' ended') ~= nil
+  end) and noted('the debug run of ' .. id .. ' ended: exit 0') ~= nil
+    and vim.tbl_contains(stub.events, 'terminated'), vim.inspect(stub.events) .. ' ' .. table.concat(notes, ' | '))
+  for job in pairs(require('pleat.debug').jobs) do
+    vim.fn.jobstop(job) -- only after a failed check: a finished run is gone already
+  end
+  package.preload.dap, package.loaded.dap = nil, nil
+end
+
 -- The help file's tags build (as plugin managers do) without duplicates.
 local function help()
   local doc = vim.fn.tempname() .. '/doc'
@@ -348,6 +468,7 @@ end
 local ok, err = xpcall(function()
   help()
   run()
+  debug_test()
 end, debug.traceback)
 if not ok then
   check('the spec ran to its end', false, tostring(err))

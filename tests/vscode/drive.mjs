@@ -273,7 +273,34 @@ try {
   if (notes.length > 0) throw new CheckFailed(`notifications after the palette commands: ${JSON.stringify(notes)}`);
   ok(`palette: Run Tests in File, Run Affected Tests, Run All Tests; Show Dependencies ${JSON.stringify(deps)}`);
 
-  // 12. Export Virtualenv: the export is made and its interpreter offered as the workspace's;
+  // 12. "▶ Debug test": a breakpoint on test_add's assert (F9 in the editor); the lens starts
+  // `pleat test --debug-adapter` and attaches to debugpy (no Python extension): the session
+  // stops at the breakpoint in the workspace file, continues, and pleat ends with the test passed.
+  await open('tests/test_ops.py');
+  await until('the "▶ Debug test" lens (the extension declares experimental.pleatDebugTest)', async () =>
+    (await lenses()).some((t) => t.includes('Debug test')) || { problem: await lenses() }, 30000);
+  await page.keyboard.press('Control+G');
+  await page.waitForSelector('.quick-input-widget input', { state: 'visible' });
+  await page.keyboard.type('5');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('F9');
+  await until('a breakpoint in the glyph margin', () => page.$('.monaco-editor .codicon-debug-breakpoint'));
+  await page.locator('.codelens-decoration a', { hasText: 'Debug test' }).first().click();
+  const stop = await until('the debug session stopped at the breakpoint, tests/test_ops.py line 5', () =>
+    (state().debug || []).find((e) => e.event === 'stopped' && e.reason === 'breakpoint' && e.line === 5 && e.path === `${ws}/tests/test_ops.py`)
+      || { problem: state().debug }, 120000);
+  await until('the paused debug toolbar and the stopped line highlighted', async () =>
+    (await page.$('.debug-toolbar .codicon-debug-continue')) && (await page.$('.monaco-editor .debug-top-stack-frame-line')));
+  await shot('debug-stopped');
+  await palette('Debug: Continue');
+  const ended = await until('the session ended and pleat exited 0 (the test passed)', () => {
+    const events = state().debug || [];
+    return (events.some((e) => e.event === 'sessionEnded') && events.find((e) => e.event === 'pleatExited' && e.code === 0)) || { problem: events };
+  }, 60000);
+  await page.keyboard.press('F9'); // the breakpoint off again
+  ok(`"▶ Debug test": stopped at ${stop.path}:${stop.line} (${stop.reason}), continued, pleat exited ${ended.code}`);
+
+  // 13. Export Virtualenv: the export is made and its interpreter offered as the workspace's;
   // agreeing writes python.defaultInterpreterPath (declared here by the stand-in extension in
   // tests/vscode/python-settings, since the Python extension is not installable here).
   await palette('Pleat: Export Virtualenv');
@@ -298,7 +325,7 @@ try {
   }
   ok(`Export Virtualenv: ${offer.slice(0, 140)}…; ${answer.slice(0, 200)}`);
 
-  // 13. A wrong pleat.path restarts the client and says what to do.
+  // 14. A wrong pleat.path restarts the client and says what to do.
   const settings = JSON.parse(fs.readFileSync(`${ws}/.vscode/settings.json`, 'utf8'));
   fs.writeFileSync(`${ws}/.vscode/settings.json`, JSON.stringify({ ...settings, 'pleat.path': '/nonexistent/pleat' }));
   const toast = await until('an error naming the missing binary', async () => {
@@ -308,7 +335,7 @@ try {
   await until('the status bar item showing the stop', () => state().status === '$(error) Pleat' || { problem: state().status });
   ok(`wrong pleat.path: ${toast.slice(0, 120)}…`);
 
-  // 13. A pleat.path binary of another version than the bundled one: a warning says so.
+  // 15. A pleat.path binary of another version than the bundled one: a warning says so.
   fs.writeFileSync(`${ws}/.vscode/settings.json`, JSON.stringify({ ...settings, 'pleat.path': process.env.OTHER_PLEAT }));
   const warning = await until('a warning that pleat.path and the bundled binary differ in version', async () => {
     const texts = await page.$$eval('.notifications-toasts .notification-toast', (els) => els.map((e) => e.textContent));

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { LanguageClient, Middleware, State } from 'vscode-languageclient/node';
 import { TestReport, createClient, findServer, serverPath, versionMismatch } from './client';
 import { afterServerCommand, registerCommands } from './commands';
+import { TestDebugger, debugCapability } from './debug';
 import { startDump } from './dump';
 import { ServerStatus, StatusItem } from './status';
 import { TestTree } from './tests';
@@ -16,6 +17,7 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel('Pleat', { log: true });
   const status = new StatusItem();
   const tests = new TestTree();
+  const debug = new TestDebugger(() => serverPath(ctx.extensionPath), output);
   const middleware: Middleware = {
     // Server commands run from code lenses: show what "N dependents" answers.
     executeCommand: async (command, args, next) => {
@@ -28,6 +30,7 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
   const start = async () => {
     status.starting();
     const c = createClient(ctx.extensionPath, output, middleware);
+    c.registerFeature(debugCapability);
     c.onNotification('pleat/status', (s: ServerStatus) => {
       status.update(s);
       if (s.state === 'idle' && s.passed === undefined) {
@@ -84,8 +87,9 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<void> {
     output,
     status,
     tests,
+    debug,
     ...registerCommands({ client: () => client, restart, tests, output }),
-    ...startDump(tests, () => status.text, () => serverSource),
+    ...startDump(tests, debug, () => status.text, () => serverSource),
     vscode.workspace.onDidChangeConfiguration((e) => {
       // The other settings reach the running server through didChangeConfiguration.
       if (e.affectsConfiguration('pleat.path') || e.affectsConfiguration('pleat.cacheDir')) {

@@ -59,7 +59,7 @@ fn interpreter_identity_is_remembered() {
 fn unknown_tools_name_the_known_ones() {
     let error = ToolSpec::builtin("nosuchtool").unwrap_err().to_string();
     assert!(error.contains("pytest") && error.contains("[tool.pleat.tools.nosuchtool]"), "{error}");
-    assert_eq!(ToolSpec::builtin_names().count(), 10);
+    assert_eq!(ToolSpec::builtin_names().count(), 11);
 }
 
 #[test]

@@ -100,6 +100,8 @@ pub struct TestCommand<'a> {
     pub pytest_args: &'a [String],
     /// `--debug`: each file's pytest in the terminal, one after another.
     pub debug: bool,
+    /// `--debug-adapter`: under debugpy, waiting for an IDE.
+    pub adapter: Option<engine::goals::debug::Adapter>,
 }
 
 /// `pleat test`: the selected test files (those affected by changes since a ref, with
@@ -114,7 +116,13 @@ pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) ->
     // A test file that cannot be read is a failure of that file, never silence.
     let unreadable: Vec<String> = project.unreadable_tests().iter().map(|u| u.path.clone()).collect();
     others.extend(unreadable.iter().cloned());
-    let (mut ids, others) = select_with(&project, command.specs, &others)?;
+    // `--debug` runs one test when a spec names it (`path::name`, as the editors' lenses do).
+    let (specs, only) = if command.debug {
+        super::workflow::node_id_specs(&project.root, command.specs)
+    } else {
+        (command.specs.to_vec(), std::collections::BTreeMap::new())
+    };
+    let (mut ids, others) = select_with(&project, &specs, &others)?;
     let unreadable: Vec<&engine::vfs::Unreadable> = if command.changed_since.is_some() {
         Vec::new()
     } else {
@@ -128,7 +136,13 @@ pub fn test_command(setup: &Setup, format: Format, command: &TestCommand<'_>) ->
         ids.retain(|id| affected.contains(id));
     }
     if command.debug {
-        return super::workflow::test_debug(setup, &project, &ids, command.extra_env, command.pytest_args);
+        let options = TestOptions {
+            extra_env: extra_env(command.extra_env)?,
+            pytest_args: command.pytest_args.to_vec(),
+            only,
+            ..Default::default()
+        };
+        return super::workflow::test_debug(setup, &project, &ids, &options, command.adapter.as_ref());
     }
     // Files pytest collects that Pleat does not run are reported, never dropped
     // (they have no place in the import graph, so --changed-since leaves them out).

@@ -287,8 +287,8 @@ pub fn test_debug(
     setup: &Setup,
     project: &Project,
     ids: &[engine::graph::FileId],
-    extra_env: &[String],
-    pytest_args: &[String],
+    options: &engine::goals::test::TestOptions,
+    adapter: Option<&engine::goals::debug::Adapter>,
 ) -> Result<u8, Failure> {
     let tests: Vec<engine::graph::FileId> = ids
         .iter()
@@ -300,11 +300,6 @@ pub fn test_debug(
             "the specs select no test file; name test files (or folders holding them)",
         ));
     }
-    let options = engine::goals::test::TestOptions {
-        extra_env: super::tools::extra_env(extra_env)?,
-        pytest_args: pytest_args.to_vec(),
-        ..Default::default()
-    };
     let goals = setup.goals(project)?;
     let sandboxes = setup.cache_dir.clone().unwrap_or_default().join("sandboxes");
     let total = tests.len();
@@ -313,11 +308,30 @@ pub fn test_debug(
         &goals,
         project,
         &tests,
-        &options,
+        options,
         &sandboxes,
-        &mut |file| {
+        adapter,
+        &mut |start| {
             n += 1;
-            progress(&format!("── {file} ({n}/{total}): pytest in the terminal, no cache, no time limit"));
+            let file = start.file;
+            let Some(at) = &start.listening else {
+                progress(&format!("── {file} ({n}/{total}): pytest in the terminal, no cache, no time limit"));
+                return;
+            };
+            progress(&format!(
+                "── {file} ({n}/{total}): pytest under debugpy, no cache, no time limit; attach a debugger (pathMappings: {} → {})",
+                project.root.display(),
+                at.remote_root.display()
+            ));
+            // The line editors wait for: a fixed prefix, then the attach details as JSON.
+            let details = serde_json::json!({
+                "host": at.host,
+                "port": at.port,
+                "file": file,
+                "localRoot": project.root,
+                "remoteRoot": at.remote_root,
+            });
+            progress(&format!("debugpy listening on {}:{} {details}", at.host, at.port));
         },
         &mut |m| progress(m),
     )
@@ -337,6 +351,29 @@ pub fn test_debug(
     } else {
         u8::from(debugged.runs.iter().any(|r| r.exit_code != 0 && r.exit_code != 5))
     })
+}
+
+/// `--debug`'s specs with the tests they name split off: `tests/test_x.py::TestA::test_b` is
+/// the spec `tests/test_x.py` and, for that file, the node id `TestA::test_b`. Specs ending
+/// in `::` (`dir::`, `::`) are Pants' recursive specs and stay as they are.
+pub fn node_id_specs(
+    root: &std::path::Path,
+    specs: &[String],
+) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    let mut only: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    let specs = specs
+        .iter()
+        .map(|spec| match spec.split_once(".py::") {
+            Some((file, id)) if !id.is_empty() && !id.ends_with("::") => {
+                let file = crate::setup::relative_spec(root, &format!("{file}.py"));
+                let file = file.strip_prefix("./").map(str::to_owned).unwrap_or(file);
+                only.entry(file.clone()).or_default().push(id.to_owned());
+                file
+            }
+            _ => spec.clone(),
+        })
+        .collect();
+    (specs, only)
 }
 
 /// `pleat package [SPECS]`: exit 1 when a build failed (its backend's words, named).

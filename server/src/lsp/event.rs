@@ -19,6 +19,7 @@ pub type Query =
 
 /// What the client can do, as far as the server cares.
 #[derive(Debug, Clone, Copy, Default)]
+#[allow(clippy::struct_excessive_bools)] // independent yes-or-no answers of the client, no state machine
 pub struct ClientCaps {
     /// `window/workDoneProgress/create` is supported.
     pub work_done_progress: bool,
@@ -26,6 +27,10 @@ pub struct ClientCaps {
     pub watch_dynamic: bool,
     /// `workspace/codeLens/refresh` is supported.
     pub code_lens_refresh: bool,
+    /// The client handles `pleat.debugTest` itself (`experimental.pleatDebugTest`): it starts
+    /// `pleat test --debug-adapter` and attaches a debugger. Opt-in, since a lens a client
+    /// cannot act on (Neovim without nvim-dap) is worse than none.
+    pub debug_test: bool,
 }
 
 impl ClientCaps {
@@ -40,6 +45,12 @@ impl ClientCaps {
             code_lens_refresh: workspace
                 .and_then(|w| w.code_lens.as_ref())
                 .and_then(|c| c.refresh_support)
+                .unwrap_or(false),
+            debug_test: caps
+                .experimental
+                .as_ref()
+                .and_then(|e| e.get("pleatDebugTest"))
+                .and_then(Value::as_bool)
                 .unwrap_or(false),
         }
     }

@@ -1,4 +1,4 @@
-//! Code lenses: "▶ Run N affected tests (M files)" (or "▶ Run N tests" on a test file) and "N dependents" on every module's first line of code; "▶ Run test" and the last result (a status, not an action) on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
+//! Code lenses: "▶ Run N affected tests (M files)" (or "▶ Run N tests" on a test file) and "N dependents" on every module's first line of code; "▶ Run test", "▶ Debug test" (for clients that said they handle `pleat.debugTest`) and the last result (a status, not an action) on each test function, method and class. Every lens carries its command's arguments, so the server keeps no per-lens state.
 
 use engine::goals::test::Outcome;
 use engine::project::TargetKind;
@@ -64,6 +64,16 @@ pub fn lenses(state: &State, uri: &Uri) -> Vec<CodeLens> {
         let range = *range;
         let test = format!("{path}::{}", item.id);
         out.push(lens(range, "▶ Run test".to_owned(), "pleat.runTests", json!({ "tests": [test] })));
+        if state.caps.debug_test {
+            // The client's command, never the server's: a debugger attaches in the editor,
+            // which starts `pleat test --debug-adapter <test>` from `root`.
+            out.push(lens(
+                range,
+                "▶ Debug test".to_owned(),
+                "pleat.debugTest",
+                json!({ "test": test, "file": uri.as_str(), "root": project.root }),
+            ));
+        }
         if let Some((outcome, duration, cached)) = ws.results.test_result(project, &path, &item.id) {
             let mut title = match outcome {
                 Outcome::Passed => format!("✓ {}", seconds(duration)),

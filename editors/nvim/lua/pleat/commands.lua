@@ -15,6 +15,7 @@ end
 local function err(message)
   vim.notify('Pleat: ' .. message, vim.log.levels.ERROR)
 end
+M.err = err
 
 --- The pleat client for the current buffer, or nil after saying why.
 local function current_client(bufnr)
@@ -220,6 +221,17 @@ local export = on_client(function(client, bufnr)
   end)
 end)
 
+--- :PleatDebugTest: nvim-dap is asked for first, so that its absence is what is said.
+local function debug_test(opts)
+  local debug = require('pleat.debug')
+  if not debug.dap() then
+    return debug.missing()
+  end
+  on_client(function(client, bufnr)
+    debug.debug_test(client, bufnr)
+  end)(opts)
+end
+
 --- A code lens's command (client.commands): runs show their results, lists are shown.
 function M.lens(command, ctx)
   local client = vim.lsp.get_client_by_id(ctx.client_id)
@@ -247,6 +259,7 @@ M.list = {
   { 'PleatDependents', dependents('dependents'), { bang = true, desc = 'Pleat: files importing this one (! transitively)' } },
   { 'PleatDependencies', dependents('dependencies'), { bang = true, desc = 'Pleat: files this one imports (! transitively)' } },
   { 'PleatWhy', why, { nargs = 1, complete = 'file', desc = 'Pleat: the import chain between this file and another' } },
+  { 'PleatDebugTest', debug_test, { desc = 'Pleat: debug the test under the cursor with nvim-dap (pleat test --debug-adapter)' } },
   { 'PleatResults', show_results, { desc = 'Pleat: the last test failures in the quickfix list' } },
   { 'PleatClearCache', clear_cache, { desc = "Pleat: clear the server's cache" } },
   { 'PleatExport', export, { desc = "Pleat: export the test environment as a virtualenv for the editor's Python tools" } },

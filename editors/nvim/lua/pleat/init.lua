@@ -211,6 +211,8 @@ local function lens_commands()
     ['pleat.runAll'] = commands.lens,
     ['pleat.showDependents'] = commands.lens,
     ['pleat.showDependencies'] = commands.lens,
+    -- Shown only when nvim-dap is there (see lsp_config's capabilities).
+    ['pleat.debugTest'] = require('pleat.debug').lens,
   }
 end
 
@@ -225,6 +227,8 @@ function M.lsp_config(root)
     settings = { pleat = settings },
     handlers = M.handlers,
     commands = lens_commands(),
+    -- experimental.pleatDebugTest when nvim-dap is installed: "▶ Debug test" lenses.
+    capabilities = require('pleat.debug').capabilities(),
   }
   if not compat.has('0.8') then
     -- No LspAttach event on 0.7.
