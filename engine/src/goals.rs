@@ -232,9 +232,10 @@ impl Goals {
     /// the interpreter's installation as the folders it reads outside its sandbox.
     pub fn runs_from(&self, process: &mut crate::exec::Process, tool: &ToolEnv) {
         process.platform = self.platform(tool);
-        process
-            .host_paths
-            .push(crate::exec::HostPath { path: tool.root.clone(), fingerprint: Some(tool.fingerprint) });
+        process.host_paths.push(crate::exec::HostPath {
+            path: tool.root.clone(),
+            fingerprint: Some(tool.fingerprint.clone()),
+        });
         if let Some(prefix) = self.tools.interpreter.prefix() {
             process.host_paths.push(crate::exec::HostPath { path: prefix, fingerprint: None });
         }

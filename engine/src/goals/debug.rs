@@ -41,6 +41,10 @@ pub fn debug(
     let mut done = Debugged { runs: Vec::new(), interrupted: false };
     std::fs::create_dir_all(sandboxes).map_err(|e| sandbox_error(sandboxes, &e))?;
     for one in planned {
+        if let Some(path) = crate::exec::local::damaged_host_path(&one.process) {
+            let description = one.process.description.clone();
+            return Err(GoalError::Exec(ExecError::EnvironmentDamaged { description, path }));
+        }
         on_start(&one.file);
         let sandbox = tempfile::Builder::new()
             .prefix("debug-")
