@@ -241,8 +241,10 @@ impl State {
             // Opening the store and finding the interpreter (which may start python3) happen
             // here too, never on the state task.
             if let Ok(loaded) = &mut result {
-                loaded.goals = prepare_goals(&engine, cache_dir, &loaded.project);
-                if let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config) {
+                loaded.goals = prepare_goals(&engine, cache_dir.clone(), &loaded.project);
+                if let Some(dir) = &cache_dir
+                    && let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config, dir)
+                {
                     loaded.report.warnings.push(why.fallback_warning());
                 }
             }
