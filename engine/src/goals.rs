@@ -307,11 +307,10 @@ pub fn run_all(
 ) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    // The inputs just stored were only touched in memory when already held: their access
-    // times go to the store in one commit before anything runs, so an eviction by another
-    // process meanwhile sees them as recent. Best effort: a store that cannot write says
-    // so when the results are recorded.
-    let _ = goals.store.flush_access();
+    // The inputs just stored were only touched in memory when already held (pinned until
+    // the next commit): the first process that runs commits their access times and leases
+    // with its own inputs' lease (`exec::local`, before it materialises anything), and
+    // `Goals::finish` commits what is left, so a run answered from the cache commits once.
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
         Mutex::new((0..processes.len()).map(|_| None).collect());
@@ -360,7 +359,7 @@ pub fn run_with_spare(
 ) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let _ = goals.store.flush_access();
+    // No commit here either: see `run_all`.
     let spare_cancel = goals.cancel.child();
     let next = AtomicUsize::new(0);
     let main_left = AtomicUsize::new(main.len());
