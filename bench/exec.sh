@@ -8,7 +8,9 @@
 #
 # Usage: bench/exec.sh            Environment: PLEAT_BENCH_DIR (default /tmp/pleat-bench-exec),
 #                                 PLEAT_BENCH_RUNS (default 5), PLEAT_BIN (skip the build),
-#                                 PLEAT_BENCH_ONLY=toolz (only that part; 15 warm runs, 3 plain).
+#                                 PLEAT_BENCH_ONLY=toolz (only that part; 15 warm runs, 3 plain),
+#                                 PLEAT_BENCH_COMPARE="label=/path/pleat ..." (other binaries timed
+#                                 in the same rotation on the same cache, e.g. a main build).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="${PLEAT_BENCH_DIR:-/tmp/pleat-bench-exec}"
@@ -81,17 +83,25 @@ if only == "toolz":
     run(P + ["--root", toolz, "test", "::"], ok=(0, 1))
     python = env_python("pytest")  # toolz declares no requirements: the plain pytest environment
     tz_env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    others = dict(pair.split("=", 1) for pair in os.environ.get("PLEAT_BENCH_COMPARE", "").split())
+    for other in others.values():
+        run([other, "--cache-dir", cache, "--root", toolz, "test", "::"], ok=(0, 1))
     warm_runs, plain_runs = [], []
+    other_runs = {label: [] for label in others}
     for i in range(15):
         if i % 5 == 0:
             plain_runs.append(run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=toolz, env=tz_env, ok=(0, 1))[0])
         warm_runs.append(run(P + ["--root", toolz, "test", "::"], ok=(0, 1))[0])
+        for label, other in others.items():
+            other_runs[label].append(run([other, "--cache-dir", cache, "--root", toolz, "test", "::"], ok=(0, 1))[0])
     warm, plain = statistics.median(warm_runs), statistics.median(plain_runs)
     calls = strace_counts(P + ["--root", toolz, "test", "::"])
     stats = sum(calls.get(n, 0) for n in ("statx", "newfstatat", "lstat", "stat", "fstat"))
     print("## toolz 1.0.0: warm `pleat test ::` (issue 11)\n")
     print(f"- command: `{' '.join(P)} --root {toolz} test ::`; plain: `python -m pytest -q -p no:cacheprovider` in the same environment")
     print(f"- warm: {warm * 1000:.0f} ms median ({min(warm_runs) * 1000:.0f} ms min, 15 runs); plain pytest: {plain * 1000:,.0f} ms median (3 runs); **{plain / warm:.0f}×**")
+    for label, times in other_runs.items():
+        print(f"- {label} (same rotation): {statistics.median(times) * 1000:.0f} ms median ({min(times) * 1000:.0f} ms min); {plain / statistics.median(times):.0f}×")
     print(f"- strace -f -c: {calls.get('total', 0):,} system calls, {calls.get('fdatasync', 0)} fdatasync, {calls.get('execve', 0)} execve, {calls.get('clone', 0) + calls.get('clone3', 0)} clone, {stats:,} stat-family")
     print(f"- load average after: {open('/proc/loadavg').read().split()[:3]}")
     sys.exit(0)
