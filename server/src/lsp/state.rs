@@ -587,6 +587,10 @@ impl State {
             }
             // Results for the file stay visible in the problems view.
             self.publish(index, &path).await;
+            if large && let Some(reindexing) = &mut self.workspaces[index].reindexing {
+                // The current project still holds its parse until the new one comes.
+                reindexing.give_back = true;
+            }
         }
         if large {
             memory::give_back();
@@ -662,6 +666,9 @@ impl State {
             self.publish(index, &path).await;
         }
         self.refresh_lenses();
+        if done.give_back {
+            memory::give_back();
+        }
         for path in done.saves {
             self.on_save(index, &path);
         }

@@ -40,6 +40,9 @@ pub struct Reindexing {
     pub saves: BTreeSet<String>,
     /// Files whose marks were to be published meanwhile: published from the result.
     pub publish: BTreeSet<String>,
+    /// A large document was closed meanwhile: its parse is freed with the old project,
+    /// so the allocator's pages are given back after the swap (`memory::give_back`).
+    pub give_back: bool,
 }
 
 /// What a finished re-resolution leaves to do (once no other is under way).
@@ -47,6 +50,7 @@ pub struct Reindexing {
 pub struct Reindexed {
     pub saves: BTreeSet<String>,
     pub publish: BTreeSet<String>,
+    pub give_back: bool,
     /// The project could not be re-resolved (its configured source roots); it stays as it was.
     pub error: Option<String>,
 }
@@ -143,8 +147,13 @@ impl Workspace {
     fn reindex(&mut self, change: Change) {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.reindexing =
-            Some(Reindexing { id, queued: Vec::new(), saves: BTreeSet::new(), publish: BTreeSet::new() });
+        self.reindexing = Some(Reindexing {
+            id,
+            queued: Vec::new(),
+            saves: BTreeSet::new(),
+            publish: BTreeSet::new(),
+            give_back: false,
+        });
         let base = Arc::clone(&self.project);
         let (events, folder) = (self.events.clone(), self.folder.clone());
         tokio::task::spawn_blocking(move || {
@@ -169,7 +178,7 @@ impl Workspace {
         if self.reindexing.as_ref().is_none_or(|r| r.id != id) {
             return None;
         }
-        let Reindexing { queued, saves, publish, .. } = self.reindexing.take()?;
+        let Reindexing { queued, saves, publish, give_back, .. } = self.reindexing.take()?;
         let error = match result {
             Ok(project) => {
                 self.project = Arc::new(project);
@@ -184,9 +193,10 @@ impl Workspace {
             Some(next) => {
                 next.saves.extend(saves);
                 next.publish.extend(publish);
+                next.give_back |= give_back;
                 Some(Reindexed { error, ..Reindexed::default() })
             }
-            None => Some(Reindexed { saves, publish, error }),
+            None => Some(Reindexed { saves, publish, give_back, error }),
         }
     }
 }
