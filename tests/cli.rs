@@ -3564,16 +3564,7 @@ sandbox = "{sandbox}"
         )
     };
     Run::of(victim.command(&["test", "::"])).ok();
-    let site_packages = || {
-        let tools = std::fs::read_dir(cache.join("tools")).unwrap();
-        let env = tools
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("pytest-"))
-            .expect("the pytest environment");
-        let lib = std::fs::read_dir(env.join("lib")).unwrap().flatten().next().unwrap().path();
-        lib.join("site-packages")
-    };
+    let site_packages = || pytest_site_packages(&cache);
     for sandbox in ["bwrap", "plain"] {
         let attacker = Repo::new(&attacker_fixture(sandbox));
         let attack = Run::of(attacker.command_with(&cache, &["test", "::"]));
@@ -3607,6 +3598,45 @@ sandbox = "{sandbox}"
             again.describe()
         );
     }
+}
+
+/// The site-packages folder of the pytest environment in `cache`.
+fn pytest_site_packages(cache: &Path) -> PathBuf {
+    let tools = std::fs::read_dir(cache.join("tools")).unwrap();
+    let env = tools
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("pytest-"))
+        .expect("the pytest environment");
+    let lib = std::fs::read_dir(env.join("lib")).unwrap().flatten().next().unwrap().path();
+    lib.join("site-packages")
+}
+
+/// A tool environment changed between runs (here by its owner, through its read-only
+/// modes) costs a cached run nothing — its answers do not depend on it, and it is not
+/// walked —, is found before a process starts from it (that file reports the error, saying
+/// to run again), and the next run rebuilds it, saying so.
+#[test]
+fn a_tool_environment_changed_between_runs_is_found_before_a_process_starts_and_rebuilt() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let repo = Repo::new("//- test_ok.py\ndef test_ok():\n    pass\n");
+    repo.run(&["test", "::"]).ok();
+    let site = pytest_site_packages(&repo.cache());
+    std::fs::set_permissions(&site, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(site.join("planted.pth"), "").unwrap();
+    let warm = repo.run(&["--format", "json", "test", "::"]);
+    warm.ok();
+    assert_eq!(warm.json()["summary"]["cached"], 1, "{}", warm.describe());
+    assert!(!warm.stderr.contains("rebuilding"), "{}", warm.describe());
+    repo.write("test_new.py", "def test_new():\n    pass\n");
+    let found = Run::of(repo.command(&["test", "::"]));
+    assert_eq!(found.code, Some(1), "{}", found.describe());
+    assert!(found.stdout.contains("run again and Pleat rebuilds it"), "{}", found.describe());
+    let rebuilt = repo.run(&["--format", "json", "test", "::"]);
+    rebuilt.ok();
+    assert!(rebuilt.stderr.contains("rebuilding it"), "{}", rebuilt.describe());
+    assert_eq!(rebuilt.json()["summary"]["passed"], 2, "{}", rebuilt.describe());
+    assert!(!pytest_site_packages(&repo.cache()).join("planted.pth").exists());
 }
 
 fn running_as_root() -> bool {

@@ -217,14 +217,59 @@ fn unresolved_import_diagnostic_appears_and_clears() {
     assert!(shutdown["error"].is_null(), "{shutdown}");
 }
 
+/// A started server on a loaded folder holding `pkg/__init__.py` and `pkg/a.py`, with a
+/// cache of its own.
+fn package_with_a_module() -> (tempfile::TempDir, std::path::PathBuf, Server) {
+    let (dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", ""), ("pkg/a.py", "X = 1\n")]);
+    let mut server = Server::start(&dir.path().join("cache"));
+    initialize(&mut server, &root, &json!({}), &json!({}));
+    (dir, root, server)
+}
+
+/// A new or removed module re-resolves every file on a blocking thread; what arrives
+/// meanwhile — an edit, another new module, a removal — is queued and replayed on its
+/// result, so the marks end as the final texts give them.
+#[test]
+fn changes_that_arrive_during_a_module_index_change_are_kept() {
+    let (_dir, root, mut server) = package_with_a_module();
+    let b = uri(&root.join("pkg/b.py"));
+    open(&mut server, &b, 1, "import pkg.one\nimport pkg.two\n");
+    assert_eq!(server.diagnostics_for(&b, 1).len(), 2);
+    let unresolved = |d: &[Value]| {
+        let mut modules: Vec<String> = d
+            .iter()
+            .filter(|d| d["code"] == "unresolved-import")
+            .filter_map(|d| d["message"].as_str()?.split('`').nth(1).map(str::to_owned))
+            .collect();
+        modules.sort();
+        modules
+    };
+    // Back to back, without waiting: a new module, an edit, a second new module.
+    let one = uri(&root.join("pkg/one.py"));
+    open(&mut server, &one, 1, "Y = 1\n");
+    server.notify(
+        "textDocument/didChange",
+        &json!({"textDocument": {"uri": b, "version": 2},
+                "contentChanges": [{"text": "import pkg.one\nimport pkg.two\nimport pkg.three\n"}]}),
+    );
+    open(&mut server, &uri(&root.join("pkg/two.py")), 1, "Z = 2\n");
+    diagnostics_where(&mut server, &b, |d| unresolved(d) == ["pkg.three"]);
+    // Closing an unsaved new module removes it again, and an edit right behind it stays.
+    server.notify("textDocument/didClose", &json!({"textDocument": {"uri": one}}));
+    server.notify(
+        "textDocument/didChange",
+        &json!({"textDocument": {"uri": b, "version": 3},
+                "contentChanges": [{"text": "import pkg.one\nimport pkg.two\nimport pkg.four\n"}]}),
+    );
+    diagnostics_where(&mut server, &b, |d| unresolved(d) == ["pkg.four", "pkg.one"]);
+}
+
 /// Incremental sync: edits given as ranges (UTF-16 columns, several per notification, after
 /// non-ASCII text) leave the buffer, and so the import diagnostics, exactly where a fresh
 /// open of the resulting text puts them.
 #[test]
 fn incremental_changes_give_the_diagnostics_of_the_whole_text() {
-    let (dir, root) = fixture(&[("pleat.toml", ""), ("pkg/__init__.py", ""), ("pkg/a.py", "X = 1\n")]);
-    let mut server = Server::start(&dir.path().join("cache"));
-    initialize(&mut server, &root, &json!({}), &json!({}));
+    let (_dir, root, mut server) = package_with_a_module();
     let b = uri(&root.join("pkg/b.py"));
     let text = "s = '\u{e9}\u{1f600}'\nimport os\n\nfrom pkg import a\n";
     open(&mut server, &b, 1, text);

@@ -77,8 +77,10 @@ pub struct Process {
     pub cache_only: bool,
     /// Folders outside the sandbox the process runs from (its tool environment, the
     /// interpreter's installation), outside the key (the platform names them): bound
-    /// read-only under bwrap; in the plain sandbox, those with a fingerprint are checked
-    /// after the run, and a run that leaves one changed is an error, never cached.
+    /// read-only under bwrap; those with a fingerprint are checked before the process
+    /// starts (walked once for all the processes sharing it: a cache hit walks nothing),
+    /// and in the plain sandbox after the run too: a run that leaves one changed is an
+    /// error, never cached.
     pub host_paths: Vec<HostPath>,
 }
 
@@ -87,7 +89,7 @@ pub struct Process {
 pub struct HostPath {
     pub path: std::path::PathBuf,
     /// What its files must be ([`crate::tools::fingerprint`]); `None`: not checked.
-    pub fingerprint: Option<Digest>,
+    pub fingerprint: Option<crate::tools::fingerprint::Expected>,
 }
 
 impl Process {
@@ -249,6 +251,11 @@ pub enum ExecError {
         path.display()
     )]
     EnvironmentChanged { description: String, path: std::path::PathBuf },
+    #[error(
+        "{description} did not run: the tool environment {} is no longer what Pleat built (something wrote into it or removed files since), so Pleat forgot it; run again and Pleat rebuilds it",
+        path.display()
+    )]
+    EnvironmentDamaged { description: String, path: std::path::PathBuf },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -73,8 +73,10 @@ pub struct GoalOptions {
 
 impl GoalOptions {
     /// The goal options a project's configuration asks for (its interpreter, sandbox and
-    /// cache cap), one worker per core. `sandbox = "auto"` is bubblewrap where it can run,
-    /// else plain: [`GoalOptions::sandbox_fallback`] says why, for the caller to say.
+    /// cache cap), one worker per core. `sandbox = "auto"` is bubblewrap where it can run
+    /// (`exec::bwrap::available_in`: the probe's answer remembered in the cache folder),
+    /// else plain: [`GoalOptions::sandbox_fallback`] says why, for the caller to say. The
+    /// sandbox is not in any process's key: either kind answers from the same results.
     pub fn for_project(
         cache_dir: PathBuf,
         config: &crate::config::Config,
@@ -84,7 +86,7 @@ impl GoalOptions {
         use crate::exec::local::SandboxKind;
         let sandbox = match config.sandbox {
             Sandbox::Bwrap => SandboxKind::Bwrap,
-            Sandbox::Auto if crate::exec::bwrap::available().is_ok() => SandboxKind::Bwrap,
+            Sandbox::Auto if crate::exec::bwrap::available_in(&cache_dir).is_ok() => SandboxKind::Bwrap,
             Sandbox::Plain | Sandbox::Auto => SandboxKind::Plain,
         };
         Self {
@@ -97,12 +99,14 @@ impl GoalOptions {
         }
     }
 
-    /// Why `sandbox = "auto"` in `config` gives the plain sandbox here, when it does.
+    /// Why `sandbox = "auto"` in `config` gives the plain sandbox here, when it does
+    /// (the probe's answer remembered under `cache_dir`).
     pub fn sandbox_fallback(
         config: &crate::config::Config,
+        cache_dir: &Path,
     ) -> Option<&'static crate::exec::bwrap::Unavailable> {
         if config.sandbox == crate::config::Sandbox::Auto {
-            crate::exec::bwrap::available().err()
+            crate::exec::bwrap::available_in(cache_dir).err()
         } else {
             None
         }
@@ -232,9 +236,10 @@ impl Goals {
     /// the interpreter's installation as the folders it reads outside its sandbox.
     pub fn runs_from(&self, process: &mut crate::exec::Process, tool: &ToolEnv) {
         process.platform = self.platform(tool);
-        process
-            .host_paths
-            .push(crate::exec::HostPath { path: tool.root.clone(), fingerprint: Some(tool.fingerprint) });
+        process.host_paths.push(crate::exec::HostPath {
+            path: tool.root.clone(),
+            fingerprint: Some(tool.fingerprint.clone()),
+        });
         if let Some(prefix) = self.tools.interpreter.prefix() {
             process.host_paths.push(crate::exec::HostPath { path: prefix, fingerprint: None });
         }
@@ -302,11 +307,10 @@ pub fn run_all(
 ) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    // The inputs just stored were only touched in memory when already held: their access
-    // times go to the store in one commit before anything runs, so an eviction by another
-    // process meanwhile sees them as recent. Best effort: a store that cannot write says
-    // so when the results are recorded.
-    let _ = goals.store.flush_access();
+    // The inputs just stored were only touched in memory when already held (pinned until
+    // the next commit): the first process that runs commits their access times and leases
+    // with its own inputs' lease (`exec::local`, before it materialises anything), and
+    // `Goals::finish` commits what is left, so a run answered from the cache commits once.
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
         Mutex::new((0..processes.len()).map(|_| None).collect());
@@ -355,7 +359,7 @@ pub fn run_with_spare(
 ) -> Vec<Result<crate::exec::ProcessResult, ExecError>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let _ = goals.store.flush_access();
+    // No commit here either: see `run_all`.
     let spare_cancel = goals.cancel.child();
     let next = AtomicUsize::new(0);
     let main_left = AtomicUsize::new(main.len());
@@ -440,28 +444,30 @@ mod tests {
 
     #[test]
     fn goal_options_follow_the_configuration() {
+        let cache = tempfile::tempdir().unwrap();
+        let cache_dir = cache.path().to_owned();
         let config = Config {
             sandbox: Sandbox::Plain,
             interpreter: Some("/opt/python3.12/bin/python3".to_owned()),
             cache_max_bytes: 123,
             ..Config::default()
         };
-        let options = GoalOptions::for_project("/cache".into(), &config, KeepSandboxes::OnFailure);
+        let options = GoalOptions::for_project(cache_dir.clone(), &config, KeepSandboxes::OnFailure);
         assert_eq!(options.sandbox, SandboxKind::Plain);
         assert_eq!(options.interpreter.as_deref(), Some(std::path::Path::new("/opt/python3.12/bin/python3")));
         assert_eq!((options.max_bytes, options.keep_sandboxes), (123, KeepSandboxes::OnFailure));
         assert!(options.parallelism >= 1);
         // A setting that names its sandbox never falls back.
-        assert!(GoalOptions::sandbox_fallback(&config).is_none());
+        assert!(GoalOptions::sandbox_fallback(&config, &cache_dir).is_none());
         let bwrap = Config { sandbox: Sandbox::Bwrap, ..Config::default() };
         assert_eq!(
-            GoalOptions::for_project("/cache".into(), &bwrap, KeepSandboxes::Never).sandbox,
+            GoalOptions::for_project(cache_dir.clone(), &bwrap, KeepSandboxes::Never).sandbox,
             SandboxKind::Bwrap
         );
-        assert!(GoalOptions::sandbox_fallback(&bwrap).is_none());
+        assert!(GoalOptions::sandbox_fallback(&bwrap, &cache_dir).is_none());
         // `auto` is bubblewrap exactly when it can run here, and says why when not.
-        let auto = GoalOptions::for_project("/cache".into(), &Config::default(), KeepSandboxes::Never);
-        let fallback = GoalOptions::sandbox_fallback(&Config::default());
+        let auto = GoalOptions::for_project(cache_dir.clone(), &Config::default(), KeepSandboxes::Never);
+        let fallback = GoalOptions::sandbox_fallback(&Config::default(), &cache_dir);
         assert_eq!(auto.sandbox == SandboxKind::Plain, fallback.is_some());
     }
 }

@@ -325,6 +325,18 @@ impl Project {
         Ok(Update::OneFile)
     }
 
+    /// Whether [`Project::set_file`] with `file` would change the module index and so
+    /// re-resolve every file (`Update::Everything`): a new file, or an `__init__.py` gaining
+    /// or losing code under `content_only`. A caller can then do it on a copy elsewhere.
+    pub fn changes_index(&self, file: &SourceFile) -> bool {
+        let Some(&id) = self.by_path.get(&file.path) else { return true };
+        self.file(id).is_some_and(|state| {
+            state.digest != file.digest
+                && *state.parsed != *file.parsed
+                && self.resolver.has_code_changes_index(id, file.parsed.has_code)
+        })
+    }
+
     /// Removes a file; returns false if it was not there.
     pub fn remove_file(&mut self, path: &str) -> Result<bool, ProjectError> {
         let Some(id) = self.by_path.remove(path) else { return Ok(false) };

@@ -1,4 +1,4 @@
-//! Hermetic tool environments: virtualenvs built from pinned, hashed requirement sets (shipped in `engine/tools/`, overridable), keyed by interpreter identity + requirements, built once with uv (or venv + pip), then read-only, their fingerprint recorded and checked before each use (a changed environment is rebuilt).
+//! Hermetic tool environments: virtualenvs built from pinned, hashed requirement sets (shipped in `engine/tools/`, overridable), keyed by interpreter identity + requirements, built once with uv (or venv + pip), then read-only, their fingerprint recorded and checked before a process starts from them (a changed environment loses its record and is rebuilt).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -238,9 +238,10 @@ pub struct ToolEnv {
     pub python: PathBuf,
     /// `python -m <module>` starts the tool.
     pub module: String,
-    /// What the environment's files were when it was built ([`fingerprint`]); a process
-    /// that runs from it checks it is still so.
-    pub fingerprint: Digest,
+    /// What the environment's files were when it was built ([`fingerprint`]); before the
+    /// first process of a run starts from it the runner checks it is still so (once for
+    /// all the processes given this value).
+    pub fingerprint: fingerprint::Expected,
 }
 
 impl ToolEnv {
@@ -256,6 +257,12 @@ impl ToolEnv {
         let mut argv = self.argv();
         argv.insert(1, "-I".to_owned());
         argv
+    }
+
+    /// Whether its files are still what was fingerprinted (walked once for this value):
+    /// for a caller that starts a process from it outside the runner stack.
+    pub fn intact(&self) -> bool {
+        self.fingerprint.intact(&self.root)
     }
 }
 
@@ -315,6 +322,12 @@ impl ToolEnvs {
 
     /// The environment for a tool: built now if it does not exist yet (telling `progress`
     /// what is happening), else reused. Safe under concurrent callers (a file lock).
+    ///
+    /// Reuse reads the completion marker, the interpreter and the recorded fingerprint
+    /// (a few system calls), and does not walk the files: a run answered from the cache
+    /// does not need them. The walk happens before the first process starts from it
+    /// ([`ToolEnv::fingerprint`]); a change found there removes the record, so the next
+    /// `ensure` rebuilds (saying so).
     pub fn ensure(&self, spec: &ToolSpec, progress: &mut dyn FnMut(&str)) -> Result<ToolEnv, ToolError> {
         let key = self.key(spec);
         let label = if spec.project.is_none() { spec.name.clone() } else { format!("{}-project", spec.name) };
@@ -325,10 +338,10 @@ impl ToolEnvs {
             python: root.join("bin").join("python"),
             root: root.clone(),
             module: spec.module.clone(),
-            fingerprint: Digest::empty(DigestFunction::Blake3),
+            fingerprint: fingerprint::Expected::new(Digest::empty(DigestFunction::Blake3)),
         };
-        if let Some(fingerprint) = unchanged(&root) {
-            env.fingerprint = fingerprint;
+        if let Some(fingerprint) = recorded_complete(&root) {
+            env.fingerprint = fingerprint::Expected::new(fingerprint);
             return Ok(env);
         }
         if !self.build {
@@ -338,13 +351,14 @@ impl ToolEnvs {
         let lock_path = root.with_extension("lock");
         let lock = std::fs::File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
-        if let Some(fingerprint) = unchanged(&root) {
-            env.fingerprint = fingerprint; // another process built it while we waited
+        if let Some(fingerprint) = recorded_complete(&root) {
+            // Another process built it while we waited.
+            env.fingerprint = fingerprint::Expected::new(fingerprint);
             return Ok(env);
         }
         if root.join(COMPLETE).is_file() {
             progress(&format!(
-                "warning: the {label} environment at {} changed after Pleat built it (a process running as root wrote into it); rebuilding it, and no result made with the changed one is kept",
+                "warning: the {label} environment at {} changed after Pleat built it (something wrote into it or removed files: in the plain sandbox, a process running as root can); rebuilding it, and no result made with the changed one is kept",
                 root.display()
             ));
         }
@@ -373,7 +387,8 @@ impl ToolEnvs {
             return Err(self.discard(&label, &root, error));
         }
         make_read_only(&root);
-        env.fingerprint = fingerprint::record(&root).map_err(io("record the fingerprint of", &root))?;
+        let recorded = fingerprint::record(&root).map_err(io("record the fingerprint of", &root))?;
+        env.fingerprint = fingerprint::Expected::new(recorded);
         Ok(env)
     }
 
@@ -517,13 +532,14 @@ impl ToolEnvs {
     }
 }
 
-/// The recorded fingerprint of a complete environment, when its files still match it.
-fn unchanged(root: &Path) -> Option<Digest> {
-    if !root.join(COMPLETE).is_file() {
+/// The recorded fingerprint of a complete environment whose interpreter is there, without
+/// walking its files (the runner does, before a process starts from it); `None` when it
+/// was never finished, its interpreter is gone, or a change found removed the record.
+fn recorded_complete(root: &Path) -> Option<Digest> {
+    if !root.join(COMPLETE).is_file() || !root.join("bin").join("python").is_file() {
         return None;
     }
-    let recorded = fingerprint::recorded(root)?;
-    (fingerprint::of(root) == recorded).then_some(recorded)
+    fingerprint::recorded(root)
 }
 
 fn set_mode_recursively(root: &Path, write: bool) {

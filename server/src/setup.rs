@@ -144,7 +144,7 @@ impl Setup {
             ));
         };
         if project.config.sandbox == engine::config::Sandbox::Bwrap
-            && let Err(why) = engine::exec::bwrap::available()
+            && let Err(why) = engine::exec::bwrap::available_in(&cache_dir)
         {
             return Err(Failure::usage(format!(
                 "sandbox = \"bwrap\" is set in [tool.pleat], but {}; {}, or set sandbox = \"plain\"",
@@ -152,7 +152,7 @@ impl Setup {
                 why.remedy()
             )));
         }
-        if let Some(why) = GoalOptions::sandbox_fallback(&project.config) {
+        if let Some(why) = GoalOptions::sandbox_fallback(&project.config, &cache_dir) {
             static SAID: std::sync::Once = std::sync::Once::new();
             SAID.call_once(|| {
                 say(format_args!("warning: {}", why.fallback_warning()));

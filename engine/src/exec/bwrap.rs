@@ -1,6 +1,6 @@
-//! bubblewrap: whether it can confine processes here (probed once per Pleat process), and the command line that confines one — a root of read-only binds of the system's folders (`/usr`, `/etc`, …) with every file in them that not everyone may read hidden, no home folders, a private `/tmp`, `/proc` and PID namespace, no network, no capabilities; the process's sandbox and its own named caches writable, the folders it runs from (tool environment, interpreter) read-only, nothing else of Pleat's cache visible.
+//! bubblewrap: whether it can confine processes here (probed once, the answer remembered in the cache folder while what it depends on is unchanged), and the command line that confines one — a root of read-only binds of the system's folders (`/usr`, `/etc`, …) with every file in them that not everyone may read hidden, no home folders, a private `/tmp`, `/proc` and PID namespace, no network, no capabilities; the process's sandbox and its own named caches writable, the folders it runs from (tool environment, interpreter) read-only, nothing else of Pleat's cache visible.
 
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -53,21 +53,112 @@ impl Unavailable {
     }
 }
 
+/// This process's answer, from the first call of [`available`] or [`available_in`].
+static PROBE: OnceLock<Result<PathBuf, Unavailable>> = OnceLock::new();
+
 /// The bubblewrap program when it can confine processes here; probed on first call by
-/// running `true` under the same namespaces the runner asks for (a few milliseconds).
+/// running `true` under the same namespaces the runner asks for.
 pub fn available() -> Result<&'static Path, &'static Unavailable> {
-    static PROBE: OnceLock<Result<PathBuf, Unavailable>> = OnceLock::new();
-    PROBE.get_or_init(probe).as_ref().map(PathBuf::as_path)
+    PROBE.get_or_init(|| program().and_then(probe)).as_ref().map(PathBuf::as_path)
 }
 
-fn probe() -> Result<PathBuf, Unavailable> {
+/// [`available`], the probe's answer remembered under `cache_dir` (`sandbox-probes/`) by
+/// what it depends on: the program (path and stat data: a new or re-installed bwrap, its
+/// setuid bit), the kernel and this boot, the user-namespace settings (sysctls), the
+/// namespaces Pleat runs in (a container is another), its user, and its seccomp and
+/// no-new-privileges state. Reading those is a dozen system calls; the probe starts a
+/// process in new namespaces, which costs 5 ms on an idle machine and 40 ms on a loaded
+/// one, on every command — most of a cached `pleat test`. Probing only when a process
+/// must run instead would move the fallback warning (said before a run starts) and the
+/// `sandbox = "bwrap"` error behind the cache lookups. A stale answer fails safe: "yes"
+/// that no longer holds makes bwrap refuse with its own words; "no" runs plain and says so.
+pub fn available_in(cache_dir: &Path) -> Result<&'static Path, &'static Unavailable> {
+    PROBE
+        .get_or_init(|| program().and_then(|program| remembered(&program, &cache_dir.join("sandbox-probes"))))
+        .as_ref()
+        .map(PathBuf::as_path)
+}
+
+/// The bubblewrap program: `PLEAT_BWRAP`, else the first of [`PROGRAMS`] that exists.
+fn program() -> Result<PathBuf, Unavailable> {
     let chosen = std::env::var_os("PLEAT_BWRAP").filter(|p| !p.is_empty()).map(PathBuf::from);
-    let program = match &chosen {
-        Some(path) => Some(path.as_path()).filter(|p| p.is_file()),
-        None => PROGRAMS.into_iter().map(Path::new).find(|p| p.is_file()),
+    match chosen {
+        Some(path) => Some(path).filter(|p| p.is_file()),
+        None => PROGRAMS.into_iter().map(PathBuf::from).find(|p| p.is_file()),
     }
-    .ok_or(Unavailable::NotInstalled)?;
-    let mut command = Command::new(program);
+    .ok_or(Unavailable::NotInstalled)
+}
+
+/// What the probe's answer depends on, as text (see [`available_in`]); `None` when the
+/// program cannot be stat'ed.
+fn probe_key(program: &Path) -> Option<String> {
+    let meta = std::fs::metadata(program).ok()?;
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let link = |path: &str| std::fs::read_link(path).map(|l| l.display().to_string()).unwrap_or_default();
+    let status: String = read("/proc/self/status")
+        .lines()
+        .filter(|l| ["Uid:", "Gid:", "Seccomp:", "NoNewPrivs:", "CapEff:"].iter().any(|k| l.starts_with(k)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut key = format!(
+        "bwrap-probe-v1\n{}\n{} {:o} {} {}.{} {}.{}\n{status}\n",
+        program.display(),
+        meta.len(),
+        meta.mode(),
+        meta.ino(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    );
+    let sysctls = [
+        "/proc/sys/kernel/random/boot_id",
+        "/proc/sys/kernel/osrelease",
+        "/proc/sys/kernel/unprivileged_userns_clone",
+        "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+        "/proc/sys/user/max_user_namespaces",
+    ];
+    for path in sysctls {
+        key.extend([path, "=", read(path).trim(), "\n"]);
+    }
+    for path in ["/proc/self/ns/user", "/proc/self/ns/mnt", "/proc/self/ns/pid", "/proc/self/ns/net"] {
+        key.extend([path, "=", &link(path), "\n"]);
+    }
+    Some(key)
+}
+
+/// The probe's answer for `program`, from the record in `dir` for its key when there is
+/// one, else probed and recorded (temp + rename; a folder that cannot be written only
+/// costs the next command a probe).
+fn remembered(program: &Path, dir: &Path) -> Result<PathBuf, Unavailable> {
+    use crate::hash::{Digest, DigestFunction};
+    let Some(key) = probe_key(program) else { return probe(program.to_owned()) };
+    let record = dir.join(Digest::of(DigestFunction::Blake3, key.as_bytes()).hex());
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        match text.split_once('\n') {
+            Some(("yes", _)) => return Ok(program.to_owned()),
+            Some(("no", said)) => return Err(Unavailable::NoNamespaces { said: said.to_owned() }),
+            _ => {}
+        }
+    }
+    let answer = probe(program.to_owned());
+    let text = match &answer {
+        Ok(_) => "yes\n".to_owned(),
+        Err(Unavailable::NoNamespaces { said }) => format!("no\n{said}"),
+        Err(Unavailable::NotInstalled) => return answer,
+    };
+    if std::fs::create_dir_all(dir).is_ok() {
+        let tmp = record.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &record).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    answer
+}
+
+/// Runs `true` under `program` with the namespaces the runner asks for.
+fn probe(program: PathBuf) -> Result<PathBuf, Unavailable> {
+    let mut command = Command::new(&program);
     command.args([
         "--unshare-all",
         "--die-with-parent",
@@ -83,7 +174,7 @@ fn probe() -> Result<PathBuf, Unavailable> {
     ]);
     command.env_clear();
     match crate::children::output(&mut command) {
-        Ok(output) if output.status.success() => Ok(program.to_owned()),
+        Ok(output) if output.status.success() => Ok(program),
         Ok(output) => {
             Err(Unavailable::NoNamespaces { said: String::from_utf8_lossy(&output.stderr).trim().to_owned() })
         }
@@ -182,4 +273,50 @@ pub fn private_entries(root: &Path) -> Vec<(PathBuf, bool)> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for bwrap that counts its starts and answers as `exit` says.
+    fn fake_bwrap(dir: &Path, exit: u8) -> (PathBuf, PathBuf) {
+        let program = dir.join("bwrap");
+        let starts = dir.join("starts");
+        let script = format!(
+            "#!/bin/sh\necho x >> {}\necho 'no user namespaces' >&2\nexit {exit}\n",
+            starts.display()
+        );
+        std::fs::write(&program, script).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (program, starts)
+    }
+
+    fn starts(file: &Path) -> usize {
+        std::fs::read_to_string(file).map_or(0, |t| t.lines().count())
+    }
+
+    /// The answer is probed once and then read from the cache folder, until the program
+    /// changes; a "no" is remembered with what bwrap said.
+    #[test]
+    fn the_probe_is_remembered_until_the_program_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = dir.path().join("cache").join("sandbox-probes");
+        let (program, counter) = fake_bwrap(dir.path(), 0);
+        assert_eq!(remembered(&program, &records), Ok(program.clone()));
+        assert_eq!(remembered(&program, &records), Ok(program.clone()));
+        assert_eq!(starts(&counter), 1, "the second answer comes from the record");
+        // Another program at the same path (new stat data): probed again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (program, counter) = fake_bwrap(dir.path(), 1);
+        let said = Unavailable::NoNamespaces { said: "no user namespaces".to_owned() };
+        assert_eq!(remembered(&program, &records), Err(said.clone()));
+        assert_eq!(remembered(&program, &records), Err(said));
+        assert_eq!(starts(&counter), 2);
+        // A folder that cannot hold the record costs a probe each time, nothing else.
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, "").unwrap();
+        assert!(remembered(&program, &blocked.join("probes")).is_err());
+        assert_eq!(starts(&counter), 3);
+    }
 }

@@ -108,8 +108,6 @@ impl LocalRunner {
 
     /// In the plain sandbox, after a run: the first folder the process ran from whose files
     /// are no longer what was fingerprinted (a process running as root can write there).
-    /// Before the run there is no need: the goal's `ensure` checked it, and every process
-    /// since was checked after it ended.
     fn changed_host_path(&self, process: &Process) -> Option<PathBuf> {
         if self.kind != SandboxKind::Plain {
             return None; // read-only mounts
@@ -117,7 +115,7 @@ impl LocalRunner {
         process
             .host_paths
             .iter()
-            .find(|h| h.fingerprint.is_some_and(|f| crate::tools::fingerprint::of(&h.path) != f))
+            .find(|h| h.fingerprint.as_ref().is_some_and(|f| !f.still_intact(&h.path)))
             .map(|h| h.path.clone())
     }
 
@@ -134,6 +132,18 @@ impl LocalRunner {
     pub fn take_kept(&self) -> Vec<PathBuf> {
         self.kept.lock().map(|mut k| std::mem::take(&mut *k)).unwrap_or_default()
     }
+}
+
+/// Before a run, in either sandbox: the first folder the process runs from whose files are
+/// no longer what was fingerprinted (walked once for every process sharing the
+/// fingerprint; `ToolEnvs::ensure` only read the record). Public for `test --debug`,
+/// which starts processes outside the runner.
+pub fn damaged_host_path(process: &Process) -> Option<PathBuf> {
+    process
+        .host_paths
+        .iter()
+        .find(|h| h.fingerprint.as_ref().is_some_and(|f| !f.intact(&h.path)))
+        .map(|h| h.path.clone())
 }
 
 /// The file in each sandbox folder that its run holds an exclusive lock on.
@@ -465,6 +475,9 @@ impl CommandRunner for LocalRunner {
         if process.cache_only {
             // Without a cache in front (`--no-cache`) a cache-only process has no answer.
             return Err(ExecError::NotCached { description: process.description.clone() });
+        }
+        if let Some(path) = damaged_host_path(process) {
+            return Err(ExecError::EnvironmentDamaged { description: process.description.clone(), path });
         }
         let started = Instant::now();
         std::fs::create_dir_all(&self.base).map_err(|e| self.prep_error(process, e))?;

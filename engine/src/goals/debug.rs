@@ -75,6 +75,10 @@ pub fn debug(
     let mut done = Debugged { runs: Vec::new(), interrupted: false };
     std::fs::create_dir_all(sandboxes).map_err(|e| sandbox_error(sandboxes, &e))?;
     for mut one in planned {
+        if let Some(path) = crate::exec::local::damaged_host_path(&one.process) {
+            let description = one.process.description.clone();
+            return Err(GoalError::Exec(ExecError::EnvironmentDamaged { description, path }));
+        }
         let sandbox = tempfile::Builder::new()
             .prefix("debug-")
             .tempdir_in(sandboxes)

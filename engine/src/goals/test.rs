@@ -580,9 +580,10 @@ fn with_coverage(process: &mut Process, recorder: &Recorder) {
     process.output_files.insert(super::order::COVERAGE.to_owned());
     if let Recorder::Coverage(env) = recorder {
         process.env.insert("PLEAT_COVERAGE_ENV".to_owned(), env.root.to_string_lossy().into_owned());
-        process
-            .host_paths
-            .push(crate::exec::HostPath { path: env.root.clone(), fingerprint: Some(env.fingerprint) });
+        process.host_paths.push(crate::exec::HostPath {
+            path: env.root.clone(),
+            fingerprint: Some(env.fingerprint.clone()),
+        });
     }
 }
 
@@ -690,13 +691,14 @@ fn interpret(
             });
         }
         // An output the sandbox cannot give (a symlink out of it, or under a symlinked
-        // An output the sandbox cannot give (a symlink out of it, or under a symlinked
         // folder), a sandbox a full disk cannot hold, or a tool environment changed around
-        // the run, fails this file alone, with the reason; the other files still report.
+        // the run or found changed before it, fails this file alone, with the reason; the
+        // other files still report (those answered from the cache need no environment).
         Err(
             e @ (ExecError::Output { .. }
             | ExecError::NoSpace { .. }
             | ExecError::EnvironmentChanged { .. }
+            | ExecError::EnvironmentDamaged { .. }
             | ExecError::Store(crate::store::StoreError::NoSpace(_))),
         ) => {
             return Ok(TestFileResult {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use expect_test::{Expect, expect};
 
-use super::{Project, SourceFile, TargetKind};
+use super::{Project, SourceFile, TargetKind, Update};
 use crate::config::{self, Config};
 use crate::graph::EdgeKind;
 use crate::python::pytest_config;
@@ -642,15 +642,18 @@ fn incremental_updates_equal_a_rebuild() {
                     current.remove(&path);
                     project.remove_file(&path).unwrap();
                 }
-                1 => {
+                choice => {
                     // Empty / non-empty flips matter for __init__.py under content_only.
-                    let text = if rng.below(2) == 0 { String::new() } else { "X = 1\n".to_owned() };
-                    project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options)).unwrap();
-                    current.insert(path, text);
-                }
-                _ => {
-                    let text = random_source(&mut rng);
-                    project.set_file(SourceFile::from_bytes(&path, text.as_bytes(), options)).unwrap();
+                    let text = match choice {
+                        1 if rng.below(2) == 0 => String::new(),
+                        1 => "X = 1\n".to_owned(),
+                        _ => random_source(&mut rng),
+                    };
+                    let source = SourceFile::from_bytes(&path, text.as_bytes(), options);
+                    // Said beforehand, so that the language server can do it elsewhere.
+                    let predicted = project.changes_index(&source);
+                    let update = project.set_file(source).unwrap();
+                    assert_eq!(predicted, matches!(update, Update::Everything), "seed {seed}, step {step}");
                     current.insert(path, text);
                 }
             }

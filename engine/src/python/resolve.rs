@@ -222,6 +222,16 @@ impl Resolver {
         }
     }
 
+    /// Whether [`Resolver::set_has_code`] with `has_code` would change the index (an
+    /// `__init__.py` gaining or losing code under `content_only`), without changing it.
+    pub fn has_code_changes_index(&self, id: FileId, has_code: bool) -> bool {
+        let content_only = self.settings.init_files == InitFiles::ContentOnly;
+        self.files
+            .get(id.index())
+            .and_then(Option::as_ref)
+            .is_some_and(|file| file.has_code != has_code && file.is_init && content_only)
+    }
+
     /// The files providing a module (primary names first, then outer ones).
     pub fn files_for(&self, module: &str) -> &[FileId] {
         self.primary.get(module).or_else(|| self.outer.get(module)).map_or(&[], Vec::as_slice)

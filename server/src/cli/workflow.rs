@@ -79,11 +79,17 @@ pub fn run(setup: &Setup, format: Format, command: &Command) -> Result<u8, Failu
 }
 
 /// The project's environment for a resolve (the test environment: its resolution and
-/// pytest), built on first use.
+/// pytest), built on first use, and rebuilt when its files are no longer what was built
+/// (what the runner checks before a process starts from it; this one starts outside it).
 fn environment(setup: &Setup, project: &Project, resolve: &str) -> Result<engine::tools::ToolEnv, Failure> {
     let goals = setup.goals(project)?;
-    engine::goals::test::environment(&goals, project, resolve, &mut |m| progress(m))
-        .map_err(|e| Failure { message: e.to_string(), code: 3 })
+    let ensure = || {
+        engine::goals::test::environment(&goals, project, resolve, &mut |m| progress(m))
+            .map_err(|e| Failure { message: e.to_string(), code: 3 })
+    };
+    let env = ensure()?;
+    // A change found removed the record: the second call rebuilds, saying so.
+    if env.intact() { Ok(env) } else { ensure() }
 }
 
 /// Python in `env` with `roots` (root-relative source roots) first on `sys.path`, the

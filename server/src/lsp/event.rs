@@ -92,6 +92,13 @@ pub enum Event {
         uri: Uri,
     },
     FilesChanged(Vec<PathBuf>),
+    /// A change of a workspace's module index, applied on a blocking thread
+    /// (`workspace::Reindexing`): the project with every file re-resolved.
+    Reindexed {
+        folder: PathBuf,
+        id: u64,
+        result: Box<std::result::Result<engine::project::Project, String>>,
+    },
     /// No file changed outside the editor since change number N: time to run for them.
     OutsideQuiet(u64),
     RunDone(Box<runs::Outcome>),
@@ -112,6 +119,7 @@ impl Event {
             Event::Save { .. } => "didSave",
             Event::Close { .. } => "didClose",
             Event::FilesChanged(_) => "files changed on disk",
+            Event::Reindexed { .. } => "a finished re-resolution",
             Event::OutsideQuiet(_) => "the run for changes on disk",
             Event::RunDone(_) => "a finished run",
             Event::Query(_) => "a request",

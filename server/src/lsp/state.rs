@@ -158,19 +158,21 @@ pub async fn run(
         published: HashSet::new(),
         waiting_lenses: Vec::new(),
     };
+    // Requests that came while a module-index change was under way, and every event after
+    // the first of them: a request sees each change sent before it, as it did when the
+    // re-resolution ran on this task; notifications before it are applied meanwhile.
+    let mut held = std::collections::VecDeque::new();
     while let Some(event) = receiver.recv().await {
-        let (kind, started) = (event.kind(), std::time::Instant::now());
-        state.apply(event).await;
-        // The state task answers every request: anything that holds it this long is a bug
-        // to move onto a blocking thread, and the log says which.
-        let took = started.elapsed();
-        if took >= SLOW_EVENT {
-            state
-                .log(
-                    MessageType::LOG,
-                    format!("the server's state task took {} ms on {kind}", took.as_millis()),
-                )
-                .await;
+        let finished = matches!(event, Event::Reindexed { .. });
+        if !finished && (!held.is_empty() || (matches!(event, Event::Query(_)) && state.reindexing())) {
+            held.push_back(event);
+            continue;
+        }
+        state.step(event).await;
+        while !state.reindexing()
+            && let Some(next) = held.pop_front()
+        {
+            state.step(next).await;
         }
     }
 }
@@ -179,6 +181,27 @@ pub async fn run(
 const SLOW_EVENT: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl State {
+    /// Applies one event, logging it when it held the state task long.
+    async fn step(&mut self, event: Event) {
+        let (kind, started) = (event.kind(), std::time::Instant::now());
+        self.apply(event).await;
+        // The state task answers every request: anything that holds it this long is a bug
+        // to move onto a blocking thread, and the log says which.
+        let took = started.elapsed();
+        if took >= SLOW_EVENT {
+            self.log(
+                MessageType::LOG,
+                format!("the server's state task took {} ms on {kind}", took.as_millis()),
+            )
+            .await;
+        }
+    }
+
+    /// Whether a workspace's module index is being re-resolved on a blocking thread.
+    fn reindexing(&self) -> bool {
+        self.workspaces.iter().any(|w| w.reindexing.is_some())
+    }
+
     async fn apply(&mut self, event: Event) {
         match event {
             Event::Initialize { folders, settings, caps } => {
@@ -204,6 +227,7 @@ impl State {
             Event::Save { uri, text } => self.save(uri, text).await,
             Event::Close { uri } => self.close(uri).await,
             Event::FilesChanged(paths) => self.files_changed(paths).await,
+            Event::Reindexed { folder, id, result } => self.reindexed(&folder, id, *result).await,
             Event::OutsideQuiet(generation) => self.run_changed_outside(generation),
             Event::RunDone(outcome) => self.finished(*outcome).await,
             Event::Query(query) => query(self).await,
@@ -241,8 +265,10 @@ impl State {
             // Opening the store and finding the interpreter (which may start python3) happen
             // here too, never on the state task.
             if let Ok(loaded) = &mut result {
-                loaded.goals = prepare_goals(&engine, cache_dir, &loaded.project);
-                if let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config) {
+                loaded.goals = prepare_goals(&engine, cache_dir.clone(), &loaded.project);
+                if let Some(dir) = &cache_dir
+                    && let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config, dir)
+                {
                     loaded.report.warnings.push(why.fallback_warning());
                 }
             }
@@ -298,6 +324,8 @@ impl State {
             poller: None,
             test_items,
             items_pending: Arc::default(),
+            reindexing: None,
+            events: self.events.clone(),
         };
         let index = if let Some(i) = self.workspace_index(&folder) {
             self.cancel_runs_of(&self.workspaces[i].project.root.clone());
@@ -559,6 +587,10 @@ impl State {
             }
             // Results for the file stay visible in the problems view.
             self.publish(index, &path).await;
+            if large && let Some(reindexing) = &mut self.workspaces[index].reindexing {
+                // The current project still holds its parse until the new one comes.
+                reindexing.give_back = true;
+            }
         }
         if large {
             memory::give_back();
@@ -603,6 +635,11 @@ impl State {
             self.publish_open().await;
             self.refresh_lenses();
         }
+        self.quiet_timer();
+    }
+
+    /// (Re)starts the quiet moment after which the files changed outside the editor run.
+    fn quiet_timer(&mut self) {
         if !self.changed_outside.is_empty() {
             self.outside_generation += 1;
             let (generation, events) = (self.outside_generation, self.events.clone());
@@ -613,6 +650,32 @@ impl State {
         }
     }
 
+    /// A module-index change came back from its blocking thread: the workspace takes the
+    /// re-resolved project (unless reloaded since), every open document is published again,
+    /// and the saves and outside changes that waited for it run.
+    async fn reindexed(&mut self, folder: &Path, id: u64, result: Result<Project, String>) {
+        let Some(index) = self.workspace_index(folder) else { return };
+        let Some(done) = self.workspaces[index].reindexed(id, result) else { return };
+        if let Some(e) = done.error {
+            self.log(MessageType::ERROR, e).await;
+        }
+        // Its open documents and the files whose publishing waited, once each.
+        let mut publish = done.publish;
+        publish.extend(self.documents.values().filter_map(|d| self.locate_in(index, &d.file)));
+        for path in publish {
+            self.publish(index, &path).await;
+        }
+        self.refresh_lenses();
+        if done.give_back {
+            memory::give_back();
+        }
+        for path in done.saves {
+            self.on_save(index, &path);
+        }
+        self.answer_waiting_lenses();
+        self.quiet_timer();
+    }
+
     /// Changes outside the editor have been quiet for a moment: one run for all of them, of
     /// what a save of each would run (a 500-file checkout is one run, not 500).
     fn run_changed_outside(&mut self, generation: u64) {
@@ -621,6 +684,11 @@ impl State {
         }
         for (root, paths) in std::mem::take(&mut self.changed_outside) {
             let Some(index) = self.workspaces.iter().position(|w| w.project.root == root) else { continue };
+            if self.workspaces[index].reindexing.is_some() {
+                // Its files are not all known yet: the re-resolution's end restarts the timer.
+                self.changed_outside.insert(root, paths);
+                continue;
+            }
             if let Some((job, _)) = self.save_job(index, &paths)
                 && !job.is_empty()
             {
@@ -633,6 +701,11 @@ impl State {
 
     /// What a save of `path` runs, per the settings.
     fn on_save(&mut self, index: usize, path: &str) {
+        if let Some(reindexing) = &mut self.workspaces[index].reindexing {
+            // The save may be of a file the project learns of with the re-resolution.
+            reindexing.saves.insert(path.to_owned());
+            return;
+        }
         let Some((job, affected)) = self.save_job(index, &BTreeSet::from([path.to_owned()])) else { return };
         if job.is_empty() && self.settings.on_save == super::settings::OnSave::Off {
             return;
@@ -929,6 +1002,11 @@ impl State {
 
     /// Publishes the diagnostics of one file of a workspace.
     pub async fn publish(&mut self, index: usize, path: &str) {
+        if let Some(reindexing) = &mut self.workspaces[index].reindexing {
+            // The project is about to be replaced; its end publishes this file then.
+            reindexing.publish.insert(path.to_owned());
+            return;
+        }
         let file = self.workspaces[index].project.root.join(path);
         let open =
             self.documents.iter().find(|(_, d)| d.file == file).map(|(uri, d)| (uri.clone(), d.version));
@@ -1000,13 +1078,13 @@ impl State {
         Some((goals, project, path, doc.text.to_string()))
     }
 
-    /// A document's code lenses, or, while folders are still loading and none holds it yet,
-    /// a channel that answers once loading is over.
+    /// A document's code lenses, or, while folders are still loading and none holds it yet
+    /// or its folder's module index is being re-resolved, a channel that answers after.
     pub fn lenses_or_wait(
         &mut self,
         uri: Uri,
     ) -> std::result::Result<Vec<CodeLens>, oneshot::Receiver<Vec<CodeLens>>> {
-        if self.locate_uri(&uri).is_some() || self.loading.is_empty() {
+        if self.lenses_ready(&uri) {
             return Ok(super::lenses::lenses(self, &uri));
         }
         let (sender, receiver) = oneshot::channel();
@@ -1018,11 +1096,20 @@ impl State {
     /// is loading any more).
     fn answer_waiting_lenses(&mut self) {
         for (uri, sender) in std::mem::take(&mut self.waiting_lenses) {
-            if self.locate_uri(&uri).is_some() || self.loading.is_empty() {
+            if self.lenses_ready(&uri) {
                 let _ = sender.send(super::lenses::lenses(self, &uri));
             } else {
                 self.waiting_lenses.push((uri, sender));
             }
+        }
+    }
+
+    /// Whether a document's lenses can be answered now: its workspace is loaded and not
+    /// re-resolving (a new file is not in the project until that ends), or nothing loads.
+    fn lenses_ready(&self, uri: &Uri) -> bool {
+        match self.locate_uri(uri) {
+            Some((index, _)) => self.workspaces[index].reindexing.is_none(),
+            None => self.loading.is_empty(),
         }
     }
 

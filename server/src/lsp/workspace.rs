@@ -1,5 +1,6 @@
-//! One workspace folder: its project (shared with runs as an `Arc`, copied on write), the problem with its configuration if any, the last results of its runs, and the parsed test items of its test files.
+//! One workspace folder: its project (shared with runs as an `Arc`, copied on write; a change of its module index applied on a blocking thread), the problem with its configuration if any, the last results of its runs, and the parsed test items of its test files.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -7,7 +8,52 @@ use engine::config::{self, Config, ConfigError};
 use engine::loader::{self, LoadOptions, LoadReport};
 use engine::project::{Project, ProjectError, SourceFile, Update};
 
+use super::event::Event;
 use super::results::Results;
+
+/// A change to a workspace's project.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Set(SourceFile),
+    Remove(String),
+}
+
+impl Change {
+    fn apply_to(self, project: &mut Project) -> Result<Update, ProjectError> {
+        match self {
+            Change::Set(file) => project.set_file(file),
+            Change::Remove(path) => {
+                Ok(if project.remove_file(&path)? { Update::Everything } else { Update::Unchanged })
+            }
+        }
+    }
+}
+
+/// A change of the module index being applied to a copy of the project on a blocking
+/// thread (every file re-resolved), to come back as `Event::Reindexed` with this id.
+pub struct Reindexing {
+    pub id: u64,
+    /// Changes that came meanwhile, replayed on its result in order (those that leave the
+    /// index alone are applied to the current project too, so that marks follow edits).
+    pub queued: Vec<Change>,
+    /// Saves that came meanwhile: their runs start on the result, which knows the new files.
+    pub saves: BTreeSet<String>,
+    /// Files whose marks were to be published meanwhile: published from the result.
+    pub publish: BTreeSet<String>,
+    /// A large document was closed meanwhile: its parse is freed with the old project,
+    /// so the allocator's pages are given back after the swap (`memory::give_back`).
+    pub give_back: bool,
+}
+
+/// What a finished re-resolution leaves to do (once no other is under way).
+#[derive(Default)]
+pub struct Reindexed {
+    pub saves: BTreeSet<String>,
+    pub publish: BTreeSet<String>,
+    pub give_back: bool,
+    /// The project could not be re-resolved (its configured source roots); it stays as it was.
+    pub error: Option<String>,
+}
 
 /// Test files' items by path, each with the content digest they were parsed from; shared
 /// with the threads that parse them.
@@ -31,13 +77,17 @@ pub struct Workspace {
     pub test_items: ItemCache,
     /// Set while a blocking thread parses test items a lens needs.
     pub items_pending: Arc<std::sync::atomic::AtomicBool>,
+    /// A module-index change under way on a blocking thread.
+    pub reindexing: Option<Reindexing>,
+    /// Where `Event::Reindexed` goes.
+    pub events: tokio::sync::mpsc::UnboundedSender<Event>,
 }
 
 impl Workspace {
     /// Hands a file's content (an editor buffer) to the project.
     pub fn set_text(&mut self, path: &str, bytes: &[u8]) -> Result<Update, ProjectError> {
         let options = Project::parse_options(&self.project.config);
-        Arc::make_mut(&mut self.project).set_file(SourceFile::from_bytes(path, bytes, options))
+        self.apply(Change::Set(SourceFile::from_bytes(path, bytes, options)))
     }
 
     /// Hands a file's content, already parsed (an open document's incremental parse), to
@@ -54,22 +104,100 @@ impl Workspace {
             stat: engine::vfs::FileStat::default(),
             parsed: Arc::new(parsed),
         };
-        Arc::make_mut(&mut self.project).set_file(source)
+        self.apply(Change::Set(source))
     }
 
     /// Back to what is on disk: the file's content and stat data, or its removal.
     pub fn reload_from_disk(&mut self, path: &str) -> Result<Update, ProjectError> {
         let file = self.project.root.join(path);
         let Ok(bytes) = std::fs::read(&file) else {
-            let removed = Arc::make_mut(&mut self.project).remove_file(path)?;
-            return Ok(if removed { Update::Everything } else { Update::Unchanged });
+            return self.apply(Change::Remove(path.to_owned()));
         };
         let options = Project::parse_options(&self.project.config);
         let mut source = SourceFile::from_bytes(path, &bytes, options);
         if let Ok(meta) = std::fs::metadata(&file) {
             source.stat = engine::vfs::stat_of(&meta);
         }
-        Arc::make_mut(&mut self.project).set_file(source)
+        self.apply(Change::Set(source))
+    }
+
+    /// Applies a change. One that changes the module index (a file added or removed, an
+    /// `__init__.py` gaining or losing code under `content_only`) re-resolves every file:
+    /// that goes to a blocking thread, on a copy, and comes back as `Event::Reindexed`
+    /// (`Update::Unchanged` here: nothing changed yet). While one is under way every change
+    /// is queued for its result, and one that leaves the index alone is applied now too.
+    fn apply(&mut self, change: Change) -> Result<Update, ProjectError> {
+        let changes_index = match &change {
+            Change::Set(file) => self.project.changes_index(file),
+            Change::Remove(path) => self.project.id(path).is_some(),
+        };
+        if let Some(reindexing) = &mut self.reindexing {
+            reindexing.queued.push(change.clone());
+            if changes_index {
+                return Ok(Update::Unchanged);
+            }
+        } else if changes_index {
+            self.reindex(change);
+            return Ok(Update::Unchanged);
+        }
+        change.apply_to(Arc::make_mut(&mut self.project))
+    }
+
+    /// Starts applying `change` to a copy of the project on a blocking thread.
+    fn reindex(&mut self, change: Change) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.reindexing = Some(Reindexing {
+            id,
+            queued: Vec::new(),
+            saves: BTreeSet::new(),
+            publish: BTreeSet::new(),
+            give_back: false,
+        });
+        let base = Arc::clone(&self.project);
+        let (events, folder) = (self.events.clone(), self.folder.clone());
+        tokio::task::spawn_blocking(move || {
+            // Always answered: requests wait for it (`state::run`).
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut project = (*base).clone();
+                drop(base);
+                change.apply_to(&mut project).map(|_| project).map_err(|e| e.to_string())
+            }))
+            .unwrap_or_else(|_| {
+                Err("re-resolving the project after a file was added or removed failed; reload the window"
+                    .to_owned())
+            });
+            let _ = events.send(Event::Reindexed { folder, id, result: Box::new(result) });
+        });
+    }
+
+    /// Takes the result of the re-resolution `id` (none when the workspace was reloaded
+    /// since, or the id is another's) and replays the changes queued meanwhile, which may
+    /// start another: then what is left to do waits for that one.
+    pub fn reindexed(&mut self, id: u64, result: Result<Project, String>) -> Option<Reindexed> {
+        if self.reindexing.as_ref().is_none_or(|r| r.id != id) {
+            return None;
+        }
+        let Reindexing { queued, saves, publish, give_back, .. } = self.reindexing.take()?;
+        let error = match result {
+            Ok(project) => {
+                self.project = Arc::new(project);
+                None
+            }
+            Err(e) => Some(e),
+        };
+        for change in queued {
+            let _ = self.apply(change);
+        }
+        match &mut self.reindexing {
+            Some(next) => {
+                next.saves.extend(saves);
+                next.publish.extend(publish);
+                next.give_back |= give_back;
+                Some(Reindexed { error, ..Reindexed::default() })
+            }
+            None => Some(Reindexed { saves, publish, give_back, error }),
+        }
     }
 }
 

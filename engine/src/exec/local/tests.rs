@@ -349,22 +349,56 @@ fn bwrap_shows_nothing_private_and_only_the_processs_own_named_cache() {
 }
 
 /// In the plain sandbox a folder the process runs from that it left changed (possible as
-/// root) makes the run an error, which the cache never keeps.
+/// root) makes the run an error, which the cache never keeps; the record is forgotten (so
+/// the next `ensure` rebuilds) and no later process of the run starts from it.
 #[test]
 fn a_plain_run_that_changes_its_tool_environment_is_an_error() {
+    use crate::tools::fingerprint;
     let f = fixture(KeepSandboxes::Never);
     let env = f.dir.path().join("env");
     std::fs::create_dir_all(&env).unwrap();
-    let fingerprint = crate::tools::fingerprint::record(&env).unwrap();
+    let expected = fingerprint::Expected::new(fingerprint::record(&env).unwrap());
     let mut p = Fixture::sh(&format!("echo x > {}/evil.pth", env.display()), f.empty());
-    p.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: Some(fingerprint) });
+    p.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: Some(expected.clone()) });
     let error = f.runner.run(&p, &Cancel::new()).unwrap_err();
     assert!(matches!(error, ExecError::EnvironmentChanged { .. }), "{error}");
     assert!(error.to_string().contains("was changed while it ran"), "{error}");
+    assert_eq!(fingerprint::recorded(&env), None, "forgotten: the next ensure rebuilds");
+    // A later process of the same run (sharing the expectation) does not start.
+    let marker = f.dir.path().join("started");
+    let mut later = Fixture::sh(&format!("touch {}", marker.display()), f.empty());
+    later.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: Some(expected) });
+    let error = f.runner.run(&later, &Cancel::new()).unwrap_err();
+    assert!(matches!(error, ExecError::EnvironmentDamaged { .. }), "{error}");
+    assert!(!marker.exists());
     // An unchanged one is no error.
     std::fs::remove_file(env.join("evil.pth")).unwrap();
-    let fingerprint = crate::tools::fingerprint::record(&env).unwrap();
+    let expected = fingerprint::Expected::new(fingerprint::record(&env).unwrap());
     let mut p = Fixture::sh("true", f.empty());
-    p.host_paths.push(crate::exec::HostPath { path: env, fingerprint: Some(fingerprint) });
+    p.host_paths.push(crate::exec::HostPath { path: env, fingerprint: Some(expected) });
     assert_eq!(f.runner.run(&p, &Cancel::new()).unwrap().exit_code, 0);
+}
+
+/// A tool environment changed between runs (`ensure` only reads its record) is found
+/// before a process starts from it, in either sandbox: the process never runs, the error
+/// says to run again, and the record is gone so that the next `ensure` rebuilds.
+#[test]
+fn a_tool_environment_changed_before_a_run_is_found_before_the_process_starts() {
+    use crate::tools::fingerprint;
+    let f = fixture(KeepSandboxes::Never);
+    for (kind, runner) in [("plain", &f.runner), ("bwrap", &f.bwrap_runner())] {
+        let env = f.dir.path().join(format!("env-{kind}"));
+        std::fs::create_dir_all(&env).unwrap();
+        std::fs::write(env.join("tool.py"), "X = 1\n").unwrap();
+        let expected = fingerprint::Expected::new(fingerprint::record(&env).unwrap());
+        std::fs::write(env.join("tool.py"), "X = 2\n").unwrap();
+        let marker = f.dir.path().join(format!("started-{kind}"));
+        let mut p = Fixture::sh(&format!("touch {}", marker.display()), f.empty());
+        p.host_paths.push(crate::exec::HostPath { path: env.clone(), fingerprint: Some(expected) });
+        let error = runner.run(&p, &Cancel::new()).unwrap_err();
+        assert!(matches!(error, ExecError::EnvironmentDamaged { .. }), "{kind}: {error}");
+        assert!(error.to_string().contains("run again and Pleat rebuilds it"), "{error}");
+        assert!(!marker.exists(), "{kind}: the process must not start");
+        assert_eq!(fingerprint::recorded(&env), None, "{kind}");
+    }
 }
