@@ -373,3 +373,51 @@ fn a_store_on_another_digest_function_is_a_clear_error_at_start() {
     assert_eq!(status.code, Some(1), "{}", status.describe());
     assert!(status.stdout.contains("the local store uses blake3"), "{}", status.describe());
 }
+
+/// Blobs above BuildGrid's batch limit (4 MiB) go through ByteStream, streamed both ways;
+/// an upload sends only what `FindMissingBlobs` says is missing.
+#[test]
+fn large_blobs_go_through_bytestream_both_ways() {
+    use engine::hash::DigestFunction;
+    use engine::store::{Store, StoreOptions};
+
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let open = |name: &str| {
+        let options =
+            StoreOptions { function: DigestFunction::Sha256, ..StoreOptions::new(scratch.path().join(name)) };
+        Store::open(&options).unwrap()
+    };
+    let (here, there) = (open("here"), open("there"));
+    // 6 MiB that no other run of this test wrote: a xorshift stream seeded by the time.
+    let mut state =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let bytes: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let large = here.put(&bytes).unwrap();
+    let small = here.put(b"a small blob beside it").unwrap();
+    let client = remote::client::Client::new(remote::client::Target {
+        address: server.address(),
+        instance_name: "main".to_owned(),
+        token: None,
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let status = remote::cache::status(&client).unwrap();
+    assert!(status.max_batch_bytes() < 6 << 20, "the blob must be above the batch limit");
+    let limits = remote::blobs::Limits::new(status.max_batch_bytes(), DigestFunction::Sha256.reapi_value());
+    let sent = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
+    assert_eq!((sent.blobs, sent.bytes), (2, large.size + small.size));
+    let again = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
+    assert_eq!(again.blobs, 0, "nothing is missing the second time");
+    let fetched = remote::blobs::download(&client, &there, &[large, small], limits).unwrap();
+    assert_eq!(fetched, large.size + small.size);
+    assert_eq!(there.get(&large).unwrap().as_deref(), Some(bytes.as_slice()));
+    assert_eq!(there.get(&small).unwrap().as_deref(), Some(&b"a small blob beside it"[..]));
+}

@@ -243,7 +243,9 @@ pub fn test(
     let mut out = Out::new();
     if format == Format::Json {
         let mut json = test_json(&results, ran_failed, cached, args.not_run);
-        json["summary"]["remote_cache"] = remote.into();
+        if setup.remote_enabled() || remote > 0 {
+            json["summary"]["remote_cache"] = remote.into();
+        }
         json["unreadable"] = args
             .unreadable
             .iter()
