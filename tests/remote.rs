@@ -66,6 +66,7 @@ impl BuildGrid {
             .expect("bgd starts");
         let mut server = Self { child: Some(child), port, cas };
         server.wait_ready(dir);
+        server.wait_answering(dir);
         server
     }
 
@@ -78,6 +79,36 @@ impl BuildGrid {
             }
             assert!(started.elapsed() < Duration::from_mins(2), "bgd did not listen within two minutes");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls `pleat remote status` until BuildGrid answers `GetCapabilities` (a run gives
+    /// its first call 750 ms, which a server still starting may miss).
+    fn wait_answering(&mut self, dir: &Path) {
+        let probe = dir.join("probe");
+        std::fs::create_dir_all(&probe).unwrap();
+        std::fs::write(
+            probe.join("pyproject.toml"),
+            format!("[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\n", self.address()),
+        )
+        .unwrap();
+        let started = Instant::now();
+        loop {
+            let status = Command::new(PLEAT)
+                .arg("--root")
+                .arg(&probe)
+                .args(["--no-cache", "remote", "status"])
+                .output()
+                .unwrap();
+            if status.status.success() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_mins(2),
+                "BuildGrid did not answer within two minutes: {}",
+                String::from_utf8_lossy(&status.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -19,10 +19,10 @@ const ATTEMPTS: u32 = 3;
 /// The first pause before a retry; doubled each time.
 const BACKOFF: Duration = Duration::from_millis(40);
 /// The longest wait for a connection (a server that does not answer is down for this run).
-const CONNECT: Duration = Duration::from_secs(1);
-/// The longest wait for the capabilities at start, tried once: a dead remote costs a run
-/// at most this.
-const FIRST_CALL: Duration = Duration::from_secs(2);
+const CONNECT: Duration = Duration::from_millis(750);
+/// The longest wait for the capabilities at start, tried once: a dead or hanging remote
+/// costs a run at most this (a server nearby answers in milliseconds).
+const FIRST_CALL: Duration = Duration::from_millis(750);
 /// Digests per `FindMissingBlobs` request (well below gRPC's 4 MiB message limit).
 const DIGESTS_PER_REQUEST: usize = 4096;
 
