@@ -28,6 +28,11 @@ if ! [ -x /usr/bin/bwrap ] && ! command -v bwrap >/dev/null 2>&1; then
     "${apt[@]}" install bubblewrap >/dev/null 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null && "${apt[@]}" install bubblewrap >/dev/null; }
 fi
 
+# BuildGrid (PyPI, into .cache/build-tools) for the remote-cache tests (tests/remote.rs, which
+# would install it themselves; done here first so its output is not inside a test's).
+echo "== BuildGrid for the remote-cache tests (scripts/install-buildgrid.sh)"
+scripts/install-buildgrid.sh >/dev/null
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

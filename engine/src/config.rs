@@ -65,6 +65,41 @@ pub struct ResolveConfig {
     pub paths: Vec<String>,
 }
 
+/// `[tool.pleat.remote]`: a REAPI v2 remote cache (BuildGrid, Buildbarn, BuildBuddy, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteConfig {
+    /// `grpc://host:port` (or `grpcs://`).
+    pub address: String,
+    pub instance_name: String,
+    /// Ask the remote cache on a local miss (default: true).
+    pub cache_read: bool,
+    /// Upload results run here; `None`: on when the environment has `CI=true`.
+    pub cache_write: Option<bool>,
+    /// The environment variable holding a bearer token, if the server wants one.
+    pub token_env: Option<String>,
+    /// How long one call may take before the remote counts as down (default 5 s).
+    pub timeout: std::time::Duration,
+}
+
+impl RemoteConfig {
+    /// A remote at `address` with the defaults.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            instance_name: String::new(),
+            cache_read: true,
+            cache_write: None,
+            token_env: None,
+            timeout: std::time::Duration::from_secs(5),
+        }
+    }
+
+    /// Whether results are uploaded: `cache_write` when set, else on in CI (`CI=true`).
+    pub fn writes(&self) -> bool {
+        self.cache_write.unwrap_or_else(|| std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")))
+    }
+}
+
 /// `[tool.pleat]`, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -99,6 +134,10 @@ pub struct Config {
     pub tools: BTreeMap<String, ToolOverride>,
     /// The store's size cap in bytes (`cache_max_size = "2GiB"`).
     pub cache_max_bytes: u64,
+    /// `digest_function` when set (`blake3` or `sha256`); see [`Config::digest_function`].
+    pub digest_function_set: Option<crate::hash::DigestFunction>,
+    /// `[tool.pleat.remote]`, when it names an address.
+    pub remote: Option<RemoteConfig>,
     /// Requirements declared in pyproject.toml (`[project]` dependencies and optional
     /// dependencies, `[dependency-groups]`, Poetry's dependencies), as PEP 508 strings.
     pub declared_requirements: Vec<String>,
@@ -115,6 +154,18 @@ pub struct Config {
     pub file: Option<PathBuf>,
     /// pytest's configuration at the root (read by [`load`]; pytest's defaults otherwise).
     pub pytest: PytestConfig,
+}
+
+impl Config {
+    /// The store's digest function: `digest_function` when set, else SHA-256 with a remote
+    /// cache (REAPI servers such as BuildGrid speak only that), else BLAKE3 (faster).
+    pub fn digest_function(&self) -> crate::hash::DigestFunction {
+        self.digest_function_set.unwrap_or(if self.remote.is_some() {
+            crate::hash::DigestFunction::Sha256
+        } else {
+            crate::hash::DigestFunction::Blake3
+        })
+    }
 }
 
 impl Default for Config {
@@ -137,6 +188,8 @@ impl Default for Config {
             interpreter: None,
             tools: BTreeMap::new(),
             cache_max_bytes: 2 << 30,
+            digest_function_set: None,
+            remote: None,
             declared_requirements: Vec::new(),
             requirements: None,
             resources: BTreeMap::new(),
@@ -185,10 +238,23 @@ struct RawConfig {
     interpreter: Option<String>,
     tools: Option<BTreeMap<String, ToolOverride>>,
     cache_max_size: Option<String>,
+    digest_function: Option<toml::Spanned<String>>,
+    remote: Option<RawRemote>,
     requirements: Option<Vec<String>>,
     resources: Option<BTreeMap<String, Vec<String>>>,
     // Spanned, so that a bad name or glob is reported at its line.
     resolves: Option<BTreeMap<toml::Spanned<String>, RawResolve>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemote {
+    address: Option<toml::Spanned<String>>,
+    instance_name: Option<String>,
+    cache_read: Option<bool>,
+    cache_write: Option<bool>,
+    token_env: Option<String>,
+    timeout: Option<toml::Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -338,6 +404,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         None => defaults.cache_max_bytes,
     };
+    let digest_function_set = match &raw.digest_function {
+        Some(name) => Some(crate::hash::DigestFunction::parse(name.get_ref()).ok_or_else(|| {
+            invalid(
+                Some(name.span()),
+                format!("digest_function = {:?} is not a digest function Pleat has; write \"sha256\" or \"blake3\"", name.get_ref()),
+            )
+        })?),
+        None => None,
+    };
+    let remote = match raw.remote {
+        Some(remote) => {
+            remote_config(remote, is_pyproject).map_err(|(span, message)| invalid(Some(span), message))?
+        }
+        None => None,
+    };
     Ok(Config {
         source_roots: raw
             .source_roots
@@ -358,6 +439,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         interpreter: raw.interpreter,
         tools: raw.tools.unwrap_or_default(),
         cache_max_bytes,
+        digest_function_set,
+        remote,
         declared_requirements: declared,
         requirements: raw.requirements,
         resources: raw.resources.unwrap_or_default(),
@@ -365,6 +448,49 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         file: Some(path.to_owned()),
         pytest: PytestConfig::default(),
     })
+}
+
+/// Checks `[tool.pleat.remote]`: an address with a scheme Pleat speaks, a positive timeout.
+/// A table without an address turns nothing on (`None`).
+fn remote_config(
+    raw: RawRemote,
+    is_pyproject: bool,
+) -> Result<Option<RemoteConfig>, (std::ops::Range<usize>, String)> {
+    let table = if is_pyproject { "[tool.pleat.remote]" } else { "[remote]" };
+    let Some(address) = raw.address else { return Ok(None) };
+    check_remote_address(address.get_ref()).map_err(|m| (address.span(), format!("{table} address: {m}")))?;
+    let mut remote = RemoteConfig::new(address.into_inner());
+    remote.instance_name = raw.instance_name.unwrap_or_default();
+    remote.cache_read = raw.cache_read.unwrap_or(true);
+    remote.cache_write = raw.cache_write;
+    remote.token_env = raw.token_env;
+    if let Some(timeout) = raw.timeout {
+        let seconds = *timeout.get_ref();
+        if !(seconds > 0.0 && seconds.is_finite() && seconds <= 3600.0) {
+            return Err((
+                timeout.span(),
+                format!(
+                    "{table} timeout = {seconds} is not a number of seconds between 0 and 3600; write it like 5 or 0.5"
+                ),
+            ));
+        }
+        remote.timeout = std::time::Duration::from_secs_f64(seconds);
+    }
+    Ok(Some(remote))
+}
+
+/// `grpc://host:port` or `grpcs://host[:port]`; the error says what to write.
+pub fn check_remote_address(address: &str) -> Result<(), String> {
+    let rest = address.strip_prefix("grpc://").or_else(|| address.strip_prefix("grpcs://")).ok_or_else(|| {
+        format!("{address:?} does not start with grpc:// or grpcs://; write it like \"grpc://127.0.0.1:50051\"")
+    })?;
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
+        return Err(format!(
+            "{address:?} names no host (or more than a host and port); write it like \"grpc://cache.example.com:50051\""
+        ));
+    }
+    Ok(())
 }
 
 /// A source root is a folder inside the repository, written from its root: not absolute,
@@ -599,6 +725,42 @@ my-dist = ["mymod"]
         assert!(err.contains("3.11"), "{err}");
         let err = parse(Path::new("/repo/pleat.toml"), "init_files = 3").unwrap_err().to_string();
         assert!(err.starts_with("/repo/pleat.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn the_remote_cache_and_its_digest_function() {
+        assert_eq!(pyproject("").unwrap().digest_function(), crate::hash::DigestFunction::Blake3);
+        let config = pyproject(
+            "[tool.pleat.remote]\naddress = \"grpc://127.0.0.1:50051\"\ninstance_name = \"main\"\ncache_write = true\ntoken_env = \"TOKEN\"\ntimeout = 0.5\n",
+        )
+        .unwrap();
+        let remote = config.remote.clone().unwrap();
+        assert_eq!(
+            (remote.address.as_str(), remote.instance_name.as_str()),
+            ("grpc://127.0.0.1:50051", "main")
+        );
+        assert!(remote.cache_read && remote.writes());
+        assert_eq!(remote.token_env.as_deref(), Some("TOKEN"));
+        assert_eq!(remote.timeout, std::time::Duration::from_millis(500));
+        assert_eq!(config.digest_function(), crate::hash::DigestFunction::Sha256, "what REAPI servers speak");
+        let blake = pyproject(
+            "[tool.pleat]\ndigest_function = \"blake3\"\n[tool.pleat.remote]\naddress = \"grpc://h:1\"\n",
+        );
+        assert_eq!(blake.unwrap().digest_function(), crate::hash::DigestFunction::Blake3, "as set");
+        let err = pyproject("[tool.pleat.remote]\n\naddress = \"http://h:1\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("/repo/pyproject.toml:3:") && err.contains("grpc://"), "{err}");
+        let err = pyproject("[tool.pleat]\ndigest_function = \"md5\"\n").unwrap_err().to_string();
+        assert!(err.starts_with("/repo/pyproject.toml:2:") && err.contains("sha256"), "{err}");
+        let err = pyproject("[tool.pleat.remote]\naddress = \"grpc://h:1\"\ntimeout = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/repo/pyproject.toml:3:") && err.contains("seconds"), "{err}");
+        let err = pyproject("[tool.pleat.remote]\nadress = \"grpc://h:1\"\n").unwrap_err().to_string();
+        assert!(err.contains("adress"), "{err}");
+        assert!(
+            pyproject("[tool.pleat.remote]\ncache_read = false\n").unwrap().remote.is_none(),
+            "no address: off"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Processes and runners: `Process` (the cache key, every field that can change behaviour), its REAPI action digest, the `CommandRunner` trait and the errors runners report.
 //!
-//! Runners are decorators composed in one place (`runners::stack`): bounded parallelism,
-//! then the cache, then the leaf that runs the process in a fresh sandbox.
+//! Runners are decorators composed in one place (`stack`): the local cache, then the remote
+//! cache (when one is configured), then bounded parallelism, then the leaf that runs the
+//! process in a fresh sandbox.
 
 pub mod bounded;
 pub mod bwrap;
 pub mod cache;
 pub mod local;
+pub mod remote;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -114,14 +116,38 @@ impl Process {
         }
     }
 
-    /// The REAPI `Command` (canonical: environment and outputs sorted).
+    /// The REAPI `Command` of the key (canonical: environment and outputs sorted). The
+    /// folder holding the tool environments a process runs from (the parent of each
+    /// `host_paths` entry with a fingerprint, under the cache folder) is written
+    /// `${PLEAT_TOOLS}`: where the cache folder is differs between machines, while the
+    /// environment's own folder name and the platform name its contents, so two machines
+    /// (a laptop and CI sharing a remote cache) compute the same key.
     pub fn command(&self) -> reapi::Command {
+        let mut tools: Vec<String> = self
+            .host_paths
+            .iter()
+            .filter(|h| h.fingerprint.is_some())
+            .filter_map(|h| h.path.parent().map(|p| p.to_string_lossy().into_owned()))
+            .filter(|p| p.len() > 1)
+            .collect();
+        // The longest first, so a folder inside another is replaced whole.
+        tools.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        tools.dedup();
+        let neutral = |text: &str| -> String {
+            let mut out = text.to_owned();
+            for folder in &tools {
+                if out.contains(folder.as_str()) {
+                    out = out.replace(folder.as_str(), "${PLEAT_TOOLS}");
+                }
+            }
+            out
+        };
         reapi::Command {
-            arguments: self.argv.clone(),
+            arguments: self.argv.iter().map(|a| neutral(a)).collect(),
             environment_variables: self
                 .env
                 .iter()
-                .map(|(name, value)| reapi::EnvironmentVariable { name: name.clone(), value: value.clone() })
+                .map(|(name, value)| reapi::EnvironmentVariable { name: name.clone(), value: neutral(value) })
                 .collect(),
             output_files: self.output_files.iter().cloned().collect(),
             output_directories: self.output_directories.iter().cloned().collect(),
@@ -176,16 +202,19 @@ pub struct StackOptions {
     pub named_caches: std::path::PathBuf,
     pub keep_sandboxes: local::KeepSandboxes,
     pub sandbox: local::SandboxKind,
+    /// The remote cache asked on a local miss (`[tool.pleat.remote]`), if any.
+    pub remote: Option<Arc<dyn remote::RemoteCache>>,
 }
 
+/// The stack [`stack`] composes.
+pub type Stack = cache::CacheRunner<remote::RemoteCacheRunner<bounded::Bounded<local::LocalRunner>>>;
+
 /// The runner stack, composed in this one place:
-/// `Cache(local store) → Bounded(parallelism) → Local sandbox`. The cache is asked first, so
-/// a cached answer never waits for a slot behind processes that run (an editor replaying
-/// its last results while a save's tests hold every core).
-pub fn stack(
-    store: &Arc<Store>,
-    options: &StackOptions,
-) -> Arc<cache::CacheRunner<bounded::Bounded<local::LocalRunner>>> {
+/// `Cache(local store) → RemoteCache → Bounded(parallelism) → Local sandbox`. The caches are
+/// asked first, so a cached answer never waits for a slot behind processes that run (an
+/// editor replaying its last results while a save's tests hold every core); a remote hit
+/// goes back through the local cache, which records it, so the next run is a local hit.
+pub fn stack(store: &Arc<Store>, options: &StackOptions) -> Arc<Stack> {
     let leaf = local::LocalRunner::new(
         Arc::clone(store),
         options.sandboxes.clone(),
@@ -195,8 +224,15 @@ pub fn stack(
     .with_sandbox(options.sandbox);
     let keeps = options.keep_sandboxes != local::KeepSandboxes::Never;
     Arc::new(
-        cache::CacheRunner::new(bounded::Bounded::new(leaf, options.parallelism), Arc::clone(store))
-            .rerun_failures(keeps),
+        cache::CacheRunner::new(
+            remote::RemoteCacheRunner::new(
+                bounded::Bounded::new(leaf, options.parallelism),
+                options.remote.clone(),
+                Arc::clone(store),
+            ),
+            Arc::clone(store),
+        )
+        .rerun_failures(keeps),
     )
 }
 
@@ -206,8 +242,28 @@ pub const CACHE_VERSION: &str = "1";
 /// Where a result came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultSource {
+    /// Run here.
     Ran,
+    /// The local action cache.
     Cache,
+    /// The remote action cache (its outputs fetched and verified).
+    RemoteCache,
+}
+
+impl ResultSource {
+    /// Answered from a cache, local or remote: nothing ran here.
+    pub fn is_cached(self) -> bool {
+        self != Self::Ran
+    }
+
+    /// `local`, `local-cache` or `remote-cache`, as the JSON results write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ran => "local",
+            Self::Cache => "local-cache",
+            Self::RemoteCache => "remote-cache",
+        }
+    }
 }
 
 /// What a finished process left.
@@ -346,6 +402,20 @@ mod tests {
             k,
             "description, slot, named caches and the time limit are outside the key"
         );
+        // Where the cache folder (and so the tool environment) is does not matter.
+        let in_folder = |folder: &str| {
+            let mut p = base.clone();
+            let env = format!("{folder}/tools/pytest-0123456789abcdef");
+            p.argv = vec![format!("{env}/bin/python"), "-m".into(), "pytest".into()];
+            p.env.insert("PATH".into(), format!("{env}/bin:/usr/bin"));
+            p.host_paths.push(HostPath {
+                path: env.into(),
+                fingerprint: Some(crate::tools::fingerprint::Expected::new(root)),
+            });
+            p
+        };
+        assert_eq!(key(&in_folder("/home/a/.cache/pleat")), key(&in_folder("/ci/cache")));
+        assert_ne!(key(&in_folder("/ci/cache")), k);
         // The environment's order of insertion does not matter (it is a sorted map).
         let mut a = base.clone();
         a.env.insert("B".into(), "2".into());
@@ -358,10 +428,7 @@ mod tests {
 
     /// A stack of `parallelism` slots over a fresh store in a temporary folder, with the
     /// empty input root.
-    fn plain_stack(
-        parallelism: usize,
-    ) -> (tempfile::TempDir, Arc<Store>, Arc<cache::CacheRunner<bounded::Bounded<local::LocalRunner>>>, Digest)
-    {
+    fn plain_stack(parallelism: usize) -> (tempfile::TempDir, Arc<Store>, Arc<Stack>, Digest) {
         let dir = tempfile::tempdir().unwrap();
         let store =
             Arc::new(Store::open(&crate::store::StoreOptions::new(dir.path().join("store"))).unwrap());
@@ -371,6 +438,7 @@ mod tests {
             named_caches: dir.path().join("caches"),
             keep_sandboxes: local::KeepSandboxes::Never,
             sandbox: local::SandboxKind::Plain,
+            remote: None,
         };
         let runner = stack(&store, &options);
         let root = crate::tree::from_entries(&store, &std::collections::BTreeMap::new()).unwrap();

@@ -69,6 +69,11 @@ pub struct GoalOptions {
     pub sandbox: crate::exec::local::SandboxKind,
     /// The store's size cap; `finish` evicts down to it.
     pub max_bytes: u64,
+    /// The store's digest function (SHA-256 with a remote cache, which speaks only that).
+    pub digest_function: crate::hash::DigestFunction,
+    /// The remote cache asked on a local miss, if any (made by the caller: the engine has no
+    /// network client).
+    pub remote: Option<Arc<dyn crate::exec::remote::RemoteCache>>,
 }
 
 impl GoalOptions {
@@ -96,6 +101,8 @@ impl GoalOptions {
             keep_sandboxes,
             sandbox,
             max_bytes: config.cache_max_bytes,
+            digest_function: config.digest_function(),
+            remote: None,
         }
     }
 
@@ -129,6 +136,7 @@ impl Goals {
     pub fn open_store(options: &GoalOptions) -> Result<Store, GoalError> {
         Ok(Store::open(&StoreOptions {
             max_bytes: options.max_bytes,
+            function: options.digest_function,
             ..StoreOptions::new(options.cache_dir.join("store-v1"))
         })?)
     }
@@ -142,6 +150,7 @@ impl Goals {
             named_caches: options.cache_dir.join("named"),
             keep_sandboxes: options.keep_sandboxes,
             sandbox: options.sandbox,
+            remote: options.remote.clone(),
         };
         let runner: Arc<dyn CommandRunner> = crate::exec::stack(&store, &stack);
         Ok(Self {
@@ -424,6 +433,8 @@ pub(crate) mod test_support {
             keep_sandboxes: crate::exec::local::KeepSandboxes::Never,
             sandbox: crate::exec::local::SandboxKind::Plain,
             max_bytes: crate::store::DEFAULT_MAX_BYTES,
+            digest_function: crate::hash::DigestFunction::Blake3,
+            remote: None,
         })
         .unwrap()
     }

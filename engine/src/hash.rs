@@ -138,6 +138,11 @@ impl Hasher {
         }
     }
 
+    /// Bytes hashed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     pub fn finish(self) -> Digest {
         let (function, hash) = match self.inner {
             Inner::Blake3(h) => (DigestFunction::Blake3, *h.finalize().as_bytes()),

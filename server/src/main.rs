@@ -45,6 +45,43 @@ pub struct Cli {
     command: Command,
 }
 
+/// The remote-cache flags of the goals that run processes (over `[tool.pleat.remote]`): clap's
+/// on/off flag pairs, hence the bools.
+#[derive(clap::Args, Debug, Clone, Default)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct RemoteArgs {
+    /// A REAPI v2 remote cache, `grpc://host:port` (over [tool.pleat.remote] address).
+    #[arg(long, value_name = "URL")]
+    remote_address: Option<String>,
+    /// Look results up in the remote cache on a local miss (the default with an address).
+    #[arg(long, overrides_with = "no_remote_cache_read")]
+    remote_cache_read: bool,
+    /// Do not look results up in the remote cache.
+    #[arg(long)]
+    no_remote_cache_read: bool,
+    /// Upload the results run here to the remote cache (the default when CI=true).
+    #[arg(long, overrides_with = "no_remote_cache_write")]
+    remote_cache_write: bool,
+    /// Do not upload results to the remote cache.
+    #[arg(long)]
+    no_remote_cache_write: bool,
+}
+
+impl RemoteArgs {
+    fn flags(&self) -> setup::RemoteFlags {
+        let choice = |on: bool, off: bool| match (on, off) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        };
+        setup::RemoteFlags {
+            address: self.remote_address.clone(),
+            read: choice(self.remote_cache_read, self.no_remote_cache_read),
+            write: choice(self.remote_cache_write, self.no_remote_cache_write),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Keep {
     Never,
@@ -134,6 +171,8 @@ pub enum Command {
         /// The port debugpy listens on with --debug-adapter (default: a free one).
         #[arg(long, requires = "debug_adapter")]
         port: Option<u16>,
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// Arguments for pytest, after `--`.
         #[arg(last = true)]
         pytest_args: Vec<String>,
@@ -148,6 +187,8 @@ pub enum Command {
         /// Run even when a cached result exists.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Format files hermetically (ruff format by default), writing back atomically; --check writes nothing and exits 1 if anything would change.
     Fmt {
@@ -158,6 +199,8 @@ pub enum Command {
         tool: String,
         #[arg(long)]
         check: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Type-check files and their dependencies (mypy, its cache kept between runs; or pyright); exits 1 on errors.
     Check {
@@ -170,6 +213,8 @@ pub enum Command {
         /// Run even when a cached result exists (and do not cache this run).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Resolve the test environment's requirements into pylock.toml (PEP 751), and each
     /// named resolve's into pylock.<name>.toml, which `test` and `check` then install
@@ -185,6 +230,9 @@ pub enum Command {
     Lsp,
     #[command(flatten)]
     Workflow(cli::workflow::Command),
+    /// The remote cache: `pleat remote status` (capabilities, round trip, digest function).
+    #[command(subcommand)]
+    Remote(cli::remote::RemoteCommand),
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -256,7 +304,24 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             Keep::OnFailure => KeepSandboxes::OnFailure,
             Keep::Always => KeepSandboxes::Always,
         },
+        remote: match &cli.command {
+            Command::Test { remote, .. }
+            | Command::Lint { remote, .. }
+            | Command::Fmt { remote, .. }
+            | Command::Check { remote, .. }
+            | Command::Remote(cli::remote::RemoteCommand::Status { remote }) => remote.flags(),
+            _ => setup::RemoteFlags::default(),
+        },
+        remote_cache: std::sync::OnceLock::new(),
     };
+    let code = run_command(cli, &setup);
+    // Results run here reach the remote cache before the process ends (bounded).
+    setup.flush_remote();
+    code
+}
+
+/// Runs the command `cli` names with `setup`.
+fn run_command(cli: &Cli, setup: &Setup) -> Result<u8, Failure> {
     let format = cli.format;
     let graph = |goal: &dyn Fn(&engine::project::Project, &mut Out) -> Result<u8, Failure>| {
         let project = setup.load()?;
@@ -266,14 +331,15 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
         Ok(code)
     };
     match &cli.command {
-        Command::Lsp => lsp::run(setup.cache_dir).map_err(|e| {
+        Command::Lsp => lsp::run(setup.cache_dir.clone()).map_err(|e| {
             Failure::usage(format!(
                 "cannot start the language server's runtime ({e}); check the process limits"
             ))
         }),
-        Command::Debug(command) => cli::debug::run(&setup, command),
-        Command::Cache(command) => cli::cache::run(&setup, format, command),
-        Command::Workflow(command) => cli::workflow::run(&setup, format, command),
+        Command::Debug(command) => cli::debug::run(setup, command),
+        Command::Cache(command) => cli::cache::run(setup, format, command),
+        Command::Remote(command) => cli::remote::run(setup, format, command),
+        Command::Workflow(command) => cli::workflow::run(setup, format, command),
         Command::Test {
             specs,
             changed_since,
@@ -285,6 +351,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             debug,
             debug_adapter,
             port,
+            ..
         } => {
             let command = cli::tools::TestCommand {
                 specs,
@@ -300,22 +367,22 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
                     port: port.unwrap_or(0),
                 }),
             };
-            cli::tools::test_command(&setup, format, &command)
+            cli::tools::test_command(setup, format, &command)
         }
-        Command::Check { specs, tool, force } => {
-            cli::tools::check(&setup, format, &setup.load()?, specs, tool, *force)
+        Command::Check { specs, tool, force, .. } => {
+            cli::tools::check(setup, format, &setup.load()?, specs, tool, *force)
         }
-        Command::Fmt { specs, tool, check } => {
+        Command::Fmt { specs, tool, check, .. } => {
             let project = setup.load()?;
-            cli::tools::fmt(&setup, format, &project, &setup::select(&project, specs)?, tool, *check)
+            cli::tools::fmt(setup, format, &project, &setup::select(&project, specs)?, tool, *check)
         }
-        Command::Lint { specs, tool, force } => {
+        Command::Lint { specs, tool, force, .. } => {
             let project = setup.load()?;
             let options = engine::goals::lint::LintOptions { force: *force, ..Default::default() };
-            cli::tools::lint(&setup, format, &project, &setup::select(&project, specs)?, tool, &options)
+            cli::tools::lint(setup, format, &project, &setup::select(&project, specs)?, tool, &options)
         }
         Command::Lock { check, resolve } => {
-            cli::lock::lock(&setup, format, &setup.load()?, *check, resolve.as_deref())
+            cli::lock::lock(setup, format, &setup.load()?, *check, resolve.as_deref())
         }
         Command::List { specs } => graph(&|project, out| cli::graph::list(project, specs, format, out)),
         Command::Dependencies { transitive, specs } => graph(&|project, out| {

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use engine::config::RemoteConfig;
 use engine::exec::local::KeepSandboxes;
 use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
@@ -20,6 +23,68 @@ pub struct Setup {
     /// Say what loading did.
     pub verbose: bool,
     pub keep_sandboxes: KeepSandboxes,
+    /// `--remote-address`, `--[no-]remote-cache-read`, `--[no-]remote-cache-write`.
+    pub remote: RemoteFlags,
+    /// The remote cache this command connected to, if any (flushed at the end).
+    pub remote_cache: std::sync::OnceLock<Option<Arc<remote::RemoteCacheClient>>>,
+}
+
+/// The remote-cache flags of the goals that run processes, over `[tool.pleat.remote]`.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteFlags {
+    pub address: Option<String>,
+    pub read: Option<bool>,
+    pub write: Option<bool>,
+}
+
+impl RemoteFlags {
+    /// The remote cache configuration with these flags applied; `None`: no remote.
+    pub fn apply(&self, config: &engine::config::Config) -> Result<Option<RemoteConfig>, Failure> {
+        let mut remote = match (&self.address, &config.remote) {
+            (Some(address), configured) => {
+                engine::config::check_remote_address(address)
+                    .map_err(|m| Failure::usage(format!("--remote-address: {m}")))?;
+                let mut remote = configured.clone().unwrap_or_else(|| RemoteConfig::new(address.clone()));
+                remote.address.clone_from(address);
+                remote
+            }
+            (None, Some(configured)) => configured.clone(),
+            (None, None) => return Ok(None),
+        };
+        if let Some(read) = self.read {
+            remote.cache_read = read;
+        }
+        if let Some(write) = self.write {
+            remote.cache_write = Some(write);
+        }
+        Ok(Some(remote))
+    }
+}
+
+/// How long the uploads still queued at the end of a command may take.
+const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The client options of a remote cache configuration: the token read from the
+/// environment variable it names.
+pub fn remote_options(remote: &RemoteConfig) -> Result<remote::RemoteOptions, Failure> {
+    let token = match &remote.token_env {
+        Some(name) => Some(std::env::var(name).map_err(|_| {
+            Failure::usage(format!(
+                "token_env = \"{name}\" under [tool.pleat.remote] names an environment variable that is not set; export {name} with the remote cache's token, or remove token_env"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(remote::RemoteOptions {
+        target: remote::client::Target {
+            address: remote.address.clone(),
+            instance_name: remote.instance_name.clone(),
+            token,
+            timeout: remote.timeout,
+        },
+        read: remote.cache_read,
+        write: remote.writes(),
+    })
 }
 
 /// The cache folder a command uses: `given`, else the default; none with `no_cache`.
@@ -158,15 +223,56 @@ impl Setup {
                 say(format_args!("warning: {}", why.fallback_warning()));
             });
         }
-        Goals::new(&GoalOptions::for_project(cache_dir, &project.config, self.keep_sandboxes))
+        let goal_failure = |e: engine::goals::GoalError| match e {
+            // A full disk is no bad input: the tool could not be run (exit 3).
+            engine::goals::GoalError::Store(engine::store::StoreError::NoSpace(_)) => {
+                Failure { message: e.to_string(), code: 3 }
+            }
+            e => Failure::usage(e.to_string()),
+        };
+        let remote = self.remote.apply(&project.config)?;
+        let mut options = GoalOptions::for_project(cache_dir, &project.config, self.keep_sandboxes);
+        if remote.is_some() && project.config.digest_function_set.is_none() {
+            // REAPI servers speak SHA-256 (BuildGrid nothing else).
+            options.digest_function = engine::hash::DigestFunction::Sha256;
+        }
+        let store = Arc::new(Goals::open_store(&options).map_err(goal_failure)?);
+        if let Some(remote) = remote {
+            options.remote = self.connect_remote(&remote, &store)?;
+        }
+        Goals::with_store(store, &options)
             .and_then(|goals| goals.with_overrides(project))
-            .map_err(|e| match e {
-                // A full disk is no bad input: the tool could not be run (exit 3).
-                engine::goals::GoalError::Store(engine::store::StoreError::NoSpace(_)) => {
-                    Failure { message: e.to_string(), code: 3 }
-                }
-                e => Failure::usage(e.to_string()),
-            })
+            .map_err(goal_failure)
+    }
+
+    /// Connects to the remote cache (once per command): a server that does not answer is
+    /// one warning and a run without it; one with another digest function is an error.
+    fn connect_remote(
+        &self,
+        config: &RemoteConfig,
+        store: &Arc<engine::store::Store>,
+    ) -> Result<Option<Arc<dyn engine::exec::remote::RemoteCache>>, Failure> {
+        if let Some(connected) = self.remote_cache.get() {
+            return Ok(connected.clone().map(|c| c as Arc<dyn engine::exec::remote::RemoteCache>));
+        }
+        let options = remote_options(config)?;
+        let warn: remote::cache::Warn = Arc::new(|message: &str| say(format_args!("warning: {message}")));
+        let connected = remote::RemoteCacheClient::connect(options, Arc::clone(store), warn)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let _ = self.remote_cache.set(connected.clone());
+        Ok(connected.map(|c| c as Arc<dyn engine::exec::remote::RemoteCache>))
+    }
+
+    /// Whether this command uses a remote cache.
+    pub fn remote_enabled(&self) -> bool {
+        self.remote_cache.get().is_some_and(Option::is_some)
+    }
+
+    /// Sends what is still queued for the remote cache (bounded by a short deadline).
+    pub fn flush_remote(&self) {
+        if let Some(Some(remote)) = self.remote_cache.get() {
+            remote.flush(FLUSH_DEADLINE);
+        }
     }
 }
 

@@ -39,64 +39,12 @@ impl<R: CommandRunner> CacheRunner<R> {
             self.store.remove_action(action)?;
             return Ok(None);
         };
-        if let Some((stdout, stderr, output_root)) = self.outputs_of(&result)? {
-            Ok(Some(ProcessResult {
-                exit_code: result.exit_code,
-                stdout,
-                stderr,
-                output_root,
-                duration: result
-                    .execution_metadata
-                    .as_ref()
-                    .map_or(Duration::ZERO, reapi::ExecutedActionMetadata::duration),
-                source: ResultSource::Cache,
-                kept_sandbox: None,
-                disk_full: false,
-            }))
-        } else {
+        let hit = result_of(&self.store, &result, ResultSource::Cache)?;
+        if hit.is_none() {
             // Something it names was evicted or damaged: forget the entry and rerun.
             self.store.remove_action(action)?;
-            Ok(None)
         }
-    }
-
-    /// stdout, stderr and the output tree of a cached result, or None when any of them
-    /// is no longer in the store.
-    fn outputs_of(
-        &self,
-        result: &reapi::ActionResult,
-    ) -> Result<Option<(Digest, Digest, Digest)>, ExecError> {
-        let function = self.store.function();
-        let digest = |d: &Option<reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
-        let (Some(stdout), Some(stderr)) = (digest(&result.stdout_digest), digest(&result.stderr_digest))
-        else {
-            return Ok(None);
-        };
-        // Everything the hit names is held (leased far enough ahead, or pinned until the
-        // next commit leases it) before it is served: a collection in another process
-        // cannot take a hit's outputs between this check and the goal's reading them.
-        let mut needed = vec![stdout, stderr];
-        let mut entries = BTreeMap::new();
-        for file in &result.output_files {
-            let Some(d) = digest(&file.digest) else { return Ok(None) };
-            needed.push(d);
-            entries.insert(file.path.clone(), Node::File { digest: d, executable: file.is_executable });
-        }
-        for dir in &result.output_directories {
-            let Some(root) = digest(&dir.root_directory_digest) else { return Ok(None) };
-            // Reading a directory holds it too; one taken already makes this a miss.
-            let Ok(listing) = tree::entries(&self.store, &root) else { return Ok(None) };
-            for (path, node) in listing {
-                if let Node::File { digest, .. } = &node {
-                    needed.push(*digest);
-                }
-                entries.insert(format!("{}/{path}", dir.path), node);
-            }
-        }
-        if !self.store.hold(&needed)? {
-            return Ok(None);
-        }
-        Ok(Some((stdout, stderr, tree::from_entries(&self.store, &entries)?)))
+        Ok(hit)
     }
 
     /// True when stdout, stderr or an output of `result` is held in memory only (the store
@@ -109,44 +57,105 @@ impl<R: CommandRunner> CacheRunner<R> {
             .values()
             .any(|node| matches!(node, Node::File { digest, .. } if self.store.is_spilled(digest))))
     }
+}
 
-    /// The REAPI form of a result: declared output files, and each declared output
-    /// directory as its own tree.
-    fn to_action_result(
-        &self,
-        process: &Process,
-        result: &ProcessResult,
-    ) -> Result<reapi::ActionResult, ExecError> {
-        let entries = tree::entries(&self.store, &result.output_root)?;
-        let mut output = reapi::ActionResult {
-            exit_code: result.exit_code,
-            stdout_digest: Some(reapi::Digest::from_content(&result.stdout)),
-            stderr_digest: Some(reapi::Digest::from_content(&result.stderr)),
-            execution_metadata: Some(reapi::ExecutedActionMetadata::ended_now(result.duration)),
-            ..reapi::ActionResult::default()
-        };
-        for path in &process.output_files {
-            if let Some(Node::File { digest, executable }) = entries.get(path) {
-                output.output_files.push(reapi::OutputFile {
-                    path: path.clone(),
-                    digest: Some(reapi::Digest::from_content(digest)),
-                    is_executable: *executable,
-                });
-            }
+/// The REAPI form of a result: declared output files, and each declared output
+/// directory as its own tree (what the local and the remote action cache record).
+pub fn action_result(
+    store: &Store,
+    process: &Process,
+    result: &ProcessResult,
+) -> Result<reapi::ActionResult, ExecError> {
+    let entries = tree::entries(store, &result.output_root)?;
+    let mut output = reapi::ActionResult {
+        exit_code: result.exit_code,
+        stdout_digest: Some(reapi::Digest::from_content(&result.stdout)),
+        stderr_digest: Some(reapi::Digest::from_content(&result.stderr)),
+        execution_metadata: Some(reapi::ExecutedActionMetadata::ended_now(result.duration)),
+        ..reapi::ActionResult::default()
+    };
+    for path in &process.output_files {
+        if let Some(Node::File { digest, executable }) = entries.get(path) {
+            output.output_files.push(reapi::OutputFile {
+                path: path.clone(),
+                digest: Some(reapi::Digest::from_content(digest)),
+                is_executable: *executable,
+            });
         }
-        for dir in &process.output_directories {
-            let prefix = format!("{dir}/");
-            if entries.keys().any(|p| p.starts_with(&prefix)) {
-                let root = tree::strip_prefix(&self.store, &result.output_root, dir)?;
-                output.output_directories.push(reapi::OutputDirectory {
-                    path: dir.clone(),
-                    tree_digest: None,
-                    root_directory_digest: Some(reapi::Digest::from_content(&root)),
-                });
-            }
-        }
-        Ok(output)
     }
+    for dir in &process.output_directories {
+        let prefix = format!("{dir}/");
+        if entries.keys().any(|p| p.starts_with(&prefix)) {
+            let root = tree::strip_prefix(store, &result.output_root, dir)?;
+            output.output_directories.push(reapi::OutputDirectory {
+                path: dir.clone(),
+                tree_digest: None,
+                root_directory_digest: Some(reapi::Digest::from_content(&root)),
+            });
+        }
+    }
+    Ok(output)
+}
+
+/// A recorded result as a `ProcessResult` marked `source`, when stdout, stderr and every
+/// output it names are in the store (held there until the goal reads them); None otherwise.
+pub fn result_of(
+    store: &Store,
+    result: &reapi::ActionResult,
+    source: ResultSource,
+) -> Result<Option<ProcessResult>, ExecError> {
+    let Some((stdout, stderr, output_root)) = outputs_of(store, result)? else { return Ok(None) };
+    Ok(Some(ProcessResult {
+        exit_code: result.exit_code,
+        stdout,
+        stderr,
+        output_root,
+        duration: result
+            .execution_metadata
+            .as_ref()
+            .map_or(Duration::ZERO, reapi::ExecutedActionMetadata::duration),
+        source,
+        kept_sandbox: None,
+        disk_full: false,
+    }))
+}
+
+/// stdout, stderr and the output tree of a recorded result, or None when any of them is
+/// no longer in the store.
+fn outputs_of(
+    store: &Store,
+    result: &reapi::ActionResult,
+) -> Result<Option<(Digest, Digest, Digest)>, ExecError> {
+    let function = store.function();
+    let digest = |d: &Option<reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+    let (Some(stdout), Some(stderr)) = (digest(&result.stdout_digest), digest(&result.stderr_digest)) else {
+        return Ok(None);
+    };
+    // Everything the hit names is held (leased far enough ahead, or pinned until the
+    // next commit leases it) before it is served: a collection in another process
+    // cannot take a hit's outputs between this check and the goal's reading them.
+    let mut needed = vec![stdout, stderr];
+    let mut entries = BTreeMap::new();
+    for file in &result.output_files {
+        let Some(d) = digest(&file.digest) else { return Ok(None) };
+        needed.push(d);
+        entries.insert(file.path.clone(), Node::File { digest: d, executable: file.is_executable });
+    }
+    for dir in &result.output_directories {
+        let Some(root) = digest(&dir.root_directory_digest) else { return Ok(None) };
+        // Reading a directory holds it too; one taken already makes this a miss.
+        let Ok(listing) = tree::entries(store, &root) else { return Ok(None) };
+        for (path, node) in listing {
+            if let Node::File { digest, .. } = &node {
+                needed.push(*digest);
+            }
+            entries.insert(format!("{}/{path}", dir.path), node);
+        }
+    }
+    if !store.hold(&needed)? {
+        return Ok(None);
+    }
+    Ok(Some((stdout, stderr, tree::from_entries(store, &entries)?)))
 }
 
 impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
@@ -171,7 +180,7 @@ impl<R: CommandRunner> CommandRunner for CacheRunner<R> {
         };
         // A failure on a full disk may be the disk's, not the process's: never cached.
         if cacheable && !cancel.is_cancelled() && !result.disk_full {
-            let action_result = self.to_action_result(process, &result)?;
+            let action_result = action_result(&self.store, process, &result)?;
             // An output a full disk kept in memory only would leave the entry naming
             // content no later run finds: such a result is not recorded at all.
             if self.in_memory_only(&result)? {

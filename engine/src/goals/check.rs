@@ -3,7 +3,7 @@
 mod mypy_config;
 
 use super::{GoalError, Goals, config_files, run_all};
-use crate::exec::{CacheScope, Process, ResultSource};
+use crate::exec::{CacheScope, Process};
 use crate::graph::FileId;
 use crate::project::Project;
 
@@ -218,7 +218,7 @@ fn interpret(
     };
     let warnings =
         stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
-    Ok(CheckReport { files: targets, cached: result.source == ResultSource::Cache, findings, warnings })
+    Ok(CheckReport { files: targets, cached: result.source.is_cached(), findings, warnings })
 }
 
 /// The last `lines` lines of a text.

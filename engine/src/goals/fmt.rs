@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use super::{GoalError, Goals, config_files, run_all};
-use crate::exec::{CacheScope, Process, ProcessResult, ResultSource};
+use crate::exec::{CacheScope, Process, ProcessResult};
 use crate::graph::FileId;
 use crate::hash::Digest;
 use crate::project::Project;
@@ -103,7 +103,7 @@ pub fn fmt(
     for ((id, result), original) in files.iter().zip(results).zip(before) {
         let path = project.path(*id).to_owned();
         let result = result?;
-        let cached = result.source == ResultSource::Cache;
+        let cached = result.source.is_cached();
         let after = file_digest(tree::entries(&goals.store, &result.output_root)?.get(&path));
         let (outcome, message) = match (result.exit_code, original, after) {
             (0, Some(before), Some(after)) if before == after => (FmtOutcome::Unchanged, String::new()),
@@ -178,7 +178,7 @@ pub(super) fn rewrite_text(
     let root = tree::from_entries(&goals.store, &inputs)?;
     let process = rewrite_process(goals, tool, command, path, root, description);
     let result = goals.runner.run(&process, &goals.cancel)?;
-    let cached = result.source == ResultSource::Cache;
+    let cached = result.source.is_cached();
     if result.exit_code != 0 {
         let reason = exited_with(goals, &tool.name, &result)?;
         return Err(failed(format!("{reason}; the text was left as it is")));

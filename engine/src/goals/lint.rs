@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::fmt::{Rewrite, TextTransform, exited_with, rewrite_text};
 use super::{GoalError, Goals, config_files, run_all};
-use crate::exec::{CacheScope, ExecError, Process, ResultSource};
+use crate::exec::{CacheScope, ExecError, Process};
 use crate::graph::FileId;
 use crate::project::Project;
 use crate::python::imports::parse_imports;
@@ -186,7 +186,7 @@ pub fn lint(
             Linter::Flake8 => parse_flake8(&stdout),
             Linter::Pylint => parse_pylint(&stdout, &path)?,
         };
-        out.push(LintedFile { file: path, cached: result.source == ResultSource::Cache, findings });
+        out.push(LintedFile { file: path, cached: result.source.is_cached(), findings });
     }
     Ok(out)
 }

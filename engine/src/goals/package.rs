@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::{GoalError, Goals};
 use crate::distributions::{Distribution, in_distribution};
-use crate::exec::{CacheScope, Process, ResultSource};
+use crate::exec::{CacheScope, Process};
 use crate::project::Project;
 use crate::tree::Node;
 
@@ -137,11 +137,7 @@ pub fn package(
             write_atomically(&target, &bytes)?;
             artifacts.push(format!("{OUT}/{name}"));
         }
-        built.push(Packaged {
-            distribution: dist.clone(),
-            artifacts,
-            cached: result.source == ResultSource::Cache,
-        });
+        built.push(Packaged { distribution: dist.clone(), artifacts, cached: result.source.is_cached() });
     }
     Ok((built, failed))
 }

@@ -150,7 +150,10 @@ impl FileOutcome {
 pub struct TestFileResult {
     pub file: String,
     pub outcome: FileOutcome,
+    /// Answered from a cache (local or remote): [`TestFileResult::source`] says which.
     pub cached: bool,
+    /// Where the result came from.
+    pub source: ResultSource,
     pub duration_s: f64,
     pub tests: Vec<TestCase>,
     /// The end of pytest's output, for failures and errors.
@@ -387,7 +390,7 @@ pub fn test(
         if i < main.len() {
             match result {
                 Ok(r) => {
-                    on_done(file, r.source == ResultSource::Cache, Some(r.exit_code));
+                    on_done(file, r.source.is_cached(), Some(r.exit_code));
                     let mut file = interpret(goals, project, file, Ok(r.clone()));
                     if let Ok(file) = &mut file {
                         target.resolve.clone_into(&mut file.resolve);
@@ -682,6 +685,7 @@ fn interpret(
                 file: file.to_owned(),
                 outcome: FileOutcome::TimedOut,
                 cached: false,
+                source: ResultSource::Ran,
                 duration_s: after.as_secs_f64(),
                 tests: Vec::new(),
                 output: tail(&goals.text(&stdout)?, 30),
@@ -705,6 +709,7 @@ fn interpret(
                 file: file.to_owned(),
                 outcome: FileOutcome::Error,
                 cached: false,
+                source: ResultSource::Ran,
                 duration_s: 0.0,
                 tests: Vec::new(),
                 output: e.to_string(),
@@ -715,7 +720,7 @@ fn interpret(
         }
         Err(e) => return Err(e.into()),
     };
-    let cached = result.source == ResultSource::Cache;
+    let cached = result.source.is_cached();
     let output = format!("{}{}", goals.text(&result.stdout)?, goals.text(&result.stderr)?);
     let report = match tree::entries(&goals.store, &result.output_root)?.get(RESULTS) {
         Some(Node::File { digest, .. }) => serde_json::from_str::<PluginReport>(&goals.text(digest)?).ok(),
@@ -726,6 +731,7 @@ fn interpret(
             file: file.to_owned(),
             outcome: FileOutcome::Error,
             cached,
+            source: result.source,
             duration_s: result.duration.as_secs_f64(),
             tests: Vec::new(),
             output: tail(&output, 40),
@@ -752,6 +758,7 @@ fn interpret(
         file: file.to_owned(),
         outcome,
         cached,
+        source: result.source,
         duration_s,
         tests,
         output: if outcome.ok() { String::new() } else { tail(&output, 40) },

@@ -253,9 +253,13 @@ pub fn test(
     let ran_failed = results.iter().filter(|r| !r.outcome.ok()).count();
     let failed = ran_failed + args.unreadable.len();
     let cached = results.iter().filter(|r| r.cached).count();
+    let remote = results.iter().filter(|r| r.source == engine::exec::ResultSource::RemoteCache).count();
     let mut out = Out::new();
     if format == Format::Json {
         let mut json = test_json(&results, ran_failed, cached, args.not_run);
+        if setup.remote_enabled() || remote > 0 {
+            json["summary"]["remote_cache"] = remote.into();
+        }
         json["unreadable"] = args
             .unreadable
             .iter()
@@ -279,8 +283,13 @@ pub fn test(
             0 => String::new(),
             n => format!("; {n} not run by Pleat"),
         };
+        let remote = if setup.remote_enabled() || remote > 0 {
+            format!(", {remote} from the remote cache")
+        } else {
+            String::new()
+        };
         out.line(format_args!(
-            "{mark} {passed} passed, {failed} failed ({cached} cached, {} ran){not_run}",
+            "{mark} {passed} passed, {failed} failed ({cached} cached, {} ran{remote}){not_run}",
             results.len() - cached
         ))?;
     }
@@ -363,6 +372,7 @@ fn test_json(
                 "file": r.file,
                 "outcome": r.outcome.as_str(),
                 "cached": r.cached,
+                "source": r.source.name(),
                 "duration_s": r.duration_s,
                 "missing_inputs": r.missing_inputs,
                 "kept_sandbox": r.kept_sandbox,

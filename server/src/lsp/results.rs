@@ -281,6 +281,7 @@ mod tests {
             file: file.to_owned(),
             outcome: if failed { FileOutcome::Failed } else { FileOutcome::Passed },
             cached: false,
+            source: engine::exec::ResultSource::Ran,
             duration_s: 1.0,
             tests: cases,
             output: String::new(),

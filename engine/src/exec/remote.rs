@@ -1,0 +1,151 @@
+//! The remote-cache decorator: on a local miss it asks a [`RemoteCache`] (the network client lives in the `pleat-remote` crate, so the engine builds and runs without one), and after a local run that may be shared it hands the result over for upload. A remote that fails is a miss, never an error.
+
+use std::sync::Arc;
+
+use super::{CacheScope, Cancel, CommandRunner, ExecError, Process, ProcessResult};
+use crate::hash::Digest;
+use crate::store::Store;
+
+/// A remote action cache as the runner stack sees it. Implementations never fail a run:
+/// a slow, dead or lying remote answers `None` (and says so once, its own way).
+pub trait RemoteCache: Send + Sync + std::fmt::Debug {
+    /// The result of `action`, its stdout, stderr and outputs fetched into the local store
+    /// and verified against their digests ([`super::ResultSource::RemoteCache`]); `None` on
+    /// a miss, when the remote cannot be reached, or when anything it sent is corrupted.
+    fn lookup(&self, action: &Digest, process: &Process) -> Option<ProcessResult>;
+    /// Queues a local run's result for upload, without waiting for it.
+    fn upload(&self, action: &Digest, process: &Process, result: &ProcessResult);
+    /// Whether a failed run (non-zero exit) is shared too (off by default: a failure may
+    /// be this machine's).
+    fn uploads_failures(&self) -> bool {
+        false
+    }
+}
+
+/// `Cache(local) → RemoteCacheRunner → Bounded → Local`: a pass-through without a remote.
+pub struct RemoteCacheRunner<R> {
+    inner: R,
+    remote: Option<Arc<dyn RemoteCache>>,
+    store: Arc<Store>,
+}
+
+impl<R: CommandRunner> RemoteCacheRunner<R> {
+    pub fn new(inner: R, remote: Option<Arc<dyn RemoteCache>>, store: Arc<Store>) -> Self {
+        Self { inner, remote, store }
+    }
+}
+
+impl<R: CommandRunner> CommandRunner for RemoteCacheRunner<R> {
+    fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
+        let Some(remote) = &self.remote else { return self.inner.run(process, cancel) };
+        if process.cache_scope == CacheScope::Never {
+            return self.inner.run(process, cancel);
+        }
+        let action = process.action_digest(&self.store)?;
+        if let Some(hit) = remote.lookup(&action, process) {
+            return Ok(hit);
+        }
+        if process.cache_only {
+            return Err(ExecError::NotCached { description: process.description.clone() });
+        }
+        let result = self.inner.run(process, cancel)?;
+        let shared = match process.cache_scope {
+            CacheScope::Always => result.exit_code == 0 || remote.uploads_failures(),
+            CacheScope::Successful => result.exit_code == 0,
+            CacheScope::Never => false,
+        };
+        if shared && !cancel.is_cancelled() && !result.disk_full && result.kept_sandbox.is_none() {
+            remote.upload(&action, process, &result);
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::exec::ResultSource;
+    use crate::store::StoreOptions;
+
+    /// Records what it was asked and answers from a fixed result.
+    #[derive(Debug, Default)]
+    struct Recording {
+        hit: Option<ProcessResult>,
+        uploads: Mutex<Vec<(Digest, i32)>>,
+        lookups: Mutex<usize>,
+    }
+
+    impl RemoteCache for Recording {
+        fn lookup(&self, _action: &Digest, _process: &Process) -> Option<ProcessResult> {
+            *self.lookups.lock().unwrap() += 1;
+            self.hit.clone()
+        }
+        fn upload(&self, action: &Digest, _process: &Process, result: &ProcessResult) {
+            self.uploads.lock().unwrap().push((*action, result.exit_code));
+        }
+    }
+
+    /// Runs nothing: answers with a fixed exit code.
+    struct Fixed(i32, Digest);
+
+    impl CommandRunner for Fixed {
+        fn run(&self, _process: &Process, _cancel: &Cancel) -> Result<ProcessResult, ExecError> {
+            Ok(ProcessResult {
+                exit_code: self.0,
+                stdout: self.1,
+                stderr: self.1,
+                output_root: self.1,
+                duration: Duration::ZERO,
+                source: ResultSource::Ran,
+                kept_sandbox: None,
+                disk_full: false,
+            })
+        }
+    }
+
+    fn runner(
+        exit_code: i32,
+        remote: &Arc<Recording>,
+    ) -> (tempfile::TempDir, RemoteCacheRunner<Fixed>, Process) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&StoreOptions::new(dir.path().join("store"))).unwrap());
+        let empty = store.put(b"").unwrap();
+        let as_dyn: Arc<dyn RemoteCache> = Arc::clone(remote) as Arc<dyn RemoteCache>;
+        let runner = RemoteCacheRunner::new(Fixed(exit_code, empty), Some(as_dyn), store);
+        (dir, runner, Process::new(vec!["/bin/true".into()], empty))
+    }
+
+    #[test]
+    fn a_miss_runs_here_and_only_successes_are_uploaded() {
+        let remote = Arc::new(Recording::default());
+        let (_dir, ok, process) = runner(0, &remote);
+        assert_eq!(ok.run(&process, &Cancel::new()).unwrap().source, ResultSource::Ran);
+        let (_dir2, failing, mut failed) = runner(1, &remote);
+        failed.cache_scope = CacheScope::Always;
+        assert_eq!(failing.run(&failed, &Cancel::new()).unwrap().exit_code, 1);
+        let uploads = remote.uploads.lock().unwrap();
+        assert_eq!(uploads.len(), 1, "the failure is not shared: {uploads:?}");
+        assert_eq!(uploads[0].1, 0);
+        assert_eq!(*remote.lookups.lock().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_remote_hit_is_served_without_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&StoreOptions::new(dir.path().join("store"))).unwrap());
+        let empty = store.put(b"").unwrap();
+        let hit = Fixed(0, empty).run(&Process::new(vec![], empty), &Cancel::new()).unwrap();
+        let remote = Arc::new(Recording {
+            hit: Some(ProcessResult { source: ResultSource::RemoteCache, ..hit }),
+            ..Recording::default()
+        });
+        let (_dir, runner, mut process) = runner(7, &remote);
+        process.cache_only = true;
+        let result = runner.run(&process, &Cancel::new()).unwrap();
+        assert_eq!((result.source, result.exit_code), (ResultSource::RemoteCache, 0));
+        assert!(remote.uploads.lock().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,171 @@
+//! Moving blobs between the local store and the server's CAS: uploads send only what `FindMissingBlobs` says is missing, downloads fetch only what the store lacks; both batch small blobs within the server's `max_batch_total_size_bytes` and stream the rest through ByteStream. Every downloaded blob is verified against its digest before the store keeps it.
+
+use engine::hash::Digest;
+use engine::store::Store;
+
+use crate::client::Client;
+use crate::{RemoteError, bytestream, content_digest, digest};
+
+/// gRPC's default message limit, which bounds a batch when the server names none.
+const GRPC_MESSAGE: u64 = 4 << 20;
+/// Room left in a batch for the request's own fields.
+const OVERHEAD: u64 = 64 << 10;
+/// What one blob's entry in a batch costs besides its bytes (digest, field tags).
+const PER_BLOB: u64 = 128;
+
+/// What the server allows, from its capabilities.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest batch request, in bytes.
+    pub batch_bytes: u64,
+    /// The REAPI `DigestFunction.Value` of the store.
+    pub function: i32,
+}
+
+impl Limits {
+    /// From `max_batch_total_size_bytes` (0: no limit but gRPC's own).
+    pub fn new(max_batch_total_size_bytes: i64, function: i32) -> Self {
+        let server =
+            u64::try_from(max_batch_total_size_bytes).ok().filter(|n| *n > 0).unwrap_or(GRPC_MESSAGE);
+        Self { batch_bytes: server.min(GRPC_MESSAGE).saturating_sub(OVERHEAD).max(PER_BLOB * 2), function }
+    }
+
+    /// Whether a blob of `size` bytes goes in a batch (else through ByteStream).
+    fn batched(&self, size: u64) -> bool {
+        size + PER_BLOB <= self.batch_bytes
+    }
+}
+
+/// What an upload sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub blobs: u64,
+    pub bytes: u64,
+}
+
+/// Uploads those of `digests` the server lacks, from the local store.
+pub fn upload(
+    client: &Client,
+    store: &Store,
+    digests: &[Digest],
+    limits: Limits,
+) -> Result<Sent, RemoteError> {
+    let mut unique: Vec<Digest> = digests.to_vec();
+    unique.sort();
+    unique.dedup();
+    let wanted: Vec<_> = unique.iter().map(digest).collect();
+    let missing = client.find_missing(&wanted, limits.function)?;
+    let mut sent = Sent::default();
+    let mut batch: Vec<(_, Vec<u8>)> = Vec::new();
+    let mut batch_bytes = 0;
+    for remote in &missing {
+        let Some(local) = content_digest(remote, store.function()) else { continue };
+        if limits.batched(local.size) {
+            let bytes = store.get(&local)?.ok_or_else(|| gone(&local))?;
+            if batch_bytes + local.size + PER_BLOB > limits.batch_bytes {
+                client.batch_update(std::mem::take(&mut batch), limits.function)?;
+                batch_bytes = 0;
+            }
+            batch_bytes += local.size + PER_BLOB;
+            batch.push((remote.clone(), bytes));
+        } else if let Some(path) = store.large_path(&local)? {
+            bytestream::write(client, &local, &path)?;
+        } else {
+            // Above the server's batch limit but small for the store: through a file.
+            let bytes = store.get(&local)?.ok_or_else(|| gone(&local))?;
+            let mut file =
+                tempfile::NamedTempFile::new_in(store.dir().join("tmp")).map_err(|e| RemoteError::Blob {
+                    digest: local.to_string(),
+                    reason: format!("cannot stage it for upload: {e}"),
+                })?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(|e| RemoteError::Blob {
+                digest: local.to_string(),
+                reason: format!("cannot stage it for upload: {e}"),
+            })?;
+            bytestream::write(client, &local, file.path())?;
+        }
+        sent.blobs += 1;
+        sent.bytes += local.size;
+    }
+    if !batch.is_empty() {
+        client.batch_update(batch, limits.function)?;
+    }
+    Ok(sent)
+}
+
+fn gone(digest: &Digest) -> RemoteError {
+    RemoteError::Blob {
+        digest: digest.to_string(),
+        reason: "it left the local store before it could be uploaded".to_owned(),
+    }
+}
+
+/// Fetches those of `digests` the local store lacks, verifying each; a blob whose bytes do
+/// not match its digest is [`RemoteError::Corrupt`] and never stored.
+pub fn download(
+    client: &Client,
+    store: &Store,
+    digests: &[Digest],
+    limits: Limits,
+) -> Result<u64, RemoteError> {
+    let mut fetched = 0;
+    let mut batch: Vec<Digest> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut wanted: Vec<Digest> = digests.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    for d in wanted {
+        if d.size == 0 {
+            store.put(b"")?;
+            continue;
+        }
+        if store.contains(&d)? {
+            continue;
+        }
+        fetched += d.size;
+        if !limits.batched(d.size) {
+            bytestream::read_into_store(client, store, &d)?;
+            continue;
+        }
+        if batch_bytes + d.size + PER_BLOB > limits.batch_bytes {
+            read_batch(client, store, &std::mem::take(&mut batch), limits)?;
+            batch_bytes = 0;
+        }
+        batch_bytes += d.size + PER_BLOB;
+        batch.push(d);
+    }
+    if !batch.is_empty() {
+        read_batch(client, store, &batch, limits)?;
+    }
+    Ok(fetched)
+}
+
+/// One `BatchReadBlobs`, every blob verified and stored.
+fn read_batch(client: &Client, store: &Store, digests: &[Digest], limits: Limits) -> Result<(), RemoteError> {
+    let wanted: Vec<_> = digests.iter().map(digest).collect();
+    let responses = client.batch_read(&wanted, limits.function)?;
+    for expected in digests {
+        let remote = digest(expected);
+        let Some(response) = responses.iter().find(|r| r.digest.as_ref() == Some(&remote)) else {
+            return Err(RemoteError::Blob {
+                digest: expected.to_string(),
+                reason: "the server did not send it".to_owned(),
+            });
+        };
+        if let Some(status) = response.status.as_ref().filter(|s| s.code != 0) {
+            return Err(RemoteError::Blob {
+                digest: expected.to_string(),
+                reason: format!("the server could not send it (code {}: {})", status.code, status.message),
+            });
+        }
+        let got = Digest::of(store.function(), &response.data);
+        if got != *expected {
+            return Err(RemoteError::Corrupt { digest: expected.to_string(), got: got.to_string() });
+        }
+        let stored = store.put(&response.data)?;
+        if stored != *expected {
+            return Err(RemoteError::Corrupt { digest: expected.to_string(), got: stored.to_string() });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! End-to-end tests of the remote cache against a real BuildGrid (installed by scripts/install-buildgrid.sh, started on a free 127.0.0.1 port by each test and killed by a guard): two cache folders as two machines sharing results, a dead or killed server, a corrupted blob, a digest function the store does not use.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
+
+/// The fixture: a source module and three test files (one slow enough to kill the server
+/// while it runs).
+const FIXTURE: &[(&str, &str)] = &[
+    ("src/calc/__init__.py", ""),
+    ("src/calc/ops.py", "def double(x):\n    return 2 * x\n"),
+    ("tests/test_ops.py", "from calc.ops import double\n\n\ndef test_double():\n    assert double(2) == 4\n"),
+    ("tests/test_more.py", "from calc.ops import double\n\n\ndef test_zero():\n    assert double(0) == 0\n"),
+    ("tests/test_other.py", "def test_other():\n    print('some output')\n    assert True\n"),
+];
+
+/// `bgd`, installed once (the script does nothing when it is there).
+fn bgd() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-buildgrid.sh");
+    let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
+    assert!(output.status.success(), "scripts/install-buildgrid.sh failed");
+    let path = String::from_utf8(output.stdout).unwrap();
+    PathBuf::from(path.lines().last().expect("the script prints bgd's path").trim())
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A BuildGrid server (disk CAS under its folder, in-memory action cache), killed on drop.
+struct BuildGrid {
+    child: Option<Child>,
+    port: u16,
+    cas: PathBuf,
+}
+
+impl BuildGrid {
+    fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let cas = dir.join("cas-disk");
+        std::fs::create_dir_all(&cas).unwrap();
+        let config = dir.join("bgd.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\nauthorization:\n  method: none\nstorages:\n  - !disk-storage &cas\n    path: {}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n",
+                cas.display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("bgd.log")).unwrap();
+        let child = Command::new(bgd())
+            .args(["server", "start"])
+            .arg(&config)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("bgd starts");
+        let mut server = Self { child: Some(child), port, cas };
+        server.wait_ready(dir);
+        server.wait_answering(dir);
+        server
+    }
+
+    /// Polls the port until BuildGrid accepts connections (it binds once it serves).
+    fn wait_ready(&mut self, dir: &Path) {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("bgd exited with {status}: {}", std::fs::read_to_string(dir.join("bgd.log")).unwrap());
+            }
+            assert!(started.elapsed() < Duration::from_mins(2), "bgd did not listen within two minutes");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls `pleat remote status` until BuildGrid answers `GetCapabilities` (a run gives
+    /// its first call 750 ms, which a server still starting may miss).
+    fn wait_answering(&mut self, dir: &Path) {
+        let probe = dir.join("probe");
+        std::fs::create_dir_all(&probe).unwrap();
+        std::fs::write(
+            probe.join("pyproject.toml"),
+            format!("[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\n", self.address()),
+        )
+        .unwrap();
+        let started = Instant::now();
+        loop {
+            let status = Command::new(PLEAT)
+                .arg("--root")
+                .arg(&probe)
+                .args(["--no-cache", "remote", "status"])
+                .output()
+                .unwrap();
+            if status.status.success() {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_mins(2),
+                "BuildGrid did not answer within two minutes: {}",
+                String::from_utf8_lossy(&status.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for BuildGrid {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The fixture repository with `[tool.pleat.remote]` at `address`, and room for caches.
+struct Machines {
+    dir: tempfile::TempDir,
+}
+
+impl Machines {
+    fn new(address: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        for (path, text) in FIXTURE {
+            let full = repo.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        std::fs::write(
+            repo.join("pyproject.toml"),
+            format!(
+                "[tool.pleat]\nsource_roots = [\"src\", \".\"]\n{extra}\n[tool.pleat.remote]\naddress = \"{address}\"\ninstance_name = \"main\"\ntimeout = 5\n"
+            ),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// `pleat --cache-dir <machine> ARGS…` with CI unset (so cache_write is off unless asked).
+    fn command(&self, machine: &str, args: &[&str]) -> Command {
+        let cache = self.dir.path().join(machine);
+        let mut command = Command::new(PLEAT);
+        command
+            .current_dir(self.repo())
+            .arg("--root")
+            .arg(self.repo())
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .env("PLEAT_CACHE_DIR", &cache)
+            .env_remove("CI")
+            .env_remove("XDG_CACHE_HOME")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        command
+    }
+
+    fn run(&self, machine: &str, args: &[&str]) -> Run {
+        let output = self.command(machine, args).output().expect("pleat runs");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, Some(0), "{}", self.describe());
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.describe()))
+    }
+
+    fn describe(&self) -> String {
+        format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+
+    /// The stderr lines that warn about the remote cache.
+    fn remote_warnings(&self) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.contains("warning:") && l.contains("remote cache")).collect()
+    }
+}
+
+/// file → source, from a JSON test run.
+fn sources(json: &Value) -> Vec<(String, String)> {
+    json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap().to_owned(), f["source"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// A file, its outcome and its tests' (name, outcome).
+type FileOutcomes = (String, String, Vec<(String, String)>);
+
+/// Every file's outcomes: what must be identical wherever a result came from.
+fn outcomes(json: &Value) -> Vec<FileOutcomes> {
+    json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let tests = f["tests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["name"].as_str().unwrap().to_owned(), t["outcome"].as_str().unwrap().to_owned()))
+                .collect();
+            (f["file"].as_str().unwrap().to_owned(), f["outcome"].as_str().unwrap().to_owned(), tests)
+        })
+        .collect()
+}
+
+fn all(json: &Value, source: &str) -> bool {
+    sources(json).iter().all(|(_, s)| s == source)
+}
+
+#[test]
+fn two_machines_share_results_through_buildgrid() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let machines = Machines::new(&server.address(), "");
+
+    let status = machines.run("a", &["remote", "status"]);
+    status.ok();
+    assert!(
+        status.stdout.contains("digest functions: sha256 (the local store uses sha256)"),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        status.stdout.contains("round trip:") && status.stdout.contains("✓ usable"),
+        "{}",
+        status.describe()
+    );
+
+    // Machine A runs everything and uploads.
+    let a = machines.run("a", &["--format", "json", "test", "::", "--remote-cache-write"]);
+    let a_json = a.ok().json();
+    assert!(all(&a_json, "local"), "{:?}\n{}", sources(&a_json), a.describe());
+    assert!(a.remote_warnings().is_empty(), "{}", a.describe());
+
+    // Machine B: every result from the remote cache, nothing run, the same results.
+    let b = machines.run("b", &["--format", "json", "test", "::"]);
+    let b_json = b.ok().json();
+    assert!(all(&b_json, "remote-cache"), "{:?}\n{}", sources(&b_json), b.describe());
+    assert_eq!(b_json["summary"]["ran"], 0);
+    assert_eq!(b_json["summary"]["remote_cache"], 3);
+    assert_eq!(outcomes(&a_json), outcomes(&b_json));
+
+    // The remote hits were recorded locally: B's next run is local hits.
+    let again = machines.run("b", &["--format", "json", "test", "::"]);
+    assert!(all(&again.ok().json(), "local-cache"), "{}", again.describe());
+
+    // An edit on B reruns only the file it changes.
+    std::fs::write(machines.repo().join("tests/test_other.py"), "def test_other():\n    assert 1 + 1 == 2\n")
+        .unwrap();
+    let edited = machines.run("b", &["--format", "json", "test", "::"]);
+    let edited_json = edited.ok().json();
+    let by_file: std::collections::BTreeMap<_, _> = sources(&edited_json).into_iter().collect();
+    assert_eq!(by_file["tests/test_other.py"], "local", "{}", edited.describe());
+    assert_eq!(by_file["tests/test_ops.py"], "local-cache");
+    assert_eq!(by_file["tests/test_more.py"], "local-cache");
+
+    // A third machine reading in human form: the summary counts the remote hits.
+    let c = machines.run("c", &["test", "tests/test_ops.py"]);
+    assert!(c.ok().stdout.contains("(1 cached, 0 ran, 1 from the remote cache)"), "{}", c.describe());
+}
+
+#[test]
+fn a_dead_remote_is_one_warning_and_the_run_finishes_here() {
+    // Nothing listens on the port.
+    let machines = Machines::new(&format!("grpc://127.0.0.1:{}", free_port()), "");
+    let run = machines.run("a", &["--format", "json", "test", "::", "--remote-cache-write"]);
+    let json = run.ok().json();
+    assert!(all(&json, "local"), "{}", run.describe());
+    assert_eq!(run.remote_warnings().len(), 1, "{}", run.describe());
+    assert!(run.remote_warnings()[0].contains("did not answer"), "{}", run.describe());
+    let status = machines.run("a", &["remote", "status"]);
+    assert_eq!(status.code, Some(1), "{}", status.describe());
+    assert!(status.stdout.contains("did not answer"), "{}", status.describe());
+}
+
+#[test]
+fn buildgrid_killed_mid_run_is_one_warning_and_the_run_finishes_here() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mut server = BuildGrid::start(scratch.path());
+    let machines = Machines::new(&server.address(), "");
+    let mut child = machines
+        .command("a", &["test", "::", "--remote-cache-write"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first file has finished (its upload queued), the server goes away.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        seen.push_str(&line);
+        if line.contains("[1/") {
+            server.kill();
+            break;
+        }
+        line.clear();
+    }
+    assert!(server.child.is_none(), "no file finished: {seen}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    seen.push_str(&rest);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{seen}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}\n{seen}");
+    let warnings = seen.lines().filter(|l| l.contains("warning:") && l.contains("remote cache")).count();
+    assert_eq!(warnings, 1, "{seen}");
+}
+
+#[test]
+fn a_corrupted_blob_on_buildgrid_is_rejected_and_the_process_runs_here() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let machines = Machines::new(&server.address(), "");
+    let a = machines.run("a", &["--format", "json", "test", "tests/test_other.py", "--remote-cache-write"]);
+    let a_json = a.ok().json();
+    // The blobs of pytest's output (stdout and the results file, both naming the outcome)
+    // that BuildGrid keeps on disk now hold other bytes of the same size, so only the digest
+    // can tell; the action cache (its results are blobs in the same storage) still names them.
+    let mut corrupted = 0;
+    let mut stack = vec![server.cas.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let mut bytes = std::fs::read(&path).unwrap();
+                if !bytes.windows(6).any(|w| w == b"passed") {
+                    continue;
+                }
+                for byte in &mut bytes {
+                    *byte ^= 0x55;
+                }
+                std::fs::write(&path, bytes).unwrap();
+                corrupted += 1;
+            }
+        }
+    }
+    assert!(corrupted > 0, "BuildGrid stored nothing under {}", server.cas.display());
+    let b = machines.run("b", &["--format", "json", "test", "tests/test_other.py"]);
+    let b_json = b.ok().json();
+    assert!(all(&b_json, "local"), "the corrupted result was not used: {}", b.describe());
+    assert_eq!(outcomes(&a_json), outcomes(&b_json));
+    let warnings = b.remote_warnings();
+    assert_eq!(warnings.len(), 1, "{}", b.describe());
+    assert!(warnings[0].contains("corrupted blob"), "{}", b.describe());
+}
+
+#[test]
+fn a_store_on_another_digest_function_is_a_clear_error_at_start() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let machines = Machines::new(&server.address(), "digest_function = \"blake3\"");
+    let run = machines.run("a", &["test", "::"]);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(
+        run.stderr.contains("serves sha256 digests, but the local store uses blake3; set digest_function = \"sha256\" under [tool.pleat]"),
+        "{}",
+        run.describe()
+    );
+    let status = machines.run("a", &["remote", "status"]);
+    assert_eq!(status.code, Some(1), "{}", status.describe());
+    assert!(status.stdout.contains("the local store uses blake3"), "{}", status.describe());
+}
+
+/// Blobs above BuildGrid's batch limit (4 MiB) go through ByteStream, streamed both ways;
+/// an upload sends only what `FindMissingBlobs` says is missing.
+#[test]
+fn large_blobs_go_through_bytestream_both_ways() {
+    use engine::hash::DigestFunction;
+    use engine::store::{Store, StoreOptions};
+
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let open = |name: &str| {
+        let options =
+            StoreOptions { function: DigestFunction::Sha256, ..StoreOptions::new(scratch.path().join(name)) };
+        Store::open(&options).unwrap()
+    };
+    let (here, there) = (open("here"), open("there"));
+    // 6 MiB that no other run of this test wrote: a xorshift stream seeded by the time.
+    let mut state =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let bytes: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let large = here.put(&bytes).unwrap();
+    let small = here.put(b"a small blob beside it").unwrap();
+    let client = remote::client::Client::new(remote::client::Target {
+        address: server.address(),
+        instance_name: "main".to_owned(),
+        token: None,
+        timeout: Duration::from_secs(30),
+    })
+    .unwrap();
+    let status = remote::cache::status(&client).unwrap();
+    assert!(status.max_batch_bytes() < 6 << 20, "the blob must be above the batch limit");
+    let limits = remote::blobs::Limits::new(status.max_batch_bytes(), DigestFunction::Sha256.reapi_value());
+    let sent = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
+    assert_eq!((sent.blobs, sent.bytes), (2, large.size + small.size));
+    let again = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
+    assert_eq!(again.blobs, 0, "nothing is missing the second time");
+    let fetched = remote::blobs::download(&client, &there, &[large, small], limits).unwrap();
+    assert_eq!(fetched, large.size + small.size);
+    assert_eq!(there.get(&large).unwrap().as_deref(), Some(bytes.as_slice()));
+    assert_eq!(there.get(&small).unwrap().as_deref(), Some(&b"a small blob beside it"[..]));
+}
