@@ -442,7 +442,11 @@ impl ToolEnvs {
             Installer::Uv(uv) => {
                 let uv_command = |args: &[&str]| {
                     let mut command = Command::new(uv);
-                    command.args(args).env("UV_CACHE_DIR", &self.downloads);
+                    // Copies, not hard links into uv's cache: an environment owns its
+                    // inodes, so building another one from the same wheels (another
+                    // resolve) moves none of its change times, which its fingerprint
+                    // holds, and a process writing into it reaches no other environment.
+                    command.args(args).env("UV_CACHE_DIR", &self.downloads).env("UV_LINK_MODE", "copy");
                     command
                 };
                 let mut venv = uv_command(&["venv", "--quiet", "--python"]);
