@@ -377,9 +377,11 @@ pub fn run_with_spare(
     }
     let results: Mutex<Vec<Option<Result<crate::exec::ProcessResult, ExecError>>>> =
         Mutex::new((0..main.len()).map(|_| None).collect());
+    // Rung whenever one of `main` finishes: a follow-up waits on it, so a run answered
+    // from the cache ends as soon as its last answer lands, not a polling period later.
+    let finished = std::sync::Condvar::new();
     // Whether each of `main` ran (it finished, and not from the cache).
-    let ran = |i: usize| -> Option<bool> {
-        let all = results.lock().ok()?;
+    let ran = |all: &[Option<Result<crate::exec::ProcessResult, ExecError>>], i: usize| -> Option<bool> {
         all.get(i)?.as_ref().map(|r| r.as_ref().is_ok_and(|r| r.source == crate::exec::ResultSource::Ran))
     };
     std::thread::scope(|scope| {
@@ -396,12 +398,21 @@ pub fn run_with_spare(
                         if main_left.fetch_sub(1, Ordering::SeqCst) == 1 {
                             spare_cancel.cancel();
                         }
+                        finished.notify_all();
                     } else if let Some((of, process)) = spare.get(i - main.len()) {
-                        let mut done = ran(*of);
+                        let Ok(mut all) = results.lock() else { break };
+                        let mut done = ran(&all, *of);
                         while done.is_none() && !spare_cancel.is_cancelled() {
-                            std::thread::sleep(std::time::Duration::from_millis(20));
-                            done = ran(*of);
+                            // A timeout too: a cancel from outside (the parent's) rings nothing.
+                            let Ok((again, _)) =
+                                finished.wait_timeout(all, std::time::Duration::from_millis(50))
+                            else {
+                                return;
+                            };
+                            all = again;
+                            done = ran(&all, *of);
                         }
+                        drop(all);
                         if done != Some(true) || spare_cancel.is_cancelled() {
                             continue;
                         }
