@@ -1393,11 +1393,15 @@ VALUE = a
     run.code(1);
     let json = run.json();
     assert_eq!(json["summary"]["cached"], 3, "a second run executes nothing");
+    assert_eq!(json["summary"]["sources"], json!({"local-cache": 3}), "{json}");
+    assert_eq!(json["files"][1]["source"], "local-cache");
     assert_eq!(json["files"][1]["findings"][0]["code"], "F401");
     repo.write("pkg/a.py", "import os\n\nprint(os.sep)\n");
     let run = repo.run(&["--format", "json", "lint", "::"]);
     run.ok();
-    assert_eq!(run.json()["summary"]["cached"], 2, "only the edited file reruns");
+    let json = run.json();
+    assert_eq!(json["summary"]["cached"], 2, "only the edited file reruns");
+    assert_eq!(json["summary"]["sources"], json!({"local-cache": 2, "local": 1}), "{json}");
     let line = repo.run(&["lint", "--tool", "nope", "::"]).usage_error().to_owned();
     assert!(line.contains("ruff, flake8 or pylint"), "{line}");
 }
@@ -2573,7 +2577,13 @@ fn fmt_check_then_write() {
     run.ok();
     assert!(run.stdout.contains("reformatted ugly.py"), "{}", run.describe());
     assert_eq!(std::fs::read_to_string(repo.path("ugly.py")).unwrap(), "x = 1\n");
-    repo.run(&["fmt", "--check", "::"]).ok();
+    let run = repo.run(&["--format", "json", "fmt", "--check", "::"]);
+    run.ok();
+    let json = run.json();
+    // fine.py's check is the first run's; ugly.py is new text.
+    assert_eq!(json["summary"]["sources"], json!({"local-cache": 1, "local": 1}), "{json}");
+    let ugly = json["files"].as_array().unwrap().iter().find(|f| f["file"] == "ugly.py").unwrap();
+    assert_eq!(ugly["source"], "local", "{json}");
 }
 
 // ---- check ----
@@ -2720,10 +2730,12 @@ fn check_without_specs_follows_mypy_files_and_force_reruns() {
     );
     repo.run_shared(&["check", "::"]).code(1);
     repo.run_shared(&["check", "tests/test_core.py"]).code(1);
-    assert_eq!(repo.run_shared(&["--format", "json", "check"]).json()["cached"], true);
+    let json = repo.run_shared(&["--format", "json", "check"]).json();
+    assert_eq!((&json["cached"], &json["sources"]), (&json!(true), &json!({"local-cache": 1})), "{json}");
     for _ in 0..2 {
         let json = repo.run_shared(&["--format", "json", "check", "--force"]).json();
         assert_eq!((json["cached"].clone(), json["errors"].clone()), (json!(false), json!(0)), "{json}");
+        assert_eq!(json["sources"], json!({"local": 1}), "{json}");
     }
     repo.write("pyproject.toml", "[tool.mypy]\nfiles = [\"src\", \"lib\"]\n");
     let line = repo.run_shared(&["check"]).usage_error().to_owned();

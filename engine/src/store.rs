@@ -499,37 +499,81 @@ impl Store {
     }
 
     fn put_small(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        let key = key(digest);
-        // Content-addressed: a blob already held is this content (a damaged one is found by
-        // its digest when read). Only its access time and lease change, in the batch
-        // `flush_access` writes once, so a cached run does not commit once per input; until
-        // then a blob not leased far enough ahead is pinned, so a collection meanwhile
-        // cannot take what this run goes on to read.
-        {
-            let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
-            let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-            if let Some(entry) = held
-                && !entry.large
-                && self
-                    .blobs
-                    .get(&txn, &key)
-                    .map_err(|e| self.lmdb(e))?
-                    .is_some_and(|b| b.len() == bytes.len())
-            {
-                drop(txn);
-                if entry.lease_until < now_secs() + LEASE_MARGIN {
-                    self.pin(digest, bytes.into())?;
-                }
-                self.touch(digest);
-                return Ok(());
-            }
+        if self.held_small(digest, bytes)? {
+            return Ok(());
         }
         let mut txn = self.env.write_txn().map_err(|e| self.lmdb(e))?;
-        let existing = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
-        let entry = Entry::written(false, digest.size, existing, self.lease_secs);
-        self.blobs.put(&mut txn, &key, bytes).map_err(|e| self.lmdb(e))?;
-        self.entries.put(&mut txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))?;
+        self.write_small(&mut txn, digest, bytes)?;
         lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+    }
+
+    /// Stores several blobs, the new small ones in one commit (a batch fetched from a remote
+    /// cache: one commit, not one per blob); large ones as [`Store::put`] stores them. The
+    /// digests in order.
+    pub fn put_many(&self, blobs: &[&[u8]]) -> Result<Vec<Digest>, StoreError> {
+        let digests: Vec<Digest> = blobs.iter().map(|b| Digest::of(self.function, b)).collect();
+        let mut new: Vec<(&Digest, &[u8])> = Vec::new();
+        for (digest, bytes) in digests.iter().zip(blobs) {
+            if digest.size >= LARGE_BLOB || self.is_spilled(digest) {
+                self.put(bytes)?;
+            } else if !self.held_small(digest, bytes)? {
+                new.push((digest, bytes));
+            }
+        }
+        if new.is_empty() {
+            return Ok(digests);
+        }
+        let written = self.env.write_txn().map_err(|e| self.lmdb(e)).and_then(|mut txn| {
+            for (digest, bytes) in &new {
+                self.write_small(&mut txn, digest, bytes)?;
+            }
+            lmdb::commit(&self.env, txn).map_err(|e| self.lmdb(e))
+        });
+        match written {
+            // One at a time then, so what does not fit is kept in memory as `put` keeps it.
+            Err(StoreError::NoSpace(_)) => {
+                for (_, bytes) in new {
+                    self.put(bytes)?;
+                }
+            }
+            other => other?,
+        }
+        Ok(digests)
+    }
+
+    /// Whether a small blob is already held. Content-addressed: a blob already held is this
+    /// content (a damaged one is found by its digest when read). Only its access time and
+    /// lease change, in the batch `flush_access` writes once, so a cached run does not
+    /// commit once per input; until then a blob not leased far enough ahead is pinned, so a
+    /// collection meanwhile cannot take what this run goes on to read.
+    fn held_small(&self, digest: &Digest, bytes: &[u8]) -> Result<bool, StoreError> {
+        let key = key(digest);
+        let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
+        let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let Some(entry) = held.filter(|e| !e.large) else { return Ok(false) };
+        if !self.blobs.get(&txn, &key).map_err(|e| self.lmdb(e))?.is_some_and(|b| b.len() == bytes.len()) {
+            return Ok(false);
+        }
+        drop(txn);
+        if entry.lease_until < now_secs() + LEASE_MARGIN {
+            self.pin(digest, bytes.into())?;
+        }
+        self.touch(digest);
+        Ok(true)
+    }
+
+    /// Writes a small blob and its entry in `txn`.
+    fn write_small(
+        &self,
+        txn: &mut heed::RwTxn<'_>,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let key = key(digest);
+        let existing = self.entries.get(txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
+        let entry = Entry::written(false, digest.size, existing, self.lease_secs);
+        self.blobs.put(txn, &key, bytes).map_err(|e| self.lmdb(e))?;
+        self.entries.put(txn, &key, &entry.encode()).map_err(|e| self.lmdb(e))
     }
 
     /// Moves a complete, synced temporary file into place and records it.

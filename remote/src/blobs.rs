@@ -140,10 +140,11 @@ pub fn download(
     Ok(fetched)
 }
 
-/// One `BatchReadBlobs`, every blob verified and stored.
+/// One `BatchReadBlobs`, every blob verified, then all stored together.
 fn read_batch(client: &Client, store: &Store, digests: &[Digest], limits: Limits) -> Result<(), RemoteError> {
     let wanted: Vec<_> = digests.iter().map(digest).collect();
     let responses = client.batch_read(&wanted, limits.function)?;
+    let mut verified: Vec<&[u8]> = Vec::with_capacity(digests.len());
     for expected in digests {
         let remote = digest(expected);
         let Some(response) = responses.iter().find(|r| r.digest.as_ref() == Some(&remote)) else {
@@ -162,10 +163,9 @@ fn read_batch(client: &Client, store: &Store, digests: &[Digest], limits: Limits
         if got != *expected {
             return Err(RemoteError::Corrupt { digest: expected.to_string(), got: got.to_string() });
         }
-        let stored = store.put(&response.data)?;
-        if stored != *expected {
-            return Err(RemoteError::Corrupt { digest: expected.to_string(), got: stored.to_string() });
-        }
+        verified.push(&response.data);
     }
+    // One commit for the batch.
+    store.put_many(&verified)?;
     Ok(())
 }

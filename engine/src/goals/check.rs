@@ -61,6 +61,8 @@ impl CheckFinding {
 pub struct CheckReport {
     pub files: usize,
     pub cached: bool,
+    /// Where each of the checker's runs (one per resolve) came from.
+    pub sources: Vec<crate::exec::ResultSource>,
     pub findings: Vec<CheckFinding>,
     /// What the checker printed on stderr while it still reported its findings: mypy's
     /// warnings about its configuration ("python_version: Python 3.8 is not supported"), one
@@ -103,11 +105,18 @@ pub fn check(
     }
     let processes: Vec<Process> = runs.iter().map(|(process, _, _)| process.clone()).collect();
     let results = run_all(goals, &processes, processes.len(), &|_, _| {});
-    let mut report = CheckReport { files: 0, cached: true, findings: Vec::new(), warnings: Vec::new() };
+    let mut report = CheckReport {
+        files: 0,
+        cached: true,
+        sources: Vec::new(),
+        findings: Vec::new(),
+        warnings: Vec::new(),
+    };
     for ((_, inputs, targets), result) in runs.iter().zip(results) {
         let one = interpret(goals, checker, inputs, *targets, &result?)?;
         report.files += one.files;
         report.cached &= one.cached;
+        report.sources.extend(one.sources);
         report.findings.extend(one.findings);
         report.warnings.extend(one.warnings);
     }
@@ -218,7 +227,13 @@ fn interpret(
     };
     let warnings =
         stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).map(str::to_owned).collect();
-    Ok(CheckReport { files: targets, cached: result.source.is_cached(), findings, warnings })
+    Ok(CheckReport {
+        files: targets,
+        cached: result.source.is_cached(),
+        sources: vec![result.source],
+        findings,
+        warnings,
+    })
 }
 
 /// The last `lines` lines of a text.

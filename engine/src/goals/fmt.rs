@@ -69,6 +69,8 @@ pub struct FormattedFile {
     pub file: String,
     pub outcome: FmtOutcome,
     pub cached: bool,
+    /// Where the result came from (`cached` says whether it came from a cache at all).
+    pub source: crate::exec::ResultSource,
     pub message: String,
 }
 
@@ -111,7 +113,7 @@ pub fn fmt(
             (0, Some(before), Some(after)) => write_back(goals, &project.root.join(&path), &before, &after)?,
             _ => (FmtOutcome::Failed, exited_with(goals, formatter.name(), &result)?),
         };
-        out.push(FormattedFile { file: path, outcome, cached, message });
+        out.push(FormattedFile { file: path, outcome, cached, source: result.source, message });
     }
     Ok(out)
 }

@@ -90,6 +90,8 @@ pub struct LintEdit {
 pub struct LintedFile {
     pub file: String,
     pub cached: bool,
+    /// Where the result came from (`cached` says whether it came from a cache at all).
+    pub source: crate::exec::ResultSource,
     pub findings: Vec<LintFinding>,
 }
 
@@ -186,7 +188,12 @@ pub fn lint(
             Linter::Flake8 => parse_flake8(&stdout),
             Linter::Pylint => parse_pylint(&stdout, &path)?,
         };
-        out.push(LintedFile { file: path, cached: result.source.is_cached(), findings });
+        out.push(LintedFile {
+            file: path,
+            cached: result.source.is_cached(),
+            source: result.source,
+            findings,
+        });
     }
     Ok(out)
 }

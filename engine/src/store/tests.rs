@@ -250,3 +250,26 @@ fn a_collection_leaves_a_large_file_that_has_an_entry_again() {
     store.remove_files(&[big]).unwrap();
     assert!(!store.large_file(&big).exists());
 }
+
+#[test]
+fn put_many_stores_a_batch_of_new_small_blobs_in_one_commit() {
+    let (_dir, store) = store(DigestFunction::Sha256);
+    let held = store.put(b"already here").unwrap();
+    let data = store.dir().join("data.mdb");
+    let before = crate::lmdb::check::newest_txnid(&data).unwrap();
+    let big = large(LARGE_BLOB as usize + 3, 7);
+    let blobs: Vec<&[u8]> = vec![b"one", b"two", b"already here", b"three"];
+    let digests = store.put_many(&blobs).unwrap();
+    assert_eq!(digests[2], held);
+    assert_eq!(crate::lmdb::check::newest_txnid(&data).unwrap(), before + 1, "three new blobs, one commit");
+    for (digest, bytes) in digests.iter().zip(&blobs) {
+        assert_eq!(store.get(digest).unwrap().as_deref(), Some(*bytes));
+    }
+    // Nothing new: no commit. A large blob: its own file and record, as `put` makes them.
+    let again = store.put_many(&blobs).unwrap();
+    assert_eq!(again, digests);
+    assert_eq!(crate::lmdb::check::newest_txnid(&data).unwrap(), before + 1, "all held: nothing written");
+    let [big_digest] = store.put_many(&[&big]).unwrap()[..] else { panic!("one digest") };
+    assert!(store.large_path(&big_digest).unwrap().is_some());
+    assert_eq!(store.get(&big_digest).unwrap(), Some(big));
+}

@@ -71,6 +71,17 @@ pub fn lint(
     Ok(u8::from(findings > 0))
 }
 
+/// How many results came from each source (`local`, `local-cache`, `remote-cache`, …), for
+/// the JSON summaries: only the sources that gave any.
+fn source_counts(sources: impl Iterator<Item = engine::exec::ResultSource>) -> serde_json::Value {
+    let mut counts = serde_json::Map::new();
+    for source in sources {
+        let n = counts.get(source.name()).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        counts.insert(source.name().to_owned(), (n + 1).into());
+    }
+    counts.into()
+}
+
 fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_json::Value {
     let files: Vec<serde_json::Value> = linted
         .iter()
@@ -78,6 +89,7 @@ fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_jso
             serde_json::json!({
                 "file": file.file,
                 "cached": file.cached,
+                "source": file.source.name(),
                 "findings": file.findings.iter().map(|f| serde_json::json!({
                     "line": f.line, "column": f.column, "end_line": f.end_line, "end_column": f.end_column,
                     "code": f.code, "message": f.message, "fix_available": f.fix_available, "tool": f.tool,
@@ -85,7 +97,8 @@ fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_jso
             })
         })
         .collect();
-    serde_json::json!({"files": files, "summary": {"files": linted.len(), "findings": findings, "cached": cached}})
+    let sources = source_counts(linted.iter().map(|f| f.source));
+    serde_json::json!({"files": files, "summary": {"files": linted.len(), "findings": findings, "cached": cached, "sources": sources}})
 }
 
 /// `pleat test` as given on the command line.
@@ -394,7 +407,8 @@ fn test_json(
     serde_json::json!({
         "files": files,
         "not_run": not_run,
-        "summary": {"passed": results.len() - failed, "failed": failed, "cached": cached, "ran": results.len() - cached},
+        "summary": {"passed": results.len() - failed, "failed": failed, "cached": cached, "ran": results.len() - cached,
+            "sources": source_counts(results.iter().map(|r| r.source))},
     })
 }
 
@@ -428,10 +442,11 @@ pub fn fmt(
                     FmtOutcome::ChangedMeanwhile => "changed_meanwhile",
                     FmtOutcome::Failed => "failed",
                 };
-                serde_json::json!({"file": r.file, "outcome": outcome, "cached": r.cached, "message": r.message})
+                serde_json::json!({"file": r.file, "outcome": outcome, "cached": r.cached, "source": r.source.name(), "message": r.message})
             })
             .collect();
-        out.json(&serde_json::json!({"files": files, "summary": {"changed": changed, "failed": failed}}))?;
+        let sources = source_counts(results.iter().map(|r| r.source));
+        out.json(&serde_json::json!({"files": files, "summary": {"changed": changed, "failed": failed, "sources": sources}}))?;
     } else {
         for r in &results {
             match r.outcome {
@@ -498,7 +513,7 @@ pub fn check(
             })
             .collect();
         out.json(&serde_json::json!({"findings": findings, "errors": errors, "files": report.files,
-            "cached": report.cached, "warnings": report.warnings}))?;
+            "cached": report.cached, "sources": source_counts(report.sources.iter().copied()), "warnings": report.warnings}))?;
     } else {
         for f in &report.findings {
             let code = if f.code.is_empty() { String::new() } else { format!("  [{}]", f.code) };

@@ -260,7 +260,12 @@ mod tests {
             fix: None,
             tool: "ruff",
         };
-        LintedFile { file: file.to_owned(), cached: false, findings: vec![finding] }
+        LintedFile {
+            file: file.to_owned(),
+            cached: false,
+            source: engine::exec::ResultSource::Ran,
+            findings: vec![finding],
+        }
     }
 
     fn case(name: &str, outcome: TestOutcome, raised_in: Option<&str>) -> TestCase {
