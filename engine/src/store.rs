@@ -551,7 +551,7 @@ impl Store {
         let txn = self.env.read_txn().map_err(|e| self.lmdb(e))?;
         let held = self.entries.get(&txn, &key).map_err(|e| self.lmdb(e))?.and_then(Entry::decode);
         let Some(entry) = held.filter(|e| !e.large) else { return Ok(false) };
-        if !self.blobs.get(&txn, &key).map_err(|e| self.lmdb(e))?.is_some_and(|b| b.len() == bytes.len()) {
+        if self.blobs.get(&txn, &key).map_err(|e| self.lmdb(e))?.is_none_or(|b| b.len() != bytes.len()) {
             return Ok(false);
         }
         drop(txn);
