@@ -38,18 +38,39 @@ struct BuildGrid {
     child: Option<Child>,
     port: u16,
     cas: PathBuf,
+    /// Served over TLS with these certificates (`grpcs://`); the lines a client's
+    /// `[tool.pleat.remote]` needs to trust it (and identify itself).
+    tls: Option<Certificates>,
 }
 
 impl BuildGrid {
     fn start(dir: &Path) -> Self {
+        Self::start_serving(dir, None)
+    }
+
+    /// BuildGrid over TLS that asks every client for a certificate the test CA signed.
+    fn start_mutual_tls(dir: &Path) -> Self {
+        Self::start_serving(dir, Some(Certificates::make(&dir.join("certs"))))
+    }
+
+    fn start_serving(dir: &Path, tls: Option<Certificates>) -> Self {
         let port = free_port();
+        let channel = match &tls {
+            None => "    insecure-mode: true\n".to_owned(),
+            Some(c) => format!(
+                "    insecure-mode: false\n    credentials:\n      tls-server-key: {}\n      tls-server-cert: {}\n      tls-client-certs: {}\n",
+                c.dir.join("server.key").display(),
+                c.dir.join("server.pem").display(),
+                c.dir.join("ca.pem").display()
+            ),
+        };
         let cas = dir.join("cas-disk");
         std::fs::create_dir_all(&cas).unwrap();
         let config = dir.join("bgd.yml");
         std::fs::write(
             &config,
             format!(
-                "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\nauthorization:\n  method: none\nstorages:\n  - !disk-storage &cas\n    path: {}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n",
+                "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n{channel}authorization:\n  method: none\nstorages:\n  - !disk-storage &cas\n    path: {}\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n",
                 cas.display()
             ),
         )
@@ -64,7 +85,7 @@ impl BuildGrid {
             .stderr(log)
             .spawn()
             .expect("bgd starts");
-        let mut server = Self { child: Some(child), port, cas };
+        let mut server = Self { child: Some(child), port, cas, tls };
         server.wait_ready(dir);
         server.wait_answering(dir);
         server
@@ -89,7 +110,11 @@ impl BuildGrid {
         std::fs::create_dir_all(&probe).unwrap();
         std::fs::write(
             probe.join("pyproject.toml"),
-            format!("[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\n", self.address()),
+            format!(
+                "[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\n{}",
+                self.address(),
+                self.tls.as_ref().map(Certificates::client_lines).unwrap_or_default()
+            ),
         )
         .unwrap();
         let started = Instant::now();
@@ -113,7 +138,8 @@ impl BuildGrid {
     }
 
     fn address(&self) -> String {
-        format!("grpc://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "grpcs" } else { "grpc" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     fn kill(&mut self) {
@@ -121,6 +147,83 @@ impl BuildGrid {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A test certificate authority, a server certificate for 127.0.0.1 and a client
+/// certificate it signed, made by the openssl command line (PEM files in `dir`).
+struct Certificates {
+    dir: PathBuf,
+}
+
+impl Certificates {
+    fn make(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl").current_dir(dir).args(args).output().expect(
+                "the openssl command line runs (Debian's openssl package; install it with apt-get install openssl)",
+            );
+            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=pleat test CA"],
+                &[
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        for (name, usage, san) in [
+            ("server", "serverAuth", "subjectAltName=IP:127.0.0.1"),
+            ("client", "clientAuth", "subjectAltName=DNS:client"),
+        ] {
+            let key = format!("{name}.key");
+            let csr = format!("{name}.csr");
+            let subject = format!("/CN={name}");
+            openssl(&[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &subject]].concat());
+            let extensions = format!("{name}.ext");
+            std::fs::write(
+                dir.join(&extensions),
+                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n{san}\n"),
+            )
+            .unwrap();
+            let pem = format!("{name}.pem");
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                &extensions,
+            ]);
+        }
+        Self { dir: dir.to_owned() }
+    }
+
+    /// `[tool.pleat.remote]` lines that trust the test CA and present the client certificate.
+    fn client_lines(&self) -> String {
+        format!(
+            "tls_ca_file = \"{}\"\ntls_client_cert_file = \"{}\"\ntls_client_key_file = \"{}\"\n",
+            self.dir.join("ca.pem").display(),
+            self.dir.join("client.pem").display(),
+            self.dir.join("client.key").display()
+        )
     }
 }
 
@@ -156,6 +259,13 @@ impl Machines {
 
     fn repo(&self) -> PathBuf {
         self.dir.path().join("repo")
+    }
+
+    /// Adds lines to `[tool.pleat.remote]` (the last table of the fixture's pyproject.toml).
+    fn add_remote_lines(&self, lines: &str) {
+        let path = self.repo().join("pyproject.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, format!("{text}{lines}")).unwrap();
     }
 
     /// `pleat --cache-dir <machine> ARGS…` with CI unset (so cache_write is off unless asked).
@@ -438,6 +548,7 @@ fn large_blobs_go_through_bytestream_both_ways() {
         instance_name: "main".to_owned(),
         token: None,
         timeout: Duration::from_secs(30),
+        tls: None,
     })
     .unwrap();
     let status = remote::cache::status(&client).unwrap();
@@ -451,4 +562,59 @@ fn large_blobs_go_through_bytestream_both_ways() {
     assert_eq!(fetched, large.size + small.size);
     assert_eq!(there.get(&large).unwrap().as_deref(), Some(bytes.as_slice()));
     assert_eq!(there.get(&small).unwrap().as_deref(), Some(&b"a small blob beside it"[..]));
+}
+
+#[test]
+fn results_are_shared_over_mutual_tls_and_an_untrusted_or_anonymous_client_is_told() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start_mutual_tls(scratch.path());
+    let certs = server.tls.as_ref().unwrap();
+    let machines = Machines::new(&server.address(), "");
+    machines.add_remote_lines(&certs.client_lines());
+
+    let status = machines.run("a", &["remote", "status"]);
+    assert!(status.ok().stdout.contains("✓ usable"), "{}", status.describe());
+    let a = machines.run("a", &["--format", "json", "test", "::", "--remote-cache-write"]);
+    let a_json = a.ok().json();
+    assert!(all(&a_json, "local") && a.remote_warnings().is_empty(), "{}", a.describe());
+    let b = machines.run("b", &["--format", "json", "test", "::"]);
+    let b_json = b.ok().json();
+    assert!(all(&b_json, "remote-cache"), "{:?}\n{}", sources(&b_json), b.describe());
+    assert_eq!(outcomes(&a_json), outcomes(&b_json));
+
+    // Without a client certificate the server refuses the handshake: one warning, a local run.
+    let anonymous = Machines::new(&server.address(), "");
+    anonymous.add_remote_lines(&format!("tls_ca_file = \"{}\"\n", certs.dir.join("ca.pem").display()));
+    let run = anonymous.run("c", &["--format", "json", "test", "::"]);
+    let json = run.ok().json();
+    assert!(all(&json, "local"), "{}", run.describe());
+    assert_eq!(run.remote_warnings().len(), 1, "{}", run.describe());
+    let status = anonymous.run("c", &["remote", "status"]);
+    assert_eq!(status.code, Some(1), "{}", status.describe());
+    assert!(
+        status.stdout.contains("did not answer") && status.stdout.contains("tls_client_cert_file"),
+        "{}",
+        status.describe()
+    );
+
+    // The system's authorities do not know the test CA: refused too, with a sentence.
+    let untrusted = Machines::new(&server.address(), "");
+    let status = untrusted.run("d", &["remote", "status"]);
+    assert_eq!(status.code, Some(1), "{}", status.describe());
+    assert!(
+        status.stdout.contains("did not answer") && status.stdout.contains("tls_ca_file"),
+        "{}",
+        status.describe()
+    );
+
+    // A certificate file that is not there: a usage error naming the setting.
+    let missing = Machines::new(&server.address(), "");
+    missing.add_remote_lines("tls_ca_file = \"no/such/ca.pem\"\n");
+    let run = missing.run("e", &["remote", "status"]);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(
+        run.stderr.contains("tls_ca_file") && run.stderr.contains("no/such/ca.pem"),
+        "{}",
+        run.describe()
+    );
 }

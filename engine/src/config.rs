@@ -79,6 +79,13 @@ pub struct RemoteConfig {
     pub token_env: Option<String>,
     /// How long one call may take before the remote counts as down (default 5 s).
     pub timeout: std::time::Duration,
+    /// `grpcs://` only: PEM certificates of the authorities to trust instead of the
+    /// system's (written relative to the configuration file's folder; held joined to it).
+    pub tls_ca_file: Option<PathBuf>,
+    /// `grpcs://` only: this client's PEM certificate and key, for servers that ask for
+    /// one (mutual TLS); both or neither.
+    pub tls_client_cert_file: Option<PathBuf>,
+    pub tls_client_key_file: Option<PathBuf>,
 }
 
 impl RemoteConfig {
@@ -91,6 +98,9 @@ impl RemoteConfig {
             cache_write: None,
             token_env: None,
             timeout: std::time::Duration::from_secs(5),
+            tls_ca_file: None,
+            tls_client_cert_file: None,
+            tls_client_key_file: None,
         }
     }
 
@@ -255,6 +265,9 @@ struct RawRemote {
     cache_write: Option<bool>,
     token_env: Option<String>,
     timeout: Option<toml::Spanned<f64>>,
+    tls_ca_file: Option<toml::Spanned<String>>,
+    tls_client_cert_file: Option<toml::Spanned<String>>,
+    tls_client_key_file: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -414,9 +427,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         None => None,
     };
     let remote = match raw.remote {
-        Some(remote) => {
-            remote_config(remote, is_pyproject).map_err(|(span, message)| invalid(Some(span), message))?
-        }
+        Some(remote) => remote_config(remote, is_pyproject, path.parent().unwrap_or(Path::new(".")))
+            .map_err(|(span, message)| invalid(Some(span), message))?,
         None => None,
     };
     Ok(Config {
@@ -455,6 +467,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 fn remote_config(
     raw: RawRemote,
     is_pyproject: bool,
+    root: &Path,
 ) -> Result<Option<RemoteConfig>, (std::ops::Range<usize>, String)> {
     let table = if is_pyproject { "[tool.pleat.remote]" } else { "[remote]" };
     let Some(address) = raw.address else { return Ok(None) };
@@ -475,6 +488,33 @@ fn remote_config(
             ));
         }
         remote.timeout = std::time::Duration::from_secs_f64(seconds);
+    }
+    let tls = remote.address.starts_with("grpcs://");
+    let client_span =
+        raw.tls_client_cert_file.as_ref().or(raw.tls_client_key_file.as_ref()).map(toml::Spanned::span);
+    for (key, raw, field) in [
+        ("tls_ca_file", raw.tls_ca_file, &mut remote.tls_ca_file),
+        ("tls_client_cert_file", raw.tls_client_cert_file, &mut remote.tls_client_cert_file),
+        ("tls_client_key_file", raw.tls_client_key_file, &mut remote.tls_client_key_file),
+    ] {
+        let Some(path) = raw else { continue };
+        if !tls {
+            return Err((
+                path.span(),
+                format!(
+                    "{table} {key} is set, but the address is not grpcs://; write the address as grpcs://host:port to use TLS, or remove {key}"
+                ),
+            ));
+        }
+        *field = Some(root.join(path.into_inner()));
+    }
+    if remote.tls_client_cert_file.is_some() != remote.tls_client_key_file.is_some() {
+        return Err((
+            client_span.unwrap_or_default(),
+            format!(
+                "{table} names only one of tls_client_cert_file and tls_client_key_file; mutual TLS needs both (the client's certificate and its key), or neither"
+            ),
+        ));
     }
     Ok(Some(remote))
 }
@@ -761,6 +801,29 @@ my-dist = ["mymod"]
             pyproject("[tool.pleat.remote]\ncache_read = false\n").unwrap().remote.is_none(),
             "no address: off"
         );
+    }
+
+    #[test]
+    fn tls_files_need_a_grpcs_address_and_mutual_tls_needs_both() {
+        let config = pyproject(
+            "[tool.pleat.remote]\naddress = \"grpcs://cache.example.com\"\ntls_ca_file = \"certs/ca.pem\"\ntls_client_cert_file = \"c.pem\"\ntls_client_key_file = \"c.key\"\n",
+        )
+        .unwrap();
+        let remote = config.remote.unwrap();
+        assert_eq!(remote.tls_ca_file.as_deref(), Some(Path::new("/repo/certs/ca.pem")));
+        assert_eq!(
+            (remote.tls_client_cert_file.as_deref(), remote.tls_client_key_file.as_deref()),
+            (Some(Path::new("/repo/c.pem")), Some(Path::new("/repo/c.key")))
+        );
+        let err = pyproject("[tool.pleat.remote]\naddress = \"grpc://h:1\"\ntls_ca_file = \"ca.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/repo/pyproject.toml:3:") && err.contains("grpcs://"), "{err}");
+        let err =
+            pyproject("[tool.pleat.remote]\naddress = \"grpcs://h:1\"\n\ntls_client_key_file = \"c.key\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.starts_with("/repo/pyproject.toml:4:") && err.contains("both"), "{err}");
     }
 
     #[test]

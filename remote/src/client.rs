@@ -36,6 +36,17 @@ pub struct Target {
     pub token: Option<String>,
     /// The time limit of one call (and of connecting).
     pub timeout: Duration,
+    /// For `grpcs://`: what to trust and how to identify (`None`: the system's roots).
+    pub tls: Option<Tls>,
+}
+
+/// TLS settings of a `grpcs://` remote, as PEM bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// Certificates of the authorities to trust instead of the system's.
+    pub ca: Option<Vec<u8>>,
+    /// This client's certificate and key, for a server that asks for one (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A REAPI client with a blocking API.
@@ -53,16 +64,31 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// `grpc://host:port` → the URI tonic connects to; `grpcs://` is refused for now.
+/// `grpc://host:port` → the URI tonic connects to (`http://`); `grpcs://host[:port]` →
+/// `https://`, port 443 unless given.
 pub fn endpoint_uri(address: &str) -> Result<String, RemoteError> {
-    if address.starts_with("grpcs://") {
-        return Err(RemoteError::Config(format!(
-            "{address}: TLS (grpcs://) is not in this build of Pleat yet; reach the server over grpc:// (a TLS-terminating proxy on this machine, or an SSH tunnel)"
-        )));
-    }
     engine::config::check_remote_address(address).map_err(RemoteError::Config)?;
+    if let Some(host) = address.strip_prefix("grpcs://") {
+        let host = host.trim_end_matches('/');
+        let has_port = host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+        return Ok(if has_port { format!("https://{host}") } else { format!("https://{host}:443") });
+    }
     let host = address.trim_start_matches("grpc://").trim_end_matches('/');
     Ok(format!("http://{host}"))
+}
+
+/// The TLS configuration of a `grpcs://` endpoint: the given authorities or the system's,
+/// and the client's identity when given.
+fn tls_config(tls: Option<&Tls>) -> tonic::transport::ClientTlsConfig {
+    let mut config = tonic::transport::ClientTlsConfig::new();
+    match tls.and_then(|t| t.ca.as_ref()) {
+        Some(ca) => config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+        None => config = config.with_native_roots(),
+    }
+    if let Some((cert, key)) = tls.and_then(|t| t.identity.as_ref()) {
+        config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+    }
+    config
 }
 
 /// Whether a failed call may succeed when tried again.
@@ -91,6 +117,16 @@ impl Client {
             .connect_timeout(target.timeout.min(CONNECT))
             .timeout(target.timeout)
             .tcp_nodelay(true);
+        let endpoint = if target.address.starts_with("grpcs://") {
+            endpoint.tls_config(tls_config(target.tls.as_ref())).map_err(|e| {
+                RemoteError::Config(format!(
+                    "{}: the TLS settings cannot be used ({e}); check that tls_ca_file, tls_client_cert_file and tls_client_key_file under [tool.pleat.remote] hold PEM certificates and a PEM key",
+                    target.address
+                ))
+            })?
+        } else {
+            endpoint
+        };
         let channel = {
             let _inside = runtime.enter();
             endpoint.connect_lazy()

@@ -75,12 +75,33 @@ pub fn remote_options(remote: &RemoteConfig) -> Result<remote::RemoteOptions, Fa
         })?),
         None => None,
     };
+    let read = |key: &str, path: &Path| {
+        std::fs::read(path).map_err(|e| {
+            Failure::usage(format!(
+                "{key} = {} under [tool.pleat.remote] cannot be read ({e}); point it at a PEM file, or remove {key}",
+                path.display()
+            ))
+        })
+    };
+    let tls = if remote.address.starts_with("grpcs://") {
+        let ca = remote.tls_ca_file.as_deref().map(|p| read("tls_ca_file", p)).transpose()?;
+        let identity = match (&remote.tls_client_cert_file, &remote.tls_client_key_file) {
+            (Some(cert), Some(key)) => {
+                Some((read("tls_client_cert_file", cert)?, read("tls_client_key_file", key)?))
+            }
+            _ => None,
+        };
+        Some(remote::client::Tls { ca, identity })
+    } else {
+        None
+    };
     Ok(remote::RemoteOptions {
         target: remote::client::Target {
             address: remote.address.clone(),
             instance_name: remote.instance_name.clone(),
             token,
             timeout: remote.timeout,
+            tls,
         },
         read: remote.cache_read,
         write: remote.writes(),

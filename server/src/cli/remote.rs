@@ -35,8 +35,13 @@ pub fn run(setup: &Setup, format: Format, command: &RemoteCommand) -> Result<u8,
         Err(e) => (
             false,
             Some(format!(
-                "the remote cache at {} did not answer: {e}; check that the server runs and the address",
-                remote.address
+                "the remote cache at {} did not answer: {e}; check that the server runs and the address{}",
+                remote.address,
+                if remote.address.starts_with("grpcs://") {
+                    ", and over TLS that tls_ca_file names the authority that signed the server's certificate (the system's are used without it) and, if the server asks for one, tls_client_cert_file and tls_client_key_file a certificate it accepts"
+                } else {
+                    ""
+                }
             )),
         ),
     };
