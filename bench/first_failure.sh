@@ -9,7 +9,8 @@
 # each round (a nonce), so nothing of the measured run is cached.
 #
 # Usage: bench/first_failure.sh    Environment: PLEAT_BENCH_DIR (default /tmp/pleat-bench-first-failure),
-#        PLEAT_BIN (default target/release/pleat of this checkout), PLEAT_BENCH_RUNS (default 3 saves each)
+#        PLEAT_BIN (default target/release/pleat of this checkout), PLEAT_BENCH_RUNS (default 3 saves each),
+#        PLEAT_BENCH_ONLY=recorded (only the rounds with recorded lines; path order skipped)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="${PLEAT_BENCH_DIR:-/tmp/pleat-bench-first-failure}"
@@ -97,7 +98,8 @@ def round_(cache, recording, nonce):
     return first, whole, len(files), failed
 
 results = {}
-for recording in (False, True):
+modes = (True,) if os.environ.get("PLEAT_BENCH_ONLY") == "recorded" else (False, True)
+for recording in modes:
     rows = []
     for i in range(runs):
         cache = os.path.join(bench, "cache")
