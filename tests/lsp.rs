@@ -1,12 +1,15 @@
 //! End-to-end tests of `pleat lsp`: the real binary over stdio, driven by a small JSON-RPC client.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+#[path = "support/lsp_stdio.rs"]
+mod lsp_stdio;
 
 /// A running `pleat lsp` with a reader thread delivering every message it sends.
 struct Server {
@@ -55,33 +58,7 @@ impl Server {
             .spawn()
             .expect("pleat lsp starts");
         let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, messages) = mpsc::channel();
-        std::thread::spawn(move || {
-            loop {
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if stdout.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some(value) = line.strip_prefix("Content-Length: ") {
-                        length = value.parse().unwrap();
-                    }
-                }
-                let mut body = vec![0u8; length];
-                if stdout.read_exact(&mut body).is_err() {
-                    return;
-                }
-                if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
+        let messages = lsp_stdio::messages(child.stdout.take().unwrap());
         Self {
             child,
             stdin,

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "support/lsp_stdio.rs"]
+mod lsp_stdio;
+
 const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
 
 /// The fixture: a source module and three test files (one slow enough to kill the server
@@ -616,5 +619,104 @@ fn results_are_shared_over_mutual_tls_and_an_untrusted_or_anonymous_client_is_to
         run.stderr.contains("tls_ca_file") && run.stderr.contains("no/such/ca.pem"),
         "{}",
         run.describe()
+    );
+}
+
+/// A minimal LSP client over the real `pleat lsp`'s stdio: enough to open a workspace, save
+/// a file and read the run's `pleat/testResults`.
+struct Lsp {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    messages: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Lsp {
+    fn start(command: &mut Command) -> Self {
+        let mut child = command
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let messages = lsp_stdio::messages(child.stdout.take().unwrap());
+        Self { child, stdin, messages }
+    }
+
+    fn send(&mut self, message: &Value) {
+        use std::io::Write as _;
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The first message matching `want` (answering the server's own requests with null).
+    fn wait(&mut self, limit: Duration, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message =
+                self.messages.recv_timeout(left).expect("the server sent what the test waits for in time");
+            if message.get("method").is_some() && message.get("id").is_some() {
+                self.send(&serde_json::json!({"jsonrpc": "2.0", "id": message["id"], "result": null}));
+            }
+            if want(&message) {
+                return message;
+            }
+        }
+    }
+}
+
+impl Drop for Lsp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_language_server_takes_results_from_the_remote_cache() {
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let machines = Machines::new(&server.address(), "");
+    machines.run("a", &["test", "::", "--remote-cache-write"]).ok();
+
+    // Machine B's editor: a save of the module runs its two test files; both come from the
+    // remote cache, nothing runs here.
+    let mut lsp = Lsp::start(&mut machines.command("b", &[]));
+    let root = format!("file://{}", machines.repo().display());
+    lsp.send(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "processId": null, "rootUri": root, "workspaceFolders": [{"uri": root, "name": "repo"}],
+        "initializationOptions": {"onSave": "tests"}, "capabilities": {}}}));
+    lsp.wait(Duration::from_mins(1), |m| m["id"] == 1);
+    lsp.send(&serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
+    lsp.wait(Duration::from_mins(2), |m| {
+        m["method"] == "window/logMessage"
+            && m["params"]["message"].as_str().unwrap().contains("Python files under")
+    });
+    let source = machines.repo().join("src/calc/ops.py");
+    let uri = format!("file://{}", source.display());
+    let text = std::fs::read_to_string(&source).unwrap();
+    lsp.send(&serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}}));
+    lsp.send(&serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didSave", "params": {"textDocument": {"uri": uri}}}));
+    let results = lsp.wait(Duration::from_mins(5), |m| {
+        m["method"] == "pleat/testResults"
+            && m["params"]["replay"] != true
+            && !m["params"]["files"].as_array().unwrap().is_empty()
+    });
+    let files: std::collections::BTreeMap<String, String> = results["params"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_owned(), f["source"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        files,
+        [("tests/test_more.py", "remote-cache"), ("tests/test_ops.py", "remote-cache")]
+            .map(|(f, s)| (f.to_owned(), s.to_owned()))
+            .into(),
+        "{results}"
     );
 }

@@ -305,6 +305,8 @@ pub fn test_report(state: &State, index: usize, outcome: &Outcome) -> Value {
             "file": uri(&result.file),
             "outcome": result.outcome.as_str(),
             "cached": result.cached,
+            // `local`, `local-cache` or `remote-cache`.
+            "source": result.source.name(),
             "duration": result.duration_s,
             "output": result.output,
             // Only these tests of the file ran (node ids after `path::`); absent: all of it.

@@ -65,34 +65,44 @@ struct Running {
 /// The store and the per-workspace goals, made once the first workspace is loaded.
 enum Engine {
     NotYet,
-    Ready(Arc<Store>),
+    Ready(Arc<Store>, Remotes),
     Failed(String),
 }
+
+/// The remote caches workspaces configure, connected once per address and instance
+/// (`None`: it did not answer at start; that workspace runs without it).
+type Remotes = HashMap<(String, String), Option<Arc<remote::RemoteCacheClient>>>;
 
 fn lock(engine: &std::sync::Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
     engine.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Opens the store once (the first folder loaded does it) and builds the goals of a
-/// project; on a loading thread.
+/// project, with the remote cache its `[tool.pleat.remote]` names; on a loading thread.
+/// What the user should know (a remote that cannot be used) goes to `warnings`.
 fn prepare_goals(
     engine: &std::sync::Mutex<Engine>,
     cache_dir: Option<PathBuf>,
     project: &Project,
+    warn: &remote::cache::Warn,
+    warnings: &mut Vec<String>,
 ) -> Option<Arc<Goals>> {
     let mut engine = lock(engine);
     let Some(cache_dir) = cache_dir else {
         *engine = Engine::Failed("no cache folder: set PLEAT_CACHE_DIR or HOME".to_owned());
         return None;
     };
-    let options = GoalOptions::for_project(cache_dir, &project.config, KeepSandboxes::Never);
+    let mut options = GoalOptions::for_project(cache_dir, &project.config, KeepSandboxes::Never);
     if let Engine::NotYet = *engine {
         *engine = match Goals::open_store(&options) {
-            Ok(store) => Engine::Ready(Arc::new(store)),
+            Ok(store) => Engine::Ready(Arc::new(store), HashMap::new()),
             Err(e) => Engine::Failed(e.to_string()),
         };
     }
-    let Engine::Ready(store) = &*engine else { return None };
+    let Engine::Ready(store, remotes) = &mut *engine else { return None };
+    if let Some(config) = &project.config.remote {
+        options.remote = remote_cache(remotes, config, store, warn, warnings);
+    }
     match Goals::with_store(Arc::clone(store), &options) {
         Ok(goals) => Some(Arc::new(goals)),
         Err(e) => {
@@ -100,6 +110,33 @@ fn prepare_goals(
             None
         }
     }
+}
+
+/// The remote cache of `config`, connected at its first use by a workspace: one warning in
+/// `warnings` when it cannot be used (its settings, or a server that does not answer).
+fn remote_cache(
+    remotes: &mut Remotes,
+    config: &engine::config::RemoteConfig,
+    store: &Arc<Store>,
+    warn: &remote::cache::Warn,
+    warnings: &mut Vec<String>,
+) -> Option<Arc<dyn engine::exec::remote::RemoteCache>> {
+    let key = (config.address.clone(), config.instance_name.clone());
+    if let Some(connected) = remotes.get(&key) {
+        return connected.clone().map(|c| c as Arc<dyn engine::exec::remote::RemoteCache>);
+    }
+    let connected = crate::setup::remote_options(config)
+        .map_err(|f| f.message)
+        .and_then(|options| {
+            remote::RemoteCacheClient::connect(options, Arc::clone(store), Arc::clone(warn))
+                .map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|message| {
+            warnings.push(format!("the remote cache is not used: {message}"));
+            None
+        });
+    remotes.insert(key, connected.clone());
+    connected.map(|c| c as Arc<dyn engine::exec::remote::RemoteCache>)
 }
 
 pub struct State {
@@ -259,13 +296,23 @@ impl State {
         let engine = Arc::clone(&self.engine);
         let progress = super::progress::start(&self.client, self.caps.work_done_progress, "Pleat: indexing");
         self.status("indexing", &format!("indexing {}", folder.display()), None);
+        // The remote cache's warnings during runs (it stopped answering, a corrupted blob),
+        // sent from its own threads.
+        let (client, runtime) = (self.client.clone(), tokio::runtime::Handle::current());
+        let warn: remote::cache::Warn = Arc::new(move |message: &str| {
+            let (client, message) = (client.clone(), message.to_owned());
+            runtime.spawn(async move { client.log_message(MessageType::WARNING, message).await });
+        });
         tokio::task::spawn_blocking(move || {
             let _ = progress.send(format!("indexing {}", folder.display()));
             let mut result = workspace::load(&folder, cache_dir.clone());
             // Opening the store and finding the interpreter (which may start python3) happen
             // here too, never on the state task.
             if let Ok(loaded) = &mut result {
-                loaded.goals = prepare_goals(&engine, cache_dir.clone(), &loaded.project);
+                let mut warnings = Vec::new();
+                loaded.goals =
+                    prepare_goals(&engine, cache_dir.clone(), &loaded.project, &warn, &mut warnings);
+                loaded.report.warnings.extend(warnings);
                 if let Some(dir) = &cache_dir
                     && let Some(why) = GoalOptions::sandbox_fallback(&loaded.project.config, dir)
                 {
@@ -1131,7 +1178,7 @@ impl State {
     /// The store, once open.
     pub fn store(&self) -> Option<Arc<Store>> {
         match &*lock(&self.engine) {
-            Engine::Ready(store) => Some(Arc::clone(store)),
+            Engine::Ready(store, _) => Some(Arc::clone(store)),
             _ => None,
         }
     }
