@@ -464,6 +464,11 @@ fn a_save_that_breaks_a_dependent_test_marks_the_test_and_the_source_and_a_fix_c
 
     let status = server.seen_or_wait(|m| m["method"] == "pleat/status" && m["params"]["failed"] == 2);
     assert_eq!(status["params"]["message"], "✓ 0 ✕ 2", "{status}");
+    assert_eq!(
+        status["params"]["sources"],
+        json!({"local": 1}),
+        "the run's one test file ran here: {status}"
+    );
     let listed =
         server.request("workspace/executeCommand", &json!({"command": "pleat.listTests", "arguments": [{}]}));
     let items = &listed["result"]["files"][0]["tests"];

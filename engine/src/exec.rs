@@ -256,6 +256,17 @@ impl ResultSource {
         self != Self::Ran
     }
 
+    /// How many of `sources` came from each source, by [`ResultSource::name`] (for summaries).
+    pub fn counts(
+        sources: impl IntoIterator<Item = Self>,
+    ) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for source in sources {
+            *counts.entry(source.name()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// `local`, `local-cache` or `remote-cache`, as the JSON results write it.
     pub fn name(self) -> &'static str {
         match self {

@@ -74,12 +74,7 @@ pub fn lint(
 /// How many results came from each source (`local`, `local-cache`, `remote-cache`, …), for
 /// the JSON summaries: only the sources that gave any.
 fn source_counts(sources: impl Iterator<Item = engine::exec::ResultSource>) -> serde_json::Value {
-    let mut counts = serde_json::Map::new();
-    for source in sources {
-        let n = counts.get(source.name()).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        counts.insert(source.name().to_owned(), (n + 1).into());
-    }
-    counts.into()
+    serde_json::json!(engine::exec::ResultSource::counts(sources))
 }
 
 fn lint_json(linted: &[LintedFile], findings: usize, cached: usize) -> serde_json::Value {

@@ -471,8 +471,22 @@ impl State {
 
     /// `pleat/status`: what the server is doing, for status bars.
     pub fn status(&self, state: &str, message: &str, counts: Option<(usize, usize)>) {
+        self.status_with(state, message, counts, None);
+    }
+
+    /// `pleat/status` with the last run's results counted by source (`sources`).
+    fn status_with(
+        &self,
+        state: &str,
+        message: &str,
+        counts: Option<(usize, usize)>,
+        sources: Option<Value>,
+    ) {
         let client = self.client.clone();
         let mut params = serde_json::json!({ "state": state, "message": message });
+        if let Some(sources) = sources {
+            params["sources"] = sources;
+        }
         if let Some((passed, failed)) = counts {
             params["passed"] = passed.into();
             params["failed"] = failed.into();
@@ -984,7 +998,15 @@ impl State {
         }
         if self.running.is_empty() && !(outcome.job.cache_only && outcome.tests.is_empty()) {
             let (passed, failed) = self.totals();
-            self.status("idle", &format!("✓ {passed} ✕ {failed}"), Some((passed, failed)));
+            // Where the last run's results came from: how many files ran here, came from the
+            // local cache or from the remote one.
+            let sources = engine::exec::ResultSource::counts(outcome.tests.iter().map(|f| f.source));
+            self.status_with(
+                "idle",
+                &format!("✓ {passed} ✕ {failed}"),
+                Some((passed, failed)),
+                Some(serde_json::json!(sources)),
+            );
         }
         self.refresh_lenses();
         // Once nothing runs, the test files that ran record the lines they execute, on the
