@@ -60,25 +60,48 @@ pub fn snapshot(store: &Store, root: &Path, paths: &[String]) -> Result<Digest, 
     from_entries(store, &nodes(store, root, paths)?)
 }
 
+/// How many bytes of small files [`nodes`] holds before it stores them together.
+const NODES_BATCH: usize = 16 << 20;
+
 /// Stores the files at `paths` (relative to `root`) and returns what each path holds, for
 /// callers that build several trees from one set of files (each file is read once).
 pub fn nodes(store: &Store, root: &Path, paths: &[String]) -> Result<BTreeMap<String, Node>, TreeError> {
+    use std::os::unix::fs::PermissionsExt;
     let mut entries = BTreeMap::new();
+    // Small files are read and stored in batches of up to 16 MiB (one commit each on a
+    // fresh store, not one per file); large ones stream in on their own.
+    let mut small: Vec<(&String, Vec<u8>, bool)> = Vec::new();
+    let mut held = 0;
+    let flush = |small: &mut Vec<(&String, Vec<u8>, bool)>, entries: &mut BTreeMap<String, Node>| {
+        let blobs: Vec<&[u8]> = small.iter().map(|(_, bytes, _)| bytes.as_slice()).collect();
+        let digests = store.put_many(&blobs)?;
+        for ((path, _, executable), digest) in small.drain(..).zip(digests) {
+            entries.insert(path.clone(), Node::File { digest, executable });
+        }
+        Ok::<(), TreeError>(())
+    };
     for path in paths {
         check_path(path)?;
         let full = root.join(path);
         let io = |source| TreeError::Io { path: full.display().to_string(), source };
         let meta = std::fs::symlink_metadata(&full).map_err(io)?;
-        let node = if meta.file_type().is_symlink() {
+        let executable = meta.permissions().mode() & 0o111 != 0;
+        if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&full).map_err(io)?;
-            Node::Symlink { target: target.to_string_lossy().into_owned() }
+            entries.insert(path.clone(), Node::Symlink { target: target.to_string_lossy().into_owned() });
+        } else if meta.is_file() && meta.len() < crate::store::LARGE_BLOB {
+            let bytes = std::fs::read(&full).map_err(io)?;
+            held += bytes.len();
+            small.push((path, bytes, executable));
+            if held >= NODES_BATCH {
+                flush(&mut small, &mut entries)?;
+                held = 0;
+            }
         } else {
-            use std::os::unix::fs::PermissionsExt;
-            let digest = store.put_file(&full)?;
-            Node::File { digest, executable: meta.permissions().mode() & 0o111 != 0 }
-        };
-        entries.insert(path.clone(), node);
+            entries.insert(path.clone(), Node::File { digest: store.put_file(&full)?, executable });
+        }
     }
+    flush(&mut small, &mut entries)?;
     Ok(entries)
 }
 
@@ -112,7 +135,17 @@ struct Dir {
 }
 
 /// Stores a folder and everything below it; returns its digest.
+/// Stores a directory and every one below it, all in one commit; its digest.
 fn store_dir(store: &Store, dir: &Dir) -> Result<Digest, TreeError> {
+    let mut messages = Vec::new();
+    let digest = encode_dir(store.function(), dir, &mut messages);
+    let blobs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    store.put_many(&blobs)?;
+    Ok(digest)
+}
+
+/// A directory's `Directory` message and those below it, appended to `out`; its digest.
+fn encode_dir(function: crate::hash::DigestFunction, dir: &Dir, out: &mut Vec<Vec<u8>>) -> Digest {
     let mut message = reapi::Directory::default();
     for (name, node) in &dir.files {
         match node {
@@ -127,13 +160,16 @@ fn store_dir(store: &Store, dir: &Dir) -> Result<Digest, TreeError> {
         }
     }
     for (name, sub) in &dir.dirs {
-        let digest = store_dir(store, sub)?;
+        let digest = encode_dir(function, sub, out);
         message.directories.push(reapi::DirectoryNode {
             name: name.clone(),
             digest: Some(reapi::Digest::from_content(&digest)),
         });
     }
-    Ok(store.put(&message.encode_to_vec())?)
+    let bytes = message.encode_to_vec();
+    let digest = Digest::of(function, &bytes);
+    out.push(bytes);
+    digest
 }
 
 /// Reads a stored directory message.

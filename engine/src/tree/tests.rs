@@ -118,3 +118,28 @@ fn bad_paths_and_missing_trees_are_errors() {
     let junk = store.put(&[0xff, 0xff, 0xff]).unwrap();
     assert!(matches!(entries(&store, &junk), Err(TreeError::Corrupt { .. })));
 }
+
+#[test]
+fn a_snapshot_into_a_fresh_store_commits_its_files_once_and_its_folders_once() {
+    let (dir, store) = setup(DigestFunction::Sha256);
+    let root = dir.path().join("ws");
+    let files: Vec<(String, String)> =
+        (0..40).map(|i| (format!("pkg/sub{}/m{i}.py", i % 4), format!("x = {i}\n"))).collect();
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let paths = write(&root, &borrowed);
+    let data = dir.path().join("store").join("data.mdb");
+    let before = crate::lmdb::check::newest_txnid(&data).unwrap();
+    let tree = snapshot(&store, &root, &paths).unwrap();
+    assert_eq!(
+        crate::lmdb::check::newest_txnid(&data).unwrap(),
+        before + 2,
+        "40 files and 6 folders: two commits, not 46"
+    );
+    assert_eq!(listing(&store, &tree).len(), 40);
+    for (path, text) in &files {
+        let Node::File { digest, .. } = &entries(&store, &tree).unwrap()[path] else {
+            panic!("{path} is a file")
+        };
+        assert_eq!(store.get(digest).unwrap().as_deref(), Some(text.as_bytes()));
+    }
+}
