@@ -6,6 +6,7 @@
 //! digest stays the same.
 
 pub mod blobs;
+pub mod bots;
 pub mod bytestream;
 pub mod cache;
 pub mod client;

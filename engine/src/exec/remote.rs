@@ -1,4 +1,4 @@
-//! The remote-cache decorator: on a local miss it asks a [`RemoteCache`] (the network client lives in the `pleat-remote` crate, so the engine builds and runs without one), and after a local run that may be shared it hands the result over for upload. A remote that fails is a miss, never an error.
+//! The remote decorator: on a local miss it asks a [`RemoteCache`] (the network client lives in the `pleat-remote` crate, so the engine builds and runs without one), then a [`RemoteExecutor`] when one is configured (in place of running here), and after a run that may be shared it hands the result over for upload. A remote that fails is a miss, or a run here, never an error.
 
 use std::sync::Arc;
 
@@ -22,33 +22,75 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A remote executor (REAPI `Execute`) as the runner stack sees it: it runs a process on
+/// a worker in place of this machine.
+pub trait RemoteExecutor: Send + Sync + std::fmt::Debug {
+    /// Runs `process` (whose key is `action`) remotely: its result with stdout, stderr and
+    /// outputs fetched into the local store and verified ([`super::ResultSource::Remote`]),
+    /// or the run's own error (a time limit, a cancel). `None`: the remote could not run it
+    /// (down, refused, no worker for its platform), and the caller runs it here.
+    fn execute(
+        &self,
+        action: &Digest,
+        process: &Process,
+        cancel: &Cancel,
+    ) -> Option<Result<ProcessResult, ExecError>>;
+}
+
 /// `Cache(local) → RemoteCacheRunner → Bounded → Local`: a pass-through without a remote.
 pub struct RemoteCacheRunner<R> {
     inner: R,
     remote: Option<Arc<dyn RemoteCache>>,
+    executor: Option<Arc<dyn RemoteExecutor>>,
     store: Arc<Store>,
 }
 
 impl<R: CommandRunner> RemoteCacheRunner<R> {
     pub fn new(inner: R, remote: Option<Arc<dyn RemoteCache>>, store: Arc<Store>) -> Self {
-        Self { inner, remote, store }
+        Self { inner, remote, executor: None, store }
+    }
+
+    /// Misses run on `executor` (when given) rather than through the inner runner.
+    #[must_use]
+    pub fn executing_with(mut self, executor: Option<Arc<dyn RemoteExecutor>>) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// Runs a miss: remotely when an executor takes it, else through the inner runner.
+    fn run_miss(
+        &self,
+        action: &Digest,
+        process: &Process,
+        cancel: &Cancel,
+    ) -> Result<ProcessResult, ExecError> {
+        if let Some(executor) = &self.executor
+            && let Some(result) = executor.execute(action, process, cancel)
+        {
+            return result;
+        }
+        self.inner.run(process, cancel)
     }
 }
 
 impl<R: CommandRunner> CommandRunner for RemoteCacheRunner<R> {
     fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
-        let Some(remote) = &self.remote else { return self.inner.run(process, cancel) };
-        if process.cache_scope == CacheScope::Never {
+        if self.remote.is_none() && self.executor.is_none() {
+            return self.inner.run(process, cancel);
+        }
+        if process.cache_scope == CacheScope::Never && self.executor.is_none() {
             return self.inner.run(process, cancel);
         }
         let action = process.action_digest(&self.store)?;
-        if let Some(hit) = remote.lookup(&action, process) {
+        let remote = self.remote.as_ref().filter(|_| process.cache_scope != CacheScope::Never);
+        if let Some(hit) = remote.and_then(|r| r.lookup(&action, process)) {
             return Ok(hit);
         }
         if process.cache_only {
             return Err(ExecError::NotCached { description: process.description.clone() });
         }
-        let result = self.inner.run(process, cancel)?;
+        let result = self.run_miss(&action, process, cancel)?;
+        let Some(remote) = remote else { return Ok(result) };
         let shared = match process.cache_scope {
             CacheScope::Always => result.exit_code == 0 || remote.uploads_failures(),
             CacheScope::Successful => result.exit_code == 0,
