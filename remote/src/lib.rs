@@ -10,6 +10,9 @@ pub mod bots;
 pub mod bytestream;
 pub mod cache;
 pub mod client;
+pub mod environments;
+pub mod execute;
+pub mod worker;
 
 pub use cache::{RemoteCacheClient, RemoteOptions, Status};
 
