@@ -149,13 +149,16 @@ impl RemoteExecutorClient {
         stream: &mut tonic::Streaming<Operation>,
         name: &mut String,
         queued_since: &mut Option<Instant>,
+        deadline: Option<Instant>,
         cancel: &Cancel,
     ) -> Result<Option<Operation>, tonic::Status> {
         loop {
             if cancel.is_cancelled() {
                 return Ok(None);
             }
-            if queued_since.is_some_and(|t| t.elapsed() > QUEUE_LIMIT) {
+            if queued_since.is_some_and(|t| t.elapsed() > QUEUE_LIMIT)
+                || deadline.is_some_and(|d| Instant::now() > d)
+            {
                 return Ok(None);
             }
             match tokio::time::timeout(POLL, stream.message()).await {
@@ -193,23 +196,41 @@ impl RemoteExecutorClient {
         let channel = self.client.channel();
         let mut name = String::new();
         let mut queued_since = Some(Instant::now());
+        // A process with a time limit that has not finished within it and the queue's limit
+        // (a worker gone while the server still counts it executing) runs here.
+        let deadline = process.timeout.map(|t| Instant::now() + t + QUEUE_LIMIT);
         let mut breaks = 0;
         let operation = self.client.block_on(async {
             let mut execution = ExecutionClient::new(channel.clone());
-            let request = self.client.stamped(re::ExecuteRequest {
-                instance_name: instance.clone(),
-                skip_cache_lookup: self.skip_cache_lookup,
-                action_digest: Some(digest(&sent)),
-                digest_function: function,
-                ..re::ExecuteRequest::default()
-            });
-            let mut stream = match execution.execute(request).await {
-                Ok(response) => Some(response.into_inner()),
-                Err(status) => return Err(RemoteError::Rpc { call: "Execute", status: Box::new(status) }),
+            let mut pause = Duration::from_millis(200);
+            let mut stream = loop {
+                let request = self.client.stamped(re::ExecuteRequest {
+                    instance_name: instance.clone(),
+                    skip_cache_lookup: self.skip_cache_lookup,
+                    action_digest: Some(digest(&sent)),
+                    digest_function: function,
+                    ..re::ExecuteRequest::default()
+                });
+                match execution.execute(request).await {
+                    Ok(response) => break Some(response.into_inner()),
+                    // A server at its limit of calls in flight (BuildGrid's thread pool) is
+                    // waited for, a little longer each time, up to the queue's limit.
+                    Err(status)
+                        if status.code() == tonic::Code::ResourceExhausted
+                            && queued_since.is_some_and(|t| t.elapsed() < QUEUE_LIMIT)
+                            && !cancel.is_cancelled() =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                    Err(status) => {
+                        return Err(RemoteError::Rpc { call: "Execute", status: Box::new(status) });
+                    }
+                }
             };
             loop {
                 let followed = match stream.as_mut() {
-                    Some(s) => Self::follow(s, &mut name, &mut queued_since, cancel).await,
+                    Some(s) => Self::follow(s, &mut name, &mut queued_since, deadline, cancel).await,
                     None => Err(tonic::Status::unavailable("no stream")),
                 };
                 match followed {
@@ -263,7 +284,7 @@ impl RemoteExecutorClient {
                 })));
             }
             return Ok(Outcome::Fallback(format!(
-                "no worker took {} within {} s (is there a `pleat worker` for this platform?)",
+                "{} was not run within {} s of queueing, or within its time limit and that (is there a `pleat worker` for this platform?)",
                 process.description,
                 QUEUE_LIMIT.as_secs()
             )));

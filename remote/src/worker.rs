@@ -88,19 +88,9 @@ impl BotWorker {
             std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim(),
             std::process::id()
         );
-        let rpc = |call: &'static str| move |status| RemoteError::Rpc { call, status: Box::new(status) };
         let mut stub = BotsClient::new(self.client.channel());
-        let parent = self.client.target.instance_name.clone();
-        let mut session =
-            self.client
-                .block_on(stub.create_bot_session(self.client.stamped(bots::CreateBotSessionRequest {
-                    parent,
-                    bot_session: Some(self.session(&bot_id)),
-                })))
-                .map_err(rpc("CreateBotSession"))?
-                .into_inner();
-        (self.log)(&format!("worker {bot_id}: bot session {} open", session.name));
-        let mut failures = 0;
+        let mut session = self.create(&mut stub, &bot_id)?;
+        let mut failures: u32 = 0;
         // Leases this worker completed (a server may send one back before it forgets it).
         let mut completed: Vec<String> = Vec::new();
         loop {
@@ -157,7 +147,10 @@ impl BotWorker {
                     break;
                 }
                 running = Some((id, handle));
-                session = self.update(&mut stub, &session, Duration::from_secs(2))?;
+                // A failed keep-alive is tried again on the next round; the lease runs on.
+                if let Ok(next) = self.update(&mut stub, &session, Duration::from_secs(2)) {
+                    session = next;
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
             match self.update_once(&mut stub, &session) {
@@ -176,13 +169,33 @@ impl BotWorker {
                         (self.log)(&format!("warning: the bot session's update failed ({e}); trying again"));
                     }
                     failures += 1;
-                    if failures > 50 {
-                        return Err(e);
+                    // A server that is busy or restarting is waited for (up to 5 s between
+                    // tries); one that forgot the session gets a new one.
+                    if let RemoteError::Rpc { status, .. } = &e
+                        && status.code() == tonic::Code::NotFound
+                    {
+                        session = self.create(&mut stub, &bot_id)?;
+                        continue;
                     }
-                    std::thread::sleep(Duration::from_millis(200));
+                    std::thread::sleep(Duration::from_millis(200 * u64::from(failures.min(25))));
                 }
             }
         }
+    }
+
+    /// `CreateBotSession`.
+    fn create(&self, stub: &mut BotsClient, bot_id: &str) -> Result<BotSession, RemoteError> {
+        let request = self.client.stamped(bots::CreateBotSessionRequest {
+            parent: self.client.target.instance_name.clone(),
+            bot_session: Some(self.session(bot_id)),
+        });
+        let session = self
+            .client
+            .block_on(stub.create_bot_session(request))
+            .map_err(|status| RemoteError::Rpc { call: "CreateBotSession", status: Box::new(status) })?
+            .into_inner();
+        (self.log)(&format!("worker {bot_id}: bot session {} open", session.name));
+        Ok(session)
     }
 
     /// One `UpdateBotSession`, the leases this side changed kept when the server answers
