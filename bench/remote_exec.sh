@@ -2,8 +2,9 @@
 # Owns: the remote-execution benchmark (issue 13). PostgreSQL (Debian's, as nobody when root) and
 # BuildGrid 0.4.4's SQL scheduler on free 127.0.0.1 ports; for examples/sample and the toolz 1.0.0
 # sdist: `pleat test ::` run here against the same run on 1 and on 2 `pleat worker`s on this
-# machine (each run on a fresh client store, with fresh worker stores, the tool environments of
-# both sides built beforehand, BuildGrid's action cache skipped by --no-remote-cache-read).
+# machine (each run on a fresh client store; the workers started once per mode, with the tool
+# environments of both sides built beforehand; BuildGrid's action cache skipped by
+# --no-remote-cache-read, and a worker keeps no action cache, so every run executes).
 #
 # Usage: bench/remote_exec.sh    Environment: PLEAT_BENCH_DIR (default /tmp/pleat-bench),
 #                                PLEAT_BENCH_RUNS (default 3), PLEAT_BIN (skip the release build).
@@ -138,17 +139,19 @@ for name in ["sample", toolz]:
     times = {}
     for mode in ["here", 1, 2]:
         walls = []
+        # Workers started once per mode and kept (as they would be); a worker keeps no action
+        # cache of its own, so each run's actions run again.
+        ws = workers(mode) if mode != "here" else []
         for _ in range(runs):
             shutil.rmtree(f"{client}/store-v1", ignore_errors=True)
-            ws = workers(mode) if mode != "here" else []
             args = ["--no-remote-cache-read"] + (["--remote-execution"] if mode != "here" else [])
             wall, data, err = run(root, client, *args)
-            stop(ws)
             sources = [f["source"] for f in data["files"]]
             want = "local" if mode == "here" else "remote"
             if any(s != want for s in sources):
                 sys.exit(f"{name} {mode}: sources {sources}\n{err[-2000:]}")
             walls.append(wall)
+        stop(ws)
         times[mode] = statistics.median(walls)
     print(f"| {name} | {len(sources)} | {times['here']:.2f} | {times[1]:.2f} | {times[2]:.2f} |")
 PY

@@ -1,4 +1,4 @@
-//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process through Pleat's own runner stack (sandbox and local cache included), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
+//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process with Pleat's leaf runner (its sandbox; no local action cache: the server's is the cache), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,15 @@ pub struct BotWorker {
     limits: Limits,
     properties: Vec<(String, String)>,
     log: Box<dyn Fn(&str) + Send + Sync>,
+    envs: Envs,
+    /// Pleat's leaf runner (a fresh sandbox per process), without the local action cache:
+    /// the server's action cache is the cache, and an action it sends is to be run.
+    runner: Arc<engine::exec::local::LocalRunner>,
 }
+
+/// The tool environments built or found so far, by folder: one value each, so its files
+/// are checked against its fingerprint once per worker, not once per lease.
+type Envs = Arc<std::sync::Mutex<std::collections::BTreeMap<String, engine::tools::ToolEnv>>>;
 
 /// What a lease came to.
 struct Done {
@@ -59,7 +67,16 @@ impl BotWorker {
         crate::cache::check_function(&status, goals.store.function(), &client.target.address)?;
         let limits = Limits::new(status.max_batch_bytes(), goals.store.function().reapi_value());
         let properties = platform(&goals);
-        Ok(Self { client: Arc::new(client), goals, limits, properties, log })
+        let runner = Arc::new(
+            engine::exec::local::LocalRunner::new(
+                Arc::clone(&goals.store),
+                goals.stack.sandboxes.clone(),
+                goals.stack.named_caches.clone(),
+                goals.stack.keep_sandboxes,
+            )
+            .with_sandbox(goals.stack.sandbox),
+        );
+        Ok(Self { client: Arc::new(client), goals, limits, properties, log, envs: Envs::default(), runner })
     }
 
     fn session(&self, bot_id: &str) -> BotSession {
@@ -239,6 +256,8 @@ impl BotWorker {
             goals: self.goals.with_cancel(Cancel::new()),
             limits: self.limits,
             properties: self.properties.clone(),
+            envs: Arc::clone(&self.envs),
+            runner: Arc::clone(&self.runner),
         }
     }
 }
@@ -249,9 +268,45 @@ struct LeaseRunner {
     goals: Goals,
     limits: Limits,
     properties: Vec<(String, String)>,
+    envs: Envs,
+    runner: Arc<engine::exec::local::LocalRunner>,
 }
 
 impl LeaseRunner {
+    /// The tool environment in `folder`, built from its published spec; `Err(Done)`: the
+    /// lease fails with that.
+    fn environment(&self, folder: &str) -> Result<Result<engine::tools::ToolEnv, Done>, RemoteError> {
+        let store = &self.goals.store;
+        let Some(spec) = environments::fetch(&self.client, store, self.limits, folder)? else {
+            return Ok(Err(failed(
+                FAILED_PRECONDITION,
+                format!(
+                    "no spec was published for the tool environment {folder}; run the client with remote execution on"
+                ),
+            )));
+        };
+        let spec = match spec.tool_spec() {
+            Ok(spec) => spec,
+            Err(e) => return Ok(Err(failed(FAILED_PRECONDITION, e))),
+        };
+        let env = match self.goals.tools.ensure(&spec, &mut |_| {}) {
+            Ok(env) => env,
+            Err(e) => {
+                return Ok(Err(failed(INTERNAL, format!("cannot build the tool environment {folder}: {e}"))));
+            }
+        };
+        if env.root.file_name().and_then(|n| n.to_str()) != Some(folder) {
+            return Ok(Err(failed(
+                FAILED_PRECONDITION,
+                format!(
+                    "the tool environment {folder} comes out as {} on this worker (another interpreter?)",
+                    env.root.display()
+                ),
+            )));
+        }
+        Ok(Ok(env))
+    }
+
     fn run_lease(&self, payload: Option<&bazel_remote_apis::google::protobuf::Any>) -> Done {
         match self.try_lease(payload) {
             Ok(done) => done,
@@ -313,33 +368,21 @@ impl LeaseRunner {
         let tools = self.goals.tools.dir.to_string_lossy().into_owned();
         let mut host_paths = Vec::new();
         for folder in environments::folders(&command) {
-            let Some(spec) = environments::fetch(&self.client, store, self.limits, &folder)? else {
-                return Ok(failed(
-                    FAILED_PRECONDITION,
-                    format!(
-                        "no spec was published for the tool environment {folder}; run the client with remote execution on"
-                    ),
-                ));
+            let known =
+                self.envs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&folder).cloned();
+            let env = match known {
+                Some(env) => env,
+                None => match self.environment(&folder)? {
+                    Ok(env) => {
+                        self.envs
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(folder.clone(), env.clone());
+                        env
+                    }
+                    Err(done) => return Ok(done),
+                },
             };
-            let spec = match spec.tool_spec() {
-                Ok(spec) => spec,
-                Err(e) => return Ok(failed(FAILED_PRECONDITION, e)),
-            };
-            let env = match self.goals.tools.ensure(&spec, &mut |_| {}) {
-                Ok(env) => env,
-                Err(e) => {
-                    return Ok(failed(INTERNAL, format!("cannot build the tool environment {folder}: {e}")));
-                }
-            };
-            if env.root.file_name().and_then(|n| n.to_str()) != Some(folder.as_str()) {
-                return Ok(failed(
-                    FAILED_PRECONDITION,
-                    format!(
-                        "the tool environment {folder} comes out as {} on this worker (another interpreter?)",
-                        env.root.display()
-                    ),
-                ));
-            }
             host_paths.push(HostPath { path: env.root.clone(), fingerprint: Some(env.fingerprint.clone()) });
         }
         if let Some(prefix) = self.goals.tools.interpreter.prefix() {
@@ -368,7 +411,7 @@ impl LeaseRunner {
         process.host_paths = host_paths;
         process.description =
             format!("remote action {}", command.arguments.last().cloned().unwrap_or_default());
-        let result = match self.goals.runner.run(&process, &Cancel::new()) {
+        let result = match engine::exec::CommandRunner::run(self.runner.as_ref(), &process, &Cancel::new()) {
             Ok(result) => result,
             Err(ExecError::Timeout { after, stdout, stderr, .. }) => {
                 let partial = reapi::ActionResult {
