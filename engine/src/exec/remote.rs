@@ -174,6 +174,52 @@ mod tests {
         assert_eq!(*remote.lookups.lock().unwrap(), 2);
     }
 
+    /// Runs nothing: answers from a fixed result, or declines (`None`).
+    #[derive(Debug)]
+    struct Executor(Option<i32>, Mutex<usize>);
+
+    impl RemoteExecutor for Executor {
+        fn execute(
+            &self,
+            _action: &Digest,
+            process: &Process,
+            cancel: &Cancel,
+        ) -> Option<Result<ProcessResult, ExecError>> {
+            *self.1.lock().unwrap() += 1;
+            let code = self.0?;
+            let ran = Fixed(code, process.input_root).run(process, cancel).unwrap();
+            Some(Ok(ProcessResult { source: ResultSource::Remote, ..ran }))
+        }
+    }
+
+    #[test]
+    fn a_miss_runs_remotely_and_a_declined_one_runs_here() {
+        let remote = Arc::new(Recording::default());
+        let (_dir, runner, process) = runner(7, &remote);
+        let taking = Arc::new(Executor(Some(0), Mutex::new(0)));
+        let runner = runner.executing_with(Some(Arc::clone(&taking) as Arc<dyn RemoteExecutor>));
+        let result = runner.run(&process, &Cancel::new()).unwrap();
+        assert_eq!((result.source, result.exit_code), (ResultSource::Remote, 0));
+        assert_eq!(*taking.1.lock().unwrap(), 1);
+        // A remote run that may be shared is handed to the remote cache like a local one.
+        assert_eq!(remote.uploads.lock().unwrap().len(), 1);
+
+        let declining = Arc::new(Executor(None, Mutex::new(0)));
+        let (_dir2, runner, process) = runner_with(7, &remote, &declining);
+        let result = runner.run(&process, &Cancel::new()).unwrap();
+        assert_eq!((result.source, result.exit_code), (ResultSource::Ran, 7), "run here");
+        assert_eq!(*declining.1.lock().unwrap(), 1);
+    }
+
+    fn runner_with(
+        exit_code: i32,
+        remote: &Arc<Recording>,
+        executor: &Arc<Executor>,
+    ) -> (tempfile::TempDir, RemoteCacheRunner<Fixed>, Process) {
+        let (dir, runner, process) = runner(exit_code, remote);
+        (dir, runner.executing_with(Some(Arc::clone(executor) as Arc<dyn RemoteExecutor>)), process)
+    }
+
     #[test]
     fn a_remote_hit_is_served_without_running() {
         let dir = tempfile::tempdir().unwrap();
