@@ -28,7 +28,8 @@ if ! [ -x /usr/bin/bwrap ] && ! command -v bwrap >/dev/null 2>&1; then
     "${apt[@]}" install bubblewrap >/dev/null 2>&1 || { apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null && "${apt[@]}" install bubblewrap >/dev/null; }
 fi
 
-# BuildGrid (PyPI, into .cache/build-tools) for the remote-cache tests (tests/remote.rs, which
+# BuildGrid (PyPI, into .cache/build-tools) with psycopg2-binary, and PostgreSQL (Debian) when
+# missing, for the remote-cache and remote-execution tests (tests/remote.rs, tests/remote_exec.rs, which
 # would install it themselves; done here first so its output is not inside a test's).
 echo "== BuildGrid for the remote-cache tests (scripts/install-buildgrid.sh)"
 scripts/install-buildgrid.sh >/dev/null

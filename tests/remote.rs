@@ -10,6 +10,11 @@ use serde_json::Value;
 #[path = "support/lsp_stdio.rs"]
 mod lsp_stdio;
 
+#[path = "support/remote.rs"]
+mod support;
+
+use support::{bgd, free_port, outcomes, sources};
+
 const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
 
 /// The fixture: a source module and three test files (one slow enough to kill the server
@@ -21,20 +26,6 @@ const FIXTURE: &[(&str, &str)] = &[
     ("tests/test_more.py", "from calc.ops import double\n\n\ndef test_zero():\n    assert double(0) == 0\n"),
     ("tests/test_other.py", "def test_other():\n    print('some output')\n    assert True\n"),
 ];
-
-/// `bgd`, installed once (the script does nothing when it is there).
-fn bgd() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-buildgrid.sh");
-    let output = Command::new("bash").arg(&script).stderr(Stdio::inherit()).output().expect("bash runs");
-    assert!(output.status.success(), "scripts/install-buildgrid.sh failed");
-    let path = String::from_utf8(output.stdout).unwrap();
-    PathBuf::from(path.lines().last().expect("the script prints bgd's path").trim())
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// A BuildGrid server (disk CAS under its folder, in-memory action cache), killed on drop.
 struct BuildGrid {
@@ -96,14 +87,7 @@ impl BuildGrid {
 
     /// Polls the port until BuildGrid accepts connections (it binds once it serves).
     fn wait_ready(&mut self, dir: &Path) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("bgd exited with {status}: {}", std::fs::read_to_string(dir.join("bgd.log")).unwrap());
-            }
-            assert!(started.elapsed() < Duration::from_mins(2), "bgd did not listen within two minutes");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        support::wait_port(self.port, self.child.as_mut().unwrap(), &dir.join("bgd.log"), "bgd");
     }
 
     /// Polls `pleat remote status` until BuildGrid answers `GetCapabilities` (a run gives
@@ -323,37 +307,6 @@ impl Run {
     fn remote_warnings(&self) -> Vec<&str> {
         self.stderr.lines().filter(|l| l.contains("warning:") && l.contains("remote cache")).collect()
     }
-}
-
-/// file → source, from a JSON test run.
-fn sources(json: &Value) -> Vec<(String, String)> {
-    json["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["file"].as_str().unwrap().to_owned(), f["source"].as_str().unwrap().to_owned()))
-        .collect()
-}
-
-/// A file, its outcome and its tests' (name, outcome).
-type FileOutcomes = (String, String, Vec<(String, String)>);
-
-/// Every file's outcomes: what must be identical wherever a result came from.
-fn outcomes(json: &Value) -> Vec<FileOutcomes> {
-    json["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let tests = f["tests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| (t["name"].as_str().unwrap().to_owned(), t["outcome"].as_str().unwrap().to_owned()))
-                .collect();
-            (f["file"].as_str().unwrap().to_owned(), f["outcome"].as_str().unwrap().to_owned(), tests)
-        })
-        .collect()
 }
 
 fn all(json: &Value, source: &str) -> bool {

@@ -75,6 +75,8 @@ pub struct RemoteConfig {
     pub cache_read: bool,
     /// Upload results run here; `None`: on when the environment has `CI=true`.
     pub cache_write: Option<bool>,
+    /// Run processes on the remote's workers (REAPI `Execute`) on a miss (default: false).
+    pub execution: bool,
     /// The environment variable holding a bearer token, if the server wants one.
     pub token_env: Option<String>,
     /// How long one call may take before the remote counts as down (default 5 s).
@@ -96,6 +98,7 @@ impl RemoteConfig {
             instance_name: String::new(),
             cache_read: true,
             cache_write: None,
+            execution: false,
             token_env: None,
             timeout: std::time::Duration::from_secs(5),
             tls_ca_file: None,
@@ -263,6 +266,7 @@ struct RawRemote {
     instance_name: Option<String>,
     cache_read: Option<bool>,
     cache_write: Option<bool>,
+    execution: Option<bool>,
     token_env: Option<String>,
     timeout: Option<toml::Spanned<f64>>,
     tls_ca_file: Option<toml::Spanned<String>>,
@@ -476,6 +480,7 @@ fn remote_config(
     remote.instance_name = raw.instance_name.unwrap_or_default();
     remote.cache_read = raw.cache_read.unwrap_or(true);
     remote.cache_write = raw.cache_write;
+    remote.execution = raw.execution.unwrap_or(false);
     remote.token_env = raw.token_env;
     if let Some(timeout) = raw.timeout {
         let seconds = *timeout.get_ref();

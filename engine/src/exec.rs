@@ -204,6 +204,8 @@ pub struct StackOptions {
     pub sandbox: local::SandboxKind,
     /// The remote cache asked on a local miss (`[tool.pleat.remote]`), if any.
     pub remote: Option<Arc<dyn remote::RemoteCache>>,
+    /// The remote executor that runs a miss in place of `Local` (`execution = true`), if any.
+    pub executor: Option<Arc<dyn remote::RemoteExecutor>>,
 }
 
 /// The stack [`stack`] composes.
@@ -229,7 +231,8 @@ pub fn stack(store: &Arc<Store>, options: &StackOptions) -> Arc<Stack> {
                 bounded::Bounded::new(leaf, options.parallelism),
                 options.remote.clone(),
                 Arc::clone(store),
-            ),
+            )
+            .executing_with(options.executor.clone()),
             Arc::clone(store),
         )
         .rerun_failures(keeps),
@@ -248,12 +251,14 @@ pub enum ResultSource {
     Cache,
     /// The remote action cache (its outputs fetched and verified).
     RemoteCache,
+    /// Run by a remote executor (its outputs fetched and verified).
+    Remote,
 }
 
 impl ResultSource {
     /// Answered from a cache, local or remote: nothing ran here.
     pub fn is_cached(self) -> bool {
-        self != Self::Ran
+        matches!(self, Self::Cache | Self::RemoteCache)
     }
 
     /// How many of `sources` came from each source, by [`ResultSource::name`] (for summaries).
@@ -267,12 +272,13 @@ impl ResultSource {
         counts
     }
 
-    /// `local`, `local-cache` or `remote-cache`, as the JSON results write it.
+    /// `local`, `local-cache`, `remote-cache` or `remote`, as the JSON results write it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Ran => "local",
             Self::Cache => "local-cache",
             Self::RemoteCache => "remote-cache",
+            Self::Remote => "remote",
         }
     }
 }
@@ -450,6 +456,7 @@ mod tests {
             keep_sandboxes: local::KeepSandboxes::Never,
             sandbox: local::SandboxKind::Plain,
             remote: None,
+            executor: None,
         };
         let runner = stack(&store, &options);
         let root = crate::tree::from_entries(&store, &std::collections::BTreeMap::new()).unwrap();

@@ -74,6 +74,8 @@ pub struct GoalOptions {
     /// The remote cache asked on a local miss, if any (made by the caller: the engine has no
     /// network client).
     pub remote: Option<Arc<dyn crate::exec::remote::RemoteCache>>,
+    /// The remote executor that runs misses in place of this machine, if any.
+    pub executor: Option<Arc<dyn crate::exec::remote::RemoteExecutor>>,
 }
 
 impl GoalOptions {
@@ -103,6 +105,7 @@ impl GoalOptions {
             max_bytes: config.cache_max_bytes,
             digest_function: config.digest_function(),
             remote: None,
+            executor: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl Goals {
             keep_sandboxes: options.keep_sandboxes,
             sandbox: options.sandbox,
             remote: options.remote.clone(),
+            executor: options.executor.clone(),
         };
         let runner: Arc<dyn CommandRunner> = crate::exec::stack(&store, &stack);
         Ok(Self {
@@ -446,6 +450,7 @@ pub(crate) mod test_support {
             max_bytes: crate::store::DEFAULT_MAX_BYTES,
             digest_function: crate::hash::DigestFunction::Blake3,
             remote: None,
+            executor: None,
         })
         .unwrap()
     }

@@ -169,3 +169,89 @@ fn read_batch(client: &Client, store: &Store, digests: &[Digest], limits: Limits
     store.put_many(&verified)?;
     Ok(())
 }
+
+/// Every blob of the tree under `root`: its `Directory` messages and their files.
+pub fn tree_blobs(store: &Store, root: &Digest) -> Result<Vec<Digest>, RemoteError> {
+    let function = store.function();
+    let local = |d: &Option<engine::reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+    let mut out = Vec::new();
+    let mut stack = vec![*root];
+    while let Some(d) = stack.pop() {
+        out.push(d);
+        let listing = engine::tree::directory(store, &d)?;
+        stack.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
+        out.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
+    }
+    Ok(out)
+}
+
+/// Fetches what `result` names (stdout, stderr, output files, output folders level by
+/// level) into the store, verified; the bytes fetched, or `None` when a digest in it is
+/// malformed.
+pub fn download_result(
+    client: &Client,
+    store: &Store,
+    result: &engine::reapi::ActionResult,
+    limits: Limits,
+) -> Result<Option<u64>, RemoteError> {
+    let function = store.function();
+    let local = |d: &Option<engine::reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+    let (Some(stdout), Some(stderr)) = (local(&result.stdout_digest), local(&result.stderr_digest)) else {
+        return Ok(None);
+    };
+    let mut wanted = vec![stdout, stderr];
+    for file in &result.output_files {
+        let Some(d) = local(&file.digest) else { return Ok(None) };
+        wanted.push(d);
+    }
+    let mut directories = Vec::new();
+    for dir in &result.output_directories {
+        let Some(root) = local(&dir.root_directory_digest) else { return Ok(None) };
+        directories.push(root);
+    }
+    let fetched =
+        download(client, store, &wanted, limits)? + download_trees(client, store, directories, limits)?;
+    Ok(Some(fetched))
+}
+
+/// Fetches the trees under `roots` into the store, level by level (each level's
+/// `Directory` messages, then the files they name), verified; the bytes fetched.
+pub fn download_trees(
+    client: &Client,
+    store: &Store,
+    mut directories: Vec<Digest>,
+    limits: Limits,
+) -> Result<u64, RemoteError> {
+    let function = store.function();
+    let local = |d: &Option<engine::reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+    let mut fetched = 0;
+    while !directories.is_empty() {
+        fetched += download(client, store, &directories, limits)?;
+        let mut files = Vec::new();
+        let mut next = Vec::new();
+        for dir in directories {
+            let listing = engine::tree::directory(store, &dir)?;
+            next.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
+            files.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
+        }
+        fetched += download(client, store, &files, limits)?;
+        directories = next;
+    }
+    Ok(fetched)
+}
+
+/// Every blob `result` names (stdout, stderr, output files, output folders whole).
+pub fn result_blobs(store: &Store, result: &engine::reapi::ActionResult) -> Result<Vec<Digest>, RemoteError> {
+    let function = store.function();
+    let local = |d: &Option<engine::reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
+    let mut out = Vec::new();
+    out.extend(local(&result.stdout_digest));
+    out.extend(local(&result.stderr_digest));
+    out.extend(result.output_files.iter().filter_map(|f| local(&f.digest)));
+    for dir in &result.output_directories {
+        if let Some(root) = local(&dir.root_directory_digest) {
+            out.extend(tree_blobs(store, &root)?);
+        }
+    }
+    Ok(out)
+}

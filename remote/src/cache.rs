@@ -10,7 +10,6 @@ use engine::exec::{Process, ProcessResult, ResultSource};
 use engine::hash::{Digest, DigestFunction};
 use engine::reapi;
 use engine::store::Store;
-use engine::tree;
 use prost::Message as _;
 
 use crate::blobs::{self, Limits};
@@ -92,6 +91,36 @@ pub fn status(client: &Client) -> Result<Status, RemoteError> {
     Ok(Status { capabilities, round_trip: started.elapsed() })
 }
 
+/// A circuit breaker: after a failure no call for [`PAUSE`]; the first trip is said.
+#[derive(Debug, Default)]
+pub(crate) struct Breaker {
+    /// No call before this instant.
+    closed_until: Mutex<Option<Instant>>,
+    warned: AtomicBool,
+}
+
+impl Breaker {
+    /// Whether calls may be made.
+    pub(crate) fn open(&self) -> bool {
+        let mut until = self.closed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                *until = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// A call failed: no call for [`PAUSE`]; `true` the first time (to be said).
+    pub(crate) fn trip(&self) -> bool {
+        *self.closed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Instant::now() + PAUSE);
+        !self.warned.swap(true, Ordering::SeqCst)
+    }
+}
+
 /// One result to upload.
 struct Upload {
     action: Digest,
@@ -118,9 +147,7 @@ pub struct RemoteCacheClient {
     options: RemoteOptions,
     limits: Limits,
     warn: Warn,
-    /// The breaker: no call before this instant.
-    closed_until: Mutex<Option<Instant>>,
-    warned: AtomicBool,
+    breaker: Breaker,
     /// A problem with one result (not the remote's failure) was said.
     noted: AtomicBool,
     queue: Mutex<Option<SyncSender<Upload>>>,
@@ -172,8 +199,7 @@ impl RemoteCacheClient {
             options,
             limits,
             warn,
-            closed_until: Mutex::new(None),
-            warned: AtomicBool::new(false),
+            breaker: Breaker::default(),
             noted: AtomicBool::new(false),
             queue: Mutex::new(None),
             drained: Mutex::new(None),
@@ -215,22 +241,12 @@ impl RemoteCacheClient {
 
     /// Whether calls may be made (the breaker is closed).
     fn open(&self) -> bool {
-        let mut until = self.closed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match *until {
-            Some(t) if Instant::now() < t => false,
-            Some(_) => {
-                *until = None;
-                true
-            }
-            None => true,
-        }
+        self.breaker.open()
     }
 
     /// A call failed: keep the remote out for [`PAUSE`], and say so the first time.
     fn trip(&self, error: &RemoteError) {
-        *self.closed_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(Instant::now() + PAUSE);
-        if !self.warned.swap(true, Ordering::SeqCst) {
+        if self.breaker.trip() {
             (self.warn)(&format!(
                 "the remote cache at {} failed ({error}); this run goes on without it, running processes here, and asks it again in {} s",
                 self.options.target.address,
@@ -291,36 +307,9 @@ impl RemoteCacheClient {
             return Ok(None);
         };
         let result: reapi::ActionResult = convert(&result);
-        let function = self.store.function();
-        let local = |d: &Option<reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
-        let (Some(stdout), Some(stderr)) = (local(&result.stdout_digest), local(&result.stderr_digest))
-        else {
+        let Some(fetched) = blobs::download_result(&self.client, &self.store, &result, self.limits)? else {
             return Ok(None);
         };
-        let mut wanted = vec![stdout, stderr];
-        for file in &result.output_files {
-            let Some(d) = local(&file.digest) else { return Ok(None) };
-            wanted.push(d);
-        }
-        let mut directories = Vec::new();
-        for dir in &result.output_directories {
-            let Some(root) = local(&dir.root_directory_digest) else { return Ok(None) };
-            directories.push(root);
-        }
-        let mut fetched = blobs::download(&self.client, &self.store, &wanted, self.limits)?;
-        // Output folders: each level's Directory messages, then the files they name.
-        while !directories.is_empty() {
-            fetched += blobs::download(&self.client, &self.store, &directories, self.limits)?;
-            let mut files = Vec::new();
-            let mut next = Vec::new();
-            for dir in directories {
-                let listing = tree::directory(&self.store, &dir)?;
-                next.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
-                files.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
-            }
-            fetched += blobs::download(&self.client, &self.store, &files, self.limits)?;
-            directories = next;
-        }
         self.counts.download_bytes.fetch_add(fetched, Ordering::Relaxed);
         Ok(engine::exec::cache::result_of(&self.store, &result, ResultSource::RemoteCache)?)
     }
@@ -333,23 +322,9 @@ impl RemoteCacheClient {
         action: &Digest,
         result: &reapi::ActionResult,
     ) -> Result<Vec<Digest>, RemoteError> {
-        let function = self.store.function();
         let command = self.store.put(&process.command().encode_to_vec())?;
         let mut out = vec![*action, command];
-        let local = |d: &Option<reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
-        out.extend(local(&result.stdout_digest));
-        out.extend(local(&result.stderr_digest));
-        out.extend(result.output_files.iter().filter_map(|f| local(&f.digest)));
-        for dir in &result.output_directories {
-            let Some(root) = local(&dir.root_directory_digest) else { continue };
-            let mut stack = vec![root];
-            while let Some(d) = stack.pop() {
-                out.push(d);
-                let listing = tree::directory(&self.store, &d)?;
-                stack.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
-                out.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
-            }
-        }
+        out.extend(blobs::result_blobs(&self.store, result)?);
         Ok(out)
     }
 }

@@ -6,9 +6,13 @@
 //! digest stays the same.
 
 pub mod blobs;
+pub mod bots;
 pub mod bytestream;
 pub mod cache;
 pub mod client;
+pub mod environments;
+pub mod execute;
+pub mod worker;
 
 pub use cache::{RemoteCacheClient, RemoteOptions, Status};
 

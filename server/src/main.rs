@@ -65,6 +65,12 @@ pub struct RemoteArgs {
     /// Do not upload results to the remote cache.
     #[arg(long)]
     no_remote_cache_write: bool,
+    /// Run processes that miss the caches on the remote's workers (REAPI Execute).
+    #[arg(long, overrides_with = "no_remote_execution")]
+    remote_execution: bool,
+    /// Run processes here even when [tool.pleat.remote] sets execution = true.
+    #[arg(long)]
+    no_remote_execution: bool,
 }
 
 impl RemoteArgs {
@@ -78,6 +84,7 @@ impl RemoteArgs {
             address: self.remote_address.clone(),
             read: choice(self.remote_cache_read, self.no_remote_cache_read),
             write: choice(self.remote_cache_write, self.no_remote_cache_write),
+            execution: choice(self.remote_execution, self.no_remote_execution),
         }
     }
 }
@@ -233,6 +240,9 @@ pub enum Command {
     /// The remote cache: `pleat remote status` (capabilities, round trip, digest function).
     #[command(subcommand)]
     Remote(cli::remote::RemoteCommand),
+    /// Serve BuildGrid's Bots API: take leases, run each action here in Pleat's sandbox,
+    /// upload its outputs (until stopped).
+    Worker(cli::worker::WorkerArgs),
     /// The content-addressed store and the parse cache: sizes, eviction, clearing.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -313,6 +323,7 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             _ => setup::RemoteFlags::default(),
         },
         remote_cache: std::sync::OnceLock::new(),
+        remote_executor: std::sync::OnceLock::new(),
     };
     let code = run_command(cli, &setup);
     // Results run here reach the remote cache before the process ends (bounded).
@@ -339,6 +350,7 @@ fn run_command(cli: &Cli, setup: &Setup) -> Result<u8, Failure> {
         Command::Debug(command) => cli::debug::run(setup, command),
         Command::Cache(command) => cli::cache::run(setup, format, command),
         Command::Remote(command) => cli::remote::run(setup, format, command),
+        Command::Worker(args) => cli::worker::run(setup, args),
         Command::Workflow(command) => cli::workflow::run(setup, format, command),
         Command::Test {
             specs,

@@ -27,6 +27,8 @@ pub struct Setup {
     pub remote: RemoteFlags,
     /// The remote cache this command connected to, if any (flushed at the end).
     pub remote_cache: std::sync::OnceLock<Option<Arc<remote::RemoteCacheClient>>>,
+    /// The remote executor this command connected to, if any.
+    pub remote_executor: std::sync::OnceLock<Option<Arc<remote::execute::RemoteExecutorClient>>>,
 }
 
 /// The remote-cache flags of the goals that run processes, over `[tool.pleat.remote]`.
@@ -35,6 +37,7 @@ pub struct RemoteFlags {
     pub address: Option<String>,
     pub read: Option<bool>,
     pub write: Option<bool>,
+    pub execution: Option<bool>,
 }
 
 impl RemoteFlags {
@@ -56,6 +59,9 @@ impl RemoteFlags {
         }
         if let Some(write) = self.write {
             remote.cache_write = Some(write);
+        }
+        if let Some(execution) = self.execution {
+            remote.execution = execution;
         }
         Ok(Some(remote))
     }
@@ -259,6 +265,9 @@ impl Setup {
         }
         let store = Arc::new(Goals::open_store(&options).map_err(goal_failure)?);
         if let Some(remote) = remote {
+            if remote.execution {
+                options.executor = self.connect_executor(&remote, &store)?;
+            }
             options.remote = self.connect_remote(&remote, &store)?;
         }
         Goals::with_store(store, &options)
@@ -282,6 +291,28 @@ impl Setup {
             .map_err(|e| Failure::usage(e.to_string()))?;
         let _ = self.remote_cache.set(connected.clone());
         Ok(connected.map(|c| c as Arc<dyn engine::exec::remote::RemoteCache>))
+    }
+
+    /// Connects to the remote executor (once per command), like [`Setup::connect_remote`].
+    fn connect_executor(
+        &self,
+        config: &RemoteConfig,
+        store: &Arc<engine::store::Store>,
+    ) -> Result<Option<Arc<dyn engine::exec::remote::RemoteExecutor>>, Failure> {
+        if let Some(connected) = self.remote_executor.get() {
+            return Ok(connected.clone().map(|c| c as Arc<dyn engine::exec::remote::RemoteExecutor>));
+        }
+        let options = remote_options(config)?;
+        let warn: remote::cache::Warn = Arc::new(|message: &str| say(format_args!("warning: {message}")));
+        let connected = remote::execute::RemoteExecutorClient::connect(
+            &options.target,
+            Arc::clone(store),
+            warn,
+            !options.read,
+        )
+        .map_err(|e| Failure::usage(e.to_string()))?;
+        let _ = self.remote_executor.set(connected.clone());
+        Ok(connected.map(|c| c as Arc<dyn engine::exec::remote::RemoteExecutor>))
     }
 
     /// Whether this command uses a remote cache.

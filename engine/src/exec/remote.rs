@@ -1,4 +1,4 @@
-//! The remote-cache decorator: on a local miss it asks a [`RemoteCache`] (the network client lives in the `pleat-remote` crate, so the engine builds and runs without one), and after a local run that may be shared it hands the result over for upload. A remote that fails is a miss, never an error.
+//! The remote decorator: on a local miss it asks a [`RemoteCache`] (the network client lives in the `pleat-remote` crate, so the engine builds and runs without one), then a [`RemoteExecutor`] when one is configured (in place of running here), and after a run that may be shared it hands the result over for upload. A remote that fails is a miss, or a run here, never an error.
 
 use std::sync::Arc;
 
@@ -22,33 +22,75 @@ pub trait RemoteCache: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// A remote executor (REAPI `Execute`) as the runner stack sees it: it runs a process on
+/// a worker in place of this machine.
+pub trait RemoteExecutor: Send + Sync + std::fmt::Debug {
+    /// Runs `process` (whose key is `action`) remotely: its result with stdout, stderr and
+    /// outputs fetched into the local store and verified ([`super::ResultSource::Remote`]),
+    /// or the run's own error (a time limit, a cancel). `None`: the remote could not run it
+    /// (down, refused, no worker for its platform), and the caller runs it here.
+    fn execute(
+        &self,
+        action: &Digest,
+        process: &Process,
+        cancel: &Cancel,
+    ) -> Option<Result<ProcessResult, ExecError>>;
+}
+
 /// `Cache(local) → RemoteCacheRunner → Bounded → Local`: a pass-through without a remote.
 pub struct RemoteCacheRunner<R> {
     inner: R,
     remote: Option<Arc<dyn RemoteCache>>,
+    executor: Option<Arc<dyn RemoteExecutor>>,
     store: Arc<Store>,
 }
 
 impl<R: CommandRunner> RemoteCacheRunner<R> {
     pub fn new(inner: R, remote: Option<Arc<dyn RemoteCache>>, store: Arc<Store>) -> Self {
-        Self { inner, remote, store }
+        Self { inner, remote, executor: None, store }
+    }
+
+    /// Misses run on `executor` (when given) rather than through the inner runner.
+    #[must_use]
+    pub fn executing_with(mut self, executor: Option<Arc<dyn RemoteExecutor>>) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// Runs a miss: remotely when an executor takes it, else through the inner runner.
+    fn run_miss(
+        &self,
+        action: &Digest,
+        process: &Process,
+        cancel: &Cancel,
+    ) -> Result<ProcessResult, ExecError> {
+        if let Some(executor) = &self.executor
+            && let Some(result) = executor.execute(action, process, cancel)
+        {
+            return result;
+        }
+        self.inner.run(process, cancel)
     }
 }
 
 impl<R: CommandRunner> CommandRunner for RemoteCacheRunner<R> {
     fn run(&self, process: &Process, cancel: &Cancel) -> Result<ProcessResult, ExecError> {
-        let Some(remote) = &self.remote else { return self.inner.run(process, cancel) };
-        if process.cache_scope == CacheScope::Never {
+        if self.remote.is_none() && self.executor.is_none() {
+            return self.inner.run(process, cancel);
+        }
+        if process.cache_scope == CacheScope::Never && self.executor.is_none() {
             return self.inner.run(process, cancel);
         }
         let action = process.action_digest(&self.store)?;
-        if let Some(hit) = remote.lookup(&action, process) {
+        let remote = self.remote.as_ref().filter(|_| process.cache_scope != CacheScope::Never);
+        if let Some(hit) = remote.and_then(|r| r.lookup(&action, process)) {
             return Ok(hit);
         }
         if process.cache_only {
             return Err(ExecError::NotCached { description: process.description.clone() });
         }
-        let result = self.inner.run(process, cancel)?;
+        let result = self.run_miss(&action, process, cancel)?;
+        let Some(remote) = remote else { return Ok(result) };
         let shared = match process.cache_scope {
             CacheScope::Always => result.exit_code == 0 || remote.uploads_failures(),
             CacheScope::Successful => result.exit_code == 0,
@@ -130,6 +172,52 @@ mod tests {
         assert_eq!(uploads.len(), 1, "the failure is not shared: {uploads:?}");
         assert_eq!(uploads[0].1, 0);
         assert_eq!(*remote.lookups.lock().unwrap(), 2);
+    }
+
+    /// Runs nothing: answers from a fixed result, or declines (`None`).
+    #[derive(Debug)]
+    struct Executor(Option<i32>, Mutex<usize>);
+
+    impl RemoteExecutor for Executor {
+        fn execute(
+            &self,
+            _action: &Digest,
+            process: &Process,
+            cancel: &Cancel,
+        ) -> Option<Result<ProcessResult, ExecError>> {
+            *self.1.lock().unwrap() += 1;
+            let code = self.0?;
+            let ran = Fixed(code, process.input_root).run(process, cancel).unwrap();
+            Some(Ok(ProcessResult { source: ResultSource::Remote, ..ran }))
+        }
+    }
+
+    #[test]
+    fn a_miss_runs_remotely_and_a_declined_one_runs_here() {
+        let remote = Arc::new(Recording::default());
+        let (_dir, runner, process) = runner(7, &remote);
+        let taking = Arc::new(Executor(Some(0), Mutex::new(0)));
+        let runner = runner.executing_with(Some(Arc::clone(&taking) as Arc<dyn RemoteExecutor>));
+        let result = runner.run(&process, &Cancel::new()).unwrap();
+        assert_eq!((result.source, result.exit_code), (ResultSource::Remote, 0));
+        assert_eq!(*taking.1.lock().unwrap(), 1);
+        // A remote run that may be shared is handed to the remote cache like a local one.
+        assert_eq!(remote.uploads.lock().unwrap().len(), 1);
+
+        let declining = Arc::new(Executor(None, Mutex::new(0)));
+        let (_dir2, runner, process) = runner_with(7, &remote, &declining);
+        let result = runner.run(&process, &Cancel::new()).unwrap();
+        assert_eq!((result.source, result.exit_code), (ResultSource::Ran, 7), "run here");
+        assert_eq!(*declining.1.lock().unwrap(), 1);
+    }
+
+    fn runner_with(
+        exit_code: i32,
+        remote: &Arc<Recording>,
+        executor: &Arc<Executor>,
+    ) -> (tempfile::TempDir, RemoteCacheRunner<Fixed>, Process) {
+        let (dir, runner, process) = runner(exit_code, remote);
+        (dir, runner.executing_with(Some(Arc::clone(executor) as Arc<dyn RemoteExecutor>)), process)
     }
 
     #[test]

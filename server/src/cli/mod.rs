@@ -6,4 +6,5 @@ pub mod graph;
 pub mod lock;
 pub mod remote;
 pub mod tools;
+pub mod worker;
 pub mod workflow;

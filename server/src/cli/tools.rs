@@ -268,6 +268,10 @@ pub fn test(
         if setup.remote_enabled() || remote > 0 {
             json["summary"]["remote_cache"] = remote.into();
         }
+        let executed = results.iter().filter(|r| r.source == engine::exec::ResultSource::Remote).count();
+        if executed > 0 || setup.remote_executor.get().is_some_and(Option::is_some) {
+            json["summary"]["remote"] = executed.into();
+        }
         json["unreadable"] = args
             .unreadable
             .iter()

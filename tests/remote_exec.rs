@@ -1,0 +1,364 @@
+//! End-to-end tests of remote execution against a real BuildGrid: PostgreSQL (Debian's, started on a free 127.0.0.1 port by the test as an unprivileged user), BuildGrid's SQL scheduler, and real `pleat worker` processes; everything killed by guards on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+#[path = "support/remote.rs"]
+mod support;
+
+use support::{bgd, free_port, outcomes, sources, wait_port};
+
+const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
+
+/// A fixture with a passing, a failing and a slow test file.
+const FIXTURE: &[(&str, &str)] = &[
+    ("src/calc/__init__.py", ""),
+    ("src/calc/ops.py", "def double(x):\n    return 2 * x\n"),
+    ("tests/test_ops.py", "from calc.ops import double\n\n\ndef test_double():\n    assert double(2) == 4\n"),
+    (
+        "tests/test_fail.py",
+        "from calc.ops import double\n\n\ndef test_wrong():\n    assert double(3) == 7, 'double is wrong'\n",
+    ),
+    ("tests/test_slow.py", "import time\n\n\ndef test_slow():\n    time.sleep(SLEEP)\n    assert True\n"),
+];
+
+/// Runs `program` as an unprivileged user when this is root: `initdb` and `postgres`
+/// refuse to run as root.
+fn as_postgres_user(program: &Path) -> Command {
+    use std::os::unix::fs::MetadataExt as _;
+    // This process's user: the owner of /proc/self.
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// PostgreSQL 15 on a free port, its data and socket under `dir`; stopped on drop.
+struct Postgres {
+    child: Option<Child>,
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn start(dir: &Path) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (scripts/install-buildgrid.sh installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .find(|b| b.join("initdb").is_file())
+            .expect("an initdb under /usr/lib/postgresql/*/bin");
+        let home = dir.join("pg");
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).ok();
+        let data = home.join("data");
+        let log = home.join("pg.log");
+        let out = as_postgres_user(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "bgd", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let child = as_postgres_user(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&home)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("postgres starts");
+        let mut pg = Self { child: Some(child), bin, data, port };
+        wait_port(port, pg.child.as_mut().unwrap(), &log, "postgres");
+        let started = Instant::now();
+        loop {
+            let out = as_postgres_user(&pg.bin.join("createdb"))
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "bgd", "bgd"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "createdb: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        pg
+    }
+
+    fn url(&self) -> String {
+        // `+psycopg2`: a bare postgresql:// gets psycopg 3 from SQLAlchemy 2.1, whose
+        // connections BuildGrid's notifier cannot poll.
+        format!("postgresql+psycopg2://bgd@127.0.0.1:{}/bgd", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A child killed on drop.
+struct Guard(Option<Child>);
+
+impl Guard {
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// PostgreSQL, BuildGrid with the SQL scheduler, and the workers started so far.
+struct Cluster {
+    dir: tempfile::TempDir,
+    _pg: Postgres,
+    _bgd: Guard,
+    port: u16,
+    workers: Vec<(PathBuf, Guard)>,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bgd = bgd();
+        let pg = Postgres::start(dir.path());
+        let migrate = Command::new(&bgd).args(["migrate", "apply", &pg.url()]).output().unwrap();
+        assert!(migrate.status.success(), "bgd migrate: {}", String::from_utf8_lossy(&migrate.stderr));
+        let port = free_port();
+        let tools: Vec<&str> = engine::tools::ToolSpec::builtin_names().collect();
+        let wildcards = ["pleat.cache_scope", "pleat.cache_version"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(tools.iter().map(|t| format!("tool.{t}")))
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let config = dir.path().join("exec.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "thread-pool-size: 100\nserver:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\nauthorization:\n  method: none\nconnections:\n  - !sql-connection &sql\n    connection-string: {}\nstorages:\n  - !lru-storage &cas\n    size: 512M\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\nschedulers:\n  - !sql-scheduler &sched\n    sql: *sql\n    storage: *cas\n    action-cache: *ac\n    bot-session-keepalive-timeout: 10\n    property-set: !dynamic-property-set\n      match-property-keys: [\"os\", \"arch\", \"interpreter\"]\n      wildcard-property-keys: [{wildcards}]\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n      - !execution\n        scheduler: *sched\n",
+                pg.url()
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("bgd.log");
+        let mut child = Command::new(&bgd)
+            .args(["server", "start"])
+            .arg(&config)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("bgd.err")).unwrap())
+            .spawn()
+            .unwrap();
+        wait_port(port, &mut child, &dir.path().join("bgd.err"), "bgd");
+        Self { dir, _pg: pg, _bgd: Guard(Some(child)), port, workers: Vec::new() }
+    }
+
+    fn address(&self) -> String {
+        format!("grpc://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts a `pleat worker` with a cache folder of its own; `python` overrides the
+    /// interpreter it offers (through PATH).
+    fn worker(&mut self, name: &str, path: Option<&Path>) {
+        let cache = self.dir.path().join(format!("worker-{name}"));
+        let log = self.dir.path().join(format!("worker-{name}.log"));
+        let mut command = Command::new(PLEAT);
+        command
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(["worker", "--server", &self.address(), "--instance", "main", "--sandbox", "plain"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        let child = command.spawn().unwrap();
+        self.workers.push((log, Guard(Some(child))));
+    }
+
+    fn worker_log(&self, index: usize) -> String {
+        std::fs::read_to_string(&self.workers[index].0).unwrap_or_default()
+    }
+
+    fn repo(&self, sleep: f64) -> PathBuf {
+        let repo = self.dir.path().join("repo");
+        for (path, text) in FIXTURE {
+            let full = repo.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text.replace("SLEEP", &sleep.to_string())).unwrap();
+        }
+        std::fs::write(
+            repo.join("pyproject.toml"),
+            format!(
+                "[tool.pleat]\nsource_roots = [\"src\", \".\"]\nsandbox = \"plain\"\n\n[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\ntimeout = 5\n",
+                self.address()
+            ),
+        )
+        .unwrap();
+        repo
+    }
+
+    fn pleat(&self, repo: &Path, machine: &str, args: &[&str]) -> (Option<i32>, String, String) {
+        let cache = self.dir.path().join(machine);
+        let output = Command::new(PLEAT)
+            .current_dir(repo)
+            .arg("--root")
+            .arg(repo)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .env_remove("CI")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+fn parse(run: &(Option<i32>, String, String)) -> Value {
+    serde_json::from_str(&run.1).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"))
+}
+
+#[test]
+fn two_workers_run_the_tests_as_they_run_here() {
+    let mut cluster = Cluster::start();
+    cluster.worker("one", None);
+    cluster.worker("two", None);
+    let repo = cluster.repo(0.5);
+    let local = cluster.pleat(&repo, "here", &["--format", "json", "test", "::", "--no-remote-cache-read"]);
+    assert_eq!(local.0, Some(1), "one test fails: {local:?}");
+    let local_json = parse(&local);
+    let remote = cluster.pleat(&repo, "client", &["--format", "json", "test", "::", "--remote-execution"]);
+    let remote_json = parse(&remote);
+    assert_eq!(remote.0, Some(1), "{remote:?}\n{}\n{}", cluster.worker_log(0), cluster.worker_log(1));
+    assert!(
+        sources(&remote_json).iter().all(|(_, s)| s == "remote"),
+        "every file ran remotely: {:?}\n{remote:?}\n{}\n{}",
+        sources(&remote_json),
+        cluster.worker_log(0),
+        cluster.worker_log(1)
+    );
+    assert_eq!(remote_json["summary"]["remote"], 3, "{remote:?}");
+    assert_eq!(outcomes(&local_json), outcomes(&remote_json));
+    // The failing test's line, as here.
+    let failing = |json: &Value| {
+        json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == "tests/test_fail.py")
+            .map(ToString::to_string)
+            .unwrap()
+    };
+    assert!(failing(&remote_json).contains("double is wrong"), "{}", failing(&remote_json));
+    assert!(failing(&remote_json).contains("\"line\":5"), "{}", failing(&remote_json));
+    // Each file was one lease, taken by one of the workers (they log it).
+    let leases = cluster.worker_log(0).matches(": started").count()
+        + cluster.worker_log(1).matches(": started").count();
+    assert_eq!(leases, 3, "{}\n{}", cluster.worker_log(0), cluster.worker_log(1));
+}
+
+#[test]
+fn a_worker_with_another_python_never_runs_the_action() {
+    let mut cluster = Cluster::start();
+    // Debian's /usr/bin/python3 (3.11.2) on PATH, not the one the client finds first.
+    assert!(Path::new("/usr/bin/python3").is_file(), "the test needs a second Python at /usr/bin/python3");
+    cluster.worker("other-python", Some(Path::new("/usr/bin:/bin")));
+    cluster.worker("same-python", None);
+    let repo = cluster.repo(0.1);
+    let run = cluster.pleat(&repo, "client", &["--format", "json", "test", "::", "--remote-execution"]);
+    let json = parse(&run);
+    assert!(
+        sources(&json).iter().all(|(_, s)| s == "remote"),
+        "{:?}\n{run:?}\n{}\n{}",
+        sources(&json),
+        cluster.worker_log(0),
+        cluster.worker_log(1)
+    );
+    let other = cluster.worker_log(0);
+    assert!(other.contains("bot session"), "the other worker was connected: {other}");
+    assert!(!other.contains("lease "), "the worker with another Python took a lease: {other}");
+    assert_eq!(cluster.worker_log(1).matches(": started").count(), 3, "{}", cluster.worker_log(1));
+}
+
+#[test]
+fn a_worker_killed_mid_action_is_replaced_and_the_run_finishes() {
+    let mut cluster = Cluster::start();
+    cluster.worker("doomed", None);
+    let repo = cluster.repo(6.0);
+    let cache = cluster.dir.path().join("client");
+    let client = Command::new(PLEAT)
+        .current_dir(&repo)
+        .arg("--root")
+        .arg(&repo)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(["--format", "json", "test", "tests/test_slow.py", "--remote-execution"])
+        .env_remove("CI")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = Guard(Some(client));
+    let started = Instant::now();
+    while !cluster.worker_log(0).contains(": started") {
+        assert!(started.elapsed() < Duration::from_mins(3), "no lease started: {}", cluster.worker_log(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.workers[0].1.kill();
+    let killed = Instant::now();
+    cluster.worker("rescuer", None);
+    let output = client.0.take().unwrap().wait_with_output().unwrap();
+    let took = killed.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        sources(&json),
+        [("tests/test_slow.py".to_owned(), "remote".to_owned())],
+        "re-queued and run by the second worker: {stdout}\n{stderr}\n{}",
+        cluster.worker_log(1)
+    );
+    assert!(cluster.worker_log(1).contains(": started"), "{}", cluster.worker_log(1));
+    eprintln!("the run finished {:.1} s after the worker was killed", took.as_secs_f64());
+}
