@@ -12,18 +12,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/bench/common.sh"
 RUNS="${PLEAT_BENCH_RUNS:-5}"
-TOOLZ_VERSION=1.0.0
-BGD="$("$REPO/scripts/install-buildgrid.sh")"
-WORK="$BENCH/remote-cache"
-rm -rf "$WORK" && mkdir -p "$WORK"
+remote_work remote-cache
 
-if [[ ! -f "$BENCH/dl/toolz-$TOOLZ_VERSION.tar.gz" ]]; then
-  python3 -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: "toolz==$TOOLZ_VERSION" -d "$BENCH/dl"
-fi
-tar xzf "$BENCH/dl/toolz-$TOOLZ_VERSION.tar.gz" -C "$WORK"
-cp -r "$REPO/examples/sample" "$WORK/sample"
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat >"$WORK/bgd.yml" <<EOF
 server:
   - !channel
@@ -59,7 +50,7 @@ for _ in $(seq 1 600); do
   (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dead=$(free_port)
 hang=$(head -1 "$WORK/hang.port")
 
 python3 - "$PLEAT_BIN" "$WORK" "$RUNS" "$port" "$dead" "$hang" "$TOOLZ_VERSION" <<'PY'

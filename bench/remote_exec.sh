@@ -12,23 +12,14 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/bench/common.sh"
 RUNS="${PLEAT_BENCH_RUNS:-3}"
-TOOLZ_VERSION=1.0.0
-BGD="$("$REPO/scripts/install-buildgrid.sh")"
-WORK="$BENCH/remote-exec"
-rm -rf "$WORK" && mkdir -p "$WORK"
-if [[ ! -f "$BENCH/dl/toolz-$TOOLZ_VERSION.tar.gz" ]]; then
-  python3 -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: "toolz==$TOOLZ_VERSION" -d "$BENCH/dl"
-fi
-tar xzf "$BENCH/dl/toolz-$TOOLZ_VERSION.tar.gz" -C "$WORK"
-cp -r "$REPO/examples/sample" "$WORK/sample"
+remote_work remote-exec
 
-free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | head -1)
 as_pg=()
 if [[ "$(id -u)" == 0 ]]; then as_pg=(setpriv --reuid=65534 --regid=65534 --clear-groups); fi
 mkdir -p "$WORK/pg" && chown 65534:65534 "$WORK/pg" 2>/dev/null || true
 "${as_pg[@]}" "$pg_bin/initdb" -A trust -U bgd -D "$WORK/pg/data" >"$WORK/pg/initdb.log"
-pg_port=$(free)
+pg_port=$(free_port)
 "${as_pg[@]}" "$pg_bin/postgres" -D "$WORK/pg/data" -p "$pg_port" -k "$WORK/pg" -c listen_addresses=127.0.0.1 >"$WORK/pg/pg.log" 2>&1 &
 pg_pid=$!
 pids=("$pg_pid")
@@ -41,7 +32,7 @@ trap cleanup EXIT
 for _ in $(seq 1 300); do "${as_pg[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U bgd bgd 2>/dev/null && break; sleep 0.2; done
 url="postgresql+psycopg2://bgd@127.0.0.1:$pg_port/bgd"
 "$BGD" migrate apply "$url" >"$WORK/migrate.log" 2>&1
-port=$(free)
+port=$(free_port)
 wild=$(for t in pytest coverage debugpy ruff mypy pylint black isort uv; do printf '"tool.%s", ' "$t"; done)
 cat >"$WORK/exec.yml" <<EOF
 # BuildGrid refuses calls beyond its thread pool (cores × 5 by default): every process the
