@@ -5,16 +5,21 @@
 # `pleat.listTests` of the session parses every test file. The state task must answer from the
 # current state while slow work runs elsewhere.
 #
-# Usage: bench/latency.sh   Environment: PLEAT_BENCH_DIR (default /tmp/pleat-bench), PLEAT_BIN
+# Usage: bench/latency.sh   Environment: PLEAT_BENCH_DIR (default /tmp/pleat-bench), PLEAT_BIN,
+#                           PLEAT_BENCH_PROJECT=azure (azure-mgmt-network's 5,051 files instead of Django's)
 #                           (skip the build), PLEAT_BASE (a second binary timed the same way).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO/bench/common.sh"
-prepare django
-exec python3 - "$PLEAT_BIN" "${PLEAT_BASE:-}" "$BENCH" "${DIR[django]}" "$REPO/scripts" <<'PY'
+project="${PLEAT_BENCH_PROJECT:-django}"
+prepare "$project"
+exec python3 - "$PLEAT_BIN" "${PLEAT_BASE:-}" "$BENCH" "${DIR[$project]}" "$REPO/scripts" "$project" <<'PY'
 import os, statistics, sys, time
 
-pleat, base, bench, django, scripts = sys.argv[1:6]
+pleat, base, bench, django, scripts, project = sys.argv[1:7]
+# The open file: a large one of the project.
+opened = {"django": "django/db/models/fields/__init__.py",
+          "azure": "azure/mgmt/network/v2021_05_01/operations/_virtual_networks_operations.py"}[project]
 sys.path.insert(0, scripts)
 from lsp_client import Client
 
@@ -22,10 +27,10 @@ def loaded(m):
     return m.get("method") == "window/logMessage" and "Python files under" in m["params"]["message"]
 
 def measure(binary):
-    s = Client([binary, "--cache-dir", os.path.join(bench, "latency-cache"), "lsp"])
+    s = Client([binary, "--cache-dir", os.path.join(bench, f"latency-cache-{project}"), "lsp"])
     s.initialize(django, {"onSave": "off"})
     s.wait(loaded)
-    path = os.path.join(django, "django/db/models/fields/__init__.py")
+    path = os.path.join(django, opened)
     uri = "file://" + path
     s.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": open(path).read()}})
     s.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri)
@@ -69,7 +74,7 @@ def measure(binary):
     return rows
 
 binaries = [("pleat", pleat)] + ([("base", base)] if base else [])
-print("# Request latency while the server is busy\n")
+print(f"# Request latency while the server is busy ({project})\n")
 print(f"- {os.cpu_count()} CPUs, load average before: {open('/proc/loadavg').read().split()[:3]}")
 print("- " + "; ".join(f"{n}: {b}" for n, b in binaries) + "\n")
 print("| binary | while | requests | median | max | busy for |\n|---|---|---:|---:|---:|---:|")
