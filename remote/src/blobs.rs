@@ -209,35 +209,48 @@ pub fn download_result(
         let Some(root) = local(&dir.root_directory_digest) else { return Ok(None) };
         directories.push(root);
     }
-    let fetched =
-        download(client, store, &wanted, limits)? + download_trees(client, store, directories, limits)?;
-    Ok(Some(fetched))
+    Ok(Some(download_levels(client, store, wanted, directories, limits)?))
 }
 
-/// Fetches the trees under `roots` into the store, level by level (each level's
-/// `Directory` messages, then the files they name), verified; the bytes fetched.
+/// Fetches the trees under `roots` into the store, verified; the bytes fetched.
 pub fn download_trees(
     client: &Client,
     store: &Store,
+    directories: Vec<Digest>,
+    limits: Limits,
+) -> Result<u64, RemoteError> {
+    download_levels(client, store, Vec::new(), directories, limits)
+}
+
+/// Fetches `files` and the trees under `directories`, level by level: each request holds a
+/// level's `Directory` messages with the files the level above named, so a tree of depth d
+/// costs d + 1 requests with the first files riding along (a test's result: stdout, stderr
+/// and its output folder's root in one, the folder's files in the next).
+fn download_levels(
+    client: &Client,
+    store: &Store,
+    mut files: Vec<Digest>,
     mut directories: Vec<Digest>,
     limits: Limits,
 ) -> Result<u64, RemoteError> {
     let function = store.function();
     let local = |d: &Option<engine::reapi::Digest>| d.as_ref().and_then(|d| d.to_content(function));
     let mut fetched = 0;
-    while !directories.is_empty() {
-        fetched += download(client, store, &directories, limits)?;
-        let mut files = Vec::new();
-        let mut next = Vec::new();
-        for dir in directories {
-            let listing = engine::tree::directory(store, &dir)?;
-            next.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
-            files.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
-        }
+    loop {
+        let level = directories.len();
+        files.append(&mut directories);
         fetched += download(client, store, &files, limits)?;
-        directories = next;
+        if level == 0 {
+            return Ok(fetched);
+        }
+        let mut next_files = Vec::new();
+        for dir in &files[files.len() - level..] {
+            let listing = engine::tree::directory(store, dir)?;
+            directories.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
+            next_files.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
+        }
+        files = next_files;
     }
-    Ok(fetched)
 }
 
 /// Every blob `result` names (stdout, stderr, output files, output folders whole).
