@@ -1598,7 +1598,7 @@ def test_value():
     let json = run.json();
     assert_eq!(
         json["summary"],
-        json!({"passed": 1, "failed": 1, "cached": 2, "ran": 0}),
+        json!({"passed": 1, "failed": 1, "cached": 2, "ran": 0, "sources": {"local-cache": 2}}),
         "nothing ran twice"
     );
     let zero = &json["files"][0]["tests"][1];
@@ -1612,7 +1612,7 @@ def test_value():
     let json = run.json();
     assert_eq!(
         json["summary"],
-        json!({"passed": 2, "failed": 0, "cached": 1, "ran": 1}),
+        json!({"passed": 2, "failed": 0, "cached": 1, "ran": 1, "sources": {"local-cache": 1, "local": 1}}),
         "only the importer reran"
     );
     assert_eq!(json["files"][0]["cached"], false);
