@@ -233,19 +233,30 @@ impl Cluster {
         repo
     }
 
-    fn pleat(&self, repo: &Path, machine: &str, args: &[&str]) -> (Option<i32>, String, String) {
-        let cache = self.dir.path().join(machine);
-        let output = Command::new(PLEAT)
+    /// `pleat ARGS` in `repo`, with the cache folder of `machine`.
+    fn command(&self, repo: &Path, machine: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(PLEAT);
+        command
             .current_dir(repo)
             .arg("--root")
             .arg(repo)
             .arg("--cache-dir")
-            .arg(&cache)
+            .arg(self.dir.path().join(machine))
             .args(args)
             .env_remove("CI")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .unwrap();
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+        command
+    }
+
+    /// Starts `pleat ARGS` with its output piped, killed when the guard drops.
+    fn spawn(&self, repo: &Path, machine: &str, args: &[&str]) -> Guard {
+        let child =
+            self.command(repo, machine, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        Guard(Some(child))
+    }
+
+    fn pleat(&self, repo: &Path, machine: &str, args: &[&str]) -> (Option<i32>, String, String) {
+        let output = self.command(repo, machine, args).output().unwrap();
         (
             output.status.code(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -325,20 +336,11 @@ fn a_worker_killed_mid_action_is_replaced_and_the_run_finishes() {
     let mut cluster = Cluster::start();
     cluster.worker("doomed", None);
     let repo = cluster.repo(6.0);
-    let cache = cluster.dir.path().join("client");
-    let client = Command::new(PLEAT)
-        .current_dir(&repo)
-        .arg("--root")
-        .arg(&repo)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(["--format", "json", "test", "tests/test_slow.py", "--remote-execution"])
-        .env_remove("CI")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut client = Guard(Some(client));
+    let mut client = cluster.spawn(
+        &repo,
+        "client",
+        &["--format", "json", "test", "tests/test_slow.py", "--remote-execution"],
+    );
     let started = Instant::now();
     while !cluster.worker_log(0).contains(": started") {
         assert!(started.elapsed() < Duration::from_mins(3), "no lease started: {}", cluster.worker_log(0));
@@ -361,4 +363,65 @@ fn a_worker_killed_mid_action_is_replaced_and_the_run_finishes() {
     );
     assert!(cluster.worker_log(1).contains(": started"), "{}", cluster.worker_log(1));
     eprintln!("the run finished {:.1} s after the worker was killed", took.as_secs_f64());
+}
+
+/// Pids of the processes whose command line holds `needle` and which work inside `dir`.
+fn processes_in(dir: &Path, needle: &str) -> Vec<i32> {
+    let Ok(list) = std::fs::read_dir("/proc") else { return Vec::new() };
+    list.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(needle) && cwd.starts_with(dir)
+        })
+        .collect()
+}
+
+#[test]
+fn ctrl_c_cancels_the_remote_action_and_the_worker_stops_it() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut cluster = Cluster::start();
+    cluster.worker("one", None);
+    let repo = cluster.repo(300.0);
+    let mut client = cluster.spawn(&repo, "client", &["test", "tests/test_slow.py", "--remote-execution"]);
+    let worker_cache = cluster.dir.path().join("worker-one");
+    let started = Instant::now();
+    while processes_in(&worker_cache, "test_slow.py").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_mins(3),
+            "the worker never ran the slow test: {}",
+            cluster.worker_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = client.0.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let interrupted = Instant::now();
+    let output = client.0.take().unwrap().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(2), "pleat ends by the Ctrl+C: {:?}\n{stderr}", output.status);
+    assert!(interrupted.elapsed() < Duration::from_secs(10), "Ctrl+C took {:?}", interrupted.elapsed());
+    // The operation was cancelled on the server, which dropped the lease: the worker stopped
+    // the test, which would otherwise sleep for five minutes.
+    while !processes_in(&worker_cache, "test_slow.py").is_empty()
+        || !cluster.worker_log(0).contains("cancelled by the server")
+    {
+        assert!(
+            interrupted.elapsed() < Duration::from_secs(30),
+            "the worker still runs the cancelled test: {:?}\n{}",
+            processes_in(&worker_cache, "test_slow.py"),
+            cluster.worker_log(0)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("the worker stopped the test {:.1} s after the Ctrl+C", interrupted.elapsed().as_secs_f64());
+    // The worker is free for the next action.
+    let next = cluster.pleat(
+        &repo,
+        "client",
+        &["--format", "json", "test", "tests/test_ops.py", "--remote-execution"],
+    );
+    assert_eq!(next.0, Some(0), "{next:?}\n{}", cluster.worker_log(0));
+    assert_eq!(sources(&parse(&next)), [("tests/test_ops.py".to_owned(), "remote".to_owned())], "{next:?}");
 }

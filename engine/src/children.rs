@@ -1,4 +1,4 @@
-//! Every process Pleat starts, and that none outlives Pleat: each in its own process group with a parent-death signal, registered until reaped; Pleat as the subreaper that finds and kills what a finished process left behind (double-forked `setsid` daemons); a signal thread that kills every group on SIGINT/SIGTERM/SIGHUP; a watchdog process that does the same when Pleat itself is killed with SIGKILL.
+//! Every process Pleat starts, and that none outlives Pleat: each in its own process group with a parent-death signal, registered until reaped; Pleat as the subreaper that finds and kills what a finished process left behind (double-forked `setsid` daemons); a signal thread that kills every group on SIGINT/SIGTERM/SIGHUP and runs the stop hooks (work elsewhere that must be told); a watchdog process that does the same when Pleat itself is killed with SIGKILL.
 //!
 //! Processes are attributed to a run by their process group and, once they leave it, by
 //! their sandbox: a working folder or an environment (`HOME`, `TMPDIR`) inside the sandbox
@@ -50,6 +50,52 @@ const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 static FOREGROUND: AtomicBool = AtomicBool::new(false);
 /// A Ctrl+C that arrived while [`FOREGROUND`] was set.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// What must be told before Pleat ends on a signal ([`on_stop`]), by registration number.
+static HOOKS: Mutex<BTreeMap<u64, Hook>> = Mutex::new(BTreeMap::new());
+/// The next registration number.
+static NEXT_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The longest Pleat waits for the hooks when it stops on a signal.
+const HOOKS_LIMIT: Duration = Duration::from_secs(3);
+
+type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// A hook registered with [`on_stop`]; dropping it unregisters it.
+pub struct StopHook(u64);
+
+impl Drop for StopHook {
+    fn drop(&mut self) {
+        HOOKS.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.0);
+    }
+}
+
+/// Registers `hook` to run when Pleat stops on a signal (Ctrl+C), after its own processes
+/// were killed and before it ends: for work running elsewhere that must be told (a remote
+/// executor's operations). Hooks run together on one thread, for at most a few seconds.
+#[must_use = "the hook is unregistered when the returned guard drops"]
+pub fn on_stop(hook: impl Fn() + Send + Sync + 'static) -> StopHook {
+    let id = NEXT_HOOK.fetch_add(1, Ordering::SeqCst);
+    HOOKS.lock().unwrap_or_else(PoisonError::into_inner).insert(id, std::sync::Arc::new(hook));
+    StopHook(id)
+}
+
+/// Runs the registered hooks on a thread of their own, waiting for them up to
+/// [`HOOKS_LIMIT`].
+fn run_hooks() {
+    let hooks: Vec<Hook> = HOOKS.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+    if hooks.is_empty() {
+        return;
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("pleat-stop-hooks".to_owned()).spawn(move || {
+        for hook in hooks {
+            hook();
+        }
+        let _ = done.send(());
+    });
+    if spawned.is_ok() {
+        let _ = finished.recv_timeout(HOOKS_LIMIT);
+    }
+}
 
 /// While `on`, Ctrl+C (SIGINT) belongs to an interactive process Pleat started in the
 /// terminal's own process group (`pleat test --debug`): it gets the signal from the terminal
@@ -376,7 +422,7 @@ fn start_signal_thread() {
 }
 
 /// On a signal: nothing new starts, every running group and every orphan is killed, the
-/// sandboxes in use are removed, and Pleat ends by the same signal (a shell sees 128 +
+/// hooks run ([`on_stop`]), the sandboxes in use are removed, and Pleat ends by the same signal (a shell sees 128 +
 /// its number: 130 for Ctrl+C).
 fn stop(signal: libc::c_int) -> ! {
     let sandboxes: Vec<PathBuf> = {
@@ -388,6 +434,7 @@ fn stop(signal: libc::c_int) -> ! {
         }
         live.values().filter_map(|e| e.sandbox.clone()).collect()
     };
+    run_hooks();
     for _ in 0..3 {
         sweep(Sweep::All);
         std::thread::sleep(Duration::from_millis(5));

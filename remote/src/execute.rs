@@ -1,4 +1,4 @@
-//! Remote execution (`engine::exec::remote::RemoteExecutor`): a process's action, command, input tree and tool-environment specs uploaded (only what `FindMissingBlobs` names), `Execute` with its operation stream (`WaitExecution` when the stream breaks or a call's time limit ends it), the result's blobs fetched into the local store and verified, `CancelOperation` on a cancel. A remote that fails, refuses or keeps the action queued too long trips a breaker like the cache's: one warning, and the processes run here.
+//! Remote execution (`engine::exec::remote::RemoteExecutor`): a process's action, command, input tree and tool-environment specs uploaded (only what `FindMissingBlobs` names), `Execute` with its operation stream (`WaitExecution` when the stream breaks or a call's time limit ends it), the result's blobs fetched into the local store and verified, `CancelOperation` on a cancel and, through a stop hook, for every operation in flight when Pleat stops on Ctrl+C. A remote that fails, refuses or keeps the action queued too long trips a breaker like the cache's: one warning, and the processes run here.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,7 +44,52 @@ pub struct RemoteExecutorClient {
     skip_cache_lookup: bool,
     /// Environment folders whose spec was published in this run.
     published: Mutex<BTreeSet<String>>,
+    /// The operations being followed, cancelled on the server when Pleat stops on a signal.
+    in_flight: Arc<Mutex<BTreeSet<String>>>,
+    _on_stop: engine::children::StopHook,
     pub counts: Counts,
+}
+
+/// Sends `CancelOperation` for each of `names`, together, within `limit`; best effort.
+fn cancel_operations(client: &Client, names: Vec<String>, limit: Duration) {
+    if names.is_empty() {
+        return;
+    }
+    let channel = client.channel();
+    let requests: Vec<_> =
+        names.into_iter().map(|name| client.stamped(CancelOperationRequest { name })).collect();
+    client.block_on(async move {
+        let mut calls = tokio::task::JoinSet::new();
+        for request in requests {
+            let mut operations = OperationsClient::new(channel.clone());
+            calls.spawn(async move { operations.cancel_operation(request).await });
+        }
+        let _ = tokio::time::timeout(limit, async { while calls.join_next().await.is_some() {} }).await;
+    });
+}
+
+/// Keeps an operation's name in the in-flight set while it is followed.
+struct Following<'a> {
+    in_flight: &'a Mutex<BTreeSet<String>>,
+    name: String,
+}
+
+impl Following<'_> {
+    fn named(&mut self, name: &str) {
+        if name.is_empty() || name == self.name {
+            return;
+        }
+        let mut set = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.remove(&self.name);
+        set.insert(name.to_owned());
+        name.clone_into(&mut self.name);
+    }
+}
+
+impl Drop for Following<'_> {
+    fn drop(&mut self) {
+        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.name);
+    }
 }
 
 impl std::fmt::Debug for RemoteExecutorClient {
@@ -93,7 +138,24 @@ impl RemoteExecutorClient {
             return Ok(None);
         }
         let limits = Limits::new(status.max_batch_bytes(), store.function().reapi_value());
+        // Ctrl+C kills what runs here; what runs on the workers is cancelled on the server.
+        let in_flight: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+        let on_stop = {
+            let client = Arc::clone(&client);
+            let in_flight = Arc::clone(&in_flight);
+            engine::children::on_stop(move || {
+                let names = in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .cloned()
+                    .collect();
+                cancel_operations(&client, names, Duration::from_secs(2));
+            })
+        };
         Ok(Some(Arc::new(Self {
+            in_flight,
+            _on_stop: on_stop,
             client,
             store,
             limits,
@@ -147,7 +209,7 @@ impl RemoteExecutorClient {
     /// the cancel is set; the operation's name is kept in `name`.
     async fn follow(
         stream: &mut tonic::Streaming<Operation>,
-        name: &mut String,
+        name: &mut Following<'_>,
         queued_since: &mut Option<Instant>,
         deadline: Option<Instant>,
         cancel: &Cancel,
@@ -166,9 +228,7 @@ impl RemoteExecutorClient {
                 Ok(Err(status)) => return Err(status),
                 Ok(Ok(None)) => return Err(tonic::Status::unavailable("the operation stream ended")),
                 Ok(Ok(Some(op))) => {
-                    if !op.name.is_empty() {
-                        name.clone_from(&op.name);
-                    }
+                    name.named(&op.name);
                     let stage = op
                         .metadata
                         .as_ref()
@@ -194,7 +254,7 @@ impl RemoteExecutorClient {
         let instance = self.client.target.instance_name.clone();
         let function = self.limits.function;
         let channel = self.client.channel();
-        let mut name = String::new();
+        let mut name = Following { in_flight: &self.in_flight, name: String::new() };
         let mut queued_since = Some(Instant::now());
         // A process with a time limit that has not finished within it and the queue's limit
         // (a worker gone while the server still counts it executing) runs here.
@@ -235,7 +295,7 @@ impl RemoteExecutorClient {
                 };
                 match followed {
                     Ok(done) => return Ok(done),
-                    Err(status) if name.is_empty() || breaks > 1000 => {
+                    Err(status) if name.name.is_empty() || breaks > 1000 => {
                         return Err(RemoteError::Rpc { call: "Execute", status: Box::new(status) });
                     }
                     Err(status) => {
@@ -251,7 +311,8 @@ impl RemoteExecutorClient {
                             return Err(RemoteError::Rpc { call: "WaitExecution", status: Box::new(status) });
                         }
                         breaks += 1;
-                        let request = self.client.stamped(re::WaitExecutionRequest { name: name.clone() });
+                        let request =
+                            self.client.stamped(re::WaitExecutionRequest { name: name.name.clone() });
                         stream = match execution.wait_execution(request).await {
                             Ok(response) => Some(response.into_inner()),
                             Err(status) if status.code() == tonic::Code::NotFound => {
@@ -271,12 +332,8 @@ impl RemoteExecutorClient {
         })?;
         let Some(operation) = operation else {
             // Cancelled, or queued too long: the server is told, best effort.
-            if !name.is_empty() {
-                let mut operations = OperationsClient::new(channel);
-                let request = self.client.stamped(CancelOperationRequest { name: name.clone() });
-                let _ = self.client.block_on(async {
-                    tokio::time::timeout(Duration::from_secs(2), operations.cancel_operation(request)).await
-                });
+            if !name.name.is_empty() {
+                cancel_operations(&self.client, vec![name.name.clone()], Duration::from_secs(2));
             }
             if cancel.is_cancelled() {
                 return Ok(Outcome::Done(Err(ExecError::Cancelled {

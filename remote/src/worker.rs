@@ -1,4 +1,4 @@
-//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process with Pleat's leaf runner (its sandbox; no local action cache: the server's is the cache), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
+//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process with Pleat's leaf runner (its sandbox; no local action cache: the server's is the cache) and stops it when the server drops the lease (cancelled), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,15 @@ pub fn platform(goals: &Goals) -> Vec<(String, String)> {
         ("arch".to_owned(), std::env::consts::ARCH.to_owned()),
         ("interpreter".to_owned(), goals.tools.interpreter.identity()),
     ]
+}
+
+/// Notes a lease as finished with (completed or cancelled), keeping the last 64: a server
+/// may send one back before it forgets it, and it is not run twice.
+fn remember(finished: &mut Vec<String>, id: &str) {
+    finished.push(id.to_owned());
+    if finished.len() > 64 {
+        finished.remove(0);
+    }
 }
 
 /// A running worker.
@@ -111,7 +120,7 @@ impl BotWorker {
         // Leases this worker completed (a server may send one back before it forgets it).
         let mut completed: Vec<String> = Vec::new();
         loop {
-            let mut running: Option<(String, std::thread::JoinHandle<Done>)> = None;
+            let mut running: Option<(String, std::thread::JoinHandle<Done>, Cancel)> = None;
             for lease in &mut session.leases {
                 // BuildGrid 0.4.4 hands leases out ACTIVE, not PENDING.
                 let open =
@@ -121,13 +130,15 @@ impl BotWorker {
                     let id = lease.id.clone();
                     let payload = lease.payload.clone();
                     let this = self.handle();
+                    let cancel = Cancel::new();
+                    let stop = cancel.clone();
                     let spawned = std::thread::Builder::new()
                         .name("pleat-lease".into())
-                        .spawn(move || this.run_lease(payload.as_ref()));
+                        .spawn(move || this.run_lease(payload.as_ref(), &cancel));
                     match spawned {
                         Ok(handle) => {
                             (self.log)(&format!("lease {id}: started"));
-                            running = Some((id, handle));
+                            running = Some((id, handle, stop));
                         }
                         Err(e) => {
                             lease.state = LeaseState::Completed as i32;
@@ -138,17 +149,14 @@ impl BotWorker {
                 }
             }
             // While a lease runs, the session is kept alive with it ACTIVE.
-            while let Some((id, handle)) = running.take() {
+            while let Some((id, handle, cancel)) = running.take() {
                 if handle.is_finished() {
                     let done = handle
                         .join()
                         .unwrap_or_else(|_| failed(INTERNAL, "the lease's thread panicked".to_owned()));
                     if let Some(lease) = session.leases.iter_mut().find(|l| l.id == id) {
                         lease.state = LeaseState::Completed as i32;
-                        completed.push(id.clone());
-                        if completed.len() > 64 {
-                            completed.remove(0);
-                        }
+                        remember(&mut completed, &id);
                         (self.log)(&format!(
                             "lease {id}: {}",
                             match &done.result {
@@ -163,11 +171,24 @@ impl BotWorker {
                     }
                     break;
                 }
-                running = Some((id, handle));
                 // A failed keep-alive is tried again on the next round; the lease runs on.
                 if let Ok(next) = self.update(&mut stub, &session, Duration::from_secs(2)) {
                     session = next;
                 }
+                // The server drops a lease it cancelled (its operation was cancelled by the
+                // client: Ctrl+C, or an edit that made the run stale) or gave to another bot:
+                // the process is stopped and nothing is reported.
+                let kept =
+                    session.leases.iter().any(|l| l.id == id && l.state != LeaseState::Cancelled as i32);
+                if !kept {
+                    cancel.cancel();
+                    let _ = handle.join();
+                    session.leases.retain(|l| l.id != id);
+                    remember(&mut completed, &id);
+                    (self.log)(&format!("lease {id}: cancelled by the server; its process was stopped"));
+                    break;
+                }
+                running = Some((id, handle, cancel));
                 std::thread::sleep(Duration::from_millis(50));
             }
             match self.update_once(&mut stub, &session) {
@@ -307,8 +328,8 @@ impl LeaseRunner {
         Ok(Ok(env))
     }
 
-    fn run_lease(&self, payload: Option<&bazel_remote_apis::google::protobuf::Any>) -> Done {
-        match self.try_lease(payload) {
+    fn run_lease(&self, payload: Option<&bazel_remote_apis::google::protobuf::Any>, cancel: &Cancel) -> Done {
+        match self.try_lease(payload, cancel) {
             Ok(done) => done,
             Err(e) => failed(INTERNAL, e.to_string()),
         }
@@ -317,6 +338,7 @@ impl LeaseRunner {
     fn try_lease(
         &self,
         payload: Option<&bazel_remote_apis::google::protobuf::Any>,
+        cancel: &Cancel,
     ) -> Result<Done, RemoteError> {
         let store = &self.goals.store;
         let function = store.function();
@@ -411,7 +433,7 @@ impl LeaseRunner {
         process.host_paths = host_paths;
         process.description =
             format!("remote action {}", command.arguments.last().cloned().unwrap_or_default());
-        let result = match engine::exec::CommandRunner::run(self.runner.as_ref(), &process, &Cancel::new()) {
+        let result = match engine::exec::CommandRunner::run(self.runner.as_ref(), &process, cancel) {
             Ok(result) => result,
             Err(ExecError::Timeout { after, stdout, stderr, .. }) => {
                 let partial = reapi::ActionResult {
