@@ -473,18 +473,35 @@ fn a_store_on_another_digest_function_is_a_clear_error_at_start() {
 
 /// Blobs above BuildGrid's batch limit (4 MiB) go through ByteStream, streamed both ways;
 /// an upload sends only what `FindMissingBlobs` says is missing.
+/// A store of its own under `dir`, on SHA-256 as BuildGrid.
+fn sha256_store(dir: &Path, name: &str) -> engine::store::Store {
+    let options = engine::store::StoreOptions {
+        function: engine::hash::DigestFunction::Sha256,
+        ..engine::store::StoreOptions::new(dir.join(name))
+    };
+    engine::store::Store::open(&options).unwrap()
+}
+
+/// A REAPI client of `server`'s instance, with the batch limit it announces.
+fn raw_client(server: &BuildGrid) -> (remote::client::Client, remote::blobs::Limits) {
+    let client = remote::client::Client::new(remote::client::Target {
+        address: server.address(),
+        instance_name: "main".to_owned(),
+        token: None,
+        timeout: Duration::from_secs(30),
+        tls: None,
+    })
+    .unwrap();
+    let status = remote::cache::status(&client).unwrap();
+    let function = engine::hash::DigestFunction::Sha256.reapi_value();
+    (client, remote::blobs::Limits::new(status.max_batch_bytes(), function))
+}
+
 #[test]
 fn large_blobs_go_through_bytestream_both_ways() {
-    use engine::hash::DigestFunction;
-    use engine::store::{Store, StoreOptions};
-
     let scratch = tempfile::tempdir().unwrap();
     let server = BuildGrid::start(scratch.path());
-    let open = |name: &str| {
-        let options =
-            StoreOptions { function: DigestFunction::Sha256, ..StoreOptions::new(scratch.path().join(name)) };
-        Store::open(&options).unwrap()
-    };
+    let open = |name: &str| sha256_store(scratch.path(), name);
     let (here, there) = (open("here"), open("there"));
     // 6 MiB that no other run of this test wrote: a xorshift stream seeded by the time.
     let mut state =
@@ -499,17 +516,8 @@ fn large_blobs_go_through_bytestream_both_ways() {
         .collect();
     let large = here.put(&bytes).unwrap();
     let small = here.put(b"a small blob beside it").unwrap();
-    let client = remote::client::Client::new(remote::client::Target {
-        address: server.address(),
-        instance_name: "main".to_owned(),
-        token: None,
-        timeout: Duration::from_secs(30),
-        tls: None,
-    })
-    .unwrap();
-    let status = remote::cache::status(&client).unwrap();
-    assert!(status.max_batch_bytes() < 6 << 20, "the blob must be above the batch limit");
-    let limits = remote::blobs::Limits::new(status.max_batch_bytes(), DigestFunction::Sha256.reapi_value());
+    let (client, limits) = raw_client(&server);
+    assert!(limits.batch_bytes < 6 << 20, "the blob must be above the batch limit");
     let sent = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
     assert_eq!((sent.blobs, sent.bytes), (2, large.size + small.size));
     let again = remote::blobs::upload(&client, &here, &[large, small], limits).unwrap();
@@ -672,4 +680,77 @@ fn the_language_server_takes_results_from_the_remote_cache() {
             .into(),
         "{results}"
     );
+}
+
+#[test]
+fn folders_travel_as_trees_and_a_result_naming_only_its_tree_is_read() {
+    use engine::reapi;
+    use engine::tree::Node;
+    use prost::Message as _;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let server = BuildGrid::start(scratch.path());
+    let open = |name: &str| sha256_store(scratch.path(), name);
+    let here = open("here");
+    // Three levels, a file at each, one folder twice; contents no other run wrote.
+    let salt = format!("{:?}", std::time::SystemTime::now());
+    let mut entries = std::collections::BTreeMap::new();
+    for path in ["a.txt", "pkg/b.txt", "pkg/sub/c.txt", "other/sub/c.txt", "pkg/sub/deeper/d.txt"] {
+        let text = if path.ends_with("c.txt") { format!("c {salt}") } else { format!("{path} {salt}") };
+        entries.insert(
+            path.to_owned(),
+            Node::File { digest: here.put(text.as_bytes()).unwrap(), executable: false },
+        );
+    }
+    let root = engine::tree::from_entries(&here, &entries).unwrap();
+    let (client, limits) = raw_client(&server);
+    let blobs = remote::blobs::tree_blobs(&here, &root).unwrap();
+    remote::blobs::upload(&client, &here, &blobs, limits).unwrap();
+
+    // A whole folder through GetTree (BuildGrid walks the Directory messages Pleat wrote).
+    let folders = client.get_tree(&remote::digest(&root), limits.function).unwrap();
+    assert_eq!(folders.len(), 6, "the root, pkg, pkg/sub, pkg/sub/deeper, other, other/sub: {folders:?}");
+    let there = open("there");
+    remote::blobs::download_trees(&client, &there, vec![root], limits).unwrap();
+    assert_eq!(engine::tree::entries(&there, &root).unwrap(), entries);
+
+    // A result naming its folder by its Tree only, as other REAPI clients may write it.
+    let mut result = reapi::ActionResult {
+        stdout_digest: Some(reapi::Digest::from_content(&here.put(b"out").unwrap())),
+        stderr_digest: Some(reapi::Digest::from_content(&here.put(b"").unwrap())),
+        output_directories: vec![reapi::OutputDirectory {
+            path: "dist".to_owned(),
+            tree_digest: None,
+            root_directory_digest: Some(reapi::Digest::from_content(&root)),
+        }],
+        ..reapi::ActionResult::default()
+    };
+    let trees = remote::trees::attach(&here, &mut result).unwrap();
+    assert_eq!(trees.len(), 1);
+    let mut sent = trees.clone();
+    sent.extend(remote::blobs::result_blobs(&here, &result).unwrap());
+    remote::blobs::upload(&client, &here, &sent, limits).unwrap();
+    let mut tree_only = result.clone();
+    tree_only.output_directories[0].root_directory_digest = None;
+    let elsewhere = open("elsewhere");
+    let fetched = remote::blobs::download_result(&client, &elsewhere, &mut tree_only, limits).unwrap();
+    assert!(fetched.is_some_and(|bytes| bytes > 0));
+    assert_eq!(
+        tree_only.output_directories[0].root_directory_digest,
+        Some(reapi::Digest::from_content(&root))
+    );
+    assert_eq!(engine::tree::entries(&elsewhere, &root).unwrap(), entries);
+
+    // A tree that does not hold the folders its root names is refused, and nothing stored.
+    let mut broken = reapi::Tree::decode(here.get(&trees[0]).unwrap().unwrap().as_slice()).unwrap();
+    broken.children.pop();
+    let broken_digest = here.put(&broken.encode_to_vec()).unwrap();
+    remote::blobs::upload(&client, &here, &[broken_digest], limits).unwrap();
+    let mut liar = result.clone();
+    liar.output_directories[0].tree_digest = Some(reapi::Digest::from_content(&broken_digest));
+    liar.output_directories[0].root_directory_digest = None;
+    let fourth = open("fourth");
+    let err = remote::blobs::download_result(&client, &fourth, &mut liar, limits).unwrap_err();
+    assert!(err.to_string().contains("lacks the folder"), "{err}");
+    assert!(!fourth.contains(&root).unwrap(), "no folder of a refused tree is kept");
 }

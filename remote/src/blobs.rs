@@ -1,4 +1,4 @@
-//! Moving blobs between the local store and the server's CAS: uploads send only what `FindMissingBlobs` says is missing, downloads fetch only what the store lacks; both batch small blobs within the server's `max_batch_total_size_bytes` and stream the rest through ByteStream. Every downloaded blob is verified against its digest before the store keeps it.
+//! Moving blobs between the local store and the server's CAS: uploads send only what `FindMissingBlobs` says is missing, downloads fetch only what the store lacks; both batch small blobs within the server's `max_batch_total_size_bytes` and stream the rest through ByteStream; folders come by their `Tree` (a result's `tree_digest`, or `GetTree`) when they can. Every downloaded blob is verified against its digest before the store keeps it.
 
 use engine::hash::Digest;
 use engine::store::Store;
@@ -185,13 +185,15 @@ pub fn tree_blobs(store: &Store, root: &Digest) -> Result<Vec<Digest>, RemoteErr
     Ok(out)
 }
 
-/// Fetches what `result` names (stdout, stderr, output files, output folders level by
-/// level) into the store, verified; the bytes fetched, or `None` when a digest in it is
-/// malformed.
+/// Fetches what `result` names into the store, verified: stdout, stderr, output files and
+/// the output folders — by their `Tree` when the result names one (the folder's root named
+/// too, from the tree, when the result names only the tree), else level by level. The bytes
+/// fetched, or `None` when a digest in it is malformed. Two requests for a result whose
+/// folders have trees: the files and the trees, then the files below.
 pub fn download_result(
     client: &Client,
     store: &Store,
-    result: &engine::reapi::ActionResult,
+    result: &mut engine::reapi::ActionResult,
     limits: Limits,
 ) -> Result<Option<u64>, RemoteError> {
     let function = store.function();
@@ -199,27 +201,73 @@ pub fn download_result(
     let (Some(stdout), Some(stderr)) = (local(&result.stdout_digest), local(&result.stderr_digest)) else {
         return Ok(None);
     };
-    let mut wanted = vec![stdout, stderr];
+    let mut first = vec![stdout, stderr];
     for file in &result.output_files {
         let Some(d) = local(&file.digest) else { return Ok(None) };
-        wanted.push(d);
+        first.push(d);
     }
+    let mut roots = Vec::new();
+    let mut trees = Vec::new();
+    for (index, dir) in result.output_directories.iter().enumerate() {
+        match (dir.tree_digest.as_ref(), local(&dir.root_directory_digest)) {
+            (Some(tree), root) => {
+                let Some(tree) = tree.to_content(function) else { return Ok(None) };
+                first.push(tree);
+                trees.push((index, tree, root));
+            }
+            (None, Some(root)) => {
+                first.push(root);
+                roots.push(root);
+            }
+            (None, None) => return Ok(None),
+        }
+    }
+    let mut fetched = download(client, store, &first, limits)?;
+    let mut files = Vec::new();
     let mut directories = Vec::new();
-    for dir in &result.output_directories {
-        let Some(root) = local(&dir.root_directory_digest) else { return Ok(None) };
-        directories.push(root);
+    for (index, tree, root) in trees {
+        let (root, below) = crate::trees::unpack(store, &tree, root.as_ref())?;
+        result.output_directories[index].root_directory_digest =
+            Some(engine::reapi::Digest::from_content(&root));
+        files.extend(below);
     }
-    Ok(Some(download_levels(client, store, wanted, directories, limits)?))
+    for root in roots {
+        let listing = engine::tree::directory(store, &root)?;
+        directories.extend(listing.directories.iter().filter_map(|d| local(&d.digest)));
+        files.extend(listing.files.iter().filter_map(|f| local(&f.digest)));
+    }
+    fetched += download_levels(client, store, files, directories, limits)?;
+    Ok(Some(fetched))
 }
 
-/// Fetches the trees under `roots` into the store, verified; the bytes fetched.
+/// Fetches the folders under `directories` into the store, verified; the bytes fetched. A
+/// folder the store lacks comes whole through one `GetTree` (its folders checked against
+/// each other, then its missing files in batches); one the server cannot send that way,
+/// or one partly stored, level by level.
 pub fn download_trees(
     client: &Client,
     store: &Store,
     directories: Vec<Digest>,
     limits: Limits,
 ) -> Result<u64, RemoteError> {
-    download_levels(client, store, Vec::new(), directories, limits)
+    let mut fetched = 0;
+    let mut rest = Vec::new();
+    for root in directories {
+        if store.contains(&root)? {
+            rest.push(root);
+            continue;
+        }
+        match client.get_tree(&digest(&root), limits.function) {
+            Ok(folders) if !folders.is_empty() => {
+                let (_, files) = crate::trees::store_tree(store, &folders[0], &folders[1..], Some(&root))?;
+                fetched += root.size;
+                fetched += download(client, store, &files, limits)?;
+            }
+            Ok(_) | Err(RemoteError::Rpc { .. }) => rest.push(root),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(fetched + download_levels(client, store, Vec::new(), rest, limits)?)
 }
 
 /// Fetches `files` and the trees under `directories`, level by level: each request holds a

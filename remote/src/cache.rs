@@ -306,8 +306,9 @@ impl RemoteCacheClient {
         let Some(result) = self.client.get_action_result(&digest(action), self.limits.function)? else {
             return Ok(None);
         };
-        let result: reapi::ActionResult = convert(&result);
-        let Some(fetched) = blobs::download_result(&self.client, &self.store, &result, self.limits)? else {
+        let mut result: reapi::ActionResult = convert(&result);
+        let Some(fetched) = blobs::download_result(&self.client, &self.store, &mut result, self.limits)?
+        else {
             return Ok(None);
         };
         self.counts.download_bytes.fetch_add(fetched, Ordering::Relaxed);
@@ -315,7 +316,8 @@ impl RemoteCacheClient {
     }
 
     /// Every blob a result names that the remote needs: the action and its command,
-    /// stdout, stderr, output files, output folders (their Directory messages and files).
+    /// stdout, stderr, output files, output folders (their Directory messages and files;
+    /// their `Tree` messages come from `trees::attach`).
     fn blobs_of(
         &self,
         process: &Process,
@@ -389,7 +391,11 @@ impl engine::exec::remote::RemoteCache for RemoteCacheClient {
         let Some(queue) = queue.as_ref() else { return };
         let prepared = engine::exec::cache::action_result(&self.store, process, result)
             .map_err(RemoteError::from)
-            .and_then(|action_result| Ok((self.blobs_of(process, action, &action_result)?, action_result)));
+            .and_then(|mut action_result| {
+                let mut blobs = crate::trees::attach(&self.store, &mut action_result)?;
+                blobs.extend(self.blobs_of(process, action, &action_result)?);
+                Ok((blobs, action_result))
+            });
         let (blobs, action_result) = match prepared {
             Ok(prepared) => prepared,
             Err(e) => {

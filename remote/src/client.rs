@@ -290,6 +290,41 @@ impl Client {
         Ok(response.responses)
     }
 
+    /// `GetTree`: the folder `root` and every folder below it (root first), read through
+    /// the stream's pages.
+    pub fn get_tree(&self, root: &re::Digest, function: i32) -> Result<Vec<re::Directory>, RemoteError> {
+        let mut folders = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = page_token.clone();
+            let (mut got, next) = self.call("GetTree", || {
+                let mut client = ContentAddressableStorageClient::new(self.channel());
+                let request = self.request(re::GetTreeRequest {
+                    instance_name: self.target.instance_name.clone(),
+                    root_digest: Some(root.clone()),
+                    page_size: 0,
+                    page_token: page.clone(),
+                    digest_function: function,
+                });
+                async move {
+                    let mut stream = client.get_tree(request).await?.into_inner();
+                    let mut got = Vec::new();
+                    let mut next = String::new();
+                    while let Some(response) = stream.message().await? {
+                        got.extend(response.directories);
+                        next = response.next_page_token;
+                    }
+                    Ok((got, next))
+                }
+            })?;
+            folders.append(&mut got);
+            if next.is_empty() || next == page_token {
+                return Ok(folders);
+            }
+            page_token = next;
+        }
+    }
+
     /// `GetActionResult`; `None` when the server has none (`NOT_FOUND`).
     pub fn get_action_result(
         &self,

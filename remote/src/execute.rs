@@ -362,11 +362,11 @@ impl RemoteExecutorClient {
             None => return Ok(Outcome::Fallback("the operation ended without a result".to_owned())),
         };
         let status = response.status.clone().unwrap_or_default();
-        let result: Option<reapi::ActionResult> = response.result.as_ref().map(convert);
+        let mut result: Option<reapi::ActionResult> = response.result.as_ref().map(convert);
         if status.code == tonic::Code::DeadlineExceeded as i32 {
             let empty = self.store.put(b"")?;
             let local = |d: Option<&reapi::Digest>| d.and_then(|d| d.to_content(self.store.function()));
-            if let Some(result) = &result {
+            if let Some(result) = result.as_mut() {
                 blobs::download_result(&self.client, &self.store, result, self.limits)?;
             }
             return Ok(Outcome::Done(Err(ExecError::Timeout {
@@ -382,10 +382,10 @@ impl RemoteExecutorClient {
                 status.code, status.message
             )));
         }
-        let Some(result) = result else {
+        let Some(mut result) = result else {
             return Ok(Outcome::Fallback("the server sent no result".to_owned()));
         };
-        if blobs::download_result(&self.client, &self.store, &result, self.limits)?.is_none() {
+        if blobs::download_result(&self.client, &self.store, &mut result, self.limits)?.is_none() {
             return Ok(Outcome::Fallback("the result names a malformed digest".to_owned()));
         }
         match engine::exec::cache::result_of(&self.store, &result, ResultSource::Remote)? {

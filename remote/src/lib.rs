@@ -12,6 +12,7 @@ pub mod cache;
 pub mod client;
 pub mod environments;
 pub mod execute;
+pub mod trees;
 pub mod worker;
 
 pub use cache::{RemoteCacheClient, RemoteOptions, Status};

@@ -1,4 +1,4 @@
-//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process with Pleat's leaf runner (its sandbox; no local action cache: the server's is the cache) and stops it when the server drops the lease (cancelled), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
+//! `pleat worker`: a worker for BuildGrid's Bots API (Remote Workers API v1test2). It keeps a bot session open, takes each lease's action, refuses one whose platform (OS, architecture, interpreter) is not this machine's, fetches the command and the input tree (one `GetTree`, then the missing files) into its local store (its cache), builds the tool environments the command names from the specs the client published, runs the process with Pleat's leaf runner (its sandbox; no local action cache: the server's is the cache) and stops it when the server drops the lease (cancelled), uploads stdout, stderr and outputs, and completes the lease with the `ActionResult`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -454,8 +454,9 @@ impl LeaseRunner {
             }
             Err(e) => return Ok(failed(INTERNAL, e.to_string())),
         };
-        let action_result = engine::exec::cache::action_result(store, &process, &result)?;
-        let wanted = blobs::result_blobs(store, &action_result)?;
+        let mut action_result = engine::exec::cache::action_result(store, &process, &result)?;
+        let mut wanted = crate::trees::attach(store, &mut action_result)?;
+        wanted.extend(blobs::result_blobs(store, &action_result)?);
         blobs::upload(&self.client, store, &wanted, self.limits)?;
         Ok(Done { status: Status::default(), result: Some(convert(&action_result)) })
     }
