@@ -13,7 +13,7 @@ mod lsp_stdio;
 #[path = "support/remote.rs"]
 mod support;
 
-use support::{bgd, free_port, outcomes, sources};
+use support::{Certificates, bgd, free_port, outcomes, sources};
 
 const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
 
@@ -49,15 +49,9 @@ impl BuildGrid {
 
     fn start_serving(dir: &Path, tls: Option<Certificates>) -> Self {
         let port = free_port();
-        let channel = match &tls {
-            None => "    insecure-mode: true\n".to_owned(),
-            Some(c) => format!(
-                "    insecure-mode: false\n    credentials:\n      tls-server-key: {}\n      tls-server-cert: {}\n      tls-client-certs: {}\n",
-                c.dir.join("server.key").display(),
-                c.dir.join("server.pem").display(),
-                c.dir.join("ca.pem").display()
-            ),
-        };
+        let channel = tls
+            .as_ref()
+            .map_or_else(|| "    insecure-mode: true\n".to_owned(), Certificates::buildgrid_channel);
         let cas = dir.join("cas-disk");
         std::fs::create_dir_all(&cas).unwrap();
         let config = dir.join("bgd.yml");
@@ -81,47 +75,13 @@ impl BuildGrid {
             .expect("bgd starts");
         let mut server = Self { child: Some(child), port, cas, tls };
         server.wait_ready(dir);
-        server.wait_answering(dir);
+        support::wait_answering(&server.address(), server.tls.as_ref(), dir);
         server
     }
 
     /// Polls the port until BuildGrid accepts connections (it binds once it serves).
     fn wait_ready(&mut self, dir: &Path) {
         support::wait_port(self.port, self.child.as_mut().unwrap(), &dir.join("bgd.log"), "bgd");
-    }
-
-    /// Polls `pleat remote status` until BuildGrid answers `GetCapabilities` (a run gives
-    /// its first call 750 ms, which a server still starting may miss).
-    fn wait_answering(&mut self, dir: &Path) {
-        let probe = dir.join("probe");
-        std::fs::create_dir_all(&probe).unwrap();
-        std::fs::write(
-            probe.join("pyproject.toml"),
-            format!(
-                "[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\n{}",
-                self.address(),
-                self.tls.as_ref().map(Certificates::client_lines).unwrap_or_default()
-            ),
-        )
-        .unwrap();
-        let started = Instant::now();
-        loop {
-            let status = Command::new(PLEAT)
-                .arg("--root")
-                .arg(&probe)
-                .args(["--no-cache", "remote", "status"])
-                .output()
-                .unwrap();
-            if status.status.success() {
-                return;
-            }
-            assert!(
-                started.elapsed() < Duration::from_mins(2),
-                "BuildGrid did not answer within two minutes: {}",
-                String::from_utf8_lossy(&status.stdout)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     fn address(&self) -> String {
@@ -134,83 +94,6 @@ impl BuildGrid {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// A test certificate authority, a server certificate for 127.0.0.1 and a client
-/// certificate it signed, made by the openssl command line (PEM files in `dir`).
-struct Certificates {
-    dir: PathBuf,
-}
-
-impl Certificates {
-    fn make(dir: &Path) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let openssl = |args: &[&str]| {
-            let output = Command::new("openssl").current_dir(dir).args(args).output().expect(
-                "the openssl command line runs (Debian's openssl package; install it with apt-get install openssl)",
-            );
-            assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        openssl(
-            &[
-                &["req", "-x509"][..],
-                &ec,
-                &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=pleat test CA"],
-                &[
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
-            ]
-            .concat(),
-        );
-        for (name, usage, san) in [
-            ("server", "serverAuth", "subjectAltName=IP:127.0.0.1"),
-            ("client", "clientAuth", "subjectAltName=DNS:client"),
-        ] {
-            let key = format!("{name}.key");
-            let csr = format!("{name}.csr");
-            let subject = format!("/CN={name}");
-            openssl(&[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &subject]].concat());
-            let extensions = format!("{name}.ext");
-            std::fs::write(
-                dir.join(&extensions),
-                format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage={usage}\n{san}\n"),
-            )
-            .unwrap();
-            let pem = format!("{name}.pem");
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                &extensions,
-            ]);
-        }
-        Self { dir: dir.to_owned() }
-    }
-
-    /// `[tool.pleat.remote]` lines that trust the test CA and present the client certificate.
-    fn client_lines(&self) -> String {
-        format!(
-            "tls_ca_file = \"{}\"\ntls_client_cert_file = \"{}\"\ntls_client_key_file = \"{}\"\n",
-            self.dir.join("ca.pem").display(),
-            self.dir.join("client.pem").display(),
-            self.dir.join("client.key").display()
-        )
     }
 }
 
@@ -548,7 +431,7 @@ fn results_are_shared_over_mutual_tls_and_an_untrusted_or_anonymous_client_is_to
 
     // Without a client certificate the server refuses the handshake: one warning, a local run.
     let anonymous = Machines::new(&server.address(), "");
-    anonymous.add_remote_lines(&format!("tls_ca_file = \"{}\"\n", certs.dir.join("ca.pem").display()));
+    anonymous.add_remote_lines(&format!("tls_ca_file = \"{}\"\n", certs.ca().display()));
     let run = anonymous.run("c", &["--format", "json", "test", "::"]);
     let json = run.ok().json();
     assert!(all(&json, "local"), "{}", run.describe());

@@ -1,4 +1,4 @@
-//! End-to-end tests of remote execution against a real BuildGrid: PostgreSQL (Debian's, started on a free 127.0.0.1 port by the test as an unprivileged user), BuildGrid's SQL scheduler, and real `pleat worker` processes; everything killed by guards on drop.
+//! End-to-end tests of remote execution against a real BuildGrid: PostgreSQL (Debian's, started on a free 127.0.0.1 port by the test as an unprivileged user), BuildGrid's SQL scheduler (plain or over mutual TLS), and real `pleat worker` processes (and their flags' usage errors); everything killed by guards on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,7 +9,7 @@ use serde_json::Value;
 #[path = "support/remote.rs"]
 mod support;
 
-use support::{bgd, free_port, outcomes, sources, wait_port};
+use support::{Certificates, bgd, free_port, outcomes, retry_until, sources, wait_answering, wait_port};
 
 const PLEAT: &str = env!("CARGO_BIN_EXE_pleat");
 
@@ -79,22 +79,13 @@ impl Postgres {
             .expect("postgres starts");
         let mut pg = Self { child: Some(child), bin, data, port };
         wait_port(port, pg.child.as_mut().unwrap(), &log, "postgres");
-        let started = Instant::now();
-        loop {
+        retry_until(Duration::from_secs(30), Duration::from_millis(200), "createdb", || {
             let out = as_postgres_user(&pg.bin.join("createdb"))
                 .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "bgd", "bgd"])
                 .output()
                 .unwrap();
-            if out.status.success() {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "createdb: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+        });
         pg
     }
 
@@ -145,12 +136,29 @@ struct Cluster {
     _pg: Postgres,
     _bgd: Guard,
     port: u16,
+    /// Served over TLS with these certificates (`grpcs://`), asking every client (workers
+    /// too) for a certificate the test CA signed.
+    tls: Option<Certificates>,
     workers: Vec<(PathBuf, Guard)>,
 }
 
 impl Cluster {
     fn start() -> Self {
+        Self::start_serving(false)
+    }
+
+    /// The cluster over mutual TLS: the clients and the workers show the test CA's client
+    /// certificate.
+    fn start_mutual_tls() -> Self {
+        Self::start_serving(true)
+    }
+
+    fn start_serving(mutual_tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let tls = mutual_tls.then(|| Certificates::make(&dir.path().join("certs")));
+        let channel = tls
+            .as_ref()
+            .map_or_else(|| "    insecure-mode: true\n".to_owned(), Certificates::buildgrid_channel);
         let bgd = bgd();
         let pg = Postgres::start(dir.path());
         let migrate = Command::new(&bgd).args(["migrate", "apply", &pg.url()]).output().unwrap();
@@ -168,7 +176,7 @@ impl Cluster {
         std::fs::write(
             &config,
             format!(
-                "thread-pool-size: 100\nserver:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\nauthorization:\n  method: none\nconnections:\n  - !sql-connection &sql\n    connection-string: {}\nstorages:\n  - !lru-storage &cas\n    size: 512M\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\nschedulers:\n  - !sql-scheduler &sched\n    sql: *sql\n    storage: *cas\n    action-cache: *ac\n    bot-session-keepalive-timeout: 10\n    property-set: !dynamic-property-set\n      match-property-keys: [\"os\", \"arch\", \"interpreter\"]\n      wildcard-property-keys: [{wildcards}]\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n      - !execution\n        scheduler: *sched\n",
+                "thread-pool-size: 100\nserver:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n{channel}authorization:\n  method: none\nconnections:\n  - !sql-connection &sql\n    connection-string: {}\nstorages:\n  - !lru-storage &cas\n    size: 512M\ncaches:\n  - !lru-action-cache &ac\n    storage: *cas\n    max-cached-refs: 10000\n    allow-updates: true\n    cache-failed-actions: true\nschedulers:\n  - !sql-scheduler &sched\n    sql: *sql\n    storage: *cas\n    action-cache: *ac\n    bot-session-keepalive-timeout: 10\n    property-set: !dynamic-property-set\n      match-property-keys: [\"os\", \"arch\", \"interpreter\"]\n      wildcard-property-keys: [{wildcards}]\ninstances:\n  - name: main\n    services:\n      - !cas\n        storage: *cas\n      - !bytestream\n        storage: *cas\n      - !action-cache\n        cache: *ac\n      - !execution\n        scheduler: *sched\n",
                 pg.url()
             ),
         )
@@ -184,16 +192,42 @@ impl Cluster {
             .spawn()
             .unwrap();
         wait_port(port, &mut child, &dir.path().join("bgd.err"), "bgd");
-        Self { dir, _pg: pg, _bgd: Guard(Some(child)), port, workers: Vec::new() }
+        let cluster = Self { dir, _pg: pg, _bgd: Guard(Some(child)), port, tls, workers: Vec::new() };
+        // A worker's first call, like a run's, gets 750 ms: not enough for a server still starting.
+        wait_answering(&cluster.address(), cluster.tls.as_ref(), cluster.dir.path());
+        cluster
     }
 
     fn address(&self) -> String {
-        format!("grpc://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "grpcs" } else { "grpc" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// Starts a `pleat worker` with a cache folder of its own; `python` overrides the
+    /// The worker flags that trust the test CA and present the client certificate (none
+    /// without TLS).
+    fn tls_flags(&self) -> Vec<PathBuf> {
+        let Some(certs) = &self.tls else { return Vec::new() };
+        let (cert, key) = certs.client();
+        [
+            "--tls-ca-file".into(),
+            certs.ca(),
+            "--tls-client-cert-file".into(),
+            cert,
+            "--tls-client-key-file".into(),
+            key,
+        ]
+        .into()
+    }
+
+    /// Starts a `pleat worker` with a cache folder of its own; `path` overrides the
     /// interpreter it offers (through PATH).
     fn worker(&mut self, name: &str, path: Option<&Path>) {
+        let flags = self.tls_flags();
+        self.worker_with(name, path, &flags);
+    }
+
+    /// [`Self::worker`] with these TLS flags.
+    fn worker_with(&mut self, name: &str, path: Option<&Path>, tls_flags: &[PathBuf]) {
         let cache = self.dir.path().join(format!("worker-{name}"));
         let log = self.dir.path().join(format!("worker-{name}.log"));
         let mut command = Command::new(PLEAT);
@@ -201,6 +235,7 @@ impl Cluster {
             .arg("--cache-dir")
             .arg(&cache)
             .args(["worker", "--server", &self.address(), "--instance", "main", "--sandbox", "plain"])
+            .args(tls_flags)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
@@ -215,6 +250,20 @@ impl Cluster {
         std::fs::read_to_string(&self.workers[index].0).unwrap_or_default()
     }
 
+    /// Every worker's log, one after the other (for failure messages).
+    fn worker_logs(&self) -> String {
+        (0..self.workers.len()).map(|i| self.worker_log(i)).collect::<Vec<_>>().join("\n")
+    }
+
+    /// How a worker that should stop by itself exited (within 30 s).
+    fn worker_exit(&mut self, index: usize) -> std::process::ExitStatus {
+        let (log, guard) = &mut self.workers[index];
+        let child = guard.0.as_mut().unwrap();
+        retry_until(Duration::from_secs(30), Duration::from_millis(100), "the worker exiting", || {
+            child.try_wait().unwrap().ok_or_else(|| std::fs::read_to_string(&*log).unwrap_or_default())
+        })
+    }
+
     fn repo(&self, sleep: f64) -> PathBuf {
         let repo = self.dir.path().join("repo");
         for (path, text) in FIXTURE {
@@ -225,8 +274,9 @@ impl Cluster {
         std::fs::write(
             repo.join("pyproject.toml"),
             format!(
-                "[tool.pleat]\nsource_roots = [\"src\", \".\"]\nsandbox = \"plain\"\n\n[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\ntimeout = 5\n",
-                self.address()
+                "[tool.pleat]\nsource_roots = [\"src\", \".\"]\nsandbox = \"plain\"\n\n[tool.pleat.remote]\naddress = \"{}\"\ninstance_name = \"main\"\ntimeout = 5\n{}",
+                self.address(),
+                self.tls.as_ref().map(Certificates::client_lines).unwrap_or_default()
             ),
         )
         .unwrap();
@@ -269,27 +319,34 @@ fn parse(run: &(Option<i32>, String, String)) -> Value {
     serde_json::from_str(&run.1).unwrap_or_else(|e| panic!("not JSON ({e}): {run:?}"))
 }
 
-#[test]
-fn two_workers_run_the_tests_as_they_run_here() {
-    let mut cluster = Cluster::start();
-    cluster.worker("one", None);
-    cluster.worker("two", None);
-    let repo = cluster.repo(0.5);
+/// Runs every test of the fixture (`sleep` in the slow one) here, then on a client machine
+/// with `--remote-execution`: every file ran on the workers, with the outcomes it has here.
+/// The remote run's JSON.
+fn run_here_and_remotely(cluster: &Cluster, sleep: f64) -> Value {
+    let repo = cluster.repo(sleep);
     let local = cluster.pleat(&repo, "here", &["--format", "json", "test", "::", "--no-remote-cache-read"]);
     assert_eq!(local.0, Some(1), "one test fails: {local:?}");
     let local_json = parse(&local);
     let remote = cluster.pleat(&repo, "client", &["--format", "json", "test", "::", "--remote-execution"]);
     let remote_json = parse(&remote);
-    assert_eq!(remote.0, Some(1), "{remote:?}\n{}\n{}", cluster.worker_log(0), cluster.worker_log(1));
+    assert_eq!(remote.0, Some(1), "{remote:?}\n{}", cluster.worker_logs());
     assert!(
         sources(&remote_json).iter().all(|(_, s)| s == "remote"),
-        "every file ran remotely: {:?}\n{remote:?}\n{}\n{}",
+        "every file ran remotely: {:?}\n{remote:?}\n{}",
         sources(&remote_json),
-        cluster.worker_log(0),
-        cluster.worker_log(1)
+        cluster.worker_logs()
     );
     assert_eq!(remote_json["summary"]["remote"], 3, "{remote:?}");
     assert_eq!(outcomes(&local_json), outcomes(&remote_json));
+    remote_json
+}
+
+#[test]
+fn two_workers_run_the_tests_as_they_run_here() {
+    let mut cluster = Cluster::start();
+    cluster.worker("one", None);
+    cluster.worker("two", None);
+    let remote_json = run_here_and_remotely(&cluster, 0.5);
     // The failing test's line, as here.
     let failing = |json: &Value| {
         json["files"]
@@ -341,11 +398,10 @@ fn a_worker_killed_mid_action_is_replaced_and_the_run_finishes() {
         "client",
         &["--format", "json", "test", "tests/test_slow.py", "--remote-execution"],
     );
-    let started = Instant::now();
-    while !cluster.worker_log(0).contains(": started") {
-        assert!(started.elapsed() < Duration::from_mins(3), "no lease started: {}", cluster.worker_log(0));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    retry_until(Duration::from_mins(3), Duration::from_millis(100), "a lease starting", || {
+        let log = cluster.worker_log(0);
+        if log.contains(": started") { Ok(()) } else { Err(log) }
+    });
     cluster.workers[0].1.kill();
     let killed = Instant::now();
     cluster.worker("rescuer", None);
@@ -386,15 +442,18 @@ fn ctrl_c_cancels_the_remote_action_and_the_worker_stops_it() {
     let repo = cluster.repo(300.0);
     let mut client = cluster.spawn(&repo, "client", &["test", "tests/test_slow.py", "--remote-execution"]);
     let worker_cache = cluster.dir.path().join("worker-one");
-    let started = Instant::now();
-    while processes_in(&worker_cache, "test_slow.py").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_mins(3),
-            "the worker never ran the slow test: {}",
-            cluster.worker_log(0)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    retry_until(
+        Duration::from_mins(3),
+        Duration::from_millis(100),
+        "the worker running the slow test",
+        || {
+            if processes_in(&worker_cache, "test_slow.py").is_empty() {
+                Err(cluster.worker_log(0))
+            } else {
+                Ok(())
+            }
+        },
+    );
     let pid = client.0.as_ref().unwrap().id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let interrupted = Instant::now();
@@ -404,17 +463,20 @@ fn ctrl_c_cancels_the_remote_action_and_the_worker_stops_it() {
     assert!(interrupted.elapsed() < Duration::from_secs(10), "Ctrl+C took {:?}", interrupted.elapsed());
     // The operation was cancelled on the server, which dropped the lease: the worker stopped
     // the test, which would otherwise sleep for five minutes.
-    while !processes_in(&worker_cache, "test_slow.py").is_empty()
-        || !cluster.worker_log(0).contains("cancelled by the server")
-    {
-        assert!(
-            interrupted.elapsed() < Duration::from_secs(30),
-            "the worker still runs the cancelled test: {:?}\n{}",
-            processes_in(&worker_cache, "test_slow.py"),
-            cluster.worker_log(0)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    retry_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        "the worker stopping the cancelled test",
+        || {
+            let left = processes_in(&worker_cache, "test_slow.py");
+            let log = cluster.worker_log(0);
+            if left.is_empty() && log.contains("cancelled by the server") {
+                Ok(())
+            } else {
+                Err(format!("{left:?}\n{log}"))
+            }
+        },
+    );
     eprintln!("the worker stopped the test {:.1} s after the Ctrl+C", interrupted.elapsed().as_secs_f64());
     // The worker is free for the next action.
     let next = cluster.pleat(
@@ -424,4 +486,72 @@ fn ctrl_c_cancels_the_remote_action_and_the_worker_stops_it() {
     );
     assert_eq!(next.0, Some(0), "{next:?}\n{}", cluster.worker_log(0));
     assert_eq!(sources(&parse(&next)), [("tests/test_ops.py".to_owned(), "remote".to_owned())], "{next:?}");
+}
+
+#[test]
+fn over_mutual_tls_a_worker_runs_the_tests_and_one_without_a_certificate_does_not_start() {
+    let mut cluster = Cluster::start_mutual_tls();
+    cluster.worker("tls", None);
+    run_here_and_remotely(&cluster, 0.1);
+    assert_eq!(cluster.worker_log(0).matches(": started").count(), 3, "{}", cluster.worker_log(0));
+
+    // Trusting the CA but showing no certificate: the server refuses it, and the worker
+    // says which flags to check.
+    let ca = cluster.tls.as_ref().unwrap().ca();
+    cluster.worker_with("anonymous", None, &["--tls-ca-file".into(), ca]);
+    let status = cluster.worker_exit(1);
+    let log = cluster.worker_log(1);
+    eprintln!("the worker without a certificate: {status}: {log}");
+    assert!(!status.success(), "{status}: {log}");
+    assert!(
+        log.contains("cannot start the worker") && log.contains("--tls-client-cert-file"),
+        "{status}: {log}"
+    );
+}
+
+#[test]
+fn the_worker_tls_and_token_flags_are_checked_before_it_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = |server: &str, flags: &[&str]| {
+        let output = Command::new(PLEAT)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(["worker", "--server", server])
+            .args(flags)
+            .env_remove("PLEAT_TEST_NO_SUCH_TOKEN")
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    // Nothing listens there: every one of these must fail before connecting.
+    let grpc = format!("grpc://127.0.0.1:{}", free_port());
+    let grpcs = format!("grpcs://127.0.0.1:{}", free_port());
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            &grpc,
+            &["--tls-ca-file", "ca.pem"],
+            &["--tls-ca-file is given, but --server is not grpcs://", "drop --tls-ca-file"],
+        ),
+        (
+            &grpcs,
+            &["--tls-client-key-file", "client.key"],
+            &[
+                "only one of --tls-client-cert-file and --tls-client-key-file is given",
+                "mutual TLS needs both",
+            ],
+        ),
+        (&grpcs, &["--tls-ca-file", "/no/such/ca.pem"], &["--tls-ca-file /no/such/ca.pem cannot be read"]),
+        (
+            &grpc,
+            &["--token-env", "PLEAT_TEST_NO_SUCH_TOKEN"],
+            &["--token-env PLEAT_TEST_NO_SUCH_TOKEN names an environment variable that is not set"],
+        ),
+    ];
+    for (server, flags, said) in cases {
+        let (code, stderr) = worker(server, flags);
+        assert_eq!(code, Some(2), "{flags:?}: {stderr}");
+        for words in said {
+            assert!(stderr.contains(words), "{flags:?}: {stderr}");
+        }
+    }
 }

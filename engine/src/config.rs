@@ -494,34 +494,122 @@ fn remote_config(
         }
         remote.timeout = std::time::Duration::from_secs_f64(seconds);
     }
-    let tls = remote.address.starts_with("grpcs://");
-    let client_span =
-        raw.tls_client_cert_file.as_ref().or(raw.tls_client_key_file.as_ref()).map(toml::Spanned::span);
+    let mut spans = Vec::new();
     for (key, raw, field) in [
         ("tls_ca_file", raw.tls_ca_file, &mut remote.tls_ca_file),
         ("tls_client_cert_file", raw.tls_client_cert_file, &mut remote.tls_client_cert_file),
         ("tls_client_key_file", raw.tls_client_key_file, &mut remote.tls_client_key_file),
     ] {
         let Some(path) = raw else { continue };
-        if !tls {
-            return Err((
-                path.span(),
-                format!(
-                    "{table} {key} is set, but the address is not grpcs://; write the address as grpcs://host:port to use TLS, or remove {key}"
-                ),
-            ));
-        }
+        spans.push((key, path.span()));
         *field = Some(root.join(path.into_inner()));
     }
-    if remote.tls_client_cert_file.is_some() != remote.tls_client_key_file.is_some() {
+    check_remote_tls(&remote, RemoteSettings::Table(table)).map_err(|(key, message)| {
+        let span = spans.iter().find(|(k, _)| *k == key).map(|(_, span)| span.clone()).unwrap_or_default();
+        (span, message)
+    })?;
+    Ok(Some(remote))
+}
+
+/// How a remote's client settings were written, for the messages about them: the keys of
+/// a configuration table (`[tool.pleat.remote]`, `[remote]` in pleat.toml) or the flags of
+/// `pleat worker` (whose address is `--server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteSettings {
+    Table(&'static str),
+    WorkerFlags,
+}
+
+impl RemoteSettings {
+    /// A setting named by its key (`tls_ca_file`) as written: the key, or `--tls-ca-file`.
+    pub fn name(self, key: &str) -> String {
+        match self {
+            Self::Table(_) => key.to_owned(),
+            Self::WorkerFlags => format!("--{}", key.replace('_', "-")),
+        }
+    }
+
+    /// A setting with where it was written: `[tool.pleat.remote] tls_ca_file`, `--tls-ca-file`.
+    fn located(self, key: &str) -> String {
+        match self {
+            Self::Table(table) => format!("{table} {key}"),
+            Self::WorkerFlags => self.name(key),
+        }
+    }
+
+    /// A setting with its value, as written: `tls_ca_file = "ca.pem" under [tool.pleat.remote]`,
+    /// `--tls-ca-file ca.pem`.
+    pub fn given(self, key: &str, value: &str) -> String {
+        match self {
+            Self::Table(table) => format!("{key} = {value:?} under {table}"),
+            Self::WorkerFlags => format!("{} {value}", self.name(key)),
+        }
+    }
+
+    /// How to take a setting back: `remove tls_ca_file`, `drop --tls-ca-file`.
+    pub fn undo(self, key: &str) -> String {
+        match self {
+            Self::Table(_) => format!("remove {key}"),
+            Self::WorkerFlags => format!("drop {}", self.name(key)),
+        }
+    }
+
+    /// The address setting: `the address`, `--server`.
+    fn address(self) -> &'static str {
+        match self {
+            Self::Table(_) => "the address",
+            Self::WorkerFlags => "--server",
+        }
+    }
+
+    /// What to check when a `grpcs://` server does not answer: the TLS settings, by name.
+    pub fn tls_advice(self) -> String {
+        format!(
+            "over TLS, that {} names the authority that signed the server's certificate (the system's are used without it) and, if the server asks for one, {} and {} a certificate it accepts",
+            self.name("tls_ca_file"),
+            self.name("tls_client_cert_file"),
+            self.name("tls_client_key_file")
+        )
+    }
+}
+
+/// The TLS settings of a remote make sense together: files only with a `grpcs://` address,
+/// a client certificate with its key. The error: the key it is about, and what to do.
+pub fn check_remote_tls(
+    remote: &RemoteConfig,
+    settings: RemoteSettings,
+) -> Result<(), (&'static str, String)> {
+    let files = [
+        ("tls_ca_file", &remote.tls_ca_file),
+        ("tls_client_cert_file", &remote.tls_client_cert_file),
+        ("tls_client_key_file", &remote.tls_client_key_file),
+    ];
+    if !remote.address.starts_with("grpcs://")
+        && let Some((key, _)) = files.iter().find(|(_, path)| path.is_some())
+    {
+        let address = settings.address();
+        let set = if settings == RemoteSettings::WorkerFlags { "given" } else { "set" };
         return Err((
-            client_span.unwrap_or_default(),
+            key,
             format!(
-                "{table} names only one of tls_client_cert_file and tls_client_key_file; mutual TLS needs both (the client's certificate and its key), or neither"
+                "{} is {set}, but {address} is not grpcs://; write {address} as grpcs://host:port to use TLS, or {}",
+                settings.located(key),
+                settings.undo(key)
             ),
         ));
     }
-    Ok(Some(remote))
+    let (cert, key) = ("tls_client_cert_file", "tls_client_key_file");
+    let given = match (&remote.tls_client_cert_file, &remote.tls_client_key_file) {
+        (Some(_), None) => cert,
+        (None, Some(_)) => key,
+        _ => return Ok(()),
+    };
+    let only_one = format!("only one of {} and {}", settings.name(cert), settings.name(key));
+    let what = match settings {
+        RemoteSettings::Table(table) => format!("{table} names {only_one}"),
+        RemoteSettings::WorkerFlags => format!("{only_one} is given"),
+    };
+    Err((given, format!("{what}; mutual TLS needs both (the client's certificate and its key), or neither")))
 }
 
 /// `grpc://host:port` or `grpcs://host[:port]`; the error says what to write.

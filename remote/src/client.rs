@@ -120,7 +120,7 @@ impl Client {
         let endpoint = if target.address.starts_with("grpcs://") {
             endpoint.tls_config(tls_config(target.tls.as_ref())).map_err(|e| {
                 RemoteError::Config(format!(
-                    "{}: the TLS settings cannot be used ({e}); check that tls_ca_file, tls_client_cert_file and tls_client_key_file under [tool.pleat.remote] hold PEM certificates and a PEM key",
+                    "{}: the TLS settings cannot be used ({e}); check that tls_ca_file, tls_client_cert_file and tls_client_key_file under [tool.pleat.remote] (pleat worker's --tls-ca-file, --tls-client-cert-file and --tls-client-key-file) hold PEM certificates and a PEM key",
                     target.address
                 ))
             })?
@@ -134,7 +134,7 @@ impl Client {
         let authorization = match &target.token {
             Some(token) => Some(format!("Bearer {token}").parse().map_err(|_| {
                 RemoteError::Config(
-                    "the remote cache's token holds characters an HTTP header cannot carry; check the variable token_env names".to_owned(),
+                    "the remote's token holds characters an HTTP header cannot carry; check the variable token_env (pleat worker's --token-env) names".to_owned(),
                 )
             })?),
             None => None,

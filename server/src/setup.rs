@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use engine::config::RemoteConfig;
+use engine::config::{RemoteConfig, RemoteSettings};
 use engine::exec::local::KeepSandboxes;
 use engine::goals::{GoalOptions, Goals};
 use engine::graph::FileId;
@@ -70,13 +70,28 @@ impl RemoteFlags {
 /// How long the uploads still queued at the end of a command may take.
 const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The client options of a remote cache configuration: the token read from the
-/// environment variable it names.
+/// The client options of a remote cache configuration (`[tool.pleat.remote]`).
 pub fn remote_options(remote: &RemoteConfig) -> Result<remote::RemoteOptions, Failure> {
+    Ok(remote::RemoteOptions {
+        target: client_target(remote, RemoteSettings::Table("[tool.pleat.remote]"))?,
+        read: remote.cache_read,
+        write: remote.writes(),
+    })
+}
+
+/// How a client reaches a remote, from its settings (the configuration's or `pleat worker`'s
+/// flags, which `settings` names in the errors): the token read from the environment variable
+/// they name, and for `grpcs://` the PEM files read.
+pub fn client_target(
+    remote: &RemoteConfig,
+    settings: RemoteSettings,
+) -> Result<remote::client::Target, Failure> {
     let token = match &remote.token_env {
         Some(name) => Some(std::env::var(name).map_err(|_| {
             Failure::usage(format!(
-                "token_env = \"{name}\" under [tool.pleat.remote] names an environment variable that is not set; export {name} with the remote cache's token, or remove token_env"
+                "{} names an environment variable that is not set; export {name} with the server's token, or {}",
+                settings.given("token_env", name),
+                settings.undo("token_env")
             ))
         })?),
         None => None,
@@ -84,8 +99,9 @@ pub fn remote_options(remote: &RemoteConfig) -> Result<remote::RemoteOptions, Fa
     let read = |key: &str, path: &Path| {
         std::fs::read(path).map_err(|e| {
             Failure::usage(format!(
-                "{key} = {} under [tool.pleat.remote] cannot be read ({e}); point it at a PEM file, or remove {key}",
-                path.display()
+                "{} cannot be read ({e}); point it at a PEM file, or {}",
+                settings.given(key, &path.display().to_string()),
+                settings.undo(key)
             ))
         })
     };
@@ -101,16 +117,12 @@ pub fn remote_options(remote: &RemoteConfig) -> Result<remote::RemoteOptions, Fa
     } else {
         None
     };
-    Ok(remote::RemoteOptions {
-        target: remote::client::Target {
-            address: remote.address.clone(),
-            instance_name: remote.instance_name.clone(),
-            token,
-            timeout: remote.timeout,
-            tls,
-        },
-        read: remote.cache_read,
-        write: remote.writes(),
+    Ok(remote::client::Target {
+        address: remote.address.clone(),
+        instance_name: remote.instance_name.clone(),
+        token,
+        timeout: remote.timeout,
+        tls,
     })
 }
 

@@ -1,5 +1,7 @@
 //! `pleat remote status`: the configured remote cache's capabilities, the round trip of `GetCapabilities`, its digest functions against the local store's, and what this machine would do with it (read, write).
 
+use engine::config::RemoteSettings;
+
 use crate::output::{Failure, Format, Out};
 use crate::setup::{Setup, remote_options};
 
@@ -38,9 +40,9 @@ pub fn run(setup: &Setup, format: Format, command: &RemoteCommand) -> Result<u8,
                 "the remote cache at {} did not answer: {e}; check that the server runs and the address{}",
                 remote.address,
                 if remote.address.starts_with("grpcs://") {
-                    ", and over TLS that tls_ca_file names the authority that signed the server's certificate (the system's are used without it) and, if the server asks for one, tls_client_cert_file and tls_client_key_file a certificate it accepts"
+                    format!(", and {}", RemoteSettings::Table("[tool.pleat.remote]").tls_advice())
                 } else {
-                    ""
+                    String::new()
                 }
             )),
         ),
