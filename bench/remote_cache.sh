@@ -53,21 +53,16 @@ done
 dead=$(free_port)
 hang=$(head -1 "$WORK/hang.port")
 
-python3 - "$PLEAT_BIN" "$WORK" "$RUNS" "$port" "$dead" "$hang" "$TOOLZ_VERSION" <<'PY'
+PYTHONPATH="$REPO/bench" python3 - "$PLEAT_BIN" "$WORK" "$RUNS" "$port" "$dead" "$hang" "$TOOLZ_VERSION" <<'PY'
 import json, os, shutil, statistics, subprocess, sys, time
+from pleat_json import timed_test_run
 
 pleat, work, runs, port, dead, hang, toolz = sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:]
 remote = f"grpc://127.0.0.1:{port}"
 env = {k: v for k, v in os.environ.items() if k != "CI"}
 
 def run(root, cache, *args):
-    cmd = [pleat, "--root", root, "--cache-dir", cache, "--format", "json", "test", "::", *args]
-    t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t
-    if p.returncode not in (0, 1):
-        sys.exit(f"exit {p.returncode}: {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return wall, json.loads(p.stdout), p.stderr
+    return timed_test_run(pleat, env, root, cache, *args)
 
 def emptied(cache):
     """The cache folder without its store and parse cache: a machine that never ran these
@@ -83,6 +78,10 @@ def sources(result):
         counts[f["source"]] = counts.get(f["source"], 0) + 1
     return counts
 
+def wire(stderr):
+    """The `-v` line saying what went over the wire."""
+    return next((l for l in stderr.splitlines() if "remote cache: " in l), "(no remote cache line)")
+
 def ms(values):
     return f"{statistics.median(values) * 1000:,.0f} ms"
 
@@ -91,7 +90,7 @@ for name, root in (("examples/sample", os.path.join(work, "sample")), (f"toolz {
     seed = os.path.join(work, f"seed-{os.path.basename(root)}")
     run(root, local)  # fill the local cache (BLAKE3, no remote)
     warm = [run(root, local)[0] for _ in range(runs)]
-    _, filled, _ = run(root, seed, "--remote-address", remote, "--remote-cache-write")
+    _, filled, seeded = run(root, seed, "--remote-address", remote, "--remote-cache-write", "-v")
     fresh = os.path.join(work, f"fresh-{os.path.basename(root)}")
     run(root, fresh, "--remote-address", remote, "--no-remote-cache-read")  # its tool environments
     hits, hit_sources = [], None
@@ -99,12 +98,15 @@ for name, root in (("examples/sample", os.path.join(work, "sample")), (f"toolz {
         wall, result, _ = run(root, emptied(fresh), "--remote-address", remote)
         hit_sources = sources(result)
         hits.append(wall)
+    _, _, fetched = run(root, emptied(fresh), "--remote-address", remote, "-v")
     cold = run(root, emptied(local))[0]  # every test runs again (the local folder's tools kept)
     down_refused = [run(root, seed, "--remote-address", f"grpc://127.0.0.1:{dead}")[0] for _ in range(runs)]
     down_hang = [run(root, seed, "--remote-address", f"grpc://127.0.0.1:{hang}")[0] for _ in range(runs)]
     seeded_warm = [run(root, seed)[0] for _ in range(runs)]
     files = len(filled["files"])
     print(f"{name}: {files} test files; on a fresh cache folder: {hit_sources} (failed files are not shared)")
+    print(f"  the seeding run: {wire(seeded)}")
+    print(f"  a remote-hit run: {wire(fetched)}")
     print(f"  warm local run (no remote):            {ms(warm)}")
     print(f"  remote hits on a fresh cache folder:   {ms(hits)}  ({statistics.median(hits) / statistics.median(warm):.1f}x the warm local run)")
     print(f"  cold run on a fresh cache folder, no remote (one run): {cold * 1000:,.0f} ms")

@@ -81,8 +81,9 @@ EOF
 pids+=($!)
 for _ in $(seq 1 600); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
-python3 - "$PLEAT_BIN" "$WORK" "$RUNS" "$port" <<'PY'
+PYTHONPATH="$REPO/bench" python3 - "$PLEAT_BIN" "$WORK" "$RUNS" "$port" <<'PY'
 import json, os, shutil, signal, statistics, subprocess, sys, time
+from pleat_json import timed_test_run
 
 pleat, work, runs, port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 remote = f"grpc://127.0.0.1:{port}"
@@ -90,13 +91,7 @@ env = {k: v for k, v in os.environ.items() if k != "CI"}
 toolz = [d for d in os.listdir(work) if d.startswith("toolz-")][0]
 
 def run(root, cache, *args):
-    cmd = [pleat, "--root", root, "--cache-dir", cache, "--format", "json", "test", "::", *args]
-    t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t
-    if p.returncode not in (0, 1):
-        sys.exit(f"exit {p.returncode}: {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return wall, json.loads(p.stdout), p.stderr
+    return timed_test_run(pleat, env, root, cache, *args)
 
 def workers(n, first=0):
     out = []
@@ -113,6 +108,7 @@ def stop(ws):
         w.send_signal(signal.SIGKILL)
         w.wait()
 
+wire = {}
 print("| project | files | here (s) | 1 worker (s) | 2 workers (s) |")
 print("|---|---|---|---|---|")
 for name in ["sample", toolz]:
@@ -135,14 +131,18 @@ for name in ["sample", toolz]:
         ws = workers(mode) if mode != "here" else []
         for _ in range(runs):
             shutil.rmtree(f"{client}/store-v1", ignore_errors=True)
-            args = ["--no-remote-cache-read"] + (["--remote-execution"] if mode != "here" else [])
+            args = ["--no-remote-cache-read"] + (["--remote-execution", "-v"] if mode != "here" else [])
             wall, data, err = run(root, client, *args)
             sources = [f["source"] for f in data["files"]]
             want = "local" if mode == "here" else "remote"
             if any(s != want for s in sources):
                 sys.exit(f"{name} {mode}: sources {sources}\n{err[-2000:]}")
             walls.append(wall)
+            if mode != "here":
+                wire[name] = next((l for l in err.splitlines() if "remote execution: " in l), "")
         stop(ws)
         times[mode] = statistics.median(walls)
     print(f"| {name} | {len(sources)} | {times['here']:.2f} | {times[1]:.2f} | {times[2]:.2f} |")
+for name, line in wire.items():
+    print(f"{name}, the last run on 2 workers: {line}")
 PY

@@ -216,14 +216,30 @@ fn two_machines_share_results_through_buildgrid() {
     );
 
     // Machine A runs everything and uploads.
-    let a = machines.run("a", &["--format", "json", "test", "::", "--remote-cache-write"]);
+    let a = machines.run("a", &["-v", "--format", "json", "test", "::", "--remote-cache-write"]);
     let a_json = a.ok().json();
     assert!(all(&a_json, "local"), "{:?}\n{}", sources(&a_json), a.describe());
+    assert!(
+        a.stderr
+            .lines()
+            .any(|l| l.starts_with("pleat: remote cache: 0 hits, ") && l.contains("; 3 results uploaded (")),
+        "{}",
+        a.describe()
+    );
     assert!(a.remote_warnings().is_empty(), "{}", a.describe());
 
     // Machine B: every result from the remote cache, nothing run, the same results.
-    let b = machines.run("b", &["--format", "json", "test", "::"]);
+    let b = machines.run("b", &["-v", "--format", "json", "test", "::"]);
     let b_json = b.ok().json();
+    // What came over the wire: three hits, their blobs (stdout, stderr, results files).
+    let line = b.stderr.lines().find(|l| l.starts_with("pleat: remote cache: ")).unwrap_or_default();
+    let fetched: u64 = line
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" bytes fetched"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count: {}", b.describe()));
+    assert!(line.starts_with("pleat: remote cache: 3 hits, 0 misses, 0 rejected"), "{}", b.describe());
+    assert!(fetched > 0, "{}", b.describe());
     assert!(all(&b_json, "remote-cache"), "{:?}\n{}", sources(&b_json), b.describe());
     assert_eq!(b_json["summary"]["ran"], 0);
     assert_eq!(b_json["summary"]["remote_cache"], 3);

@@ -327,9 +327,14 @@ fn run_here_and_remotely(cluster: &Cluster, sleep: f64) -> Value {
     let local = cluster.pleat(&repo, "here", &["--format", "json", "test", "::", "--no-remote-cache-read"]);
     assert_eq!(local.0, Some(1), "one test fails: {local:?}");
     let local_json = parse(&local);
-    let remote = cluster.pleat(&repo, "client", &["--format", "json", "test", "::", "--remote-execution"]);
+    let remote =
+        cluster.pleat(&repo, "client", &["-v", "--format", "json", "test", "::", "--remote-execution"]);
     let remote_json = parse(&remote);
     assert_eq!(remote.0, Some(1), "{remote:?}\n{}", cluster.worker_logs());
+    // The inputs went up, the results came down, nothing ran here.
+    let line = remote.2.lines().find(|l| l.starts_with("pleat: remote execution: ")).unwrap_or_default();
+    assert!(line.starts_with("pleat: remote execution: 3 executed, 0 run here instead; "), "{remote:?}");
+    assert!(!line.contains(" 0 bytes"), "{line}");
     assert!(
         sources(&remote_json).iter().all(|(_, s)| s == "remote"),
         "every file ran remotely: {:?}\n{remote:?}\n{}",

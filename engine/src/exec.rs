@@ -186,8 +186,11 @@ impl Process {
     /// Stores the `Command` and `Action` and returns the action digest: the cache key, the
     /// same locally and on a REAPI server.
     pub fn action_digest(&self, store: &Store) -> Result<Digest, StoreError> {
-        let command = store.put(&self.command().encode_to_vec())?;
-        store.put(&self.action(&command).encode_to_vec())
+        let command = self.command().encode_to_vec();
+        let action = self.action(&crate::hash::Digest::of(store.function(), &command)).encode_to_vec();
+        // Both in one commit: on a fresh store every process's key is a new write.
+        let stored = store.put_many(&[&command, &action])?;
+        Ok(stored[1])
     }
 }
 

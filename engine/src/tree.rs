@@ -107,6 +107,26 @@ pub fn nodes(store: &Store, root: &Path, paths: &[String]) -> Result<BTreeMap<St
 
 /// Builds and stores the directories of a flat listing; returns the root's digest.
 pub fn from_entries(store: &Store, entries: &BTreeMap<String, Node>) -> Result<Digest, TreeError> {
+    Ok(from_listings(store, std::slice::from_ref(entries))?[0])
+}
+
+/// [`from_entries`] for several listings, every directory of all of them stored in one
+/// commit (a goal's process trees: one commit, not one per process); the roots in order.
+pub fn from_listings(store: &Store, listings: &[BTreeMap<String, Node>]) -> Result<Vec<Digest>, TreeError> {
+    let mut messages = Vec::new();
+    let mut roots = Vec::with_capacity(listings.len());
+    for entries in listings {
+        roots.push(encode_dir(store.function(), &build(entries)?, &mut messages));
+    }
+    messages.sort();
+    messages.dedup();
+    let blobs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    store.put_many(&blobs)?;
+    Ok(roots)
+}
+
+/// The folder a flat listing describes; a path that is both a file and a folder is a conflict.
+fn build(entries: &BTreeMap<String, Node>) -> Result<Dir, TreeError> {
     let mut root = Dir::default();
     for (path, node) in entries {
         check_path(path)?;
@@ -124,7 +144,7 @@ pub fn from_entries(store: &Store, entries: &BTreeMap<String, Node>) -> Result<D
         }
         dir.files.insert(name.to_owned(), node.clone());
     }
-    store_dir(store, &root)
+    Ok(root)
 }
 
 /// A folder being built: its files and symlinks, and its subfolders.
@@ -132,16 +152,6 @@ pub fn from_entries(store: &Store, entries: &BTreeMap<String, Node>) -> Result<D
 struct Dir {
     files: BTreeMap<String, Node>,
     dirs: BTreeMap<String, Dir>,
-}
-
-/// Stores a folder and everything below it; returns its digest.
-/// Stores a directory and every one below it, all in one commit; its digest.
-fn store_dir(store: &Store, dir: &Dir) -> Result<Digest, TreeError> {
-    let mut messages = Vec::new();
-    let digest = encode_dir(store.function(), dir, &mut messages);
-    let blobs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    store.put_many(&blobs)?;
-    Ok(digest)
 }
 
 /// A directory's `Directory` message and those below it, appended to `out`; its digest.
@@ -213,16 +223,23 @@ pub fn entries(store: &Store, tree: &Digest) -> Result<BTreeMap<String, Node>, T
 pub fn merge(store: &Store, trees: &[Digest]) -> Result<Digest, TreeError> {
     let mut all: BTreeMap<String, Node> = BTreeMap::new();
     for tree in trees {
-        for (path, node) in entries(store, tree)? {
-            match all.get(&path) {
-                Some(existing) if *existing != node => return Err(TreeError::Conflict { path }),
-                _ => {
-                    all.insert(path, node);
-                }
+        union(&mut all, entries(store, tree)?)?;
+    }
+    from_entries(store, &all)
+}
+
+/// Adds `more` to the listing `all` as [`merge`] does: the same path with the same node is
+/// fine, with different nodes an error naming it.
+pub fn union(all: &mut BTreeMap<String, Node>, more: BTreeMap<String, Node>) -> Result<(), TreeError> {
+    for (path, node) in more {
+        match all.get(&path) {
+            Some(existing) if *existing != node => return Err(TreeError::Conflict { path }),
+            _ => {
+                all.insert(path, node);
             }
         }
     }
-    from_entries(store, &all)
+    Ok(())
 }
 
 /// Puts a tree under `prefix` (`a/b`).

@@ -31,6 +31,10 @@ const POLL: Duration = Duration::from_millis(100);
 pub struct Counts {
     pub executed: AtomicU64,
     pub fell_back: AtomicU64,
+    /// Inputs, actions and commands the server lacked (tool environment specs aside).
+    pub upload_bytes: AtomicU64,
+    /// Results' blobs the local store lacked.
+    pub download_bytes: AtomicU64,
 }
 
 /// The remote executor: a client, the local store, the breaker.
@@ -190,7 +194,8 @@ impl RemoteExecutorClient {
         let sent = self.store.put(&action.encode_to_vec())?;
         let mut wanted = vec![sent, command];
         wanted.extend(blobs::tree_blobs(&self.store, &process.input_root)?);
-        blobs::upload(&self.client, &self.store, &wanted, self.limits)?;
+        let moved = blobs::upload(&self.client, &self.store, &wanted, self.limits)?;
+        self.counts.upload_bytes.fetch_add(moved.bytes, Ordering::Relaxed);
         for host in process.host_paths.iter().filter(|h| h.fingerprint.is_some()) {
             let Some(folder) = host.path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
                 continue;
@@ -385,9 +390,11 @@ impl RemoteExecutorClient {
         let Some(mut result) = result else {
             return Ok(Outcome::Fallback("the server sent no result".to_owned()));
         };
-        if blobs::download_result(&self.client, &self.store, &mut result, self.limits)?.is_none() {
+        let Some(fetched) = blobs::download_result(&self.client, &self.store, &mut result, self.limits)?
+        else {
             return Ok(Outcome::Fallback("the result names a malformed digest".to_owned()));
-        }
+        };
+        self.counts.download_bytes.fetch_add(fetched, Ordering::Relaxed);
         match engine::exec::cache::result_of(&self.store, &result, ResultSource::Remote)? {
             Some(done) => Ok(Outcome::Done(Ok(done))),
             None => Ok(Outcome::Fallback("the result's outputs could not be read back".to_owned())),

@@ -35,7 +35,8 @@ pub struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Print what loading did (files read, parsed, cache warnings) on stderr.
+    /// Print what loading did (files read, parsed, cache warnings) and what went to and from
+    /// a remote (hits, bytes) on stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
     /// Keep sandbox folders after runs (each holds `__run.sh` to replay by hand).

@@ -137,14 +137,20 @@ pub fn lint(
         .chain(files.iter().map(|id| project.path(*id).to_owned()))
         .collect();
     let read = goals.read_files(&project.root, wanted)?;
-    let mut processes = Vec::with_capacity(files.len());
+    // Every file's sandbox tree, stored in one commit.
+    let mut listings = Vec::with_capacity(files.len());
     for (id, inputs) in files.iter().zip(&inputs) {
-        let path = project.path(*id).to_owned();
+        let path = project.path(*id);
         let mut entries = sandbox_entries(goals, &read, inputs)?;
-        if let Some(node) = read.get(&path) {
-            entries.insert(path.clone(), node.clone());
+        if let Some(node) = read.get(path) {
+            entries.insert(path.to_owned(), node.clone());
         }
-        let root = tree::from_entries(&goals.store, &entries)?;
+        listings.push(entries);
+    }
+    let roots = tree::from_listings(&goals.store, &listings)?;
+    let mut processes = Vec::with_capacity(files.len());
+    for (id, root) in files.iter().zip(roots) {
+        let path = project.path(*id).to_owned();
         // Ruff never imports the project: isolated, a sandbox's `ruff.py` or `sysconfig.py`
         // cannot stand in for ruff's own modules. Pylint resolves imports through `sys.path`.
         let mut argv = if linter == Linter::Ruff { tool.isolated_argv() } else { tool.argv() };

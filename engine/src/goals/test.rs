@@ -465,7 +465,6 @@ pub fn plan(
                 .insert(format!("{PLUGIN_DIR}/{folder}/{name}"), Node::File { digest, executable: false });
         }
     }
-    let plugin_tree = tree::from_entries(&goals.store, &plugin_entries)?;
     let configs = test_config_files(project);
     let python_path: Vec<String> = project
         .source_roots()
@@ -536,11 +535,21 @@ pub fn plan(
         })
         .collect();
     let read = goals.read_files(&project.root, closures.iter().flatten().cloned())?;
+    // Each file's inputs with the plugin's files; every tree stored in one commit.
+    let mut listings = Vec::with_capacity(closures.len());
+    for inputs in &closures {
+        let mut listing: BTreeMap<String, Node> = inputs
+            .iter()
+            .filter_map(|p| read.get_key_value(p))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tree::union(&mut listing, plugin_entries.clone())?;
+        listings.push(listing);
+    }
+    let roots = tree::from_listings(&goals.store, &listings)?;
     let mut processes = Vec::with_capacity(targets.len());
-    for (target, inputs) in targets.iter().zip(&closures) {
+    for (target, root) in targets.iter().zip(roots) {
         let (path, env) = (target.path.to_owned(), target.env);
-        let workspace = goals.tree_of(&read, inputs)?;
-        let root = tree::merge(&goals.store, &[workspace, plugin_tree])?;
         let mut argv = env.argv();
         argv.extend(["-p", "pleat_pytest", "-p", "no:cacheprovider", "--rootdir=.", "-q"].map(String::from));
         match options.only.get(&path).filter(|ids| !ids.is_empty()) {

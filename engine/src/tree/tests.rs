@@ -143,3 +143,37 @@ fn a_snapshot_into_a_fresh_store_commits_its_files_once_and_its_folders_once() {
         assert_eq!(store.get(digest).unwrap().as_deref(), Some(text.as_bytes()));
     }
 }
+
+#[test]
+fn several_listings_are_stored_in_one_commit_with_the_roots_each_would_have_alone() {
+    let (dir, store) = setup(DigestFunction::Sha256);
+    let node = |text: &str| Node::File { digest: store.put(text.as_bytes()).unwrap(), executable: false };
+    let shared = node("shared");
+    let listings: Vec<BTreeMap<String, Node>> = (0..5)
+        .map(|i| {
+            BTreeMap::from([
+                (format!("pkg/test_{i}.py"), node(&format!("test {i}"))),
+                ("pkg/__init__.py".to_owned(), shared.clone()),
+                (".pleat/plugin.py".to_owned(), shared.clone()),
+            ])
+        })
+        .collect();
+    let data = dir.path().join("store").join("data.mdb");
+    let before = crate::lmdb::check::newest_txnid(&data).unwrap();
+    let roots = from_listings(&store, &listings).unwrap();
+    assert_eq!(crate::lmdb::check::newest_txnid(&data).unwrap(), before + 1, "five trees, one commit");
+    let (_other, alone) = setup(DigestFunction::Sha256);
+    for (listing, root) in listings.iter().zip(&roots) {
+        assert_eq!(entries(&store, root).unwrap(), *listing);
+        for node in listing.values() {
+            if let Node::File { digest, .. } = node {
+                alone.put(&store.get(digest).unwrap().unwrap()).unwrap();
+            }
+        }
+        assert_eq!(from_entries(&alone, listing).unwrap(), *root);
+    }
+    // A path that is a file in one place and a folder in another is still a conflict.
+    let mut clash = listings[0].clone();
+    clash.insert("pkg/test_0.py/inner".to_owned(), shared);
+    assert!(matches!(from_listings(&store, &[clash]), Err(TreeError::Conflict { .. })));
+}
