@@ -99,6 +99,12 @@ for name, root in (("examples/sample", os.path.join(work, "sample")), (f"toolz {
         hit_sources = sources(result)
         hits.append(wall)
     _, _, fetched = run(root, emptied(fresh), "--remote-address", remote, "-v")
+    # The floor of any run on a fresh folder: start, create the store, parse every file.
+    listing = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([pleat, "--root", root, "--cache-dir", emptied(fresh), "list", "::"], cwd=root, env=env, stdout=subprocess.DEVNULL, check=True)
+        listing.append(time.perf_counter() - t)
     cold = run(root, emptied(local))[0]  # every test runs again (the local folder's tools kept)
     down_refused = [run(root, seed, "--remote-address", f"grpc://127.0.0.1:{dead}")[0] for _ in range(runs)]
     down_hang = [run(root, seed, "--remote-address", f"grpc://127.0.0.1:{hang}")[0] for _ in range(runs)]
@@ -108,6 +114,7 @@ for name, root in (("examples/sample", os.path.join(work, "sample")), (f"toolz {
     print(f"  the seeding run: {wire(seeded)}")
     print(f"  a remote-hit run: {wire(fetched)}")
     print(f"  warm local run (no remote):            {ms(warm)}")
+    print(f"  `pleat list ::` on a fresh folder:     {ms(listing)}  ({statistics.median(listing) / statistics.median(warm):.1f}x the warm local run)")
     print(f"  remote hits on a fresh cache folder:   {ms(hits)}  ({statistics.median(hits) / statistics.median(warm):.1f}x the warm local run)")
     print(f"  cold run on a fresh cache folder, no remote (one run): {cold * 1000:,.0f} ms")
     print(f"  warm run, remote configured but down (refused): {ms(down_refused)}  (+{(statistics.median(down_refused) - statistics.median(seeded_warm)) * 1000:,.0f} ms)")
