@@ -219,13 +219,16 @@ fn two_machines_share_results_through_buildgrid() {
     let a = machines.run("a", &["-v", "--format", "json", "test", "::", "--remote-cache-write"]);
     let a_json = a.ok().json();
     assert!(all(&a_json, "local"), "{:?}\n{}", sources(&a_json), a.describe());
-    assert!(
-        a.stderr
-            .lines()
-            .any(|l| l.starts_with("pleat: remote cache: 0 hits, ") && l.contains("; 3 results uploaded (")),
-        "{}",
-        a.describe()
-    );
+    // The three files' results went up (a line-recording twin that finished before the end
+    // of the run may have gone up too: how many do is a matter of timing).
+    let uploaded: u64 = a
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("pleat: remote cache: 0 hits, "))
+        .and_then(|l| l.split("; ").find_map(|part| part.split_once(" results uploaded")))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no upload count: {}", a.describe()));
+    assert!(uploaded >= 3, "{}", a.describe());
     assert!(a.remote_warnings().is_empty(), "{}", a.describe());
 
     // Machine B: every result from the remote cache, nothing run, the same results.

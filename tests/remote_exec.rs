@@ -333,7 +333,14 @@ fn run_here_and_remotely(cluster: &Cluster, sleep: f64) -> Value {
     assert_eq!(remote.0, Some(1), "{remote:?}\n{}", cluster.worker_logs());
     // The inputs went up, the results came down, nothing ran here.
     let line = remote.2.lines().find(|l| l.starts_with("pleat: remote execution: ")).unwrap_or_default();
-    assert!(line.starts_with("pleat: remote execution: 3 executed, 0 run here instead; "), "{remote:?}");
+    // The three files (a line-recording twin that started before the run ended may have
+    // gone too: how many do is a matter of timing).
+    let executed: u64 = line
+        .strip_prefix("pleat: remote execution: ")
+        .and_then(|rest| rest.split_once(" executed, 0 run here instead; "))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("{remote:?}"));
+    assert!(executed >= 3, "{remote:?}");
     assert!(!line.contains(" 0 bytes"), "{line}");
     assert!(
         sources(&remote_json).iter().all(|(_, s)| s == "remote"),
