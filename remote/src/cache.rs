@@ -140,6 +140,23 @@ pub struct Counts {
     pub dropped: AtomicU64,
 }
 
+impl Counts {
+    /// What crossed the wire, for `-v`: hits, misses, rejected results, bytes each way.
+    pub fn summary(&self) -> String {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "{} hits, {} misses, {} rejected; {} bytes fetched; {} results uploaded ({} bytes), {} dropped",
+            n(&self.hits),
+            n(&self.misses),
+            n(&self.rejected),
+            n(&self.download_bytes),
+            n(&self.uploaded),
+            n(&self.upload_bytes),
+            n(&self.dropped)
+        )
+    }
+}
+
 /// The remote cache: a client, the local store, the breaker and the upload queue.
 pub struct RemoteCacheClient {
     client: Arc<Client>,

@@ -37,6 +37,20 @@ pub struct Counts {
     pub download_bytes: AtomicU64,
 }
 
+impl Counts {
+    /// What ran remotely and what crossed the wire, for `-v`.
+    pub fn summary(&self) -> String {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        format!(
+            "{} executed, {} run here instead; {} bytes uploaded, {} bytes fetched",
+            n(&self.executed),
+            n(&self.fell_back),
+            n(&self.upload_bytes),
+            n(&self.download_bytes)
+        )
+    }
+}
+
 /// The remote executor: a client, the local store, the breaker.
 pub struct RemoteExecutorClient {
     client: Arc<Client>,

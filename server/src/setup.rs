@@ -335,34 +335,16 @@ impl Setup {
     /// Sends what is still queued for the remote cache (bounded by a short deadline); when
     /// verbose, says what went over the wire.
     pub fn flush_remote(&self) {
-        use std::sync::atomic::Ordering::Relaxed;
         if let Some(Some(remote)) = self.remote_cache.get() {
             remote.flush(FLUSH_DEADLINE);
             if self.verbose {
-                let c = &remote.counts;
-                say(format_args!(
-                    "remote cache: {} hits, {} misses, {} rejected; {} bytes fetched; {} results uploaded ({} bytes), {} dropped",
-                    c.hits.load(Relaxed),
-                    c.misses.load(Relaxed),
-                    c.rejected.load(Relaxed),
-                    c.download_bytes.load(Relaxed),
-                    c.uploaded.load(Relaxed),
-                    c.upload_bytes.load(Relaxed),
-                    c.dropped.load(Relaxed)
-                ));
+                say(format_args!("remote cache: {}", remote.counts.summary()));
             }
         }
         if let Some(Some(executor)) = self.remote_executor.get()
             && self.verbose
         {
-            let c = &executor.counts;
-            say(format_args!(
-                "remote execution: {} executed, {} run here instead; {} bytes uploaded, {} bytes fetched",
-                c.executed.load(Relaxed),
-                c.fell_back.load(Relaxed),
-                c.upload_bytes.load(Relaxed),
-                c.download_bytes.load(Relaxed)
-            ));
+            say(format_args!("remote execution: {}", executor.counts.summary()));
         }
     }
 }
